@@ -1,0 +1,56 @@
+"""Sandcat's development tasks. ``nox -s check`` is what CI runs."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["check"]
+nox.options.reuse_existing_virtualenvs = True
+
+PYTEST = ["pytest", "-p", "no:cacheprovider"]
+COVERAGE = ["--cov=sandcat", "--cov-branch", "--cov-report=term-missing:skip-covered"]
+
+
+def _lint(session: nox.Session) -> None:
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+def _typecheck(session: nox.Session) -> None:
+    session.run("mypy")
+
+
+def _tests(session: nox.Session) -> None:
+    session.run(*PYTEST, *COVERAGE, "--cov-fail-under=90", *session.posargs)
+    # The sans-IO protocol core is held to full branch coverage by its own tests.
+    session.run("coverage", "report", "--include=*/sandcat/protocol/*", "--fail-under=100")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite with branch coverage (>= 90% overall, 100% for protocol/)."""
+    session.install("-e", ".[dev]")
+    _tests(session)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check."""
+    session.install("ruff")
+    _lint(session)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on src/."""
+    session.install("-e", ".[dev]")
+    _typecheck(session)
+
+
+@nox.session
+def check(session: nox.Session) -> None:
+    """Everything CI gates on, in one environment: lint, typecheck, tests."""
+    session.install("-e", ".[dev]")
+    _lint(session)
+    _typecheck(session)
+    _tests(session)

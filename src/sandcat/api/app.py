@@ -1,0 +1,64 @@
+"""The quart-trio application: routes wired to the use cases they serve."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from quart import Response
+from quart_trio import QuartTrio
+
+from sandcat.api.auth import SessionCloser, auth_blueprint
+from sandcat.api.errors import install_error_handlers
+from sandcat.api.friends import friends_blueprint
+from sandcat.api.groups import groups_blueprint
+from sandcat.api.openapi import openapi_document
+from sandcat.api.payload import json_response
+from sandcat.api.users import users_blueprint
+from sandcat.config import Config
+from sandcat.domain.accounts import Accounts
+from sandcat.domain.contacts import Contacts
+from sandcat.domain.groups import Groups
+
+
+def create_app(
+    *,
+    accounts: Accounts,
+    contacts: Contacts,
+    groups: Groups,
+    sessions: SessionCloser,
+    config: Config,
+    ready: Callable[[], bool],
+) -> QuartTrio:
+    """The HTTP API (PROTOCOL.md §5) and ``GET /healthz`` (§6).
+
+    ``ready`` decides the health answer: 200 once the instance is ready, 503
+    while it is starting or draining.
+    """
+    app = QuartTrio("sandcat")
+    max_bytes = config.http.max_body_bytes
+    app.config.update(
+        # Bodies announced larger are refused before reading (read_body);
+        # this catches chunked ones as they arrive.
+        MAX_CONTENT_LENGTH=max_bytes,
+        BODY_TIMEOUT=config.http.request_timeout_s,
+        RESPONSE_TIMEOUT=config.http.request_timeout_s,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    install_error_handlers(app)
+    app.register_blueprint(auth_blueprint(accounts, sessions, config))
+    app.register_blueprint(users_blueprint(accounts))
+    app.register_blueprint(friends_blueprint(accounts, contacts, max_body_bytes=max_bytes))
+    app.register_blueprint(groups_blueprint(accounts, groups, max_body_bytes=max_bytes))
+    document = openapi_document()
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        if ready():
+            return json_response({"status": "ok"})
+        return json_response({"status": "starting"}, 503)
+
+    @app.get("/api/v1/openapi.json")
+    async def openapi() -> Response:
+        return json_response(document)
+
+    return app

@@ -1,0 +1,79 @@
+"""Every error leaves the API as JSON: ``{"error": {"code", "message", "field"?}}``.
+
+Sandcat errors carry their own code and status. Quart's HTTP errors (unknown
+route, wrong method, body too large) get the nearest PROTOCOL.md §4 code. An
+unexpected exception is logged by Quart with its traceback and answered 500
+``internal`` with no detail, never an HTML page.
+"""
+
+from __future__ import annotations
+
+import math
+
+from quart import Response
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from sandcat.api.payload import json_response
+from sandcat.errors import RateLimited, SandcatError
+
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    409: "conflict",
+    413: "too_large",
+    422: "bad_request",
+    429: "rate_limited",
+    503: "unavailable",
+}
+_MESSAGES = {
+    404: "no such route",
+    405: "method not allowed on this route",
+    413: "request body too large",
+    500: "internal server error",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, *, field: str | None = None, **extra: object
+) -> Response:
+    error: dict[str, object] = {"code": code, "message": message}
+    if field is not None:
+        error["field"] = field
+    error.update(extra)
+    response = json_response({"error": error}, status)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+async def _sandcat_error(error: SandcatError) -> Response:
+    if isinstance(error, RateLimited):
+        response = error_response(
+            error.http_status, error.code, error.message, retry_after_ms=error.retry_after_ms
+        )
+        response.headers["Retry-After"] = str(math.ceil(error.retry_after_ms / 1000))
+        return response
+    return error_response(error.http_status, error.code, error.message, field=error.field)
+
+
+async def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    code = _CODES.get(status, "internal" if status >= 500 else "bad_request")
+    message = _MESSAGES.get(status) or (error.description or error.name).rstrip(".")
+    if status >= 500:
+        message = _MESSAGES[500]
+    response = error_response(status, code, message)
+    valid = getattr(error, "valid_methods", None)
+    if status == 405 and valid:
+        response.headers["Allow"] = ", ".join(valid)
+    return response
+
+
+def install_error_handlers(app: QuartTrio) -> None:
+    app.register_error_handler(SandcatError, _sandcat_error)
+    # Covers InternalServerError, which Quart raises after logging an
+    # unexpected exception with its traceback (Quart.handle_exception).
+    app.register_error_handler(HTTPException, _http_error)

@@ -1,0 +1,220 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``/api/v1/openapi.json``.
+
+Built as a plain dict so it stays next to the code it describes; a test
+validates it against the OpenAPI 3.1 schema and checks that every route of
+the app is in it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from sandcat.api.schemas import BODIES, ID, SCHEMAS, Schema, obj, ref
+
+_ERRORS = {
+    400: "malformed JSON, or not a JSON object",
+    401: "missing, invalid or expired bearer token, or revoked session",
+    403: "not allowed",
+    404: "no such thing (or not visible to you)",
+    409: "conflicts with the current state",
+    413: "request body larger than http.max_body_bytes",
+    415: "Content-Type is not application/json",
+    422: "a field is missing or invalid; error.field names it",
+    429: "rate limited; retry after error.retry_after_ms",
+    500: "unexpected server error",
+    503: "unavailable: storage down, overloaded, or not supported here",
+}
+
+
+def _json(schema: Schema) -> Schema:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _operation(
+    op_id: str,
+    summary: str,
+    *,
+    ok: tuple[int, Schema | None],
+    body: str | None = None,
+    errors: tuple[int, ...] = (),
+    auth: bool = True,
+    path_id: str | None = None,
+) -> Schema:
+    status, schema = ok
+    success: Schema = {"description": "success"}
+    if schema is not None:
+        success.update(_json(schema))
+    codes = {*errors, 500, 503}
+    if body is not None:
+        codes |= {400, 413, 415, 422}
+    if auth:
+        codes.add(401)
+    operation: Schema = {
+        "operationId": op_id,
+        "summary": summary,
+        "responses": {
+            str(status): success,
+            **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in sorted(codes)},
+        },
+    }
+    if body is not None:
+        operation["requestBody"] = {
+            "required": op_id != "acceptFriendRequest",
+            **_json(BODIES[body]),
+        }
+    operation["security"] = [{"bearer": []}] if auth else []
+    if path_id is not None:
+        operation["parameters"] = [{"name": path_id, "in": "path", "required": True, "schema": ID}]
+    return operation
+
+
+def _wrap(key: str, schema: Schema) -> Schema:
+    return obj([key], **{key: schema})
+
+
+def openapi_document() -> Schema:
+    """The OpenAPI 3.1 document of every route (a fresh dict on each call)."""
+    op = _operation
+    paths: dict[str, Schema] = {
+        "/healthz": {
+            "get": op(
+                "health",
+                "200 once ready; 503 while starting or draining",
+                ok=(200, obj(["status"], status={"type": "string"})),
+                auth=False,
+            )
+        },
+        "/api/v1/openapi.json": {
+            "get": op("openapi", "this document", ok=(200, {"type": "object"}), auth=False)
+        },
+        "/api/v1/auth/register": {
+            "post": op(
+                "register",
+                "create an account",
+                ok=(201, _wrap("user", ref("User"))),
+                body="register",
+                errors=(409,),
+                auth=False,
+            )
+        },
+        "/api/v1/auth/login": {
+            "post": op(
+                "login",
+                "open a session; unknown login and wrong password give the same 401",
+                ok=(200, ref("LoginResult")),
+                body="login",
+                errors=(401, 403, 429),
+                auth=False,
+            )
+        },
+        "/api/v1/auth/refresh": {
+            "post": op(
+                "refresh",
+                "rotate tokens; reusing a rotated refresh token ends the session",
+                ok=(200, ref("Tokens")),
+                body="refresh",
+                errors=(401,),
+                auth=False,
+            )
+        },
+        "/api/v1/auth/logout": {
+            "post": op("logout", "end this session and close its sockets", ok=(204, None))
+        },
+        "/api/v1/users/me": {
+            "get": op("me", "your own user", ok=(200, _wrap("user", ref("User"))))
+        },
+        "/api/v1/users/{id}": {
+            "get": op(
+                "getUser",
+                "a public profile",
+                ok=(200, _wrap("user", ref("User"))),
+                errors=(404, 422),
+                path_id="id",
+            )
+        },
+        "/api/v1/friends": {
+            "get": op(
+                "listFriends",
+                "your friends",
+                ok=(200, _wrap("friends", {"type": "array", "items": ref("Friend")})),
+            )
+        },
+        "/api/v1/friends/requests": {
+            "post": op(
+                "sendFriendRequest",
+                "ask a user to be your friend",
+                ok=(201, _wrap("request", ref("FriendRequest"))),
+                body="friend_request",
+                errors=(404, 409),
+            ),
+            "get": op(
+                "listFriendRequests",
+                "pending requests to and from you",
+                ok=(
+                    200,
+                    obj(
+                        ["incoming", "outgoing"],
+                        incoming={"type": "array", "items": ref("FriendRequest")},
+                        outgoing={"type": "array", "items": ref("FriendRequest")},
+                    ),
+                ),
+            ),
+        },
+        "/api/v1/friends/requests/{id}/accept": {
+            "post": op(
+                "acceptFriendRequest",
+                "accept a request addressed to you; opens the direct conversation",
+                ok=(200, _wrap("friend", ref("Friend"))),
+                body="accept",
+                errors=(404,),
+                path_id="id",
+            )
+        },
+        "/api/v1/friends/requests/{id}/reject": {
+            "post": op(
+                "rejectFriendRequest",
+                "reject a request addressed to you",
+                ok=(200, _wrap("request", ref("FriendRequest"))),
+                errors=(404, 422),
+                path_id="id",
+            )
+        },
+        "/api/v1/groups": {
+            "post": op(
+                "createGroup",
+                "create a group with friends of yours; opens its conversation",
+                ok=(201, _wrap("group", ref("GroupDetail"))),
+                body="group",
+            ),
+            "get": op(
+                "listGroups",
+                "groups you belong to",
+                ok=(200, _wrap("groups", {"type": "array", "items": ref("Group")})),
+            ),
+        },
+        "/api/v1/groups/{id}": {
+            "get": op(
+                "getGroup",
+                "a group you belong to, with its members",
+                ok=(200, _wrap("group", ref("GroupDetail"))),
+                errors=(404, 422),
+                path_id="id",
+            )
+        },
+    }
+    document: Schema = {
+        "openapi": "3.1.0",
+        "info": {"title": "Sandcat HTTP API", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {
+                f"E{code}": {"description": text, **_json(ref("Error"))}
+                for code, text in _ERRORS.items()
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
+    return copy.deepcopy(document)

@@ -1,0 +1,87 @@
+"""JSON request bodies in, JSON responses out.
+
+Every JSON route reads its body through ``read_body``: the size is checked
+against ``http.max_body_bytes`` before reading (413), the Content-Type must be
+JSON (415), the text must parse (400) into an object (400), and fields are
+taken out with typed getters that raise ``BadRequest`` naming the field (422).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from quart import Response, request
+
+from sandcat.errors import BadRequest, ClientError, TooLarge
+
+
+class UnsupportedMediaType(ClientError):
+    http_status = 415
+
+
+class JsonBody:
+    """A parsed JSON object with getters that validate field types."""
+
+    def __init__(self, data: Mapping[str, object]) -> None:
+        self._data = data
+
+    def text(self, name: str) -> str:
+        value = self._data.get(name)
+        if value is None:
+            raise BadRequest(f"{name}: required", field=name)
+        return self._string(name, value)
+
+    def optional_text(self, name: str) -> str | None:
+        value = self._data.get(name)
+        return None if value is None else self._string(name, value)
+
+    def text_list(self, name: str) -> list[str]:
+        value = self._data.get(name)
+        if value is None:
+            raise BadRequest(f"{name}: required", field=name)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise BadRequest(f"{name}: must be a list of strings", field=name)
+        return list(value)
+
+    @staticmethod
+    def _string(name: str, value: object) -> str:
+        if not isinstance(value, str):
+            raise BadRequest(f"{name}: must be a string", field=name)
+        return value
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def read_body(*, max_bytes: int) -> JsonBody:
+    """The request's JSON object; an empty body without a Content-Type is ``{}``."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise TooLarge(f"request body is larger than {max_bytes} bytes")
+    has_type = "content-type" in request.headers
+    if has_type and request.mimetype != "application/json":
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    raw = await request.get_data(as_text=False)
+    if not raw and not has_type:
+        return JsonBody({})
+    if not has_type:
+        raise UnsupportedMediaType("Content-Type must be application/json")
+    try:
+        data = json.loads(raw, parse_constant=_reject_constant)
+        # Lone surrogates ("\ud800") parse but cannot be stored or hashed.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError) as exc:
+        raise ClientError("request body is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise ClientError("request body must be a JSON object")
+    return JsonBody(data)
+
+
+def json_response(payload: object, status: int = 200) -> Response:
+    return Response(
+        json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
+        status=status,
+        content_type="application/json",
+    )

@@ -1,0 +1,42 @@
+"""Serving the API with hypercorn on Trio."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+from quart_trio import QuartTrio
+
+#: Seconds in-flight requests get to finish once shutdown is triggered.
+_GRACEFUL_TIMEOUT_S = 5.0
+
+
+async def serve_http(
+    app: QuartTrio,
+    *,
+    host: str,
+    port: int,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    shutdown_trigger: Callable[[], Awaitable[None]],
+) -> None:
+    """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns.
+
+    ``task_status.started`` gets the bound port (useful with ``port=0``) once
+    the socket is listening, so connections made after ``nursery.start``
+    returns are accepted.
+    """
+    config = HypercornConfig()
+    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    config.graceful_timeout = _GRACEFUL_TIMEOUT_S
+    config.accesslog = None
+    config.include_server_header = False
+
+    async def run(*, task_status: trio.TaskStatus[list[str]]) -> None:
+        await serve(app, config, shutdown_trigger=shutdown_trigger, task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        binds: list[str] = await nursery.start(run)
+        # hypercorn reports e.g. "http://127.0.0.1:50001" or "http://[::1]:50001".
+        task_status.started(int(binds[0].rsplit(":", 1)[1]))

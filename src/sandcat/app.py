@@ -1,0 +1,212 @@
+"""The composition root: opens the stores, wires the services, runs every task.
+
+Task tree (DESIGN.md §5)::
+
+    run_server
+    └─ root nursery
+       ├─ pipeline   sequencer ─ persister ─ router
+       ├─ http       hypercorn + quart-trio
+       └─ connections nursery
+          ├─ gateway listener (own cancel scope: stopped first on drain)
+          └─ one task per WebSocket connection
+
+Shutdown (SIGTERM, or ``Server.shutdown()``): /healthz turns 503, the listener
+stops accepting, every client gets GOAWAY, the pipeline closes its entry and
+commits and acks what it holds, then every socket is closed with 1001 after
+its queued frames, and the HTTP server stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from sandcat.api import create_app
+from sandcat.api.server import serve_http
+from sandcat.clock import Clock, system_clock
+from sandcat.config import Config
+from sandcat.domain.accounts import Accounts
+from sandcat.domain.contacts import Contacts
+from sandcat.domain.groups import Groups
+from sandcat.errors import ConfigError
+from sandcat.gateway import Hub, Operations, serve_gateway
+from sandcat.pipeline import run_pipeline
+from sandcat.protocol import CloseCode, Limits
+from sandcat.store.sqlite import open_database
+from sandcat.store.sqlite.accounts import SqliteAccountStore
+from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.groups import SqliteGroupStore
+from sandcat.store.sqlite.messages import SqliteMessageStore
+
+log = logging.getLogger(__name__)
+
+#: Grace for sockets to flush their last frames and close after the drain.
+_CLOSE_GRACE_S = 2.0
+#: What GOAWAY tells clients to wait before reconnecting (to another instance).
+_RECONNECT_AFTER_MS = 1000
+
+
+@dataclass(slots=True)
+class Server:
+    """A running instance, handed out by ``run_server`` once it is ready."""
+
+    ws_port: int
+    http_port: int
+    _stop: trio.Event = field(default_factory=trio.Event)
+
+    def shutdown(self) -> None:
+        """Begin the drain; ``run_server`` returns when it is done."""
+        self._stop.set()
+
+
+def sqlite_path(config: Config) -> Path:
+    url = config.backends.database_url
+    if not url:
+        return config.data_path / "sandcat.db"
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    raise ConfigError(
+        "backends.database_url", url, "only sqlite:///PATH is supported by this version"
+    )
+
+
+def token_secret(config: Config) -> bytes:
+    """The access-token key: configured, or generated once into the data directory."""
+    if config.auth.token_secret:
+        if len(config.auth.token_secret) < 32:
+            raise ConfigError("auth.token_secret", "***", "must be at least 32 characters")
+        return config.auth.token_secret.encode()
+    path = config.data_path / "token.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        key = secrets.token_bytes(32)
+        path.touch(mode=0o600)
+        path.write_bytes(key)
+        return key
+
+
+async def run_server(
+    config: Config,
+    *,
+    clock: Clock = system_clock,
+    handle_signals: bool = False,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run one Sandcat instance until it is shut down and drained."""
+    for backend in ("redis_url", "kafka_bootstrap", "mongo_url", "s3_url"):
+        if getattr(config.backends, backend):
+            raise ConfigError(
+                f"backends.{backend}", getattr(config.backends, backend), "not supported yet"
+            )
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    secret = token_secret(config)
+    limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
+    ready = False
+    async with open_database(
+        sqlite_path(config), synchronous=config.backends.sqlite_synchronous
+    ) as db:
+        hub = Hub()
+        accounts = Accounts(SqliteAccountStore(db), config=config.auth, secret=secret, clock=clock)
+        contacts = Contacts(SqliteContactStore(db), clock=clock)
+        groups = Groups(SqliteGroupStore(db), config=config.chat, clock=clock)
+        messages = SqliteMessageStore(db)
+        http_stop = trio.Event()
+        async with trio.open_nursery() as root:
+            pipeline = await root.start(run_pipeline, messages, hub, config, clock)
+            operations = Operations(
+                accounts=accounts,
+                store=messages,
+                pipeline=pipeline,
+                hub=hub,
+                config=config,
+                clock=clock,
+                limits=limits,
+            )
+            app = create_app(
+                accounts=accounts,
+                contacts=contacts,
+                groups=groups,
+                sessions=hub,
+                config=config,
+                ready=lambda: ready,
+            )
+            http_port = await root.start(
+                lambda task_status: serve_http(
+                    app,
+                    host=config.server.host,
+                    port=config.server.http_port,
+                    shutdown_trigger=http_stop.wait,
+                    task_status=task_status,
+                )
+            )
+            async with trio.open_nursery() as connections:
+                listening = trio.CancelScope()
+
+                async def listen(task_status: trio.TaskStatus[int]) -> None:
+                    with listening:
+                        server = await connections.start(
+                            lambda task_status: serve_gateway(
+                                host=config.server.host,
+                                port=config.server.ws_port,
+                                hub=hub,
+                                operations=operations,
+                                config=config.gateway,
+                                limits=limits,
+                                connections=connections,
+                                task_status=task_status,
+                            )
+                        )
+                        task_status.started(server.port)
+                        await trio.sleep_forever()
+
+                ws_port = await connections.start(listen)
+                server = Server(ws_port=ws_port, http_port=http_port)
+                ready = True
+                log.info(
+                    "sandcat listening: ws://%s:%d/ws http://%s:%d",
+                    config.server.host,
+                    ws_port,
+                    config.server.host,
+                    http_port,
+                )
+                task_status.started(server)
+                await _wait_for_stop(server, handle_signals)
+
+                ready = False
+                log.info("draining: closing the listener and telling clients to go away")
+                listening.cancel()
+                hub.go_away(reason="server shutting down", reconnect_after_ms=_RECONNECT_AFTER_MS)
+                with trio.move_on_after(config.server.drain_timeout_s):
+                    await pipeline.aclose()
+                    await pipeline.drained.wait()
+                hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
+                with trio.move_on_after(_CLOSE_GRACE_S):
+                    await hub.wait_empty()
+                connections.cancel_scope.cancel()
+            http_stop.set()
+            root.cancel_scope.deadline = trio.current_time() + _CLOSE_GRACE_S
+    log.info("sandcat stopped")
+
+
+async def _wait_for_stop(server: Server, handle_signals: bool) -> None:
+    if not handle_signals:
+        await server._stop.wait()
+        return
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+
+            async def on_signal() -> None:
+                async for signum in signals:
+                    log.info("received %s", signal.Signals(signum).name)
+                    server.shutdown()
+                    return
+
+            nursery.start_soon(on_signal)
+            await server._stop.wait()
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,82 @@
+"""The ``sandcat`` command (operations contract: PROTOCOL.md §6)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from sandcat import __version__
+from sandcat.config import Config, load_config
+from sandcat.errors import ConfigError, StoreUnavailable
+
+log = logging.getLogger("sandcat")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sandcat", description="Sandcat IM server")
+    parser.add_argument("--version", action="version", version=f"sandcat {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run one instance")
+    serve.add_argument("--config", help="TOML configuration file")
+    serve.add_argument("--data-dir", help="where embedded data lives (default ./sandcat-data)")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--ws-port", type=int, help="WebSocket port (default 50000)")
+    serve.add_argument("--http-port", type=int, help="HTTP port (default 50001)")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def _config(args: argparse.Namespace, env: dict[str, str]) -> Config:
+    flags = {
+        "server.data_dir": args.data_dir,
+        "server.host": args.host,
+        "server.ws_port": args.ws_port,
+        "server.http_port": args.http_port,
+    }
+    return load_config(
+        file=args.config,
+        env=env,
+        overrides={key: value for key, value in flags.items() if value is not None},
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = _config(args, dict(os.environ))
+    except ConfigError as exc:
+        print(f"sandcat: {exc}", file=sys.stderr)
+        return 2
+    from sandcat.app import run_server
+
+    async def serve() -> None:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                lambda task_status: run_server(config, handle_signals=True, task_status=task_status)
+            )
+            host = config.server.host
+            print(
+                f"sandcat {__version__} listening on ws://{host}:{server.ws_port}/ws "
+                f"and http://{host}:{server.http_port} (data: {config.data_path.resolve()})",
+                flush=True,
+            )
+
+    try:
+        trio.run(serve)
+    except ConfigError as exc:
+        print(f"sandcat: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"sandcat: storage unavailable: {exc}", file=sys.stderr)
+        return 1
+    return 0

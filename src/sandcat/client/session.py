@@ -1,0 +1,397 @@
+"""The chat session: requests, sends with resend, and ordered delivery.
+
+A `Session` is one device of one user, connected for as long as the
+``open_session`` block runs. Its tasks live in that block's nursery:
+
+- the link (`sandcat.client.link`): connects, says HELLO, recovers
+  (SYNC, then PULL what is missing), keeps the token fresh, reconnects;
+- the deliverer: hands messages to the application in seq order per
+  conversation, exactly once, and pulls the holes it finds (G4, G6).
+
+Sends survive connection loss: `send` resends with the same ``cmid`` on the
+next connection until it is acked, and the server answers a resend with the
+original ack (G2). A message this device sent is delivered to it too, from
+its ack, so `messages` is each conversation's whole log.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from sandcat.protocol import (
+    ClientFrame,
+    Kind,
+    Msg,
+    Ok,
+    Ping,
+    Pull,
+    Read,
+    ReadState,
+    Send,
+    ServerFrame,
+    Sync,
+)
+
+from .connection import Connection, ConnectionLost
+from .conversations import Conversations
+from .credentials import Credentials, StaticToken
+from .errors import SandcatClientError, SessionClosed
+from .link import Link
+from .options import SessionOptions, SessionStatistics
+from .replies import Ack, Page, SyncResult
+
+__all__ = ["Session", "open_session"]
+
+log = logging.getLogger(__name__)
+
+#: Wait before resending after ``unavailable`` when the server names no delay.
+_DEFAULT_RETRY_MS = 200
+
+
+@asynccontextmanager
+async def open_session(
+    ws_url: str,
+    credentials: Credentials | str,
+    *,
+    device: str,
+    platform: str = "desktop",
+    positions: Mapping[str, int] | None = None,
+    options: SessionOptions | None = None,
+) -> AsyncIterator[Session]:
+    """Connect a device and keep it connected for the duration of the block.
+
+    Args:
+        ws_url: the gateway URL (``ws://host:port/ws``; login returns it).
+        credentials: an access token, or a `Credentials` that can renew it.
+        device: this device's id; a second connection of the same device
+            replaces this one (which then ends with `SessionClosed` 4001).
+        positions: the last seq the application already has per cid, to
+            resume from. Conversations not listed start at their newest
+            message when the session connects; ones created later are
+            delivered from their first message.
+
+    Raises:
+        SessionClosed: the first connection could not be made (server
+            unreachable after all attempts, credentials refused).
+    """
+    if isinstance(credentials, str):
+        credentials = StaticToken(credentials)
+    try:
+        async with trio.open_nursery() as nursery:
+            session = Session(
+                ws_url,
+                credentials,
+                device=device,
+                platform=platform,
+                positions=positions,
+                options=options or SessionOptions(),
+                nursery=nursery,
+            )
+            await nursery.start(session._link.run)
+            nursery.start_soon(session._deliver)
+            try:
+                yield session
+            finally:
+                await session.aclose()
+    except BaseExceptionGroup as group:
+        # The session's own tasks do not raise, so a group holds the one
+        # exception of the block (or of the first connection): unwrap it.
+        if len(group.exceptions) == 1:
+            exc = group.exceptions[0]
+            raise exc from exc.__cause__
+        raise
+
+
+class Session:
+    """A connected device; make one with `open_session`."""
+
+    def __init__(
+        self,
+        ws_url: str,
+        credentials: Credentials,
+        *,
+        device: str,
+        platform: str,
+        positions: Mapping[str, int] | None,
+        options: SessionOptions,
+        nursery: trio.Nursery,
+    ) -> None:
+        self.device = device
+        self._options = options
+        self._nursery = nursery
+        self._conversations = Conversations(positions, max_ahead=options.max_ahead)
+        self._resume = positions is not None
+        self._stats = SessionStatistics()
+        self._messages_in, self._messages_out = trio.open_memory_channel[Msg](
+            options.message_buffer
+        )
+        self._read_states_in, self._read_states_out = trio.open_memory_channel[ReadState](
+            options.read_state_buffer
+        )
+        self._wake = trio.Event()
+        self._closed: SessionClosed | trio.ClosedResourceError | None = None
+        #: Test hook: return True to drop a MSG push as if it were lost.
+        self.drop_push: Callable[[Msg], bool] | None = None
+        self._link = Link(
+            ws_url,
+            credentials,
+            device=device,
+            platform=platform,
+            options=options,
+            stats=self._stats,
+            on_push=self._on_push,
+            recover=self._recover,
+            on_change=self._wake_up,
+        )
+
+    @property
+    def user(self) -> str:
+        """The user id the server authenticated (from the HELLO reply)."""
+        return self._link.user
+
+    # -- requests ------------------------------------------------------------------------
+
+    async def send(
+        self,
+        cid: str,
+        text: str | None = None,
+        *,
+        kind: int | None = None,
+        body: object = None,
+        cmid: str | None = None,
+        reply_to: int | None = None,
+        mentions: tuple[str, ...] | None = None,
+    ) -> Ack:
+        """Send a message: ``text``, or a ``body`` of content ``kind``.
+
+        The message gets a fresh ``cmid`` unless one is given (give the
+        same one to resend a message whose outcome is unknown). Until the
+        server acks it, the send is resent with that ``cmid`` on every new
+        connection and after ``unavailable``.
+
+        Returns:
+            the ack: the message's seq and mid in the conversation.
+
+        Raises:
+            SandcatClientError: the server refused it (``forbidden``,
+                ``bad_request``, ``rate_limited`` with ``retry_after_ms``, ...).
+            trio.TooSlowError: no ack within ``operation_timeout_s``; the
+                message may or may not have been stored.
+            SessionClosed: the session ended first.
+        """
+        if (text is None) == (kind is None):
+            raise TypeError("send() takes text, or kind and body")
+        if text is not None:
+            kind, body = Kind.TEXT, {"text": text}
+        assert kind is not None
+        cmid = cmid or uuid.uuid4().hex
+        fields: dict[str, Any] = {
+            "cid": cid,
+            "cmid": cmid,
+            "kind": kind,
+            "body": body,
+            "reply_to": reply_to,
+            "mentions": mentions,
+        }
+        Send(rid=1, **fields)  # check the fields once, here, in the caller
+
+        def record(ok: Mapping[str, Any]) -> None:
+            # Runs in the reader, before any later frame: the device's own
+            # message takes its place in the conversation's order.
+            ack = Ack.from_body(ok, cmid)
+            own = Msg(
+                cid=ack.cid,
+                seq=ack.seq,
+                mid=ack.mid,
+                sender=self.user,
+                kind=kind,
+                body=body,
+                ts=ack.ts,
+                cmid=cmid,
+                device=self.device,
+                reply_to=reply_to,
+                mentions=mentions,
+            )
+            self._offer(own)
+
+        self._stats.sends_pending += 1
+        try:
+            ok = await self._request(lambda rid: Send(rid=rid, **fields), on_ok=record, send=True)
+        finally:
+            self._stats.sends_pending -= 1
+        return Ack.from_body(ok.body, cmid)
+
+    async def pull(self, cid: str, after: int = 0, limit: int = 50) -> Page:
+        """Messages of ``cid`` with seq > ``after``, ascending (at most ``limit``)."""
+        ok = await self._request(lambda rid: Pull(rid=rid, cid=cid, after=after, limit=limit))
+        return Page.from_body(ok.body)
+
+    async def sync(self, since: int | None = None) -> SyncResult:
+        """Every conversation, or those changed after version ``since``."""
+        ok = await self._request(lambda rid: Sync(rid=rid, since=since))
+        return SyncResult.from_body(ok.body)
+
+    async def read(self, cid: str, seq: int) -> None:
+        """Mark ``cid`` read up to ``seq`` (other devices and the peer are told)."""
+        await self._request(lambda rid: Read(rid=rid, cid=cid, seq=seq))
+
+    async def ping(self) -> int:
+        """Round-trip to the server; returns its time (ms since the epoch)."""
+        ok = await self._request(lambda rid: Ping(rid=rid))
+        server_time = ok.body.get("server_time")
+        return server_time if isinstance(server_time, int) else 0
+
+    async def _request(
+        self,
+        build: Callable[[int], ClientFrame],
+        *,
+        on_ok: Callable[[Mapping[str, Any]], None] | None = None,
+        send: bool = False,
+    ) -> Ok:
+        # Every request here is idempotent (SEND by its cmid), so a request
+        # whose connection dropped is made again on the next one.
+        with trio.fail_after(self._options.operation_timeout_s):
+            while True:
+                conn = await self._link.connection(sending=send)
+                try:
+                    return await conn.call(build, on_ok=on_ok)
+                except (ConnectionLost, trio.TooSlowError) as exc:
+                    log.debug("request interrupted (%s); retrying", exc)
+                except SandcatClientError as exc:
+                    if exc.code != "unavailable":
+                        raise
+                    await trio.sleep((exc.retry_after_ms or _DEFAULT_RETRY_MS) / 1000)
+                if send:
+                    self._stats.resends += 1
+
+    # -- delivery ------------------------------------------------------------------------
+
+    async def receive_message(self) -> Msg:
+        """The next message of any conversation (per conversation in seq order).
+
+        Raises:
+            SessionClosed: the session ended, and every message it had
+                received was delivered.
+            trio.ClosedResourceError: the session was closed with `aclose`.
+        """
+        try:
+            return await self._messages_out.receive()
+        except trio.EndOfChannel:
+            raise self._ended() from None
+
+    def receive_message_nowait(self) -> Msg:
+        """Like `receive_message`; raises `trio.WouldBlock` if none is queued."""
+        try:
+            return self._messages_out.receive_nowait()
+        except trio.EndOfChannel:
+            raise self._ended() from None
+
+    async def messages(self) -> AsyncIterator[Msg]:
+        """Iterate over `receive_message`; ends quietly after `aclose`."""
+        while True:
+            try:
+                yield await self.receive_message()
+            except trio.ClosedResourceError:
+                return
+
+    async def receive_read_state(self) -> ReadState:
+        """The next READ_STATE push (some may be dropped; see SessionOptions)."""
+        try:
+            return await self._read_states_out.receive()
+        except trio.EndOfChannel:
+            raise self._ended() from None
+
+    def positions(self) -> dict[str, int]:
+        """The last seq delivered per conversation; pass to `open_session` to resume."""
+        return self._conversations.positions()
+
+    def statistics(self) -> SessionStatistics:
+        self._stats.duplicates = self._conversations.duplicates
+        return self._stats
+
+    async def aclose(self) -> None:
+        """Close the connection (code 1000) and stop the session. Idempotent."""
+        if self._closed is None:
+            self._closed = trio.ClosedResourceError("the session was closed")
+        await self._link.aclose()
+        self._nursery.cancel_scope.cancel()
+        self._messages_in.close()
+        self._read_states_in.close()
+
+    def _ended(self) -> SessionClosed | trio.ClosedResourceError:
+        self._closed = self._closed or self._link.closed or SessionClosed(None, "session ended")
+        return self._closed
+
+    def _on_push(self, frame: ServerFrame) -> None:
+        if isinstance(frame, Msg):
+            if self.drop_push is not None and self.drop_push(frame):
+                return
+            self._stats.pushes += 1
+            self._offer(frame)
+        elif isinstance(frame, ReadState):
+            try:
+                self._read_states_in.send_nowait(frame)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                self._stats.read_states_dropped += 1
+
+    def _offer(self, msg: Msg) -> None:
+        if self._conversations.offer(msg):
+            self._wake_up()
+
+    def _wake_up(self) -> None:
+        self._wake.set()
+        self._wake = trio.Event()
+
+    async def _recover(self, conn: Connection, sync: SyncResult, first: bool) -> None:
+        """After (re)connecting: learn what exists, then pull one page per hole."""
+        for conv in sync.convs:
+            if first and not self._resume:
+                self._conversations.start(conv.cid, conv.max_seq)
+            self._conversations.skip_to(conv.cid, conv.min_seq)
+            self._conversations.note_max(conv.cid, conv.max_seq)
+        for conv in sync.convs:
+            after = self._conversations.hole(conv.cid)
+            if after is not None:
+                await self._backfill(conn, conv.cid, after)
+
+    async def _backfill(self, conn: Connection, cid: str, after: int) -> None:
+        limit = self._options.pull_limit
+        try:
+            ok = await conn.call(lambda rid: Pull(rid=rid, cid=cid, after=after, limit=limit))
+        except SandcatClientError as exc:
+            # Not a member any more (or the conversation is gone): nothing to fill.
+            log.warning("cannot backfill %s after %d: %s", cid, after, exc)
+            self._stats.skipped += self._conversations.settle(cid, after)
+            return
+        self._stats.pulls += 1
+        page = Page.from_body(ok.body)
+        self._conversations.skip_to(cid, page.min_seq)
+        for msg in page.msgs:
+            self._conversations.offer(msg)
+        if not any(msg.seq > after for msg in page.msgs):
+            self._stats.skipped += self._conversations.settle(cid, page.max_seq)
+        self._wake_up()
+
+    async def _deliver(self) -> None:
+        async with self._messages_in:
+            while self._link.closed is None:
+                msg = self._conversations.pop_ready()
+                if msg is not None:
+                    await self._messages_in.send(msg)
+                    continue
+                wake = self._wake
+                hole = self._conversations.missing()
+                conn = self._link.current()
+                if hole is not None and conn is not None:
+                    try:
+                        await self._backfill(conn, *hole)
+                    except (ConnectionLost, trio.TooSlowError) as exc:
+                        log.debug("backfill interrupted: %s", exc)
+                    continue
+                await wake.wait()

@@ -1,0 +1,259 @@
+"""Configuration, parsed once at startup into frozen per-section dataclasses.
+
+Precedence (PROTOCOL.md §6): command-line flag > environment > TOML file >
+default. Every value is checked here; a bad one raises ``ConfigError`` naming
+the key path and the value, so the server fails at startup, never later.
+Nothing reads ``os.environ`` after ``load_config`` returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sandcat.errors import ConfigError
+
+
+def _bounds(low: float, high: float | None = None) -> dict[str, Any]:
+    return {"low": low, "high": high}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    ws_port: int = field(default=50000, metadata=_bounds(0, 65535))
+    http_port: int = field(default=50001, metadata=_bounds(0, 65535))
+    data_dir: str = "./sandcat-data"
+    #: What login tells clients to connect to; derived from host and port if empty.
+    public_ws_url: str = ""
+    #: How long SIGTERM waits for in-flight sends to commit before closing.
+    drain_timeout_s: float = field(default=10.0, metadata=_bounds(0, 600))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendsConfig:
+    #: ``sqlite:///path`` or ``postgresql://...``; empty means SQLite in data_dir.
+    database_url: str = ""
+    redis_url: str = ""
+    kafka_bootstrap: str = ""
+    mongo_url: str = ""
+    s3_url: str = ""
+    #: SQLite ``synchronous`` pragma: FULL makes every acked commit survive power loss.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthConfig:
+    #: HMAC key for access tokens; empty means generate one and keep it in data_dir.
+    token_secret: str = ""
+    access_ttl_s: int = field(default=900, metadata=_bounds(30, 900))
+    refresh_ttl_s: int = field(default=30 * 86400, metadata=_bounds(300, 365 * 86400))
+    email_verification: bool = False
+    #: argon2id cost: m >= 19 MiB, t >= 2, p = 1 (OWASP minimum).
+    argon2_memory_kib: int = field(default=19456, metadata=_bounds(19456, 4 * 1024 * 1024))
+    argon2_time_cost: int = field(default=2, metadata=_bounds(2, 20))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig:
+    auth_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 300))
+    reauth_grace_s: float = field(default=60.0, metadata=_bounds(0, 3600))
+    idle_timeout_s: float = field(default=60.0, metadata=_bounds(1, 3600))
+    heartbeat_s: float = field(default=20.0, metadata=_bounds(0.1, 3600))
+    max_frame_bytes: int = field(default=65536, metadata=_bounds(1024, 16 * 1024 * 1024))
+    #: Frames queued for one client before it counts as a slow consumer (4005).
+    outbound_queue_frames: int = field(default=1024, metadata=_bounds(1, 1_000_000))
+    #: Deadline for one socket write; a peer slower than this is dropped.
+    send_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
+    max_connections: int = field(default=100_000, metadata=_bounds(1, 10_000_000))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig:
+    #: SendRequests waiting for the sequencer; a full queue back-pressures readers.
+    send_queue: int = field(default=4096, metadata=_bounds(1, 1_000_000))
+    #: Most sends committed in one transaction (group commit).
+    max_batch: int = field(default=512, metadata=_bounds(1, 100_000))
+    #: How long the sequencer waits for more sends once it has one (0: take what is
+    #: queued; batches still grow while the persister is busy committing).
+    batch_window_ms: float = field(default=0.0, metadata=_bounds(0, 1000))
+    #: Acks remembered for the in-memory resend fast path (G2).
+    recent_acks: int = field(default=65536, metadata=_bounds(0, 10_000_000))
+    #: Deadline for one store call on the send path.
+    store_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatConfig:
+    #: Who may open a direct conversation: only friends, or anyone not blocked.
+    dm_policy: Literal["friends", "anyone"] = "friends"
+    max_group_members: int = field(default=500, metadata=_bounds(2, 1_000_000))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpConfig:
+    #: Largest JSON request body; larger ones get 413 before they are read.
+    max_body_bytes: int = field(default=1024 * 1024, metadata=_bounds(1024, 1 << 30))
+    request_timeout_s: float = field(default=30.0, metadata=_bounds(0.1, 3600))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    backends: BackendsConfig = field(default_factory=BackendsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.server.data_dir)
+
+    @property
+    def ws_url(self) -> str:
+        if self.server.public_ws_url:
+            return self.server.public_ws_url
+        host = self.server.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"ws://{host}:{self.server.ws_port}/ws"
+
+
+#: Environment variables of the operations contract (PROTOCOL.md §6).
+ENVIRONMENT: Mapping[str, str] = {
+    "SANDCAT_DATA_DIR": "server.data_dir",
+    "SANDCAT_HOST": "server.host",
+    "SANDCAT_WS_PORT": "server.ws_port",
+    "SANDCAT_HTTP_PORT": "server.http_port",
+    "SANDCAT_DATABASE_URL": "backends.database_url",
+    "SANDCAT_REDIS_URL": "backends.redis_url",
+    "SANDCAT_KAFKA_BOOTSTRAP": "backends.kafka_bootstrap",
+    "SANDCAT_MONGO_URL": "backends.mongo_url",
+    "SANDCAT_S3_URL": "backends.s3_url",
+    "SANDCAT_TOKEN_SECRET": "auth.token_secret",
+}
+
+
+def load_config(
+    *,
+    file: str | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    """Build the configuration from defaults, a TOML file, the environment and flags.
+
+    ``overrides`` maps dotted keys (``"server.ws_port"``) to values from flags.
+    The file is ``file`` or, if that is None, ``$SANDCAT_CONFIG`` when set.
+    Raises ``ConfigError`` for unknown keys, wrong types and out-of-range values.
+    """
+    env = {} if env is None else env
+    layers: dict[str, dict[str, object]] = {}
+    path = file if file is not None else env.get("SANDCAT_CONFIG")
+    if path:
+        _merge(layers, _read_file(path), source="file")
+    _merge(
+        layers,
+        {key: env[name] for name, key in ENVIRONMENT.items() if name in env},
+        source="env",
+    )
+    _merge(layers, dict(overrides or {}), source="flag")
+    sections: dict[str, object] = {}
+    for section in dataclasses.fields(Config):
+        cls = typing.get_type_hints(Config)[section.name]
+        values = layers.pop(section.name, {})
+        sections[section.name] = _build_section(section.name, cls, values)
+    for unknown in layers:
+        raise ConfigError(unknown, None, "unknown section")
+    return Config(**sections)  # type: ignore[arg-type]
+
+
+def _read_file(path: str) -> dict[str, object]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError("config", path, f"cannot read: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", path, f"invalid TOML: {exc}") from exc
+    flat: dict[str, object] = {}
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(section, table, "expected a table")
+        for key, value in table.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def _merge(layers: dict[str, dict[str, object]], flat: Mapping[str, object], source: str) -> None:
+    for dotted, value in flat.items():
+        section, _, key = dotted.partition(".")
+        if not key:
+            raise ConfigError(dotted, value, f"expected section.key ({source})")
+        layers.setdefault(section, {})[key] = value
+
+
+def _build_section(name: str, cls: type[Any], values: dict[str, object]) -> object:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, object] = {}
+    for key, raw in values.items():
+        if key not in fields:
+            raise ConfigError(f"{name}.{key}", raw, "unknown key")
+        kwargs[key] = _coerce(f"{name}.{key}", raw, hints[key], fields[key].metadata)
+    return cls(**kwargs)
+
+
+def _coerce(key: str, raw: object, hint: object, metadata: Mapping[str, Any]) -> object:
+    value: object
+    if hint is bool:
+        value = _to_bool(key, raw)
+    elif hint is int or hint is float:
+        value = _to_number(key, raw, float if hint is float else int)
+        low, high = metadata.get("low"), metadata.get("high")
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ConfigError(key, raw, f"must be between {low} and {high}")
+    elif typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        if raw not in choices:
+            raise ConfigError(key, raw, f"must be one of {', '.join(map(str, choices))}")
+        value = raw
+    elif hint is str or (isinstance(hint, types.UnionType) and str in typing.get_args(hint)):
+        if not isinstance(raw, str):
+            raise ConfigError(key, raw, "must be a string")
+        value = raw
+    else:  # pragma: no cover - every field type is handled above
+        raise ConfigError(key, raw, f"unsupported type {hint}")
+    return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _to_bool(key: str, raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in _TRUE | _FALSE:
+        return raw.lower() in _TRUE
+    raise ConfigError(key, raw, "must be a boolean")
+
+
+def _to_number(key: str, raw: object, kind: type[int] | type[float]) -> int | float:
+    if isinstance(raw, bool):
+        raise ConfigError(key, raw, f"must be {'an integer' if kind is int else 'a number'}")
+    if isinstance(raw, int | float) and not (kind is int and isinstance(raw, float)):
+        return kind(raw)
+    if isinstance(raw, str):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    raise ConfigError(key, raw, f"must be {'an integer' if kind is int else 'a number'}")

@@ -1,0 +1,1 @@
+"""Rules and use cases over the store interfaces; no HTTP, no drivers."""

@@ -1,0 +1,96 @@
+"""Errors with wire codes, split by cause (STYLE.md habit 15).
+
+Every error the server turns into a reply carries the error code of
+PROTOCOL.md §4 and the HTTP status it maps to. ``ClientError`` means the
+caller did something wrong and may not retry unchanged; ``ServerError`` means
+we failed; ``Unavailable`` is the retryable kind of that.
+"""
+
+from __future__ import annotations
+
+
+class SandcatError(Exception):
+    """Base of every error Sandcat raises on purpose."""
+
+    code: str = "internal"
+    http_status: int = 500
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        #: The request field at fault, when there is one (422 names it).
+        self.field = field
+
+
+class ClientError(SandcatError):
+    code = "bad_request"
+    http_status = 400
+
+
+class BadRequest(ClientError):
+    """A well-formed request whose fields are invalid."""
+
+    code = "bad_request"
+    http_status = 422
+
+
+class Unauthorized(ClientError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(ClientError):
+    """Not allowed; also the answer for things the caller may not know exist."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(ClientError):
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(ClientError):
+    code = "conflict"
+    http_status = 409
+
+
+class TooLarge(ClientError):
+    code = "too_large"
+    http_status = 413
+
+
+class RateLimited(ClientError):
+    code = "rate_limited"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+
+class ServerError(SandcatError):
+    code = "internal"
+    http_status = 500
+
+
+class Unavailable(ServerError):
+    """Retryable: storage is down or the server is overloaded or draining."""
+
+    code = "unavailable"
+    http_status = 503
+
+
+class StoreUnavailable(Unavailable):
+    """A store's driver failed; raised by adapters with ``from exc``."""
+
+
+class ConfigError(Exception):
+    """A configuration value is invalid; the message names the key and value."""
+
+    def __init__(self, key: str, value: object, reason: str) -> None:
+        super().__init__(f"config {key} = {value!r}: {reason}")
+        self.key = key
+        self.value = value
+        self.reason = reason

@@ -1,0 +1,250 @@
+"""One client connection: a reader, a writer, a heartbeat and a session timer.
+
+Every task of a connection lives in the connection's own nursery. Only the
+writer task writes to the socket (STYLE.md habit 13); everybody else queues
+encoded frames with ``push``, which never blocks: a client whose queue is full
+has stopped reading and is closed with 4005 (PROTOCOL.md §3). Closing is
+either immediate (``close``: replaced, slow, session ended, idle) or after
+what is queued has been written (``close_after_flush``: an ERR then 1007).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from sandcat.config import GatewayConfig
+from sandcat.errors import SandcatError
+from sandcat.protocol import (
+    CloseCode,
+    Err,
+    ErrorCode,
+    FrameError,
+    Hello,
+    Limits,
+    RequestError,
+    Session,
+    SessionError,
+    decode_client,
+    encode,
+)
+
+if TYPE_CHECKING:
+    from sandcat.gateway.hub import Hub
+    from sandcat.gateway.operations import Operations
+
+log = logging.getLogger(__name__)
+
+#: How long a closing handshake may take before the socket is just dropped.
+_CLOSE_TIMEOUT_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _CloseMarker:
+    code: int
+    reason: str
+
+
+class Connection:
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        *,
+        hub: Hub,
+        operations: Operations,
+        config: GatewayConfig,
+        limits: Limits,
+        bearer: str | None,
+    ) -> None:
+        self.ws = ws
+        self.user = ""
+        self.device = ""
+        self.session = ""
+        self.expires_at_ms = 0
+        self.bearer = bearer
+        self.state = Session()
+        self._hub = hub
+        self._operations = operations
+        self._config = config
+        self._limits = limits
+        self._outbound_in, self._outbound_out = trio.open_memory_channel[bytes | _CloseMarker](
+            config.outbound_queue_frames
+        )
+        self._scope = trio.CancelScope()
+        self._close: _CloseMarker | None = None
+        self._renewed = trio.Event()
+
+    # -- called from any task ------------------------------------------------------------
+
+    def push(self, data: bytes) -> None:
+        if self._close is not None:
+            return
+        try:
+            self._outbound_in.send_nowait(data)
+        except trio.WouldBlock:
+            self.close(CloseCode.SLOW_CONSUMER, "outbound queue full")
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the writer is gone: the connection is closing and drops what is late
+
+    def reply_error(self, rid: int, code: ErrorCode | str, message: str, **extra: int) -> None:
+        self.push(encode(Err(rid=rid, code=ErrorCode(code), message=message, **extra)))
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close now, dropping whatever is still queued."""
+        if self._close is None:
+            self._close = _CloseMarker(code, reason)
+        self._scope.cancel()
+
+    def close_after_flush(self, code: int, reason: str) -> None:
+        """Close once every frame queued so far has been written."""
+        if self._close is not None:
+            return
+        try:
+            self._outbound_in.send_nowait(_CloseMarker(code, reason))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            self.close(code, reason)
+        else:
+            self._close = _CloseMarker(code, reason)
+
+    def start_draining(self) -> None:
+        self.state.start_draining()
+
+    def renew(self, expires_at_ms: int) -> None:
+        self.expires_at_ms = expires_at_ms
+        self._renewed.set()
+        self._renewed = trio.Event()
+
+    # -- the connection's tasks ----------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until either side closes it."""
+        try:
+            with self._scope:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._write)
+                    nursery.start_soon(self._heartbeat)
+                    if await self._authenticate():
+                        nursery.start_soon(self._expiry)
+                        await self._read()
+                    if self._close is None:
+                        nursery.cancel_scope.cancel()
+        finally:
+            self._hub.unregister(self)
+            marker = self._close or _CloseMarker(CloseCode.GOING_AWAY, "server shutting down")
+            with trio.move_on_after(_CLOSE_TIMEOUT_S) as cleanup:
+                cleanup.shield = True
+                await self.ws.aclose(marker.code, marker.reason)
+
+    async def _write(self) -> None:
+        async with self._outbound_out:
+            async for item in self._outbound_out:
+                if isinstance(item, _CloseMarker):
+                    self.close(item.code, item.reason)
+                    return
+                try:
+                    with trio.fail_after(self._config.send_timeout_s):
+                        await self.ws.send_message(item)
+                except trio.TooSlowError:
+                    self.close(CloseCode.SLOW_CONSUMER, "write timed out")
+                except ConnectionClosed:
+                    self._scope.cancel()
+                    return
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await trio.sleep(self._config.heartbeat_s)
+            with trio.move_on_after(self._config.idle_timeout_s) as waiting:
+                try:
+                    await self.ws.ping()
+                except ConnectionClosed:
+                    self._scope.cancel()
+                    return
+            if waiting.cancelled_caught:
+                self.close(CloseCode.IDLE_TIMEOUT, "no pong within idle_timeout")
+                return
+
+    async def _expiry(self) -> None:
+        """Close 4007 once the access token has expired and no AUTH renewed it."""
+        grace_ms = self._config.reauth_grace_s * 1000
+        while True:
+            left_s = (self.expires_at_ms + grace_ms - time.time() * 1000) / 1000
+            if left_s <= 0:
+                self.close(CloseCode.SESSION_ENDED, "access token expired; no AUTH arrived")
+                return
+            with trio.move_on_after(left_s):
+                await self._renewed.wait()
+
+    async def _next_frame(self) -> object | None:
+        """The next decoded frame; None once the connection is over for reading."""
+        while True:
+            try:
+                message = await self.ws.get_message()
+            except ConnectionClosed:
+                return None
+            if isinstance(message, str):
+                self.close_after_flush(CloseCode.UNSUPPORTED_DATA, "text messages are not allowed")
+                return None
+            try:
+                return decode_client(message, self._limits)
+            except FrameError as exc:
+                if exc.rid is not None:
+                    self.reply_error(exc.rid, exc.code, str(exc))
+                self.close_after_flush(exc.close_code, str(exc)[:120])
+                return None
+            except RequestError as exc:
+                self.reply_error(exc.rid, exc.code, str(exc))
+
+    def _admit(self, frame: object) -> bool:
+        """Check the frame against the session state machine; False if refused."""
+        try:
+            self.state.receive(frame)  # type: ignore[arg-type]
+        except SessionError as exc:
+            rid = getattr(frame, "rid", 0)
+            self.reply_error(rid, exc.code, str(exc))
+            if exc.close_code is not None:
+                self.close_after_flush(exc.close_code, str(exc)[:120])
+                return False
+            return False
+        return True
+
+    async def _authenticate(self) -> bool:
+        with trio.move_on_after(self._config.auth_timeout_s):
+            frame = await self._next_frame()
+            if frame is None or not self._admit(frame):
+                return False
+            assert isinstance(frame, Hello)
+            try:
+                await self._operations.hello(self, frame)
+            except SandcatError as exc:
+                self.state.hello_rejected()
+                self.reply_error(frame.rid, exc.code, exc.message)
+                self.close_after_flush(CloseCode.UNAUTHENTICATED, "authentication failed")
+                return False
+            self.state.hello_accepted()
+            return True
+        self.close(CloseCode.AUTH_TIMEOUT, "no HELLO within auth_timeout")
+        return False
+
+    async def _read(self) -> None:
+        while True:
+            frame = await self._next_frame()
+            if frame is None:
+                return
+            if not self._admit(frame):
+                if self._close is not None:
+                    return
+                continue
+            rid: int = getattr(frame, "rid", 0)
+            try:
+                await self._operations.handle(self, frame)
+            except SandcatError as exc:
+                extra = {}
+                retry = getattr(exc, "retry_after_ms", None)
+                if retry is not None:
+                    extra["retry_after_ms"] = retry
+                self.reply_error(rid, exc.code, exc.message, **extra)

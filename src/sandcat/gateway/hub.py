@@ -1,0 +1,94 @@
+"""The hub: every authenticated connection on this instance, by user and device.
+
+It is the send path's ``Directory`` (where to push a user's messages) and the
+API's ``SessionCloser`` (logout closes that session's sockets with 4007). A
+second connection for the same ``(user, device)`` replaces the first, which is
+closed with 4001 (PROTOCOL.md §3, device slots).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+import trio
+
+from sandcat.protocol import CloseCode, GoAway, encode
+
+
+class Member(Protocol):
+    """What the hub needs of a connection."""
+
+    @property
+    def user(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    @property
+    def session(self) -> str: ...
+    def push(self, data: bytes) -> None: ...
+    def close(self, code: int, reason: str = "") -> None: ...
+    def close_after_flush(self, code: int, reason: str) -> None: ...
+    def start_draining(self) -> None: ...
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._users: dict[str, dict[str, Member]] = {}
+        self._emptied = trio.Event()
+        self.draining = False
+
+    def __len__(self) -> int:
+        return sum(len(devices) for devices in self._users.values())
+
+    def register(self, conn: Member) -> None:
+        devices = self._users.setdefault(conn.user, {})
+        previous = devices.get(conn.device)
+        devices[conn.device] = conn
+        if previous is not None and previous is not conn:
+            previous.close(CloseCode.REPLACED, "replaced by a newer connection of this device")
+
+    def unregister(self, conn: Member) -> None:
+        devices = self._users.get(conn.user)
+        if devices is not None and devices.get(conn.device) is conn:
+            del devices[conn.device]
+            if not devices:
+                del self._users[conn.user]
+        if not self._users:
+            self._emptied.set()
+            self._emptied = trio.Event()
+
+    async def wait_empty(self) -> None:
+        """Return once no authenticated connection is left."""
+        while self._users:
+            await self._emptied.wait()
+
+    def outlets(self, user: str) -> Iterable[Member]:
+        devices = self._users.get(user)
+        return () if devices is None else devices.values()
+
+    def end_sessions(
+        self,
+        user: str,
+        *,
+        session: str | None = None,
+        code: int = CloseCode.SESSION_ENDED,
+        reason: str = "",
+    ) -> None:
+        for conn in list(self.outlets(user)):
+            if session is None or conn.session == session:
+                conn.close(code, reason or "session ended")
+
+    def go_away(self, *, reason: str, reconnect_after_ms: int) -> None:
+        """Tell every client this instance is going away (before the drain)."""
+        self.draining = True
+        frame = encode(GoAway(reason=reason, reconnect_after_ms=reconnect_after_ms))
+        for devices in self._users.values():
+            for conn in devices.values():
+                conn.start_draining()
+                conn.push(frame)
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Close every connection once what is queued for it (acks) is written."""
+        for devices in list(self._users.values()):
+            for conn in list(devices.values()):
+                conn.close_after_flush(code, reason)

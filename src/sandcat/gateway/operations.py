@@ -1,0 +1,209 @@
+"""What each request frame does, once the session state machine admits it.
+
+The reader of a connection calls ``hello`` for the first frame and ``handle``
+for every later one, one at a time. Errors are raised as ``SandcatError`` and
+turned into ERR replies by the connection. SEND goes to the pipeline and is
+answered by the router after commit; everything else is answered here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import msgpack
+
+from sandcat.clock import Clock
+from sandcat.config import Config
+from sandcat.errors import BadRequest, Unauthorized
+from sandcat.pipeline import Pipeline, SendRequest
+from sandcat.pipeline.router import msg_frame
+from sandcat.protocol import (
+    Auth,
+    Hello,
+    Limits,
+    Ok,
+    Ping,
+    Pull,
+    Read,
+    ReadState,
+    Send,
+    Sync,
+    encode,
+    msg_body,
+    validate_content,
+)
+from sandcat.store.messages import ConversationState, MessageStore, NewMessage, StoredMessage
+
+if TYPE_CHECKING:
+    from sandcat.gateway.connection import Connection
+    from sandcat.gateway.hub import Hub
+
+
+class Identity(Protocol):
+    @property
+    def user(self) -> str: ...
+    @property
+    def session(self) -> str: ...
+    @property
+    def expires_at_ms(self) -> int: ...
+
+
+class Authenticator(Protocol):
+    async def authenticate(self, token: str) -> Identity:
+        """The identity behind a valid, unrevoked access token; ``Unauthorized`` otherwise."""
+        ...
+
+
+class Operations:
+    def __init__(
+        self,
+        *,
+        accounts: Authenticator,
+        store: MessageStore,
+        pipeline: Pipeline,
+        hub: Hub,
+        config: Config,
+        clock: Clock,
+        limits: Limits,
+    ) -> None:
+        self._accounts = accounts
+        self._store = store
+        self._pipeline = pipeline
+        self._hub = hub
+        self._config = config
+        self._clock = clock
+        self._limits = limits
+
+    async def hello(self, conn: Connection, frame: Hello) -> None:
+        token = frame.token or conn.bearer
+        if not token:
+            raise Unauthorized("HELLO needs a token (or an Authorization header on the upgrade)")
+        identity = await self._accounts.authenticate(token)
+        conn.user, conn.device, conn.session = identity.user, frame.device, identity.session
+        conn.renew(identity.expires_at_ms)
+        self._hub.register(conn)
+        conn.push(
+            encode(
+                Ok(
+                    rid=frame.rid,
+                    body={
+                        "user": conn.user,
+                        "device": conn.device,
+                        "session": conn.session,
+                        "server_time": self._clock(),
+                        "heartbeat_ms": int(self._config.gateway.heartbeat_s * 1000),
+                        "max_frame_bytes": self._limits.max_frame_bytes,
+                    },
+                )
+            )
+        )
+
+    async def handle(self, conn: Connection, frame: object) -> None:
+        match frame:
+            case Send():
+                await self._send(conn, frame)
+            case Ping():
+                conn.push(encode(Ok(rid=frame.rid, body={"server_time": self._clock()})))
+            case Pull():
+                await self._pull(conn, frame)
+            case Sync():
+                await self._sync(conn, frame)
+            case Read():
+                await self._read(conn, frame)
+            case Auth():
+                await self._auth(conn, frame)
+            case _:  # pragma: no cover - the session state machine admits nothing else
+                raise BadRequest(f"unexpected frame {type(frame).__name__}")
+
+    async def _send(self, conn: Connection, frame: Send) -> None:
+        try:
+            validate_content(frame.kind, frame.body, self._limits)
+        except ValueError as exc:
+            raise BadRequest(f"body: {exc}", field="body") from exc
+        message = NewMessage(
+            sender=conn.user,
+            device=conn.device,
+            cid=frame.cid,
+            cmid=frame.cmid,
+            kind=frame.kind,
+            body=msgpack.packb(frame.body, use_bin_type=True),
+            reply_to=frame.reply_to,
+            mentions=frame.mentions,
+        )
+        await self._pipeline.submit(
+            SendRequest(message=message, body=frame.body, origin=conn, rid=frame.rid)
+        )
+
+    def _entry(self, user: str, message: StoredMessage) -> dict[str, object]:
+        body = msgpack.unpackb(message.body, raw=False)
+        return msg_body(msg_frame(message, body, own=message.sender == user))
+
+    async def _pull(self, conn: Connection, frame: Pull) -> None:
+        page = await self._store.pull(conn.user, frame.cid, after=frame.after, limit=frame.limit)
+        conn.push(
+            encode(
+                Ok(
+                    rid=frame.rid,
+                    body={
+                        "msgs": [self._entry(conn.user, m) for m in page.messages],
+                        "more": page.more,
+                        "min_seq": page.min_seq,
+                        "max_seq": page.max_seq,
+                    },
+                )
+            )
+        )
+
+    def _conv(self, user: str, state: ConversationState) -> dict[str, object]:
+        conv: dict[str, object] = {"cid": state.cid, "kind": state.kind}
+        parts = state.cid.split(":")
+        if state.kind == "direct":
+            conv["peer"] = parts[2] if parts[1] == user else parts[1]
+        else:
+            conv["group"] = parts[1]
+        conv.update(
+            max_seq=state.max_seq,
+            min_seq=state.min_seq,
+            read_seq=state.read_seq,
+            muted=state.muted,
+            pinned=state.pinned,
+        )
+        if state.last is not None:
+            conv["last"] = self._entry(user, state.last)
+        return conv
+
+    async def _sync(self, conn: Connection, frame: Sync) -> None:
+        states, version = await self._store.conversations(conn.user, since=frame.since)
+        conn.push(
+            encode(
+                Ok(
+                    rid=frame.rid,
+                    body={
+                        "convs": [self._conv(conn.user, state) for state in states],
+                        "version": version,
+                        "inbox_max": 0,
+                    },
+                )
+            )
+        )
+
+    async def _read(self, conn: Connection, frame: Read) -> None:
+        mark = await self._store.mark_read(conn.user, frame.cid, frame.seq, now_ms=self._clock())
+        conn.push(encode(Ok(rid=frame.rid, body={})))
+        if not mark.advanced:
+            return
+        state = encode(ReadState(cid=frame.cid, user=conn.user, seq=mark.seq))
+        for outlet in self._hub.outlets(conn.user):
+            if outlet is not conn:
+                outlet.push(state)
+        for observer in mark.observers:
+            for outlet in self._hub.outlets(observer):
+                outlet.push(state)
+
+    async def _auth(self, conn: Connection, frame: Auth) -> None:
+        identity = await self._accounts.authenticate(frame.token)
+        if identity.user != conn.user:
+            raise Unauthorized("AUTH must present a token of the connected user")
+        conn.session = identity.session
+        conn.renew(identity.expires_at_ms)
+        conn.push(encode(Ok(rid=frame.rid, body={"expires_at": identity.expires_at_ms})))

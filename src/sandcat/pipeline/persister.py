@@ -1,0 +1,46 @@
+"""The persister: the only task that writes messages, one transaction per batch.
+
+A batch commits whole or not at all. If the store fails, every send in the
+batch is failed back with a retryable error and nothing is acked (G1); no seq
+was consumed because the transaction rolled back (G3).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from sandcat.clock import Clock
+from sandcat.errors import StoreUnavailable
+from sandcat.pipeline.router import Outcomes
+from sandcat.pipeline.sequencer import SendRequest
+from sandcat.store.messages import MessageStore
+
+log = logging.getLogger(__name__)
+
+
+async def run_persister(
+    batches: trio.MemoryReceiveChannel[list[SendRequest]],
+    committed: trio.MemorySendChannel[tuple[list[SendRequest], Outcomes]],
+    store: MessageStore,
+    *,
+    clock: Clock,
+    open_direct: bool,
+    timeout_s: float,
+) -> None:
+    """Commit batches until ``batches`` is closed and drained, then close ``committed``."""
+    async with batches, committed:
+        async for batch in batches:
+            outcomes: Outcomes
+            try:
+                with trio.fail_after(timeout_s):
+                    outcomes = await store.append(
+                        [request.message for request in batch],
+                        now_ms=clock(),
+                        open_direct=open_direct,
+                    )
+            except (StoreUnavailable, trio.TooSlowError) as exc:
+                log.warning("batch of %d sends failed, nothing stored: %s", len(batch), exc)
+                outcomes = None
+            await committed.send((batch, outcomes))

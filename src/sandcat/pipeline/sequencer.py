@@ -1,0 +1,115 @@
+"""The sequencer: cuts the stream of sends into batches for group commit.
+
+Sends arrive from every connection reader over one bounded channel. While
+the persister commits one batch, the next accumulates in that channel; the
+sequencer takes everything queued (up to ``max_batch``) as the next batch, so
+batches grow exactly as fast as the store needs them to. Resends that were
+acked recently are answered here without touching the store (G2 fast path).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import trio
+
+from sandcat.pipeline.outlet import Outlet
+from sandcat.protocol import Ok, encode
+from sandcat.store.messages import NewMessage
+
+AckKey = tuple[str, str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    cid: str
+    seq: int
+    mid: str
+    ts: int
+
+    def frame(self, rid: int) -> bytes:
+        return encode(
+            Ok(rid=rid, body={"cid": self.cid, "seq": self.seq, "mid": self.mid, "ts": self.ts})
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One SEND on its way through the pipeline."""
+
+    message: NewMessage
+    #: The decoded body, pushed as is so it is not decoded again from storage.
+    body: object
+    #: The connection that sent it, for the ack; the request id to ack.
+    origin: Outlet
+    rid: int
+
+
+class RecentAcks:
+    """A bounded LRU of acks by ``(sender, cid, cmid)``."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._acks: OrderedDict[AckKey, Ack] = OrderedDict()
+
+    def get(self, key: AckKey) -> Ack | None:
+        return self._acks.get(key)
+
+    def put(self, key: AckKey, ack: Ack) -> None:
+        if self._capacity == 0:
+            return
+        self._acks[key] = ack
+        self._acks.move_to_end(key)
+        while len(self._acks) > self._capacity:
+            self._acks.popitem(last=False)
+
+
+async def run_sequencer(
+    sends: trio.MemoryReceiveChannel[SendRequest],
+    batches: trio.MemorySendChannel[list[SendRequest]],
+    recent: RecentAcks,
+    *,
+    max_batch: int,
+    window_s: float,
+) -> None:
+    """Batch sends until ``sends`` is closed and drained, then close ``batches``."""
+    async with sends, batches:
+        async for first in sends:
+            batch: list[SendRequest] = []
+            _admit(first, batch, recent)
+            deadline = trio.current_time() + window_s
+            while len(batch) < max_batch:
+                request = await _next(sends, deadline)
+                if request is None:
+                    break
+                _admit(request, batch, recent)
+            if batch:
+                await batches.send(batch)
+
+
+async def _next(
+    sends: trio.MemoryReceiveChannel[SendRequest], deadline: float
+) -> SendRequest | None:
+    """The next queued send, waiting until ``deadline`` at most; None if none came."""
+    try:
+        return sends.receive_nowait()
+    except trio.WouldBlock:
+        pass
+    except trio.EndOfChannel:
+        return None
+    with trio.move_on_at(deadline):
+        try:
+            return await sends.receive()
+        except trio.EndOfChannel:
+            return None
+    return None
+
+
+def _admit(request: SendRequest, batch: list[SendRequest], recent: RecentAcks) -> None:
+    message = request.message
+    ack = recent.get((message.sender, message.cid, message.cmid))
+    if ack is None:
+        batch.append(request)
+    else:
+        request.origin.push(ack.frame(request.rid))

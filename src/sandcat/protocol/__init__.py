@@ -1,0 +1,80 @@
+"""Sandcat's sans-IO wire protocol: frames, codec, limits and session rules.
+
+Feed bytes to `decode_client` (or `decode_server`) to get a frame object,
+check it against a `Session`, and turn frames into bytes with `encode`. This
+package imports only the standard library and msgpack; the wire contract it
+implements is ``protocol/SPEC.md``.
+"""
+
+from ._codec import decode_client, decode_server, encode, msg_body
+from ._content import CUSTOM_KIND_MIN, SERVER_KINDS, Kind, validate_content
+from ._errors import (
+    CloseCode,
+    ContentError,
+    ErrorCode,
+    FrameError,
+    ProtocolError,
+    RequestError,
+    SessionError,
+)
+from ._frames import (
+    Auth,
+    ClientFrame,
+    Err,
+    GoAway,
+    Hello,
+    Msg,
+    Ok,
+    Op,
+    Ping,
+    Pull,
+    Read,
+    ReadState,
+    Send,
+    ServerFrame,
+    Sync,
+)
+from ._ids import direct_cid, group_cid, is_valid_cid, is_valid_id
+from ._limits import DEFAULT_LIMITS, Limits
+from ._session import Session, SessionState
+
+__all__ = [
+    "CUSTOM_KIND_MIN",
+    "DEFAULT_LIMITS",
+    "SERVER_KINDS",
+    "Auth",
+    "ClientFrame",
+    "CloseCode",
+    "ContentError",
+    "Err",
+    "ErrorCode",
+    "FrameError",
+    "GoAway",
+    "Hello",
+    "Kind",
+    "Limits",
+    "Msg",
+    "Ok",
+    "Op",
+    "Ping",
+    "ProtocolError",
+    "Pull",
+    "Read",
+    "ReadState",
+    "RequestError",
+    "Send",
+    "ServerFrame",
+    "Session",
+    "SessionError",
+    "SessionState",
+    "Sync",
+    "decode_client",
+    "decode_server",
+    "direct_cid",
+    "encode",
+    "group_cid",
+    "is_valid_cid",
+    "is_valid_id",
+    "msg_body",
+    "validate_content",
+]

@@ -1,0 +1,364 @@
+"""Frames: one frozen dataclass per frame type, validated on construction.
+
+A frame object is always valid: ``__post_init__`` checks every field against
+the wire contract (SPEC.md "Frames") and raises `ValueError` with a message
+that starts with the field name (``"cid: must be ..."``). The codec turns that
+into ERR ``bad_request`` for a peer's frame; for a frame built locally it is a
+programming error. Which content a SEND body may hold is not checked here; see
+`validate_content`.
+
+Field order is wire order: `encode` writes body keys in declaration order and
+omits optional fields that are None.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, TypeAlias
+
+from ._errors import ErrorCode
+from ._ids import is_valid_cid, is_valid_id
+from ._limits import Limits
+
+__all__ = [
+    "Auth",
+    "ClientFrame",
+    "Err",
+    "GoAway",
+    "Hello",
+    "Msg",
+    "Ok",
+    "Op",
+    "Ping",
+    "Pull",
+    "Read",
+    "ReadState",
+    "Send",
+    "ServerFrame",
+    "Sync",
+]
+
+
+class Op(enum.IntEnum):
+    """The frame type, element 0 of every frame."""
+
+    HELLO = 1
+    OK = 2
+    ERR = 3
+    PING = 4
+    AUTH = 5
+    SEND = 10
+    PULL = 11
+    SYNC = 12
+    READ = 13
+    MSG = 20
+    READ_STATE = 21
+    GOAWAY = 126
+
+
+# -- field checks: each raises ValueError("<field>: <rule>") --------------------
+
+
+def _is_uint(value: object, bound: int) -> bool:
+    # bool is an int subclass, but a msgpack true is not a number.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < bound
+
+
+def _check_uint(field: str, value: object, bound: int = Limits.max_seq) -> None:
+    if not _is_uint(value, bound):
+        raise ValueError(f"{field}: must be an unsigned int < {_power(bound)}")
+
+
+def _check_request_rid(value: object) -> None:
+    # Replies to a rid of 0 would be indistinguishable from pushes.
+    if not _is_uint(value, Limits.max_rid) or value == 0:
+        raise ValueError("rid: must be an int of 1 to 2**32-1")
+
+
+def _check_id(field: str, value: object) -> None:
+    if not is_valid_id(value):
+        raise ValueError(f"{field}: must be an id (1-64 chars of [A-Za-z0-9_-])")
+
+
+def _check_cid(value: object) -> None:
+    if not is_valid_cid(value):
+        raise ValueError('cid: must be "d:<id>:<id>" (ids in ascending order) or "g:<id>"')
+
+
+def _check_str(field: str, value: object, *, min_chars: int, max_chars: int) -> None:
+    if not (isinstance(value, str) and min_chars <= len(value) <= max_chars):
+        raise ValueError(f"{field}: must be a str of {min_chars}-{max_chars} chars")
+
+
+def _check_label(field: str, value: object) -> None:
+    if not (
+        isinstance(value, str) and 1 <= len(value) <= Limits.max_label_chars and value.isprintable()
+    ):
+        raise ValueError(f"{field}: must be a str of 1-{Limits.max_label_chars} printable chars")
+
+
+def _check_cmid(value: object) -> None:
+    if not (
+        isinstance(value, str)
+        and 1 <= len(value.encode("utf-8", "surrogatepass")) <= Limits.max_cmid_bytes
+    ):
+        raise ValueError(f"cmid: must be a str of 1-{Limits.max_cmid_bytes} UTF-8 bytes")
+
+
+def _check_mentions(value: object) -> None:
+    if value is None:
+        return
+    if not (
+        isinstance(value, tuple)
+        and len(value) <= Limits.max_mentions
+        and all(is_valid_id(user) for user in value)
+    ):
+        raise ValueError(f"mentions: must be a list of at most {Limits.max_mentions} user ids")
+
+
+def _power(bound: int) -> str:
+    return f"2**{bound.bit_length() - 1}"
+
+
+# -- client -> server ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello:
+    """Opens the session; must be the first frame (SPEC.md "HELLO").
+
+    ``token`` may be None when the WebSocket upgrade carried
+    ``Authorization: Bearer``.
+    """
+
+    op: ClassVar[Op] = Op.HELLO
+    rid: int
+    token: str | None
+    device: str
+    platform: str
+    client: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        if self.token is not None:
+            _check_str("token", self.token, min_chars=1, max_chars=Limits.max_token_chars)
+        _check_id("device", self.device)
+        _check_label("platform", self.platform)
+        if self.client is not None:
+            _check_label("client", self.client)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ping:
+    """Asks for the server time; also keeps NAT bindings alive."""
+
+    op: ClassVar[Op] = Op.PING
+    rid: int
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Auth:
+    """Presents a fresh access token for the session's user."""
+
+    op: ClassVar[Op] = Op.AUTH
+    rid: int
+    token: str
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        _check_str("token", self.token, min_chars=1, max_chars=Limits.max_token_chars)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send:
+    """Sends a message; ``cmid`` makes a resend idempotent."""
+
+    op: ClassVar[Op] = Op.SEND
+    rid: int
+    cid: str
+    cmid: str
+    kind: int
+    body: object
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        _check_cid(self.cid)
+        _check_cmid(self.cmid)
+        _check_uint("kind", self.kind, Limits.max_kind)
+        if self.reply_to is not None:
+            _check_uint("reply_to", self.reply_to)
+        _check_mentions(self.mentions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pull:
+    """Fetches messages of one conversation with ``seq > after``, ascending."""
+
+    op: ClassVar[Op] = Op.PULL
+    rid: int
+    cid: str
+    after: int
+    limit: int = Limits.default_pull_limit
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        _check_cid(self.cid)
+        _check_uint("after", self.after)
+        if not _is_uint(self.limit, Limits.max_pull_limit + 1) or self.limit == 0:
+            raise ValueError(f"limit: must be an int of 1-{Limits.max_pull_limit}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sync:
+    """Fetches the conversation list, or its changes since a ``version``."""
+
+    op: ClassVar[Op] = Op.SYNC
+    rid: int
+    since: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        if self.since is not None:
+            _check_uint("since", self.since)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Read:
+    """Marks a conversation read up to and including ``seq``."""
+
+    op: ClassVar[Op] = Op.READ
+    rid: int
+    cid: str
+    seq: int
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        _check_cid(self.cid)
+        _check_uint("seq", self.seq)
+
+
+# -- server -> client ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ok:
+    """The successful reply to the request with the same rid."""
+
+    op: ClassVar[Op] = Op.OK
+    rid: int
+    body: Mapping[str, object]
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        if not (isinstance(self.body, Mapping) and all(isinstance(k, str) for k in self.body)):
+            raise ValueError("body: must be a map with str keys")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Err:
+    """The failed reply to the request with the same rid."""
+
+    op: ClassVar[Op] = Op.ERR
+    rid: int
+    code: ErrorCode
+    message: str
+    retry_after_ms: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        if not isinstance(self.code, ErrorCode):
+            raise ValueError("code: must be one of the error codes")
+        _check_str("message", self.message, min_chars=0, max_chars=Limits.max_message_chars)
+        if self.retry_after_ms is not None:
+            _check_uint("retry_after_ms", self.retry_after_ms, Limits.max_duration_ms)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Msg:
+    """A message pushed to a member's device (``from`` on the wire is ``sender``).
+
+    ``cmid`` and ``device`` are set only in the copy pushed to the sender's
+    own devices. `msg_body` gives the same map for PULL and SYNC replies.
+    """
+
+    op: ClassVar[Op] = Op.MSG
+    cid: str
+    seq: int
+    mid: str
+    sender: str
+    kind: int
+    body: object
+    ts: int
+    cmid: str | None = None
+    device: str | None = None
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+
+    @property
+    def rid(self) -> int:
+        """Always 0: pushes answer no request."""
+        return 0
+
+    def __post_init__(self) -> None:
+        _check_cid(self.cid)
+        _check_uint("seq", self.seq)
+        _check_id("mid", self.mid)
+        _check_id("from", self.sender)
+        _check_uint("kind", self.kind, Limits.max_kind)
+        _check_uint("ts", self.ts)
+        if self.cmid is not None:
+            _check_cmid(self.cmid)
+        if self.device is not None:
+            _check_id("device", self.device)
+        if self.reply_to is not None:
+            _check_uint("reply_to", self.reply_to)
+        _check_mentions(self.mentions)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadState:
+    """``user`` has read ``cid`` up to ``seq``."""
+
+    op: ClassVar[Op] = Op.READ_STATE
+    cid: str
+    user: str
+    seq: int
+
+    @property
+    def rid(self) -> int:
+        """Always 0: pushes answer no request."""
+        return 0
+
+    def __post_init__(self) -> None:
+        _check_cid(self.cid)
+        _check_id("user", self.user)
+        _check_uint("seq", self.seq)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GoAway:
+    """The server is shutting down; reconnect after the given delay."""
+
+    op: ClassVar[Op] = Op.GOAWAY
+    reason: str
+    reconnect_after_ms: int
+
+    @property
+    def rid(self) -> int:
+        """Always 0: pushes answer no request."""
+        return 0
+
+    def __post_init__(self) -> None:
+        _check_str("reason", self.reason, min_chars=0, max_chars=Limits.max_reason_chars)
+        _check_uint("reconnect_after_ms", self.reconnect_after_ms, Limits.max_duration_ms)
+
+
+ClientFrame: TypeAlias = Hello | Ping | Auth | Send | Pull | Sync | Read
+ServerFrame: TypeAlias = Ok | Err | Msg | ReadState | GoAway

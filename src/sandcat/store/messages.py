@@ -1,0 +1,122 @@
+"""The message log: conversations, their seqs and the messages in them.
+
+The send path's persister calls ``append`` with a whole batch; everything in
+it commits in one transaction or not at all (G1). Seqs are allocated inside
+that transaction, only for sends that are stored, so refused sends consume no
+seq (G3) and a resend of a stored ``(sender, cid, cmid)`` returns the original
+row (G2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A send to be stored; ``body`` is the msgpack encoding of the body value."""
+
+    sender: str
+    device: str
+    cid: str
+    cmid: str
+    kind: int
+    body: bytes
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    cid: str
+    seq: int
+    mid: str
+    sender: str
+    device: str
+    cmid: str
+    kind: int
+    body: bytes
+    ts: int
+    reply_to: int | None = None
+    mentions: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """A send that is committed: newly (``duplicate`` False) or earlier."""
+
+    message: StoredMessage
+    duplicate: bool
+    #: Every member to deliver to (empty for duplicates: they were delivered).
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A send that was not stored and consumed no seq."""
+
+    code: Literal["forbidden", "bad_request"]
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An answer to PULL: messages with seq > after, ascending."""
+
+    messages: tuple[StoredMessage, ...]
+    more: bool
+    min_seq: int
+    max_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationState:
+    """One conversation as one member sees it (a CONV in SYNC)."""
+
+    cid: str
+    kind: Literal["direct", "group"]
+    max_seq: int
+    min_seq: int
+    read_seq: int
+    muted: bool
+    pinned: bool
+    last: StoredMessage | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMark:
+    """The result of READ: the reader's read seq and who to tell about it."""
+
+    seq: int
+    advanced: bool
+    #: Members other than the reader who see read state (the direct peer).
+    observers: tuple[str, ...]
+
+
+class MessageStore(Protocol):
+    async def append(
+        self, batch: Sequence[NewMessage], *, now_ms: int, open_direct: bool
+    ) -> list[Appended | Refused]:
+        """Store a batch atomically; one outcome per send, in order.
+
+        ``open_direct`` lets a send open a direct conversation between two
+        existing users that are not friends (``dm_policy = "anyone"``).
+        Raises ``StoreUnavailable`` and stores nothing if the commit fails.
+        """
+        ...
+
+    async def pull(self, user: str, cid: str, *, after: int, limit: int) -> Page:
+        """Messages of ``cid`` after ``after``; ``Forbidden`` if not a member."""
+        ...
+
+    async def conversations(
+        self, user: str, *, since: int | None
+    ) -> tuple[list[ConversationState], int]:
+        """The user's conversations changed after ``since`` (all if None), and the version."""
+        ...
+
+    async def mark_read(self, user: str, cid: str, seq: int, *, now_ms: int) -> ReadMark:
+        """Advance the user's read seq (never backwards); ``Forbidden`` if not a member."""
+        ...

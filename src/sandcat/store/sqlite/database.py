@@ -1,0 +1,159 @@
+"""A SQLite database driven from worker threads, one writer at a time.
+
+All writes go through ``Database.write``: one transaction (``BEGIN IMMEDIATE``
+... ``COMMIT``) on the single writer connection, serialised by a capacity
+limiter of one, so the persister's group commits and the API's writes never
+interleave. Reads use a small pool of read-only connections; WAL mode lets them
+run beside the writer and see only committed data.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import trio
+
+from sandcat.errors import StoreUnavailable
+from sandcat.store.sqlite.schema import MIGRATIONS
+
+T = TypeVar("T")
+
+#: Concurrent readers: the machines this runs on have few cores and SQLite
+#: reads are CPU-bound, so more threads would only contend for the GIL.
+_READERS = 2
+#: How long a connection waits on a lock held by another process (a stale
+#: second server on the same data directory) before failing.
+_BUSY_TIMEOUT_MS = 5000
+
+
+class Database:
+    """An open SQLite database. Use ``open_database`` to get one."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._writer: sqlite3.Connection | None = None
+        self._readers: list[sqlite3.Connection] = []
+        self._write_limiter = trio.CapacityLimiter(1)
+        self._read_limiter = trio.CapacityLimiter(_READERS)
+        self._closed = False
+
+    def _connect(self, *, readonly: bool) -> sqlite3.Connection:
+        uri = f"file:{self.path}{'?mode=ro' if readonly else ''}"
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=_BUSY_TIMEOUT_MS / 1000,
+        )
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        return conn
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = self._connect(readonly=False)
+        _migrate(self._writer)
+        self._readers = [self._connect(readonly=True) for _ in range(_READERS)]
+
+    async def open(self) -> None:
+        try:
+            await trio.to_thread.run_sync(self._open_sync)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` inside one write transaction and commit it.
+
+        If ``fn`` raises, the transaction is rolled back and the exception
+        propagates; a SQLite failure becomes ``StoreUnavailable``. Nothing is
+        visible to readers until the commit has returned.
+        """
+        writer = self._writer
+        if writer is None or self._closed:
+            raise StoreUnavailable("database is closed")
+
+        def transaction() -> T:
+            writer.execute("BEGIN IMMEDIATE")
+            try:
+                result = fn(writer)
+            except BaseException:
+                writer.execute("ROLLBACK")
+                raise
+            writer.execute("COMMIT")
+            return result
+
+        try:
+            return await trio.to_thread.run_sync(transaction, limiter=self._write_limiter)
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite write failed: {exc}") from exc
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a read-only connection inside one snapshot transaction."""
+        if self._closed or not self._readers:
+            raise StoreUnavailable("database is closed")
+        readers = self._readers
+
+        def snapshot() -> T:
+            conn = readers.pop()
+            try:
+                conn.execute("BEGIN")
+                try:
+                    return fn(conn)
+                finally:
+                    conn.execute("COMMIT")
+            finally:
+                readers.append(conn)
+
+        try:
+            return await trio.to_thread.run_sync(snapshot, limiter=self._read_limiter)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite read failed: {exc}") from exc
+
+    async def aclose(self) -> None:
+        """Close every connection; idempotent. Waits for running statements."""
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_limiter:
+            connections = [*self._readers, *([self._writer] if self._writer else [])]
+            self._readers, self._writer = [], None
+            for conn in connections:
+                conn.close()
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    (current,) = conn.execute("PRAGMA user_version").fetchone()
+    for number, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+@asynccontextmanager
+async def open_database(path: Path, *, synchronous: str = "FULL") -> AsyncIterator[Database]:
+    """Open (creating and migrating if needed) the database at ``path``."""
+    db = Database(path, synchronous=synchronous)
+    await db.open()
+    try:
+        yield db
+    finally:
+        with trio.CancelScope(shield=True):
+            await db.aclose()

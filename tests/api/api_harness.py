@@ -1,0 +1,119 @@
+"""A real hypercorn server on 127.0.0.1 with a temporary SQLite database, and a client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import trio
+from quart_trio import QuartTrio
+
+from sandcat.api import create_app, serve_http
+from sandcat.clock import system_clock
+from sandcat.config import ChatConfig, Config
+from sandcat.domain.accounts import Accounts
+from sandcat.domain.contacts import Contacts
+from sandcat.domain.groups import Groups
+from sandcat.store.sqlite import Database, open_database
+from sandcat.store.sqlite.accounts import SqliteAccountStore
+from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.groups import SqliteGroupStore
+
+SECRET = b"test-secret-of-at-least-32-bytes!!"
+
+
+@dataclass
+class RecordingCloser:
+    calls: list[tuple[str, str | None, int, str]] = field(default_factory=list)
+
+    def end_sessions(
+        self, user: str, *, session: str | None = None, code: int = 4007, reason: str = ""
+    ) -> None:
+        self.calls.append((user, session, code, reason))
+
+
+@dataclass
+class ManualClock:
+    now_ms: int = field(default_factory=system_clock)
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+    def advance(self, seconds: float) -> None:
+        self.now_ms += int(seconds * 1000)
+
+
+@dataclass
+class Api:
+    app: QuartTrio
+    client: httpx.AsyncClient
+    db: Database
+    accounts: Accounts
+    closer: RecordingCloser
+    clock: ManualClock
+    ready: list[Any]
+
+    async def register(self, username: str, password: str = "correct horse") -> dict[str, Any]:
+        reply = await self.client.post(
+            "/api/v1/auth/register", json={"username": username, "password": password}
+        )
+        assert reply.status_code == 201, reply.text
+        user: dict[str, Any] = reply.json()["user"]
+        return user
+
+    async def login(self, login: str, password: str = "correct horse", **extra: str) -> Any:
+        reply = await self.client.post(
+            "/api/v1/auth/login", json={"login": login, "password": password, **extra}
+        )
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    async def user(self, username: str) -> tuple[str, dict[str, str]]:
+        """Register and log in ``username``; its id and bearer headers."""
+        user = await self.register(username)
+        tokens = await self.login(username)
+        return user["id"], {"Authorization": f"Bearer {tokens['access_token']}"}
+
+    async def befriend(self, a: tuple[str, dict[str, str]], b: tuple[str, dict[str, str]]) -> None:
+        reply = await self.client.post("/api/v1/friends/requests", json={"to": b[0]}, headers=a[1])
+        assert reply.status_code == 201, reply.text
+        request_id = reply.json()["request"]["id"]
+        reply = await self.client.post(
+            f"/api/v1/friends/requests/{request_id}/accept", headers=b[1]
+        )
+        assert reply.status_code == 200, reply.text
+
+
+def build_config(**sections: Any) -> Config:
+    defaults: dict[str, Any] = {"chat": ChatConfig(max_group_members=4)}
+    defaults.update(sections)
+    return Config(**defaults)
+
+
+async def open_api(
+    tmp_path: Path, config: Config, ready: Callable[[], bool] | None = None
+) -> AsyncIterator[Api]:
+    clock = ManualClock()
+    closer = RecordingCloser()
+    flag: list[Any] = [True]
+    async with open_database(tmp_path / "db.sqlite") as db, trio.open_nursery() as nursery:
+        accounts = Accounts(SqliteAccountStore(db), config=config.auth, secret=SECRET, clock=clock)
+        app = create_app(
+            accounts=accounts,
+            contacts=Contacts(SqliteContactStore(db), clock=clock),
+            groups=Groups(SqliteGroupStore(db), config=config.chat, clock=clock),
+            sessions=closer,
+            config=config,
+            ready=ready or (lambda: bool(flag[0])),
+        )
+        shutdown = trio.Event()
+        port = await nursery.start(
+            partial(serve_http, app, host="127.0.0.1", port=0, shutdown_trigger=shutdown.wait)
+        )
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield Api(app, client, db, accounts, closer, clock, flag)
+        shutdown.set()

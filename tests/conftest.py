@@ -1,0 +1,48 @@
+"""Shared fixtures: a real Sandcat server on free loopback ports, and HTTP helpers.
+
+Every test that needs a server gets its own, in-process, on a temporary data
+directory; it talks to it over real sockets only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from sandcat.app import Server, run_server
+from tests.scene import Api, make_config
+
+
+@pytest.fixture
+def server_overrides() -> dict[str, object]:
+    """Override in a test module to configure the ``server`` fixture."""
+    return {}
+
+
+@pytest.fixture
+async def server(
+    tmp_path: Path, nursery: trio.Nursery, server_overrides: dict[str, object]
+) -> AsyncIterator[Server]:
+    config = make_config(tmp_path / "data", **server_overrides)
+    running: Server = await nursery.start(
+        lambda task_status: run_server(config, task_status=task_status)
+    )
+    yield running
+    running.shutdown()
+
+
+@pytest.fixture
+async def api(server: Server) -> AsyncIterator[Api]:
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{server.http_port}", timeout=10
+    ) as http:
+        yield Api(http)
+
+
+@pytest.fixture
+def ws_url(server: Server) -> str:
+    return f"ws://127.0.0.1:{server.ws_port}/ws"
