@@ -5,8 +5,9 @@ A `Session` is one device of one user, connected for as long as the
 
 - the link (`sandcat.client.link`): connects, says HELLO, recovers
   (SYNC, then PULL what is missing), keeps the token fresh, reconnects;
-- the deliverer: hands messages to the application in seq order per
-  conversation, exactly once, and pulls the holes it finds (G4, G6).
+- the deliverer (`sandcat.client.delivery`): hands messages to the
+  application in seq order per conversation, exactly once, and pulls the
+  holes it finds (G4, G6).
 
 Sends survive connection loss: `send` resends with the same ``cmid`` on the
 next connection until it is acked, and the server answers a resend with the
@@ -38,9 +39,9 @@ from sandcat.protocol import (
     Sync,
 )
 
-from .connection import Connection, ConnectionLost
-from .conversations import Conversations
+from .connection import ConnectionLost
 from .credentials import Credentials, StaticToken
+from .delivery import Delivery
 from .errors import SandcatClientError, SessionClosed
 from .link import Link
 from .options import SessionOptions, SessionStatistics
@@ -94,7 +95,7 @@ async def open_session(
                 nursery=nursery,
             )
             await nursery.start(session._link.run)
-            nursery.start_soon(session._deliver)
+            nursery.start_soon(session._delivery.run, session._link)
             try:
                 yield session
             finally:
@@ -125,16 +126,11 @@ class Session:
         self.device = device
         self._options = options
         self._nursery = nursery
-        self._conversations = Conversations(positions, max_ahead=options.max_ahead)
-        self._resume = positions is not None
         self._stats = SessionStatistics()
-        self._messages_in, self._messages_out = trio.open_memory_channel[Msg](
-            options.message_buffer
-        )
+        self._delivery = Delivery(positions, options=options, stats=self._stats)
         self._read_states_in, self._read_states_out = trio.open_memory_channel[ReadState](
             options.read_state_buffer
         )
-        self._wake = trio.Event()
         self._closed: SessionClosed | trio.ClosedResourceError | None = None
         #: Test hook: return True to drop a MSG push as if it were lost.
         self.drop_push: Callable[[Msg], bool] | None = None
@@ -146,8 +142,8 @@ class Session:
             options=options,
             stats=self._stats,
             on_push=self._on_push,
-            recover=self._recover,
-            on_change=self._wake_up,
+            recover=self._delivery.recover,
+            on_change=self._delivery.wake_up,
         )
 
     @property
@@ -210,7 +206,7 @@ class Session:
                 seq=ack.seq,
                 mid=ack.mid,
                 sender=self.user,
-                kind=kind,
+                kind=int(kind),
                 body=body,
                 ts=ack.ts,
                 cmid=cmid,
@@ -218,7 +214,7 @@ class Session:
                 reply_to=reply_to,
                 mentions=mentions,
             )
-            self._offer(own)
+            self._delivery.offer(own)
 
         self._stats.sends_pending += 1
         try:
@@ -281,14 +277,14 @@ class Session:
             trio.ClosedResourceError: the session was closed with `aclose`.
         """
         try:
-            return await self._messages_out.receive()
+            return await self._delivery.receive.receive()
         except trio.EndOfChannel:
             raise self._ended() from None
 
     def receive_message_nowait(self) -> Msg:
         """Like `receive_message`; raises `trio.WouldBlock` if none is queued."""
         try:
-            return self._messages_out.receive_nowait()
+            return self._delivery.receive.receive_nowait()
         except trio.EndOfChannel:
             raise self._ended() from None
 
@@ -309,10 +305,10 @@ class Session:
 
     def positions(self) -> dict[str, int]:
         """The last seq delivered per conversation; pass to `open_session` to resume."""
-        return self._conversations.positions()
+        return self._delivery.conversations.positions()
 
     def statistics(self) -> SessionStatistics:
-        self._stats.duplicates = self._conversations.duplicates
+        self._stats.duplicates = self._delivery.conversations.duplicates
         return self._stats
 
     async def aclose(self) -> None:
@@ -321,7 +317,7 @@ class Session:
             self._closed = trio.ClosedResourceError("the session was closed")
         await self._link.aclose()
         self._nursery.cancel_scope.cancel()
-        self._messages_in.close()
+        self._delivery.close()
         self._read_states_in.close()
 
     def _ended(self) -> SessionClosed | trio.ClosedResourceError:
@@ -333,65 +329,9 @@ class Session:
             if self.drop_push is not None and self.drop_push(frame):
                 return
             self._stats.pushes += 1
-            self._offer(frame)
+            self._delivery.offer(frame)
         elif isinstance(frame, ReadState):
             try:
                 self._read_states_in.send_nowait(frame)
             except (trio.WouldBlock, trio.ClosedResourceError):
                 self._stats.read_states_dropped += 1
-
-    def _offer(self, msg: Msg) -> None:
-        if self._conversations.offer(msg):
-            self._wake_up()
-
-    def _wake_up(self) -> None:
-        self._wake.set()
-        self._wake = trio.Event()
-
-    async def _recover(self, conn: Connection, sync: SyncResult, first: bool) -> None:
-        """After (re)connecting: learn what exists, then pull one page per hole."""
-        for conv in sync.convs:
-            if first and not self._resume:
-                self._conversations.start(conv.cid, conv.max_seq)
-            self._conversations.skip_to(conv.cid, conv.min_seq)
-            self._conversations.note_max(conv.cid, conv.max_seq)
-        for conv in sync.convs:
-            after = self._conversations.hole(conv.cid)
-            if after is not None:
-                await self._backfill(conn, conv.cid, after)
-
-    async def _backfill(self, conn: Connection, cid: str, after: int) -> None:
-        limit = self._options.pull_limit
-        try:
-            ok = await conn.call(lambda rid: Pull(rid=rid, cid=cid, after=after, limit=limit))
-        except SandcatClientError as exc:
-            # Not a member any more (or the conversation is gone): nothing to fill.
-            log.warning("cannot backfill %s after %d: %s", cid, after, exc)
-            self._stats.skipped += self._conversations.settle(cid, after)
-            return
-        self._stats.pulls += 1
-        page = Page.from_body(ok.body)
-        self._conversations.skip_to(cid, page.min_seq)
-        for msg in page.msgs:
-            self._conversations.offer(msg)
-        if not any(msg.seq > after for msg in page.msgs):
-            self._stats.skipped += self._conversations.settle(cid, page.max_seq)
-        self._wake_up()
-
-    async def _deliver(self) -> None:
-        async with self._messages_in:
-            while self._link.closed is None:
-                msg = self._conversations.pop_ready()
-                if msg is not None:
-                    await self._messages_in.send(msg)
-                    continue
-                wake = self._wake
-                hole = self._conversations.missing()
-                conn = self._link.current()
-                if hole is not None and conn is not None:
-                    try:
-                        await self._backfill(conn, *hole)
-                    except (ConnectionLost, trio.TooSlowError) as exc:
-                        log.debug("backfill interrupted: %s", exc)
-                    continue
-                await wake.wait()

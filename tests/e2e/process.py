@@ -1,0 +1,95 @@
+"""``sandcat serve`` as a real child process, for crash and shutdown tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+_LISTENING = re.compile(rb"listening on ws://[^:]+:(\d+)/ws and http://[^:]+:(\d+)")
+#: A cold start imports quart, hypercorn and argon2: allow for a slow machine.
+START_TIMEOUT_S = 30
+
+
+@dataclass
+class ServeProcess:
+    process: trio.Process
+    ws_port: int
+    http_port: int
+    output: bytearray
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def terminate(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+
+    async def wait(self, timeout_s: float = 15) -> int:
+        with trio.fail_after(timeout_s):
+            return await self.process.wait()
+
+
+@asynccontextmanager
+async def serve_process(data_dir: Path, *extra: str) -> AsyncIterator[ServeProcess]:
+    """Start ``python -m sandcat serve`` on free ports; kill it on exit if still running."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    command = [
+        sys.executable,
+        "-m",
+        "sandcat",
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--ws-port",
+        "0",
+        "--http-port",
+        "0",
+        "--log-level",
+        "WARNING",
+        *extra,
+    ]
+    process = await trio.lowlevel.open_process(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+    )
+    assert process.stdout is not None
+    output = bytearray()
+    try:
+        with trio.fail_after(START_TIMEOUT_S):
+            while (found := _LISTENING.search(output)) is None:
+                chunk = await process.stdout.receive_some(65536)
+                if not chunk:
+                    raise RuntimeError(f"sandcat exited before listening:\n{output.decode()}")
+                output += chunk
+        async with trio.open_nursery() as nursery:
+
+            async def drain_output() -> None:
+                assert process.stdout is not None
+                while chunk := await process.stdout.receive_some(65536):
+                    output.extend(chunk)
+
+            nursery.start_soon(drain_output)
+            yield ServeProcess(process, int(found.group(1)), int(found.group(2)), output)
+            nursery.cancel_scope.cancel()
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.move_on_after(10) as cleanup:
+            cleanup.shield = True
+            await process.wait()
+            await process.stdout.aclose()
