@@ -21,10 +21,11 @@ from __future__ import annotations
 import logging
 import secrets
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import trio
+from trio_websocket import WebSocketServer
 
 from sandcat.api import create_app
 from sandcat.api.server import serve_http
@@ -128,53 +129,44 @@ async def run_server(
                 clock=clock,
                 limits=limits,
             )
-            app = create_app(
-                accounts=accounts,
-                contacts=contacts,
-                groups=groups,
-                sessions=hub,
-                config=config,
-                ready=lambda: ready,
-            )
-            http_port = await root.start(
-                lambda task_status: serve_http(
-                    app,
-                    host=config.server.host,
-                    port=config.server.http_port,
-                    shutdown_trigger=http_stop.wait,
-                    task_status=task_status,
-                )
-            )
             async with trio.open_nursery() as connections:
                 listening = trio.CancelScope()
 
-                async def listen(task_status: trio.TaskStatus[int]) -> None:
+                async def listen(task_status: trio.TaskStatus[WebSocketServer]) -> None:
                     with listening:
-                        server = await connections.start(
-                            lambda task_status: serve_gateway(
-                                host=config.server.host,
-                                port=config.server.ws_port,
-                                hub=hub,
-                                operations=operations,
-                                config=config.gateway,
-                                limits=limits,
-                                connections=connections,
-                                task_status=task_status,
-                            )
+                        await serve_gateway(
+                            host=config.server.host,
+                            port=config.server.ws_port,
+                            hub=hub,
+                            operations=operations,
+                            config=config.gateway,
+                            limits=limits,
+                            connections=connections,
+                            task_status=task_status,
                         )
-                        task_status.started(server.port)
-                        await trio.sleep_forever()
 
-                ws_port = await connections.start(listen)
+                ws_port = (await connections.start(listen)).port
+                config = _with_bound_ws_url(config, ws_port)
+                app = create_app(
+                    accounts=accounts,
+                    contacts=contacts,
+                    groups=groups,
+                    sessions=hub,
+                    config=config,
+                    ready=lambda: ready,
+                )
+                http_port = await root.start(
+                    lambda task_status: serve_http(
+                        app,
+                        host=config.server.host,
+                        port=config.server.http_port,
+                        shutdown_trigger=http_stop.wait,
+                        task_status=task_status,
+                    )
+                )
                 server = Server(ws_port=ws_port, http_port=http_port)
                 ready = True
-                log.info(
-                    "sandcat listening: ws://%s:%d/ws http://%s:%d",
-                    config.server.host,
-                    ws_port,
-                    config.server.host,
-                    http_port,
-                )
+                log.info("sandcat listening: %s http port %d", config.ws_url, http_port)
                 task_status.started(server)
                 await _wait_for_stop(server, handle_signals)
 
@@ -192,6 +184,16 @@ async def run_server(
             http_stop.set()
             root.cancel_scope.deadline = trio.current_time() + _CLOSE_GRACE_S
     log.info("sandcat stopped")
+
+
+def _with_bound_ws_url(config: Config, ws_port: int) -> Config:
+    """Pin the URL login hands out to the port actually bound (``ws_port = 0``)."""
+    if config.server.public_ws_url:
+        return config
+    bound = replace(config.server, ws_port=ws_port)
+    return replace(
+        config, server=replace(bound, public_ws_url=replace(config, server=bound).ws_url)
+    )
 
 
 async def _wait_for_stop(server: Server, handle_signals: bool) -> None:

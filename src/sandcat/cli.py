@@ -59,12 +59,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from sandcat.app import run_server
 
+    started = False
+
     async def serve() -> None:
+        nonlocal started
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
                 lambda task_status: run_server(config, handle_signals=True, task_status=task_status)
             )
+            started = True
             host = config.server.host
+            if ":" in host:
+                host = f"[{host}]"  # an IPv6 address in a URL (RFC 3986)
             print(
                 f"sandcat {__version__} listening on ws://{host}:{server.ws_port}/ws "
                 f"and http://{host}:{server.http_port} (data: {config.data_path.resolve()})",
@@ -73,10 +79,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         trio.run(serve)
-    except ConfigError as exc:
-        print(f"sandcat: {exc}", file=sys.stderr)
-        return 2
-    except StoreUnavailable as exc:
-        print(f"sandcat: storage unavailable: {exc}", file=sys.stderr)
+    except (ConfigError, StoreUnavailable, OSError, BaseExceptionGroup) as exc:
+        # Startup errors reach here wrapped in the nursery's exception group.
+        failure = _startup_failure(exc, started=started)
+        if failure is None:
+            raise
+        if isinstance(failure, ConfigError):
+            print(f"sandcat: {failure}", file=sys.stderr)
+            return 2
+        if isinstance(failure, StoreUnavailable):
+            print(f"sandcat: storage unavailable: {failure}", file=sys.stderr)
+        else:
+            print(f"sandcat: cannot start: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def _startup_failure(exc: BaseException, *, started: bool) -> Exception | None:
+    """The one error an operator can act on that ``exc`` consists of, else None.
+
+    Bad configuration and unavailable storage, and before the server is up also
+    an OS error (port in use, data directory not writable): a message, not a
+    traceback. Anything else, or anything after startup, is a crash to report.
+    """
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, ConfigError | StoreUnavailable):
+        return exc
+    if isinstance(exc, OSError) and not started:
+        return exc
+    return None

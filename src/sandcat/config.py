@@ -9,6 +9,7 @@ Nothing reads ``os.environ`` after ``load_config`` returns.
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -181,7 +182,8 @@ def _read_file(path: str) -> dict[str, object]:
             data = tomllib.load(handle)
     except OSError as exc:
         raise ConfigError("config", path, f"cannot read: {exc.strerror}") from exc
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        # tomllib decodes the bytes itself and lets a non-UTF-8 file's error escape.
         raise ConfigError("config", path, f"invalid TOML: {exc}") from exc
     flat: dict[str, object] = {}
     for section, table in data.items():
@@ -218,7 +220,12 @@ def _coerce(key: str, raw: object, hint: object, metadata: Mapping[str, Any]) ->
     elif hint is int or hint is float:
         value = _to_number(key, raw, float if hint is float else int)
         low, high = metadata.get("low"), metadata.get("high")
-        if (low is not None and value < low) or (high is not None and value > high):
+        # NaN compares false with everything, so it must be refused by name.
+        if (
+            math.isnan(value)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
             raise ConfigError(key, raw, f"must be between {low} and {high}")
     elif typing.get_origin(hint) is Literal:
         choices = typing.get_args(hint)

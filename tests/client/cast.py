@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -13,6 +13,9 @@ from sandcat.protocol import Msg
 PASSWORD = "correct horse 1"
 
 _names = itertools.count(1)
+
+#: Tests break the network on purpose; reconnect fast and keep trying.
+_FAST_RECONNECTS = SessionOptions(backoff_min_s=0.05, backoff_max_s=0.3, reconnect_attempts=100)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +55,24 @@ class Cast:
 
     @asynccontextmanager
     async def client(
-        self, person: Person, device: str, **kwargs: object
+        self,
+        person: Person,
+        device: str,
+        *,
+        ws_url: str | None = None,
+        positions: Mapping[str, int] | None = None,
+        options: SessionOptions | None = None,
     ) -> AsyncIterator[Client]:
-        """``open_client`` for ``person`` on ``device`` against this server."""
-        options = kwargs.pop("options", None) or SessionOptions(
-            backoff_min_s=0.05, backoff_max_s=0.5
-        )
+        """``open_client`` for ``person`` on ``device``, reconnecting quickly."""
         async with open_client(
             self.http_url,
             login=person.username,
             password=PASSWORD,
             device=device,
             platform="test",
-            ws_url=self.ws_url,
-            options=options,  # type: ignore[arg-type]
-            **kwargs,  # type: ignore[arg-type]
+            ws_url=ws_url or self.ws_url,
+            positions=positions,
+            options=options or _FAST_RECONNECTS,
         ) as client:
             yield client
 

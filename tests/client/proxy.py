@@ -49,7 +49,11 @@ class Proxy:
             self._scopes.discard(nursery.cancel_scope)
 
     async def _pump(
-        self, source: trio.SocketStream, sink: trio.SocketStream, down: bool, scope: trio.CancelScope
+        self,
+        source: trio.SocketStream,
+        sink: trio.SocketStream,
+        down: bool,
+        scope: trio.CancelScope,
     ) -> None:
         try:
             while data := await source.receive_some():

@@ -26,7 +26,8 @@ async def test_send_is_acked_and_delivered_to_every_device(cast: Cast) -> None:
             [theirs] = await take(desk.session, 1)
             assert (theirs.seq, theirs.mid, theirs.sender) == (1, ack.mid, ann.id)
             assert theirs.body == {"text": "hello"}
-            assert theirs.cmid is None and theirs.device is None  # not the sender's
+            assert theirs.cmid is None
+            assert theirs.device is None
 
             [other_device] = await take(phone.session, 1)
             assert (other_device.mid, other_device.cmid, other_device.device) == (
@@ -88,12 +89,14 @@ async def test_pull_sync_and_read(cast: Cast) -> None:
             page = await b.session.pull(cid, after=2, limit=2)
             assert [m.seq for m in page.msgs] == [3, 4]
             assert [m.mid for m in page.msgs] == [acks[2].mid, acks[3].mid]
-            assert page.more and page.max_seq == 5
+            assert page.more
+            assert page.max_seq == 5
 
             sync = await b.session.sync()
             [conv] = sync.convs
             assert (conv.cid, conv.kind, conv.peer, conv.max_seq) == (cid, "direct", ann.id, 5)
-            assert conv.last is not None and conv.last.mid == acks[-1].mid
+            assert conv.last is not None
+            assert conv.last.mid == acks[-1].mid
             assert (await b.session.sync(since=sync.version)).convs == ()
 
             await b.session.read(cid, 5)

@@ -90,14 +90,16 @@ async def test_sigkill_mid_stream_loses_nothing_acked(tmp_path: Path) -> None:
                             return
                         sends.start_soon(one, n)
 
-            async with open_wire(first.ws_url, alice.token, alice.device) as w1:
-                async with open_wire(first.ws_url, alice.token, "a2") as w2:
-                    async with trio.open_nursery() as nursery:
-                        nursery.start_soon(sender, w1, cids[0], "direct")
-                        nursery.start_soon(sender, w2, cids[1], "group")
-                        await enough.wait()
-                        first.kill()
-                        assert await first.wait() != 0
+            async with (
+                open_wire(first.ws_url, alice.token, alice.device) as w1,
+                open_wire(first.ws_url, alice.token, "a2") as w2,
+                trio.open_nursery() as nursery,
+            ):
+                nursery.start_soon(sender, w1, cids[0], "direct")
+                nursery.start_soon(sender, w2, cids[1], "group")
+                await enough.wait()
+                first.kill()
+                assert await first.wait() != 0
         in_flight = set(attempted) - set(acked)
         assert len(acked) >= ACKS_BEFORE_KILL
         assert in_flight, "the kill must land while sends are in flight"

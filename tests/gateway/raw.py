@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Event, Request
 
 from sandcat.protocol import Err, Hello, Ok, decode_server, encode
 
@@ -66,3 +69,77 @@ class Raw:
 
 
 Connect = Callable[..., Awaitable[Raw]]
+
+
+def ok_body(reply: object) -> dict[str, Any]:
+    """The body of an OK (failing on anything else), loosely typed for asserts."""
+    assert isinstance(reply, Ok), reply
+    return dict(reply.body)
+
+
+async def frames_until_close(raw: Raw) -> tuple[list[object], int]:
+    """Every frame still in flight (pushes kept aside first), then the close code."""
+    frames, raw.pushes = raw.pushes, []
+    with trio.fail_after(TIMEOUT_S):
+        while True:
+            try:
+                message = await raw.ws.get_message()
+            except ConnectionClosed as exc:
+                return frames, -1 if exc.reason is None else exc.reason.code
+            assert isinstance(message, bytes), message
+            frames.append(decode_server(message))
+
+
+class Deaf:
+    """A client that never answers WebSocket pings (trio-websocket always does).
+
+    Hand-rolled on wsproto: just enough of a client to say HELLO and then wait
+    for the server to give up on it.
+    """
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._stream = stream
+        self._ws = WSConnection(ConnectionType.CLIENT)
+
+    async def __aenter__(self) -> Deaf:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._stream.aclose()
+
+    @classmethod
+    async def open(cls, port: int) -> Deaf:
+        with trio.fail_after(TIMEOUT_S):
+            deaf = cls(await trio.open_tcp_stream("127.0.0.1", port))
+            await deaf._write(Request(host="127.0.0.1", target="/ws", subprotocols=["sandcat.v1"]))
+            accepted = await deaf._next_event()
+        assert isinstance(accepted, AcceptConnection), accepted
+        return deaf
+
+    async def request(self, frame: object) -> object:
+        """Send a request frame; its reply (this client expects no pushes)."""
+        await self._write(BytesMessage(data=encode(frame)))  # type: ignore[arg-type]
+        with trio.fail_after(TIMEOUT_S):
+            while True:
+                event = await self._next_event()
+                assert not isinstance(event, CloseConnection), event
+                if isinstance(event, BytesMessage):
+                    return decode_server(bytes(event.data))
+
+    async def close_code(self) -> int:
+        """Ignore everything (pings included) until the server closes; its code."""
+        with trio.fail_after(TIMEOUT_S):
+            while True:
+                event = await self._next_event()
+                if isinstance(event, CloseConnection):
+                    return int(event.code)
+
+    async def _write(self, event: Event) -> None:
+        await self._stream.send_all(self._ws.send(event))
+
+    async def _next_event(self) -> Event:
+        while True:
+            for event in self._ws.events():
+                return event
+            data = await self._stream.receive_some(65536)
+            self._ws.receive_data(data or None)

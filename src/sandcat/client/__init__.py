@@ -13,15 +13,16 @@ Messages arrive per conversation in seq order, exactly once, holes filled by
 PULL; sends are resent with their ``cmid`` across reconnects until acked.
 """
 
-from .client import Client, open_client
+from .client import Client, open_client, open_session
 from .conversations import Conversations
 from .credentials import Credentials, RefreshingCredentials, StaticToken
 from .errors import HttpError, SandcatClientError, SessionClosed
 from .http import HttpApi, Login, Tokens
-from .link import FINAL_CLOSES, SUBPROTOCOL
+from .link import FINAL_CLOSES
 from .options import SessionOptions, SessionStatistics
 from .replies import Ack, Conversation, Page, SyncResult
-from .session import Session, open_session
+from .session import Session
+from .websocket import SUBPROTOCOL
 
 __all__ = [
     "FINAL_CLOSES",

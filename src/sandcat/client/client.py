@@ -1,4 +1,4 @@
-"""The one-call entry point: log in over HTTP, then keep a session open."""
+"""The entry points: `open_session` with a token, `open_client` with a password."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from .credentials import RefreshingCredentials
+import trio
+
+from sandcat.protocol import is_valid_id
+
+from .credentials import Credentials, RefreshingCredentials, StaticToken
 from .http import JSON, HttpApi
 from .options import SessionOptions
-from .session import Session, open_session
+from .session import Session
 
-__all__ = ["Client", "open_client"]
+__all__ = ["Client", "open_client", "open_session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,3 +79,58 @@ async def open_client(
             options=options,
         ) as session:
             yield Client(api=api, session=session, user=result.user, credentials=credentials)
+
+
+@asynccontextmanager
+async def open_session(
+    ws_url: str,
+    credentials: Credentials | str,
+    *,
+    device: str,
+    platform: str = "desktop",
+    positions: Mapping[str, int] | None = None,
+    options: SessionOptions | None = None,
+) -> AsyncIterator[Session]:
+    """Connect a device and keep it connected for the duration of the block.
+
+    Args:
+        ws_url: the gateway URL (``ws://host:port/ws``; login returns it).
+        credentials: an access token, or a `Credentials` that can renew it.
+        device: this device's id; a second connection of the same device
+            replaces this one (which then ends with `SessionClosed` 4001).
+        positions: the last seq the application already has per cid, to
+            resume from. Conversations not listed start at their newest
+            message when the session connects; ones created later are
+            delivered from their first message.
+
+    Raises:
+        SessionClosed: the first connection could not be made (server
+            unreachable after all attempts, credentials refused).
+    """
+    if not is_valid_id(device):
+        raise ValueError(f"device: must be an id (1-64 chars of [A-Za-z0-9_-]), got {device!r}")
+    if isinstance(credentials, str):
+        credentials = StaticToken(credentials)
+    try:
+        async with trio.open_nursery() as nursery:
+            session = Session(
+                ws_url,
+                credentials,
+                device=device,
+                platform=platform,
+                positions=positions,
+                options=options or SessionOptions(),
+                nursery=nursery,
+            )
+            await session._start()
+            try:
+                yield session
+            finally:
+                await session.aclose()
+    except BaseExceptionGroup as group:
+        # The session's own tasks do not raise, so a group holds the one
+        # exception of the block (or of the first connection): unwrap it.
+        if len(group.exceptions) == 1:
+            exc = group.exceptions[0]
+            raise exc from exc.__cause__
+        raise

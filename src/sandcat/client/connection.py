@@ -33,31 +33,19 @@ from sandcat.protocol import (
 )
 
 from .errors import SandcatClientError
+from .websocket import MAX_INBOUND_BYTES, ConnectionLost, connect_websocket
 
-__all__ = ["MAX_INBOUND_BYTES", "Connection", "ConnectionLost"]
+__all__ = ["Connection", "ConnectionLost"]
 
 log = logging.getLogger(__name__)
 
 #: Close code the SDK uses when the server sent something that is not a frame.
 _INVALID_PAYLOAD = 1007
 
-#: Largest frame accepted from the server. ``max_frame_bytes`` bounds what a
-#: client sends; replies are bigger (a PULL of 200 messages of 16 KiB is
-#: ~3.3 MiB), so the client allows 16 MiB, the most a server may configure.
-MAX_INBOUND_BYTES = 16 * 2**20
 _INBOUND_LIMITS = Limits(max_frame_bytes=MAX_INBOUND_BYTES)
 
 #: PING interval until the HELLO reply announces the server's heartbeat.
 _DEFAULT_PING_INTERVAL_S = 20.0
-
-
-class ConnectionLost(Exception):
-    """The socket closed before the reply arrived (the request may have run)."""
-
-    def __init__(self, code: int | None, reason: str) -> None:
-        super().__init__(f"connection lost ({code}): {reason}")
-        self.code = code
-        self.reason = reason
 
 
 OnOk = Callable[[Mapping[str, Any]], None]
@@ -67,27 +55,30 @@ OnOk = Callable[[Mapping[str, Any]], None]
 class _Call:
     done: trio.Event
     on_ok: OnOk | None
-    reply: Ok | Err | None = None
+    reply: Ok | Err | SandcatClientError | None = None
 
 
 class Connection:
     """An open WebSocket speaking the Sandcat protocol; see the module docstring.
 
-    Args:
-        ws: the open WebSocket; the caller owns it and closes it.
+    Make one with `open`. Args:
+        ws: the open WebSocket.
+        stream: the byte stream under it, which this object closes.
         on_push: called by the reader for every MSG, READ_STATE and GOAWAY,
             in arrival order; must not block.
-        timeout_s: deadline for a reply to arrive.
+        timeout_s: deadline for a reply to arrive, and for closing.
     """
 
     def __init__(
         self,
         ws: WebSocketConnection,
+        stream: trio.abc.Stream,
         *,
         on_push: Callable[[ServerFrame], None],
         timeout_s: float,
     ) -> None:
         self._ws = ws
+        self._stream = stream
         self._on_push = on_push
         self._timeout_s = timeout_s
         self._write_lock = trio.StrictFIFOLock()
@@ -95,9 +86,30 @@ class Connection:
         self._next_rid = 0
         self.lost: ConnectionLost | None = None
         self.draining = False
+        #: True once this side started a closing handshake (which needs the
+        #: WebSocket's reader task to keep running until it completes).
+        self.closing = False
+        self.closed = trio.Event()
         #: Largest frame the server accepts (from the HELLO reply).
         self.max_frame_bytes = Limits().max_frame_bytes
         self.ping_interval_s = _DEFAULT_PING_INTERVAL_S
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        nursery: trio.Nursery,
+        *,
+        on_push: Callable[[ServerFrame], None],
+        timeout_s: float,
+    ) -> Connection:
+        """Connect to ``url`` (``ws://`` or ``wss://``); see `connect_websocket`.
+
+        Raises:
+            ConnectionLost: the connection or the handshake failed or timed out.
+        """
+        ws, stream = await connect_websocket(url, nursery, timeout_s=timeout_s)
+        return cls(ws, stream, on_push=on_push, timeout_s=timeout_s)
 
     async def call(self, build: Callable[[int], ClientFrame], *, on_ok: OnOk | None = None) -> Ok:
         """Send the request ``build(rid)`` and wait for its OK.
@@ -134,6 +146,8 @@ class Connection:
             return call.reply
         if isinstance(call.reply, Err):
             raise SandcatClientError(call.reply.code, call.reply.message, call.reply.retry_after_ms)
+        if isinstance(call.reply, SandcatClientError):
+            raise call.reply
         assert self.lost is not None
         raise self.lost
 
@@ -149,8 +163,10 @@ class Connection:
             try:
                 frame = decode_server(data, _INBOUND_LIMITS)
             except RequestError as exc:
-                # A newer server may push frame types this SDK does not know.
+                # A newer server may push frame types (or send error codes) this
+                # SDK does not know: skip pushes, fail the request answered.
                 log.debug("skipping a frame: %s", exc)
+                self._fail(exc.rid, SandcatClientError(exc.code, f"undecodable reply: {exc}"))
                 continue
             except FrameError as exc:
                 return await self._abort(f"server sent an invalid frame: {exc}")
@@ -163,16 +179,30 @@ class Connection:
             self._on_push(frame)
 
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
-        """Close the socket (bounded by the timeout); waiting requests fail."""
+        """Close with a closing handshake, bounded by the timeout; waiting
+        requests fail. Needs the WebSocket's reader to be running."""
+        self.closing = True
         with trio.move_on_after(self._timeout_s) as cleanup:
             cleanup.shield = True
             await self._ws.aclose(code, reason)
         self._lose(None, code, reason or "closed by the client")
+        self.closed.set()
+
+    async def close_transport(self) -> None:
+        """Close the TCP stream, whatever state the WebSocket is in. Idempotent."""
+        self._lose(None, None, "transport closed")
+        await trio.aclose_forcefully(self._stream)
 
     def abandon(self, reason: str) -> None:
         """Give the connection up without a closing handshake (the peer seems
         gone); waiting requests fail now. The owner cancels the reader."""
         self._lose(None, None, reason)
+
+    def _fail(self, rid: int, error: SandcatClientError) -> None:
+        call = self._calls.get(rid)
+        if rid and call is not None and not call.done.is_set():
+            call.reply = error
+            call.done.set()
 
     def _reply(self, frame: Ok | Err) -> None:
         call = self._calls.get(frame.rid)

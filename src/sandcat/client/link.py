@@ -23,22 +23,19 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import trio
-from trio_websocket import HandshakeError, open_websocket_url
 
 from sandcat.protocol import Auth, CloseCode, ErrorCode, GoAway, Hello, Ping, ServerFrame
 from sandcat.protocol import Sync as SyncFrame
 
-from .connection import MAX_INBOUND_BYTES, Connection, ConnectionLost
+from .connection import Connection, ConnectionLost
 from .credentials import Credentials
 from .errors import SandcatClientError, SessionClosed
 from .options import SessionOptions, SessionStatistics
 from .replies import SyncResult
 
-__all__ = ["FINAL_CLOSES", "SUBPROTOCOL", "Link"]
+__all__ = ["FINAL_CLOSES", "Link"]
 
 log = logging.getLogger(__name__)
-
-SUBPROTOCOL = "sandcat.v1"
 
 #: Close codes after which the session ends rather than reconnects.
 FINAL_CLOSES = frozenset(
@@ -56,6 +53,9 @@ FINAL_CLOSES = frozenset(
 def _auth(rid: int, *, token: str) -> Auth:
     return Auth(rid=rid, token=token)
 
+
+#: Least time between two AUTH frames on one connection.
+_MIN_AUTH_INTERVAL_S = 1.0
 
 Recover = Callable[[Connection, SyncResult, bool], Awaitable[None]]
 
@@ -129,6 +129,8 @@ class Link:
         try:
             while True:
                 lost = await self._connect(ready)
+                if self.closed is not None:
+                    return
                 self._stats.close_codes.append(lost.code)
                 if lost.code in FINAL_CLOSES:
                     raise SessionClosed(lost.code, lost.reason)
@@ -144,34 +146,36 @@ class Link:
                 raise
 
     async def _connect(self, ready: Callable[[], None]) -> ConnectionLost:
-        timeout_s = self._options.request_timeout_s
         final: SessionClosed | None = None
+        conn: Connection | None = None
         try:
-            async with open_websocket_url(
-                self._ws_url,
-                subprotocols=[SUBPROTOCOL],
-                connect_timeout=timeout_s,
-                disconnect_timeout=timeout_s,
-                max_message_size=MAX_INBOUND_BYTES,
-            ) as ws:
-                conn = Connection(ws, on_push=self._push, timeout_s=timeout_s)
-                # Nothing may raise out of this nursery (it would come out
-                # wrapped in an ExceptionGroup); failures are noted instead.
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._read, conn, nursery.cancel_scope)
-                    try:
-                        await self._start(conn, nursery, ready)
-                    except (ConnectionLost, trio.TooSlowError, SessionClosed) as exc:
-                        final = exc if isinstance(exc, SessionClosed) else None
-                        conn.abandon(f"while starting the session: {exc}")
-                        nursery.cancel_scope.cancel()
-        except (HandshakeError, OSError) as exc:
-            return ConnectionLost(None, f"cannot connect: {exc!r}")
+            # Nothing may raise out of this nursery (it would come out wrapped
+            # in an ExceptionGroup); failures are noted and raised after it.
+            async with trio.open_nursery() as nursery:
+                try:
+                    conn = await Connection.open(
+                        self._ws_url,
+                        nursery,
+                        on_push=self._push,
+                        timeout_s=self._options.request_timeout_s,
+                    )
+                except ConnectionLost as exc:
+                    return exc
+                nursery.start_soon(self._read, conn, nursery.cancel_scope)
+                try:
+                    await self._start(conn, nursery, ready)
+                except (ConnectionLost, trio.TooSlowError, SessionClosed) as exc:
+                    final = exc if isinstance(exc, SessionClosed) else None
+                    conn.abandon(f"while starting the session: {exc}")
+                    nursery.cancel_scope.cancel()
         finally:
             self._conn = None
             self._signal()
+            if conn is not None:
+                await conn.close_transport()
         if final is not None:
             raise final
+        assert conn is not None
         assert conn.lost is not None
         return conn.lost
 
@@ -222,6 +226,9 @@ class Link:
     async def _read(self, conn: Connection, scope: trio.CancelScope) -> None:
         lost = await conn.run()
         log.debug("connection closed: %s", lost)
+        if conn.closing:
+            # This side is closing: the handshake needs the WebSocket's reader.
+            await conn.closed.wait()
         scope.cancel()
 
     async def _keep_alive(self, conn: Connection, scope: trio.CancelScope) -> None:
@@ -239,10 +246,12 @@ class Link:
 
     async def _keep_authenticated(self, conn: Connection) -> None:
         while (renew_at := self._credentials.renew_at) is not None:
-            await trio.sleep(max(0.0, renew_at - time.time()))
+            # At most one AUTH per interval, even if the renewal is overdue.
+            await trio.sleep(max(_MIN_AUTH_INTERVAL_S, renew_at - time.time()))
             try:
                 token = await self._credentials.access_token()
                 await conn.call(functools.partial(_auth, token=token))
+                self._stats.auths += 1
             except (SandcatClientError, httpx.HTTPError, trio.TooSlowError) as exc:
                 # The server closes the session (4007) once the grace is over;
                 # a reconnect then tries again with HELLO.

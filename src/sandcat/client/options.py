@@ -49,6 +49,7 @@ class SessionStatistics:
     """Counters of a session, for tests and diagnostics (``Session.statistics()``)."""
 
     connects: int = 0
+    auths: int = 0
     pushes: int = 0
     duplicates: int = 0
     pulls: int = 0

@@ -1,7 +1,7 @@
 """The chat session: requests, sends with resend, and ordered delivery.
 
 A `Session` is one device of one user, connected for as long as the
-``open_session`` block runs. Its tasks live in that block's nursery:
+`open_session` block runs (`sandcat.client.client`). Its tasks live in that block's nursery:
 
 - the link (`sandcat.client.link`): connects, says HELLO, recovers
   (SYNC, then PULL what is missing), keeps the token fresh, reconnects;
@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
@@ -40,73 +39,19 @@ from sandcat.protocol import (
 )
 
 from .connection import ConnectionLost
-from .credentials import Credentials, StaticToken
+from .credentials import Credentials
 from .delivery import Delivery
 from .errors import SandcatClientError, SessionClosed
 from .link import Link
 from .options import SessionOptions, SessionStatistics
 from .replies import Ack, Page, SyncResult
 
-__all__ = ["Session", "open_session"]
+__all__ = ["Session"]
 
 log = logging.getLogger(__name__)
 
 #: Wait before resending after ``unavailable`` when the server names no delay.
 _DEFAULT_RETRY_MS = 200
-
-
-@asynccontextmanager
-async def open_session(
-    ws_url: str,
-    credentials: Credentials | str,
-    *,
-    device: str,
-    platform: str = "desktop",
-    positions: Mapping[str, int] | None = None,
-    options: SessionOptions | None = None,
-) -> AsyncIterator[Session]:
-    """Connect a device and keep it connected for the duration of the block.
-
-    Args:
-        ws_url: the gateway URL (``ws://host:port/ws``; login returns it).
-        credentials: an access token, or a `Credentials` that can renew it.
-        device: this device's id; a second connection of the same device
-            replaces this one (which then ends with `SessionClosed` 4001).
-        positions: the last seq the application already has per cid, to
-            resume from. Conversations not listed start at their newest
-            message when the session connects; ones created later are
-            delivered from their first message.
-
-    Raises:
-        SessionClosed: the first connection could not be made (server
-            unreachable after all attempts, credentials refused).
-    """
-    if isinstance(credentials, str):
-        credentials = StaticToken(credentials)
-    try:
-        async with trio.open_nursery() as nursery:
-            session = Session(
-                ws_url,
-                credentials,
-                device=device,
-                platform=platform,
-                positions=positions,
-                options=options or SessionOptions(),
-                nursery=nursery,
-            )
-            await nursery.start(session._link.run)
-            nursery.start_soon(session._delivery.run, session._link)
-            try:
-                yield session
-            finally:
-                await session.aclose()
-    except BaseExceptionGroup as group:
-        # The session's own tasks do not raise, so a group holds the one
-        # exception of the block (or of the first connection): unwrap it.
-        if len(group.exceptions) == 1:
-            exc = group.exceptions[0]
-            raise exc from exc.__cause__
-        raise
 
 
 class Session:
@@ -145,6 +90,11 @@ class Session:
             recover=self._delivery.recover,
             on_change=self._delivery.wake_up,
         )
+
+    async def _start(self) -> None:
+        """Connect (returns once the first connection is ready), then deliver."""
+        await self._nursery.start(self._link.run)
+        self._nursery.start_soon(self._delivery.run, self._link)
 
     @property
     def user(self) -> str:
@@ -288,13 +238,14 @@ class Session:
         except trio.EndOfChannel:
             raise self._ended() from None
 
-    async def messages(self) -> AsyncIterator[Msg]:
-        """Iterate over `receive_message`; ends quietly after `aclose`."""
-        while True:
-            try:
-                yield await self.receive_message()
-            except trio.ClosedResourceError:
-                return
+    def messages(self) -> AsyncIterator[Msg]:
+        """Iterate over `receive_message` (``async for msg in session.messages()``).
+
+        The iteration ends quietly after `aclose`, and raises `SessionClosed`
+        when the session ends otherwise. Leaving the loop early is fine: the
+        iterator holds nothing (it is not an async generator).
+        """
+        return _Messages(self)
 
     async def receive_read_state(self) -> ReadState:
         """The next READ_STATE push (some may be dropped; see SessionOptions)."""
@@ -335,3 +286,17 @@ class Session:
                 self._read_states_in.send_nowait(frame)
             except (trio.WouldBlock, trio.ClosedResourceError):
                 self._stats.read_states_dropped += 1
+
+
+class _Messages:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> Msg:
+        try:
+            return await self._session.receive_message()
+        except trio.ClosedResourceError:
+            raise StopAsyncIteration from None

@@ -134,11 +134,16 @@ class Connection:
                     if self._close is None:
                         nursery.cancel_scope.cancel()
         finally:
-            self._hub.unregister(self)
             marker = self._close or _CloseMarker(CloseCode.GOING_AWAY, "server shutting down")
-            with trio.move_on_after(_CLOSE_TIMEOUT_S) as cleanup:
-                cleanup.shield = True
-                await self.ws.aclose(marker.code, marker.reason)
+            try:
+                with trio.move_on_after(_CLOSE_TIMEOUT_S) as cleanup:
+                    cleanup.shield = True
+                    await self.ws.aclose(marker.code, marker.reason)
+            finally:
+                # Only now: the drain waits for an empty hub and then cancels
+                # every connection task, trio-websocket's readers included; a
+                # close handshake still under way would wait out its timeout.
+                self._hub.unregister(self)
 
     async def _write(self) -> None:
         async with self._outbound_out:
@@ -146,14 +151,20 @@ class Connection:
                 if isinstance(item, _CloseMarker):
                     self.close(item.code, item.reason)
                     return
-                try:
-                    with trio.fail_after(self._config.send_timeout_s):
-                        await self.ws.send_message(item)
-                except trio.TooSlowError:
-                    self.close(CloseCode.SLOW_CONSUMER, "write timed out")
-                except ConnectionClosed:
-                    self._scope.cancel()
-                    return
+                # A close must not cut a frame in half: the close frame written
+                # after it would be garbage to the client, which then never
+                # learns why it was dropped (4005 above all). So the frame
+                # being written finishes first, within send_timeout_s.
+                with trio.CancelScope(shield=True):
+                    try:
+                        with trio.fail_after(self._config.send_timeout_s):
+                            await self.ws.send_message(item)
+                    except trio.TooSlowError:
+                        self.close(CloseCode.SLOW_CONSUMER, "write timed out")
+                        return
+                    except ConnectionClosed:
+                        self._scope.cancel()
+                        return
 
     async def _heartbeat(self) -> None:
         while True:

@@ -54,7 +54,11 @@ class RecentAcks:
         self._acks: OrderedDict[AckKey, Ack] = OrderedDict()
 
     def get(self, key: AckKey) -> Ack | None:
-        return self._acks.get(key)
+        ack = self._acks.get(key)
+        if ack is not None:
+            # A resend is used again: keep it (LRU, not FIFO).
+            self._acks.move_to_end(key)
+        return ack
 
     def put(self, key: AckKey, ack: Ack) -> None:
         if self._capacity == 0:

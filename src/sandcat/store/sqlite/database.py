@@ -60,14 +60,22 @@ class Database:
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = self._connect(readonly=False)
-        _migrate(self._writer)
-        self._readers = [self._connect(readonly=True) for _ in range(_READERS)]
+        try:
+            self._writer = self._connect(readonly=False)
+            _migrate(self._writer)
+            for _ in range(_READERS):
+                self._readers.append(self._connect(readonly=True))
+        except BaseException:
+            # A half-open database (a corrupt file fails after connect) must not leak.
+            for conn in [*self._readers, *([self._writer] if self._writer else [])]:
+                conn.close()
+            self._readers, self._writer = [], None
+            raise
 
     async def open(self) -> None:
         try:
             await trio.to_thread.run_sync(self._open_sync)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -85,10 +93,15 @@ class Database:
             writer.execute("BEGIN IMMEDIATE")
             try:
                 result = fn(writer)
+                writer.execute("COMMIT")
             except BaseException:
-                writer.execute("ROLLBACK")
+                # A failed COMMIT (busy, disk full) leaves the transaction open,
+                # and some errors have already rolled it back: roll back only what
+                # is still open, so the next write can begin and the original
+                # error is the one reported.
+                if writer.in_transaction:
+                    writer.execute("ROLLBACK")
                 raise
-            writer.execute("COMMIT")
             return result
 
         try:
@@ -125,11 +138,22 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        # Take every reader slot too: a reader connection in use is out of the
+        # pool, and closing it under a running read would leak or break it.
+        borrowers: list[object] = []
         async with self._write_limiter:
-            connections = [*self._readers, *([self._writer] if self._writer else [])]
-            self._readers, self._writer = [], None
-            for conn in connections:
-                conn.close()
+            try:
+                for _ in range(_READERS):
+                    borrower = object()
+                    await self._read_limiter.acquire_on_behalf_of(borrower)
+                    borrowers.append(borrower)
+                connections = [*self._readers, *([self._writer] if self._writer else [])]
+                self._readers, self._writer = [], None
+                for conn in connections:
+                    conn.close()
+            finally:
+                for borrower in borrowers:
+                    self._read_limiter.release_on_behalf_of(borrower)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

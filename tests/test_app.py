@@ -1,0 +1,45 @@
+"""The composition root: what it derives from configuration at startup."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from sandcat.app import Server, sqlite_path, token_secret
+from sandcat.errors import ConfigError
+from tests.scene import Api, make_config
+
+
+async def test_login_hands_out_the_bound_websocket_port(server: Server, api: Api) -> None:
+    username = "portcheck"
+    await api.register(username)
+    reply = await api.http.post(
+        "/api/v1/auth/login", json={"login": username, "password": "correct horse 1"}
+    )
+    assert reply.json()["ws_url"] == f"ws://127.0.0.1:{server.ws_port}/ws"
+
+
+def test_token_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    tmp_path.mkdir(exist_ok=True)
+    first = token_secret(config)
+    assert len(first) == 32
+    assert token_secret(config) == first
+    mode = stat.S_IMODE((tmp_path / "token.key").stat().st_mode)
+    assert mode == 0o600
+
+
+def test_configured_token_secret_must_be_long(tmp_path: Path) -> None:
+    assert token_secret(make_config(tmp_path, **{"auth.token_secret": "k" * 32})) == b"k" * 32
+    with pytest.raises(ConfigError, match="auth.token_secret"):
+        token_secret(make_config(tmp_path, **{"auth.token_secret": "short"}))
+
+
+def test_database_location(tmp_path: Path) -> None:
+    assert sqlite_path(make_config(tmp_path)) == tmp_path / "sandcat.db"
+    moved = make_config(tmp_path, **{"backends.database_url": "sqlite:////srv/chat.db"})
+    assert sqlite_path(moved) == Path("/srv/chat.db")
+    with pytest.raises(ConfigError, match="database_url"):
+        sqlite_path(make_config(tmp_path, **{"backends.database_url": "mysql://x"}))

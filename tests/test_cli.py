@@ -1,0 +1,201 @@
+"""The ``sandcat`` command: the operations contract of PROTOCOL.md §6."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from sandcat import __version__
+from sandcat.cli import main
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No SANDCAT_* variable from the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("SANDCAT_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDCAT_")}
+    env.update(extra)
+    return env
+
+
+def sandcat(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sandcat", *args],
+        cwd=cwd,
+        env=child_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sandcat {__version__}"
+
+
+def test_a_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([])
+    assert caught.value.code == 2
+    assert "serve" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "key"),
+    [
+        ("SANDCAT_WS_PORT", "abc", "server.ws_port"),
+        ("SANDCAT_HTTP_PORT", "99999", "server.http_port"),
+    ],
+)
+def test_a_bad_environment_value_exits_2_naming_the_key(
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    name: str,
+    value: str,
+    key: str,
+) -> None:
+    clean_env.setenv(name, value)
+    assert main(["serve", "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert key in err
+    assert repr(value) in err
+    assert "Traceback" not in err
+
+
+def test_a_bad_config_file_exits_2(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "sandcat.toml"
+    path.write_text("[server]\nws_prot = 1\n")
+    clean_env.setenv("SANDCAT_CONFIG", str(path))
+    assert main(["serve"]) == 2
+    assert "server.ws_prot" in capsys.readouterr().err
+    # --config wins over $SANDCAT_CONFIG.
+    assert main(["serve", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "missing.toml" in capsys.readouterr().err
+
+
+def test_an_unsupported_backend_exits_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+    result = sandcat(
+        "serve",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--ws-port",
+        "0",
+        "--http-port",
+        "0",
+        cwd=tmp_path,
+        SANDCAT_REDIS_URL="redis://x",
+    )
+    assert result.returncode == 2
+    assert "backends.redis_url" in result.stderr
+    assert "'redis://x'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unsupported_database_url_exits_2(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clean_env.setenv("SANDCAT_DATABASE_URL", "postgresql://db/sandcat")
+    assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 2
+    assert "backends.database_url" in capsys.readouterr().err
+
+
+def test_an_unopenable_database_exits_1_with_a_message(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "sandcat.db").write_bytes(b"not a database " * 100)
+    assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "storage unavailable" in err
+    assert "Traceback" not in err
+
+
+def test_a_port_in_use_exits_1_with_a_message(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code = main(["serve", "--data-dir", str(tmp_path), "--ws-port", port, "--http-port", "0"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "cannot start" in err
+    assert "Traceback" not in err
+
+
+async def test_serve_listens_answers_healthz_and_exits_0_on_sigterm(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    stderr = (tmp_path / "stderr.log").open("wb")
+    process = await trio.lowlevel.open_process(
+        [
+            sys.executable,
+            "-m",
+            "sandcat",
+            "serve",
+            "--data-dir",
+            str(data),
+            "--ws-port",
+            "0",
+            "--http-port",
+            "0",
+        ],
+        cwd=tmp_path,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+    )
+    try:
+        assert process.stdout is not None
+        with trio.fail_after(15):
+            output = b""
+            while b"\n" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, (tmp_path / "stderr.log").read_text()
+                output += chunk
+        line = output.decode().splitlines()[0]
+        match = re.search(
+            r"listening on ws://127\.0\.0\.1:(\d+)/ws and http://127\.0\.0\.1:(\d+)", line
+        )
+        assert match, line
+        assert str(data.resolve()) in line
+        ws_port, http_port = int(match[1]), int(match[2])
+        assert ws_port > 0
+        with trio.fail_after(10):
+            async with httpx.AsyncClient(timeout=5) as http:
+                reply = await http.get(f"http://127.0.0.1:{http_port}/healthz")
+            assert reply.status_code == 200
+            assert reply.json() == {"status": "ok"}
+        with trio.fail_after(10):
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
+        assert (data / "sandcat.db").exists()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            with trio.move_on_after(5):
+                await process.wait()
+        if process.stdout is not None:
+            await process.stdout.aclose()
+        stderr.close()
