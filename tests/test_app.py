@@ -33,7 +33,7 @@ def test_token_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None
 
 def test_configured_token_secret_must_be_long(tmp_path: Path) -> None:
     assert token_secret(make_config(tmp_path, **{"auth.token_secret": "k" * 32})) == b"k" * 32
-    with pytest.raises(ConfigError, match="auth.token_secret"):
+    with pytest.raises(ConfigError, match=r"auth\.token_secret"):
         token_secret(make_config(tmp_path, **{"auth.token_secret": "short"}))
 
 

@@ -40,5 +40,7 @@ class Throttle:
         self._strikes += 1
         wait_ms = math.ceil((1 - self._tokens) / self._rate * 1000)
         return Verdict(
-            allowed=False, retry_after_ms=max(wait_ms, 1), abusive=self._strikes > self._strike_limit
+            allowed=False,
+            retry_after_ms=max(wait_ms, 1),
+            abusive=self._strikes > self._strike_limit,
         )
