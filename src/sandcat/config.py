@@ -73,6 +73,11 @@ class GatewayConfig:
     #: Deadline for one socket write; a peer slower than this is dropped.
     send_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
     max_connections: int = field(default=100_000, metadata=_bounds(1, 10_000_000))
+    #: Frames per second one connection may send, sustained; bursts up to rate_burst.
+    rate_per_s: float = field(default=1000.0, metadata=_bounds(1, 1_000_000))
+    rate_burst: int = field(default=2000, metadata=_bounds(1, 10_000_000))
+    #: Frames refused in a row for rate before the client counts as abusive (4004).
+    abuse_strikes: int = field(default=200, metadata=_bounds(1, 10_000_000))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

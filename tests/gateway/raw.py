@@ -9,7 +9,14 @@ from typing import Any
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Event, Request
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Request,
+    TextMessage,
+)
 
 from sandcat.protocol import Err, Hello, Ok, decode_server, encode
 
@@ -94,12 +101,13 @@ class Deaf:
     """A client that never answers WebSocket pings (trio-websocket always does).
 
     Hand-rolled on wsproto: just enough of a client to say HELLO and then wait
-    for the server to give up on it.
+    for the server to give up on it, or to misbehave at the WebSocket level.
     """
 
     def __init__(self, stream: trio.SocketStream) -> None:
         self._stream = stream
         self._ws = WSConnection(ConnectionType.CLIENT)
+        self._closing: CloseConnection | None = None
 
     async def __aenter__(self) -> Deaf:
         return self
@@ -132,7 +140,23 @@ class Deaf:
             while True:
                 event = await self._next_event()
                 if isinstance(event, CloseConnection):
+                    self._closing = event
                     return int(event.code)
+
+    async def send_text(self, text: str) -> None:
+        await self._write(TextMessage(data=text))
+
+    async def send_raw(self, data: bytes) -> None:
+        """Bytes as they are, whatever state wsproto thinks the connection is in."""
+        await self._stream.send_all(data)
+
+    async def finish_close(self) -> None:
+        """Answer the server's close (after `close_code`) and wait for the end of the stream."""
+        assert self._closing is not None
+        await self._write(self._closing.response())
+        with trio.fail_after(TIMEOUT_S):
+            while await self._stream.receive_some(65536):
+                pass
 
     async def _write(self, event: Event) -> None:
         await self._stream.send_all(self._ws.send(event))

@@ -252,6 +252,24 @@ async def test_client_answering_no_pings_is_closed_with_4006(
     await _pings(answering)
 
 
+#: A client's WebSocket ping with an empty payload (masked, as client frames must be).
+_MASKED_PING = b"\x89\x80\x00\x00\x00\x00"
+
+
+async def test_websocket_ping_after_the_servers_close_frame_does_not_crash_the_server(
+    server: Server, api: Api, connect: Connect
+) -> None:
+    alice = await api.account()
+    control = await connect(alice.token)
+    async with await Deaf.open(server.ws_port) as hostile:
+        await hostile.send_text("not binary")
+        assert await hostile.close_code() == 1003
+        # The ping crosses the close frame; the server is closing and must not pong.
+        await hostile.send_raw(_MASKED_PING)
+        await hostile.finish_close()
+    await _pings(control)
+
+
 async def test_ping_returns_server_time(api: Api, connect: Connect) -> None:
     alice = await api.account()
     conn = await connect(alice.token)

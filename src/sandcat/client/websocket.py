@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 import trio
 from trio_websocket import HandshakeError, WebSocketConnection, wrap_client_stream
 
+import sandcat.websocket  # noqa: F401  (applies trio-websocket fixes)
+
 __all__ = ["MAX_INBOUND_BYTES", "SUBPROTOCOL", "ConnectionLost", "connect_websocket"]
 
 SUBPROTOCOL = "sandcat.v1"

@@ -20,6 +20,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from sandcat.config import GatewayConfig
 from sandcat.errors import SandcatError
+from sandcat.gateway.throttle import Throttle
 from sandcat.protocol import (
     CloseCode,
     Err,
@@ -78,6 +79,12 @@ class Connection:
         self._scope = trio.CancelScope()
         self._close: _CloseMarker | None = None
         self._renewed = trio.Event()
+        self._throttle = Throttle(
+            rate_per_s=config.rate_per_s,
+            burst=config.rate_burst,
+            strikes=config.abuse_strikes,
+            now=trio.current_time(),
+        )
 
     # -- called from any task ------------------------------------------------------------
 
@@ -123,6 +130,7 @@ class Connection:
 
     async def run(self) -> None:
         """Serve the connection until either side closes it."""
+        self._hub.attach(self)
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
@@ -201,14 +209,36 @@ class Connection:
                 self.close_after_flush(CloseCode.UNSUPPORTED_DATA, "text messages are not allowed")
                 return None
             try:
-                return decode_client(message, self._limits)
+                frame = decode_client(message, self._limits)
             except FrameError as exc:
                 if exc.rid is not None:
                     self.reply_error(exc.rid, exc.code, str(exc))
                 self.close_after_flush(exc.close_code, str(exc)[:120])
                 return None
             except RequestError as exc:
-                self.reply_error(exc.rid, exc.code, str(exc))
+                if not self._throttled(exc.rid):
+                    self.reply_error(exc.rid, exc.code, str(exc))
+            else:
+                if not self._throttled(frame.rid):
+                    return frame
+            if self._close is not None:
+                return None
+
+    def _throttled(self, rid: int) -> bool:
+        """Apply the rate limit to one request; True if it was refused."""
+        verdict = self._throttle.admit(trio.current_time())
+        if verdict.allowed:
+            return False
+        if verdict.abusive:
+            self.close_after_flush(CloseCode.ABUSE, "rate limit ignored")
+        else:
+            self.reply_error(
+                rid,
+                ErrorCode.RATE_LIMITED,
+                "too many requests; slow down",
+                retry_after_ms=verdict.retry_after_ms,
+            )
+        return True
 
     def _admit(self, frame: object) -> bool:
         """Check the frame against the session state machine; False if refused."""
@@ -259,3 +289,12 @@ class Connection:
                 if retry is not None:
                     extra["retry_after_ms"] = retry
                 self.reply_error(rid, exc.code, exc.message, **extra)
+            except Exception:
+                # A bug, not the client's fault: this connection ends with an
+                # ERR internal and 1011; everyone else keeps being served.
+                log.exception(
+                    "%s from user %s device %s failed", type(frame).__name__, self.user, self.device
+                )
+                self.reply_error(rid, ErrorCode.INTERNAL, "internal error")
+                self.close_after_flush(CloseCode.INTERNAL_ERROR, "internal error")
+                return

@@ -33,14 +33,22 @@ class Member(Protocol):
 
 class Hub:
     def __init__(self) -> None:
+        #: Every open connection, authenticated or not (the drain closes them all).
+        self._live: set[Member] = set()
+        #: Authenticated connections by user and device (the device slots).
         self._users: dict[str, dict[str, Member]] = {}
         self._emptied = trio.Event()
         self.draining = False
 
     def __len__(self) -> int:
-        return sum(len(devices) for devices in self._users.values())
+        return len(self._live)
+
+    def attach(self, conn: Member) -> None:
+        """Track a connection from its first moment, before it has said HELLO."""
+        self._live.add(conn)
 
     def register(self, conn: Member) -> None:
+        """Give an authenticated connection its device slot, replacing an older one."""
         devices = self._users.setdefault(conn.user, {})
         previous = devices.get(conn.device)
         devices[conn.device] = conn
@@ -48,18 +56,20 @@ class Hub:
             previous.close(CloseCode.REPLACED, "replaced by a newer connection of this device")
 
     def unregister(self, conn: Member) -> None:
+        """Forget a connection that has closed."""
+        self._live.discard(conn)
         devices = self._users.get(conn.user)
         if devices is not None and devices.get(conn.device) is conn:
             del devices[conn.device]
             if not devices:
                 del self._users[conn.user]
-        if not self._users:
+        if not self._live:
             self._emptied.set()
             self._emptied = trio.Event()
 
     async def wait_empty(self) -> None:
-        """Return once no authenticated connection is left."""
-        while self._users:
+        """Return once no connection is left."""
+        while self._live:
             await self._emptied.wait()
 
     def outlets(self, user: str) -> Iterable[Member]:
@@ -89,6 +99,5 @@ class Hub:
 
     def close_all(self, code: int, reason: str) -> None:
         """Close every connection once what is queued for it (acks) is written."""
-        for devices in list(self._users.values()):
-            for conn in list(devices.values()):
-                conn.close_after_flush(code, reason)
+        for conn in list(self._live):
+            conn.close_after_flush(code, reason)

@@ -7,6 +7,7 @@ import logging
 import trio
 from trio_websocket import WebSocketRequest, WebSocketServer, serve_websocket
 
+import sandcat.websocket  # noqa: F401  (applies trio-websocket fixes)
 from sandcat.config import GatewayConfig
 from sandcat.gateway.connection import Connection
 from sandcat.gateway.hub import Hub
