@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -31,6 +32,8 @@ async def serve_http(
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     config.graceful_timeout = _GRACEFUL_TIMEOUT_S
     config.accesslog = None
+    # Hypercorn's errors go through our logging setup, not a handler of its own.
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.include_server_header = False
 
     async def run(*, task_status: trio.TaskStatus[list[str]]) -> None:
