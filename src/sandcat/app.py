@@ -36,6 +36,7 @@ from sandcat.domain.contacts import Contacts
 from sandcat.domain.groups import Groups
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
+from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
 from sandcat.protocol import CloseCode, Limits
 from sandcat.store.sqlite import open_database
@@ -113,13 +114,29 @@ async def run_server(
         sqlite_path(config), synchronous=config.backends.sqlite_synchronous
     ) as db:
         hub = Hub()
+        metrics = ServerMetrics.create(Registry())
+        metrics.watch("sandcat_connections", "Authenticated WebSocket connections.", hub.__len__)
+        metrics.watch(
+            "sandcat_outbound_queue_frames",
+            "Frames waiting in the outbound queues of all connections.",
+            hub.queued_frames,
+        )
         accounts = Accounts(SqliteAccountStore(db), config=config.auth, secret=secret, clock=clock)
         contacts = Contacts(SqliteContactStore(db), clock=clock)
         groups = Groups(SqliteGroupStore(db), config=config.chat, clock=clock)
         messages = SqliteMessageStore(db)
         http_stop = trio.Event()
         async with trio.open_nursery() as root:
-            pipeline = await root.start(run_pipeline, messages, hub, config, clock)
+            pipeline = await root.start(
+                lambda task_status: run_pipeline(
+                    messages, hub, config, clock, metrics=metrics, task_status=task_status
+                )
+            )
+            metrics.watch(
+                "sandcat_send_queue_depth",
+                "Sends waiting for the sequencer.",
+                lambda: pipeline.statistics().current_buffer_used,
+            )
             operations = Operations(
                 accounts=accounts,
                 store=messages,
@@ -128,6 +145,7 @@ async def run_server(
                 config=config,
                 clock=clock,
                 limits=limits,
+                metrics=metrics,
             )
             async with trio.open_nursery() as connections:
                 listening = trio.CancelScope()
@@ -142,6 +160,7 @@ async def run_server(
                             config=config.gateway,
                             limits=limits,
                             connections=connections,
+                            metrics=metrics,
                             task_status=task_status,
                         )
 
@@ -154,6 +173,7 @@ async def run_server(
                     sessions=hub,
                     config=config,
                     ready=lambda: ready,
+                    metrics=metrics.registry,
                 )
                 http_port = await root.start(
                     lambda task_status: serve_http(

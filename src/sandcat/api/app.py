@@ -18,6 +18,7 @@ from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.groups import Groups
+from sandcat.metrics import CONTENT_TYPE, Registry
 
 
 def create_app(
@@ -28,12 +29,15 @@ def create_app(
     sessions: SessionCloser,
     config: Config,
     ready: Callable[[], bool],
+    metrics: Registry | None = None,
 ) -> QuartTrio:
     """The HTTP API (PROTOCOL.md §5) and ``GET /healthz`` (§6).
 
     ``ready`` decides the health answer: 200 once the instance is ready, 503
-    while it is starting or draining.
+    while it is starting or draining. ``GET /metrics`` renders ``metrics``
+    (Prometheus text format).
     """
+    registry = metrics or Registry()
     app = QuartTrio("sandcat")
     max_bytes = config.http.max_body_bytes
     app.config.update(
@@ -56,6 +60,10 @@ def create_app(
         if ready():
             return json_response({"status": "ok"})
         return json_response({"status": "starting"}, 503)
+
+    @app.get("/metrics")
+    async def metrics_text() -> Response:
+        return Response(registry.render(), status=200, content_type=CONTENT_TYPE)
 
     @app.get("/api/v1/openapi.json")
     async def openapi() -> Response:

@@ -72,6 +72,16 @@ def _wrap(key: str, schema: Schema) -> Schema:
     return obj([key], **{key: schema})
 
 
+def _metrics_operation() -> Schema:
+    operation = _operation(
+        "metrics", "server metrics (Prometheus text format)", ok=(200, None), auth=False
+    )
+    operation["responses"]["200"]["content"] = {
+        "text/plain; version=0.0.4": {"schema": {"type": "string"}}
+    }
+    return operation
+
+
 def openapi_document() -> Schema:
     """The OpenAPI 3.1 document of every route (a fresh dict on each call)."""
     op = _operation
@@ -84,6 +94,7 @@ def openapi_document() -> Schema:
                 auth=False,
             )
         },
+        "/metrics": {"get": _metrics_operation()},
         "/api/v1/openapi.json": {
             "get": op("openapi", "this document", ok=(200, {"type": "object"}), auth=False)
         },

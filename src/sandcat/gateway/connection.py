@@ -21,6 +21,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from sandcat.config import GatewayConfig
 from sandcat.errors import SandcatError
 from sandcat.gateway.throttle import Throttle
+from sandcat.metrics import ServerMetrics
 from sandcat.protocol import (
     CloseCode,
     Err,
@@ -61,6 +62,7 @@ class Connection:
         config: GatewayConfig,
         limits: Limits,
         bearer: str | None,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.ws = ws
         self.user = ""
@@ -73,6 +75,8 @@ class Connection:
         self._operations = operations
         self._config = config
         self._limits = limits
+        self._metrics = metrics or ServerMetrics.create()
+        self._frames_out = self._metrics.frames_out.counts
         self._outbound_in, self._outbound_out = trio.open_memory_channel[bytes | _CloseMarker](
             config.outbound_queue_frames
         )
@@ -91,6 +95,8 @@ class Connection:
     def push(self, data: bytes) -> None:
         if self._close is not None:
             return
+        # Every frame is a msgpack fixarray [op, rid, body]: byte 1 is the op.
+        self._frames_out[data[1]] += 1
         try:
             self._outbound_in.send_nowait(data)
         except trio.WouldBlock:
@@ -99,6 +105,7 @@ class Connection:
             pass  # the writer is gone: the connection is closing and drops what is late
 
     def reply_error(self, rid: int, code: ErrorCode | str, message: str, **extra: int) -> None:
+        self._metrics.errors.inc(1, "ws", str(code))
         self.push(encode(Err(rid=rid, code=ErrorCode(code), message=message, **extra)))
 
     def close(self, code: int, reason: str = "") -> None:
@@ -117,6 +124,10 @@ class Connection:
             self.close(code, reason)
         else:
             self._close = _CloseMarker(code, reason)
+
+    def queued(self) -> int:
+        """Frames waiting for the writer."""
+        return self._outbound_in.statistics().current_buffer_used
 
     def start_draining(self) -> None:
         self.state.start_draining()
@@ -210,6 +221,7 @@ class Connection:
                 return None
             try:
                 frame = decode_client(message, self._limits)
+                self._metrics.frames_in.counts[frame.op] += 1
             except FrameError as exc:
                 if exc.rid is not None:
                     self.reply_error(exc.rid, exc.code, str(exc))

@@ -29,6 +29,7 @@ class Member(Protocol):
     def close(self, code: int, reason: str = "") -> None: ...
     def close_after_flush(self, code: int, reason: str) -> None: ...
     def start_draining(self) -> None: ...
+    def queued(self) -> int: ...
 
 
 class Hub:
@@ -46,6 +47,10 @@ class Hub:
     def attach(self, conn: Member) -> None:
         """Track a connection from its first moment, before it has said HELLO."""
         self._live.add(conn)
+
+    def queued_frames(self) -> int:
+        """Frames waiting in every connection's outbound queue (a metrics gauge)."""
+        return sum(conn.queued() for devices in self._users.values() for conn in devices.values())
 
     def register(self, conn: Member) -> None:
         """Give an authenticated connection its device slot, replacing an older one."""

@@ -12,6 +12,7 @@ from sandcat.config import GatewayConfig
 from sandcat.gateway.connection import Connection
 from sandcat.gateway.hub import Hub
 from sandcat.gateway.operations import Operations
+from sandcat.metrics import ServerMetrics
 from sandcat.protocol import Limits
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ async def serve_gateway(
     config: GatewayConfig,
     limits: Limits,
     connections: trio.Nursery,
+    metrics: ServerMetrics | None = None,
     task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept WebSocket connections until cancelled; each runs in ``connections``.
@@ -46,6 +48,7 @@ async def serve_gateway(
     in their own nursery so a drain can finish them.
     """
     active = 0
+    metrics = metrics or ServerMetrics.create()
 
     async def handler(request: WebSocketRequest) -> None:
         nonlocal active
@@ -68,7 +71,9 @@ async def serve_gateway(
             config=config,
             limits=limits,
             bearer=_bearer(request),
+            metrics=metrics,
         )
+        metrics.connections_opened.inc()
         active += 1
         try:
             await conn.run()

@@ -8,6 +8,7 @@ answered by the router after commit; everything else is answered here.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Protocol
 
 import msgpack
@@ -15,6 +16,7 @@ import msgpack
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.errors import BadRequest, Unauthorized
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline import Pipeline, SendRequest
 from sandcat.pipeline.router import msg_frame
 from sandcat.protocol import (
@@ -65,7 +67,9 @@ class Operations:
         config: Config,
         clock: Clock,
         limits: Limits,
+        metrics: ServerMetrics | None = None,
     ) -> None:
+        self._metrics = metrics or ServerMetrics.create()
         self._accounts = accounts
         self._store = store
         self._pipeline = pipeline
@@ -131,7 +135,13 @@ class Operations:
             mentions=frame.mentions,
         )
         await self._pipeline.submit(
-            SendRequest(message=message, body=frame.body, origin=conn, rid=frame.rid)
+            SendRequest(
+                message=message,
+                body=frame.body,
+                origin=conn,
+                rid=frame.rid,
+                received=time.perf_counter(),
+            )
         )
 
     def _entry(self, user: str, message: StoredMessage) -> dict[str, object]:
@@ -139,7 +149,9 @@ class Operations:
         return msg_body(msg_frame(message, body, own=message.sender == user))
 
     async def _pull(self, conn: Connection, frame: Pull) -> None:
+        started = time.perf_counter()
         page = await self._store.pull(conn.user, frame.cid, after=frame.after, limit=frame.limit)
+        self._metrics.store_read.observe(time.perf_counter() - started)
         conn.push(
             encode(
                 Ok(
@@ -173,7 +185,9 @@ class Operations:
         return conv
 
     async def _sync(self, conn: Connection, frame: Sync) -> None:
+        started = time.perf_counter()
         states, version = await self._store.conversations(conn.user, since=frame.since)
+        self._metrics.store_read.observe(time.perf_counter() - started)
         conn.push(
             encode(
                 Ok(

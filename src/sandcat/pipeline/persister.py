@@ -8,11 +8,13 @@ was consumed because the transaction rolled back (G3).
 from __future__ import annotations
 
 import logging
+import time
 
 import trio
 
 from sandcat.clock import Clock
 from sandcat.errors import StoreUnavailable
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.router import Outcomes
 from sandcat.pipeline.sequencer import SendRequest
 from sandcat.store.messages import MessageStore
@@ -28,11 +30,13 @@ async def run_persister(
     clock: Clock,
     open_direct: bool,
     timeout_s: float,
+    metrics: ServerMetrics,
 ) -> None:
     """Commit batches until ``batches`` is closed and drained, then close ``committed``."""
     async with batches, committed:
         async for batch in batches:
             outcomes: Outcomes
+            started = time.perf_counter()
             try:
                 with trio.fail_after(timeout_s):
                     outcomes = await store.append(
@@ -43,4 +47,10 @@ async def run_persister(
             except (StoreUnavailable, trio.TooSlowError) as exc:
                 log.warning("batch of %d sends failed, nothing stored: %s", len(batch), exc)
                 outcomes = None
+            else:
+                done = time.perf_counter()
+                metrics.store_append.observe(done - started)
+                metrics.batch_size.observe(len(batch))
+                for request in batch:
+                    metrics.send_to_commit.observe(done - request.received)
             await committed.send((batch, outcomes))

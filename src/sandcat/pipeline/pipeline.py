@@ -7,6 +7,7 @@ import trio
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.errors import Unavailable
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.persister import run_persister
 from sandcat.pipeline.router import Outcomes, run_router
@@ -45,10 +46,12 @@ async def run_pipeline(
     config: Config,
     clock: Clock,
     *,
+    metrics: ServerMetrics | None = None,
     task_status: trio.TaskStatus[Pipeline] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run sequencer, persister and router until the pipeline is closed and drained."""
     settings = config.pipeline
+    metrics = metrics or ServerMetrics.create()
     sends, sends_out = trio.open_memory_channel[SendRequest](settings.send_queue)
     batches_in, batches_out = trio.open_memory_channel[list[SendRequest]](0)
     committed_in, committed_out = trio.open_memory_channel[tuple[list[SendRequest], Outcomes]](1)
@@ -73,9 +76,10 @@ async def run_pipeline(
                     clock=clock,
                     open_direct=config.chat.dm_policy == "anyone",
                     timeout_s=settings.store_timeout_s,
+                    metrics=metrics,
                 )
             )
-            nursery.start_soon(run_router, committed_out, directory, recent)
+            nursery.start_soon(run_router, committed_out, directory, recent, metrics)
             task_status.started(pipeline)
     finally:
         pipeline.drained.set()

@@ -9,10 +9,12 @@ more with ``cmid`` and ``device`` for the sender's other devices (PROTOCOL.md
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import trio
 
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.sequencer import Ack, RecentAcks, SendRequest
 from sandcat.protocol import Err, ErrorCode, Msg, encode
@@ -47,11 +49,14 @@ async def run_router(
     committed: trio.MemoryReceiveChannel[tuple[list[SendRequest], Outcomes]],
     directory: Directory,
     recent: RecentAcks,
+    metrics: ServerMetrics,
 ) -> None:
     """Route batches until ``committed`` is closed and drained."""
+    errors = metrics.errors
     async with committed:
         async for batch, outcomes in committed:
             if outcomes is None:
+                errors.inc(len(batch), "ws", ErrorCode.UNAVAILABLE.value)
                 for request in batch:
                     request.origin.push(
                         encode(
@@ -66,6 +71,7 @@ async def run_router(
                 continue
             for request, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, Refused):
+                    errors.inc(1, "ws", outcome.code)
                     request.origin.push(
                         encode(
                             Err(
@@ -79,6 +85,7 @@ async def run_router(
                 stored = outcome.message
                 ack = Ack(stored.cid, stored.seq, stored.mid, stored.ts)
                 request.origin.push(ack.frame(request.rid))
+                metrics.send_to_ack.observe(time.perf_counter() - request.received)
                 recent.put((stored.sender, stored.cid, stored.cmid), ack)
                 if not outcome.duplicate:
                     _deliver(directory, outcome, request)

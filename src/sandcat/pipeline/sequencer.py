@@ -44,6 +44,8 @@ class SendRequest:
     #: The connection that sent it, for the ack; the request id to ack.
     origin: Outlet
     rid: int
+    #: When the reader handed it over (``time.perf_counter()``), for the latency metrics.
+    received: float = 0.0
 
 
 class RecentAcks:

@@ -1,0 +1,293 @@
+"""Server metrics in the Prometheus text format (exposition format 0.0.4).
+
+A ``Registry`` is created by the composition root and handed to whatever
+records into it: there is no global registry, so two servers in one process
+(tests) keep their numbers apart. Recording is cheap enough for the hot path
+(a dict lookup and an add; a histogram adds a bisect), and nothing is
+formatted until ``GET /metrics`` asks for ``render()``.
+
+Values that already live somewhere else (the number of connections, the depth
+of a queue) are not copied on every change: a ``Gauge`` may be given a
+function that is called at render time.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from sandcat.protocol import Op
+
+#: Latency buckets in seconds: 0.1 ms to 10 s, roughly x2.5 apart.
+LATENCY_BUCKETS_S = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+#: Size buckets (persister batches, pulled pages): powers of two up to 4096.
+SIZE_BUCKETS = tuple(float(1 << n) for n in range(13))
+
+Labels = tuple[str, ...]
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _format_labels(names: Sequence[str], values: Sequence[str], extra: str = "") -> str:
+    parts = [f'{name}="{_escape(value)}"' for name, value in zip(names, values, strict=True)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _number(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+class _Metric:
+    kind = ""
+
+    def __init__(self, name: str, help_text: str, labels: Sequence[str]) -> None:
+        self.name = name
+        self.help = help_text
+        self.label_names = tuple(labels)
+
+    def _header(self) -> list[str]:
+        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+
+    def samples(self) -> list[str]:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+
+class Counter(_Metric):
+    """A monotonically increasing count, optionally split by labels."""
+
+    kind = "counter"
+
+    def __init__(self, name: str, help_text: str, labels: Sequence[str] = ()) -> None:
+        super().__init__(name, help_text, labels)
+        self._values: dict[Labels, float] = {} if labels else {(): 0.0}
+
+    def inc(self, amount: float = 1.0, *labels: str) -> None:
+        """Add ``amount`` (≥ 0) to the series named by ``labels`` (in declaration order)."""
+        if amount < 0:
+            raise ValueError(f"{self.name}: a counter cannot go down")
+        self._values[labels] = self._values.get(labels, 0.0) + amount
+
+    def value(self, *labels: str) -> float:
+        return self._values.get(labels, 0.0)
+
+    def samples(self) -> list[str]:
+        lines = self._header()
+        for labels, value in sorted(self._values.items()):
+            lines.append(f"{self.name}{_format_labels(self.label_names, labels)} {_number(value)}")
+        return lines
+
+
+class Gauge(_Metric):
+    """A value that goes up and down; set directly or read from ``source`` at render time."""
+
+    kind = "gauge"
+
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        source: Callable[[], float] | None = None,
+    ) -> None:
+        super().__init__(name, help_text, ())
+        self._value = 0.0
+        self._source = source
+
+    def set(self, value: float) -> None:
+        self._value = value
+
+    def value(self) -> float:
+        return float(self._source()) if self._source is not None else self._value
+
+    def samples(self) -> list[str]:
+        return [*self._header(), f"{self.name} {_number(self.value())}"]
+
+
+class Histogram(_Metric):
+    """Observations counted into cumulative buckets, with their sum and count."""
+
+    kind = "histogram"
+
+    def __init__(self, name: str, help_text: str, buckets: Iterable[float]) -> None:
+        super().__init__(name, help_text, ())
+        bounds = sorted(set(buckets))
+        if not bounds:
+            raise ValueError(f"{name}: a histogram needs at least one bucket")
+        self._bounds = bounds
+        # One slot per bound plus the +Inf overflow; made cumulative at render time.
+        self._counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+        self.count = 0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+
+    def samples(self) -> list[str]:
+        lines = self._header()
+        running = 0
+        for bound, count in zip([*self._bounds, math.inf], self._counts, strict=True):
+            running += count
+            lines.append(f'{self.name}_bucket{{le="{_number(bound)}"}} {running}')
+        lines.append(f"{self.name}_sum {_number(self.sum)}")
+        lines.append(f"{self.name}_count {self.count}")
+        return lines
+
+
+class Registry:
+    """Every metric of one server instance, rendered together for ``GET /metrics``."""
+
+    def __init__(self) -> None:
+        self._metrics: dict[str, _Metric] = {}
+
+    def add(self, metric: _Metric) -> None:
+        if metric.name in self._metrics:
+            raise ValueError(f"metric {metric.name} is already registered")
+        self._metrics[metric.name] = metric
+
+    def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
+        metric = Counter(name, help_text, labels)
+        self.add(metric)
+        return metric
+
+    def gauge(self, name: str, help_text: str, source: Callable[[], float] | None = None) -> Gauge:
+        metric = Gauge(name, help_text, source)
+        self.add(metric)
+        return metric
+
+    def histogram(self, name: str, help_text: str, buckets: Iterable[float]) -> Histogram:
+        metric = Histogram(name, help_text, buckets)
+        self.add(metric)
+        return metric
+
+    def render(self) -> str:
+        """The text exposition of every metric, sorted by name."""
+        lines: list[str] = []
+        for name in sorted(self._metrics):
+            lines.extend(self._metrics[name].samples())
+        return "\n".join(lines) + "\n"
+
+
+#: The media type of ``Registry.render()``'s output.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class OpCounter(_Metric):
+    """A counter per frame op, indexed by the op number (the hot path's cheapest count).
+
+    ``counts[op] += 1`` is all a recording costs; ``names`` gives the label
+    value of each op, and ops without a name are rendered as their number.
+    """
+
+    kind = "counter"
+
+    def __init__(self, name: str, help_text: str, names: Mapping[int, str]) -> None:
+        super().__init__(name, help_text, ("op",))
+        self._names = dict(names)
+        self.counts = [0] * 256
+
+    def samples(self) -> list[str]:
+        lines = self._header()
+        for op, count in enumerate(self.counts):
+            if count:
+                label = self._names.get(op, str(op))
+                lines.append(f'{self.name}{{op="{label}"}} {count}')
+        return lines
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMetrics:
+    """The metrics one Sandcat instance records (README, "Metrics", lists them)."""
+
+    registry: Registry
+    frames_in: OpCounter
+    frames_out: OpCounter
+    errors: Counter
+    connections_opened: Counter
+    send_to_commit: Histogram
+    send_to_ack: Histogram
+    batch_size: Histogram
+    store_append: Histogram
+    store_read: Histogram
+
+    @classmethod
+    def create(cls, registry: Registry | None = None) -> ServerMetrics:
+        registry = registry or Registry()
+        names = {int(op): op.name.lower() for op in Op}
+        frames_in = OpCounter(
+            "sandcat_frames_in_total", "Frames received from clients, by op.", names
+        )
+        frames_out = OpCounter(
+            "sandcat_frames_out_total",
+            "Frames queued to clients (one per recipient), by op.",
+            names,
+        )
+        registry.add(frames_in)
+        registry.add(frames_out)
+        return cls(
+            registry=registry,
+            frames_in=frames_in,
+            frames_out=frames_out,
+            errors=registry.counter(
+                "sandcat_errors_total",
+                "Errors answered to clients, by transport (ws, http) and code.",
+                ("transport", "code"),
+            ),
+            connections_opened=registry.counter(
+                "sandcat_connections_opened_total", "WebSocket connections accepted."
+            ),
+            send_to_commit=registry.histogram(
+                "sandcat_send_commit_seconds",
+                "From a SEND leaving its reader to its batch being committed.",
+                LATENCY_BUCKETS_S,
+            ),
+            send_to_ack=registry.histogram(
+                "sandcat_send_ack_seconds",
+                "From a SEND leaving its reader to its ack being queued to the sender.",
+                LATENCY_BUCKETS_S,
+            ),
+            batch_size=registry.histogram(
+                "sandcat_persister_batch_size", "Sends per group-commit transaction.", SIZE_BUCKETS
+            ),
+            store_append=registry.histogram(
+                "sandcat_store_append_seconds",
+                "Duration of one group-commit transaction (send path).",
+                LATENCY_BUCKETS_S,
+            ),
+            store_read=registry.histogram(
+                "sandcat_store_read_seconds",
+                "Duration of one store read on the socket (PULL, SYNC).",
+                LATENCY_BUCKETS_S,
+            ),
+        )
+
+    def watch(self, name: str, help_text: str, source: Callable[[], float]) -> None:
+        """Register a gauge read from ``source`` whenever the metrics are rendered."""
+        self.registry.gauge(name, help_text, source)
