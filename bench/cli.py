@@ -1,0 +1,170 @@
+"""``python -m bench``: run a scenario, the standard set, or compare two results."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+import trio
+
+from bench.report import Result, compare, load
+from bench.scenarios import SCENARIOS, Context
+from bench.server import Target, spawn
+
+#: Server settings for bench runs: production defaults except what a scenario needs.
+SERVER_CONFIG: Mapping[str, object] = {
+    # fanout runs a 1,000-member group; the default cap is 500.
+    "chat.max_group_members": 2000,
+}
+
+#: The standard set ``nox -s bench`` runs: (label, scenario, params). Minutes, not hours.
+STANDARD: list[tuple[str, str, dict[str, object]]] = [
+    ("connect-10k", "connect", {"connections": 10000, "hold_s": 3.0}),
+    ("direct-max", "direct", {"pairs": 1, "window": 256, "duration_s": 10.0}),
+    ("direct-max-10", "direct", {"pairs": 10, "window": 64, "duration_s": 10.0}),
+    ("direct-2500", "direct", {"pairs": 10, "rate": 2500.0, "window": 1024, "duration_s": 10.0}),
+    ("fanout-100", "fanout", {"members": 100, "senders": 4, "window": 8, "duration_s": 10.0}),
+    ("fanout-1000", "fanout", {"members": 1000, "senders": 1, "window": 4, "duration_s": 10.0}),
+    ("catchup", "catchup", {"messages": 20000, "conversations": 10}),
+    ("http", "http", {"duration_s": 3.0}),
+]
+#: Tiny parameters: the smoke run the test suite does.
+SMOKE: list[tuple[str, str, dict[str, object]]] = [
+    ("connect", "connect", {"connections": 5, "hold_s": 0.1}),
+    ("direct", "direct", {"pairs": 2, "window": 4, "duration_s": 0.3}),
+    ("direct-rate", "direct", {"pairs": 1, "rate": 50.0, "window": 8, "duration_s": 0.3}),
+    ("fanout", "fanout", {"members": 4, "senders": 2, "window": 2, "duration_s": 0.3}),
+    ("catchup", "catchup", {"messages": 450, "conversations": 2}),
+    ("http", "http", {"duration_s": 0.2, "concurrency": 2}),
+]
+
+
+def _coerce(scenario: str, pairs: Sequence[str]) -> dict[str, object]:
+    signature = inspect.signature(SCENARIOS[scenario])
+    params: dict[str, object] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        if key not in signature.parameters or key == "ctx":
+            known = ", ".join(p for p in signature.parameters if p != "ctx")
+            raise SystemExit(f"bench: {scenario} has no parameter {key!r} (known: {known})")
+        default = signature.parameters[key].default
+        params[key] = type(default)(raw)
+    return params
+
+
+def _config(pairs: Sequence[str]) -> dict[str, object]:
+    config: dict[str, object] = dict(SERVER_CONFIG)
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        value: object = raw
+        for kind in (int, float):
+            try:
+                value = kind(raw)
+                break
+            except ValueError:
+                continue
+        config[key] = value
+    return config
+
+
+async def run_one(
+    target: Target, scenario: str, params: Mapping[str, object], *, pin: bool = True
+) -> Result:
+    """Run one scenario against ``target``."""
+    async with httpx.AsyncClient(base_url=target.http_url, timeout=60) as http:
+        context = Context(target, http, pin=pin)
+        return await SCENARIOS[scenario](context, **params)  # type: ignore[operator]
+
+
+async def run_set(
+    runs: Sequence[tuple[str, str, Mapping[str, object]]],
+    out: Path,
+    *,
+    config: Mapping[str, object],
+    target: Target | None = None,
+    pin: bool = True,
+    plots: bool = True,
+) -> list[Path]:
+    """Each run against a fresh server (or ``target``); the JSON files written."""
+    written = []
+    for label, scenario, params in runs:
+        print(f"bench: {label} ({scenario} {dict(params)})", file=sys.stderr, flush=True)
+        if target is not None:
+            result = await run_one(target, scenario, params, pin=False)
+        else:
+            with tempfile.TemporaryDirectory(prefix="sandcat-bench-") as data:
+                async with spawn(Path(data), config) as spawned:
+                    result = await run_one(spawned, scenario, params, pin=pin)
+        result.params["label"] = label
+        path = result.write(out, plots=plots)
+        numbers = {k: v for k, v in result.document()["numbers"].items()}  # type: ignore[union-attr]
+        print(json.dumps(numbers, indent=1), file=sys.stderr, flush=True)
+        written.append(path)
+    return written
+
+
+def _target(spec: str) -> Target:
+    host, ws_port, http_port = spec.rsplit(":", 2)
+    return Target(host, int(ws_port), int(http_port))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run one scenario")
+    run.add_argument("scenario", choices=sorted(SCENARIOS))
+    run.add_argument("-p", "--param", action="append", default=[], help="KEY=VALUE")
+    standard = commands.add_parser("standard", help="run the standard set (nox -s bench)")
+    smoke = commands.add_parser("smoke", help="every scenario with tiny parameters")
+    for sub in (run, standard, smoke):
+        sub.add_argument("--out", default="bench-results", help="where JSON and PNG go")
+        sub.add_argument(
+            "-c", "--config", action="append", default=[], help="server setting KEY=VALUE"
+        )
+        sub.add_argument("--target", help="HOST:WS_PORT:HTTP_PORT of a running server")
+        sub.add_argument("--no-pin", action="store_true", help="do not pin to CPUs")
+        sub.add_argument("--no-plots", action="store_true", help="JSON only")
+    diff = commands.add_parser("compare", help="print the ratios B/A of two results")
+    diff.add_argument("a", type=Path)
+    diff.add_argument("b", type=Path)
+    commands.add_parser("cluster", help="the standard set against the cluster backends")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "compare":
+        a, b = load([args.a, args.b])
+        print("\n".join(compare(a, b)))
+        return 0
+    if args.command == "cluster":
+        print(
+            "bench: cluster mode needs the PostgreSQL, Redis and Kafka backends, which this "
+            "version of sandcat does not have yet (issue 6); nothing was run",
+            file=sys.stderr,
+        )
+        return 2
+    if args.command == "run":
+        runs = [(args.scenario, args.scenario, _coerce(args.scenario, args.param))]
+    else:
+        runs = [(label, s, dict(p)) for label, s, p in (STANDARD if args.command == "standard" else SMOKE)]
+    target = _target(args.target) if args.target else None
+    written = trio.run(
+        lambda: run_set(
+            runs,
+            Path(args.out),
+            config=_config(args.config),
+            target=target,
+            pin=not args.no_pin,
+            plots=not args.no_plots,
+        )
+    )
+    for path in written:
+        print(path)
+    return 0
