@@ -54,3 +54,17 @@ def check(session: nox.Session) -> None:
     _lint(session)
     _typecheck(session)
     _tests(session)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The bench's standard set in embedded mode (minutes); results in bench-results/."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "bench", "standard", "--out", "bench-results", *session.posargs)
+
+
+@nox.session(name="bench-cluster")
+def bench_cluster(session: nox.Session) -> None:
+    """The standard set against PostgreSQL, Redis and Kafka (needs the cluster backends)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "bench", "cluster", *session.posargs)

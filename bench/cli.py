@@ -79,7 +79,7 @@ async def run_one(
     """Run one scenario against ``target``."""
     async with httpx.AsyncClient(base_url=target.http_url, timeout=60) as http:
         context = Context(target, http, pin=pin)
-        return await SCENARIOS[scenario](context, **params)  # type: ignore[operator]
+        return await SCENARIOS[scenario](context, **params)
 
 
 async def run_set(
@@ -103,8 +103,7 @@ async def run_set(
                     result = await run_one(spawned, scenario, params, pin=pin)
         result.params["label"] = label
         path = result.write(out, plots=plots)
-        numbers = {k: v for k, v in result.document()["numbers"].items()}  # type: ignore[union-attr]
-        print(json.dumps(numbers, indent=1), file=sys.stderr, flush=True)
+        print(json.dumps(result.document()["numbers"], indent=1), file=sys.stderr, flush=True)
         written.append(path)
     return written
 
@@ -153,7 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         runs = [(args.scenario, args.scenario, _coerce(args.scenario, args.param))]
     else:
-        runs = [(label, s, dict(p)) for label, s, p in (STANDARD if args.command == "standard" else SMOKE)]
+        runs = [
+            (label, s, dict(p))
+            for label, s, p in (STANDARD if args.command == "standard" else SMOKE)
+        ]
     target = _target(args.target) if args.target else None
     written = trio.run(
         lambda: run_set(

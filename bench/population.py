@@ -9,12 +9,13 @@ counts the setup time apart from the measured phase.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
 import trio
 
-_PASSWORD = "bench password 1"
+_PASSWORD = "bench password 1"  # noqa: S105 - throwaway accounts on a bench server
 #: Concurrent setup requests: enough to keep argon2 busy on every server core.
 _SETUP_CONCURRENCY = 8
 _runs = itertools.count(1)
@@ -47,9 +48,7 @@ class Population:
 
     async def _member(self) -> Member:
         username = f"{self._prefix}u{next(self._names)}"
-        await self._post(
-            "/api/v1/auth/register", {"username": username, "password": _PASSWORD}
-        )
+        await self._post("/api/v1/auth/register", {"username": username, "password": _PASSWORD})
         body = await self._post(
             "/api/v1/auth/login",
             {"login": username, "password": _PASSWORD, "device": "setup", "platform": "bench"},
@@ -92,12 +91,12 @@ class Population:
         return str(body["group"]["cid"])
 
 
-async def _each(items: range, fn: object) -> None:
+async def _each(items: range, fn: Callable[[int], Awaitable[None]]) -> None:
     limiter = trio.CapacityLimiter(_SETUP_CONCURRENCY)
 
     async def run(item: int) -> None:
         async with limiter:
-            await fn(item)  # type: ignore[operator]
+            await fn(item)
 
     async with trio.open_nursery() as nursery:
         for item in items:

@@ -26,7 +26,7 @@ def summarise(latencies_s: Sequence[float]) -> dict[str, float]:
     summary: dict[str, float] = {"count": count}
     for name, q in _PERCENTILES:
         # Nearest rank: the smallest value with at least q% of the sample at or below it.
-        rank = max(1, math.ceil(q / 100 * count))
+        rank = max(1, math.ceil(round(q / 100 * count, 6)))
         summary[name] = round(ordered[rank - 1] * 1000, 3)
     summary["max"] = round(ordered[-1] * 1000, 3)
     summary["mean"] = round(sum(ordered) / count * 1000, 3)
@@ -166,13 +166,13 @@ def compare(a: Mapping[str, object], b: Mapping[str, object]) -> list[str]:
     _flatten("", a.get("numbers", {}), left)
     _flatten("", b.get("numbers", {}), right)
     lines = [
-        f"{a.get('scenario')} {a.get('git_sha', '')[:10]} -> "  # type: ignore[index]
-        f"{b.get('scenario')} {b.get('git_sha', '')[:10]}",  # type: ignore[index]
+        f"{a.get('scenario')} {str(a.get('git_sha', ''))[:10]} -> "
+        f"{b.get('scenario')} {str(b.get('git_sha', ''))[:10]}",
         f"{'number':<40} {'A':>12} {'B':>12} {'B/A':>8}",
     ]
     for key in sorted(left.keys() | right.keys()):
         x, y = left.get(key), right.get(key)
-        ratio = "" if x in (None, 0) or y is None else f"{y / x:.2f}"  # type: ignore[operator]
+        ratio = "" if not x or y is None else f"{y / x:.2f}"
         lines.append(f"{key:<40} {_cell(x):>12} {_cell(y):>12} {ratio:>8}")
     return lines
 

@@ -12,6 +12,7 @@ import resource
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 import trio
@@ -23,6 +24,7 @@ from bench.server import Target, machine, pin, unpin
 from bench.wire import Link, LinkClosed, pack, unpack
 
 PULL, SYNC = 11, 12
+T = TypeVar("T")
 #: PULL's largest page (PROTOCOL.md §2).
 _PAGE = 200
 
@@ -45,7 +47,11 @@ class Context:
     def pin_loadgen(self) -> Callable[[int], None] | None:
         if not self.pin or self.target.pid is None:
             return None
-        return lambda pid: None if pin(pid, 1) else None
+
+        def pin_loadgen(pid: int) -> None:
+            pin(pid, 1)
+
+        return pin_loadgen
 
     def unpin(self) -> None:
         if self.target.pid is not None:
@@ -87,7 +93,7 @@ class CpuMeter:
         return numbers
 
 
-def _split(items: list[object], parts: int) -> list[list[object]]:
+def _split(items: list[T], parts: int) -> list[list[T]]:
     return [items[index::parts] for index in range(parts)]
 
 
@@ -97,9 +103,7 @@ def _message_numbers(samples: Samples, elapsed_s: float, fanout: int) -> dict[st
     }  # acked messages
     delivered_ok = sum(1 for key in expected if samples.per_message.get(key, (0, 0.0))[0] > 0)
     full = sum(1 for key in expected if samples.per_message.get(key, (0, 0.0))[0] >= fanout)
-    lost = sum(
-        fanout - min(samples.per_message.get(key, (0, 0.0))[0], fanout) for key in expected
-    )
+    lost = sum(fanout - min(samples.per_message.get(key, (0, 0.0))[0], fanout) for key in expected)
     return {
         "elapsed_s": round(elapsed_s, 3),
         "sent": samples.sent,
@@ -153,8 +157,8 @@ async def direct(
             Plan(
                 host=ctx.target.host,
                 port=ctx.target.ws_port,
-                senders=[(i, Peer(a.token, "s"), cid) for i, ((a, _), cid) in share],  # type: ignore[misc]
-                receivers=[Peer(b.token, "r") for _, ((_, b), _) in share],  # type: ignore[misc]
+                senders=[(i, Peer(a.token, "s"), cid) for i, ((a, _), cid) in share],
+                receivers=[Peer(b.token, "r") for _, ((_, b), _) in share],
                 window=window,
                 rate=rate / pairs if rate else 0.0,
                 duration_s=duration_s,
@@ -200,16 +204,16 @@ async def fanout(
         Plan(
             host=ctx.target.host,
             port=ctx.target.ws_port,
-            senders=[(i, Peer(m.token, "s"), cid) for i, m in share],  # type: ignore[misc]
-            receivers=[Peer(m.token, "r") for m in listen],  # type: ignore[attr-defined]
+            senders=[(i, Peer(m.token, "s"), cid) for i, m in share],
+            receivers=[Peer(m.token, "r") for m in listen],
             window=window,
             rate=rate / senders if rate else 0.0,
             duration_s=duration_s,
             fanout=members - 1,
         )
         for share, listen in zip(
-            _split(talkers, parts),  # type: ignore[arg-type]
-            _split(listeners, parts),  # type: ignore[arg-type]
+            _split(talkers, parts),
+            _split(listeners, parts),
             strict=True,
         )
     ]
@@ -377,7 +381,9 @@ async def connect(
             user = users[index % len(users)]
             at = time.perf_counter()
             try:
-                link = await hello(ctx.target.host, ctx.target.ws_port, Peer(user.token, f"i{index}"))
+                link = await hello(
+                    ctx.target.host, ctx.target.ws_port, Peer(user.token, f"i{index}")
+                )
             except (LinkClosed, OSError, trio.TooSlowError) as exc:
                 failures.append(str(exc))
                 return
@@ -492,11 +498,13 @@ async def http(ctx: Context, *, duration_s: float = 3.0, concurrency: int = 8) -
             result.latencies[name] = latencies
             result.timelines[name] = timeline
     result.numbers.update(meter.numbers(0, "request"))
-    result.numbers["note"] = "history over HTTP is not an API route yet; PULL is measured by catchup"
+    result.numbers["note"] = (
+        "history over HTTP is not an API route yet; PULL is measured by catchup"
+    )
     return await ctx.finish(result)
 
 
-SCENARIOS = {
+SCENARIOS: dict[str, Callable[..., Awaitable[Result]]] = {
     "connect": connect,
     "direct": direct,
     "fanout": fanout,

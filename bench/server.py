@@ -131,9 +131,9 @@ def _toml(config: Mapping[str, object]) -> str:
 @asynccontextmanager
 async def spawn(data_dir: Path, config: Mapping[str, object]) -> AsyncIterator[Target]:
     """Run ``python -m sandcat serve`` with ``config`` (dotted keys) until the block ends."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     config_file = data_dir / "bench.toml"
-    config_file.write_text(_toml(config))
+    await trio.to_thread.run_sync(lambda: data_dir.mkdir(parents=True, exist_ok=True))
+    await trio.to_thread.run_sync(config_file.write_text, _toml(config))
     command = [
         sys.executable,
         "-m",

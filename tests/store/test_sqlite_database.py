@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,33 @@ async def test_an_unopenable_path_is_store_unavailable(tmp_path: Path) -> None:
         with pytest.raises(StoreUnavailable, match="cannot open"):
             async with open_database(tmp_path):
                 pass  # pragma: no cover
+
+
+async def test_a_read_while_every_reader_is_borrowed_waits_instead_of_failing(
+    db: Database,
+) -> None:
+    """A regression: it used to fail with "database is closed"."""
+    release = threading.Event()
+    borrowed = 0
+
+    def held(conn: sqlite3.Connection) -> int:
+        nonlocal borrowed
+        borrowed += 1
+        release.wait(5)
+        return 1
+
+    results: list[int] = []
+
+    async def read(fn: Callable[[sqlite3.Connection], int]) -> None:
+        results.append(await db.read(fn))
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            for _ in range(2):  # the pool's size
+                nursery.start_soon(read, held)
+            while borrowed < 2:  # noqa: ASYNC110 - counted by worker threads
+                await trio.sleep(0.001)
+            nursery.start_soon(read, lambda conn: 2)
+            await trio.sleep(0.05)
+            release.set()
+    assert sorted(results) == [1, 1, 2]

@@ -113,7 +113,9 @@ class Database:
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on a read-only connection inside one snapshot transaction."""
-        if self._closed or not self._readers:
+        # Not "not self._readers": that list is empty whenever every reader is
+        # borrowed, and a read then waits for the limiter instead of failing.
+        if self._closed or self._writer is None:
             raise StoreUnavailable("database is closed")
         readers = self._readers
 
