@@ -6,7 +6,7 @@ directory; it talks to it over real sockets only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from sandcat.app import Server, run_server
+from tests.s3server import running_s3
 from tests.scene import Api, make_config
 
 
@@ -46,3 +47,10 @@ async def api(server: Server) -> AsyncIterator[Api]:
 @pytest.fixture
 def ws_url(server: Server) -> str:
     return f"ws://127.0.0.1:{server.ws_port}/ws"
+
+
+@pytest.fixture(scope="session")
+def s3_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 server for the session (rclone serve s3); an URL to append a bucket to."""
+    with running_s3(tmp_path_factory.mktemp("s3") / "data") as url:
+        yield url
