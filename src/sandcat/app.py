@@ -4,6 +4,7 @@ Task tree (DESIGN.md §5)::
 
     run_server
     └─ root nursery
+       ├─ janitor    deletes uploads never sent (own cancel scope: stopped on drain)
        ├─ pipeline   sequencer ─ persister ─ router
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
@@ -29,10 +30,13 @@ from trio_websocket import WebSocketServer
 
 from sandcat.api import create_app
 from sandcat.api.server import serve_http
+from sandcat.blobs import BlobStore, DirectBlobStore, LocalBlobStore
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.file_links import FileLinks
+from sandcat.domain.files import Files, run_janitor
 from sandcat.domain.groups import Groups
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
@@ -42,6 +46,7 @@ from sandcat.protocol import CloseCode, Limits
 from sandcat.store.sqlite import open_database
 from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
 
@@ -77,6 +82,19 @@ def sqlite_path(config: Config) -> Path:
     )
 
 
+async def open_blob_store(config: Config) -> tuple[BlobStore, DirectBlobStore | None]:
+    """The configured blob store, ready: S3 if ``backends.s3_url`` is set, else a directory."""
+    if config.backends.s3_url:
+        from sandcat.blobs.s3 import S3BlobStore, parse_s3_url
+
+        s3 = S3BlobStore(parse_s3_url(config.backends.s3_url))
+        await s3.open_store()
+        return s3, s3
+    local = LocalBlobStore(config.data_path / "blobs")
+    await local.open_store()
+    return local, None
+
+
 def token_secret(config: Config) -> bytes:
     """The access-token key: configured, or generated once into the data directory."""
     if config.auth.token_secret:
@@ -101,7 +119,7 @@ async def run_server(
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one Sandcat instance until it is shut down and drained."""
-    for backend in ("redis_url", "kafka_bootstrap", "mongo_url", "s3_url"):
+    for backend in ("redis_url", "kafka_bootstrap", "mongo_url"):
         if getattr(config.backends, backend):
             raise ConfigError(
                 f"backends.{backend}", getattr(config.backends, backend), "not supported yet"
@@ -125,8 +143,27 @@ async def run_server(
         contacts = Contacts(SqliteContactStore(db), clock=clock)
         groups = Groups(SqliteGroupStore(db), config=config.chat, clock=clock)
         messages = SqliteMessageStore(db)
+        blobs, direct = await open_blob_store(config)
+        files = Files(
+            SqliteFileStore(db),
+            blobs,
+            config=config.files,
+            spool=config.data_path / "spool",
+            clock=clock,
+            direct=direct,
+        )
+        await files.prepare_spool()
+        await files.install_default_avatars()
+        links = FileLinks(secret, ttl_s=config.files.signed_url_ttl_s, clock=clock)
         http_stop = trio.Event()
+        janitor = trio.CancelScope()
         async with trio.open_nursery() as root:
+
+            async def sweep_orphans() -> None:
+                with janitor:
+                    await run_janitor(files, interval_s=config.files.janitor_interval_s)
+
+            root.start_soon(sweep_orphans)
             pipeline = await root.start(
                 lambda task_status: run_pipeline(
                     messages, hub, config, clock, metrics=metrics, task_status=task_status
@@ -146,6 +183,7 @@ async def run_server(
                 clock=clock,
                 limits=limits,
                 metrics=metrics,
+                files=files,
             )
             async with trio.open_nursery() as connections:
                 listening = trio.CancelScope()
@@ -170,6 +208,8 @@ async def run_server(
                     accounts=accounts,
                     contacts=contacts,
                     groups=groups,
+                    files=files,
+                    links=links,
                     sessions=hub,
                     config=config,
                     ready=lambda: ready,
@@ -191,6 +231,7 @@ async def run_server(
                 await _wait_for_stop(server, handle_signals)
 
                 ready = False
+                janitor.cancel()
                 log.info("draining: closing the listener and telling clients to go away")
                 listening.cancel()
                 hub.go_away(reason="server shutting down", reconnect_after_ms=_RECONNECT_AFTER_MS)

@@ -109,6 +109,35 @@ class HttpConfig:
     request_timeout_s: float = field(default=30.0, metadata=_bounds(0.1, 3600))
 
 
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilesConfig:
+    """Uploads, downloads and avatars (the bytes go to data_dir/blobs or to S3)."""
+
+    #: Largest upload per kind; bigger ones get 413 before their body is read.
+    max_image_bytes: int = field(default=20 * _MIB, metadata=_bounds(1024, 1 << 40))
+    max_file_bytes: int = field(default=100 * _MIB, metadata=_bounds(1024, 1 << 40))
+    max_voice_bytes: int = field(default=10 * _MIB, metadata=_bounds(1024, 1 << 40))
+    max_video_bytes: int = field(default=100 * _MIB, metadata=_bounds(1024, 1 << 40))
+    max_avatar_bytes: int = field(default=5 * _MIB, metadata=_bounds(1024, 1 << 40))
+    #: Images with more pixels are refused before decoding (decompression bombs).
+    max_image_pixels: int = field(default=50_000_000, metadata=_bounds(1, 1 << 34))
+    #: Bytes of finished uploads one user may keep.
+    quota_bytes: int = field(default=1024 * _MIB, metadata=_bounds(0, 1 << 50))
+    #: Uploads never sent in a message are deleted this long after upload.
+    orphan_ttl_s: float = field(default=86400.0, metadata=_bounds(1, 365 * 86400))
+    #: How often the janitor looks for orphans.
+    janitor_interval_s: float = field(default=300.0, metadata=_bounds(0.05, 86400))
+    #: Lifetime of signed download links (and of S3 presigned URLs).
+    signed_url_ttl_s: int = field(default=300, metadata=_bounds(1, 7 * 86400))
+    #: An upload that sends nothing for this long is dropped.
+    idle_timeout_s: float = field(default=30.0, metadata=_bounds(0.1, 3600))
+    #: Deadline for sending one download.
+    transfer_timeout_s: float = field(default=3600.0, metadata=_bounds(1, 86400))
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -118,6 +147,7 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    files: FilesConfig = field(default_factory=FilesConfig)
 
     @property
     def data_path(self) -> Path:

@@ -13,14 +13,18 @@ import trio
 from quart_trio import QuartTrio
 
 from sandcat.api import create_app, serve_http
+from sandcat.blobs import LocalBlobStore
 from sandcat.clock import system_clock
 from sandcat.config import ChatConfig, Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.file_links import FileLinks
+from sandcat.domain.files import Files
 from sandcat.domain.groups import Groups
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
 
 SECRET = b"test-secret-of-at-least-32-bytes!!"
@@ -102,10 +106,18 @@ async def open_api(
     flag: list[Any] = [True]
     async with open_database(tmp_path / "db.sqlite") as db, trio.open_nursery() as nursery:
         accounts = Accounts(SqliteAccountStore(db), config=config.auth, secret=SECRET, clock=clock)
+        blobs = LocalBlobStore(tmp_path / "blobs")
+        await blobs.open_store()
+        files = Files(
+            SqliteFileStore(db), blobs, config=config.files, spool=tmp_path / "spool", clock=clock
+        )
+        await files.prepare_spool()
         app = create_app(
             accounts=accounts,
             contacts=Contacts(SqliteContactStore(db), clock=clock),
             groups=Groups(SqliteGroupStore(db), config=config.chat, clock=clock),
+            files=files,
+            links=FileLinks(SECRET, ttl_s=config.files.signed_url_ttl_s, clock=clock),
             sessions=closer,
             config=config,
             ready=ready or (lambda: bool(flag[0])),

@@ -9,14 +9,18 @@ from quart_trio import QuartTrio
 
 from sandcat.api.auth import SessionCloser, auth_blueprint
 from sandcat.api.errors import install_error_handlers
+from sandcat.api.files import files_blueprint
 from sandcat.api.friends import friends_blueprint
 from sandcat.api.groups import groups_blueprint
 from sandcat.api.openapi import openapi_document
 from sandcat.api.payload import json_response
+from sandcat.api.upload_stream import StreamingConnection, StreamingRequest
 from sandcat.api.users import users_blueprint
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.file_links import FileLinks
+from sandcat.domain.files import Files
 from sandcat.domain.groups import Groups
 from sandcat.metrics import CONTENT_TYPE, Registry
 
@@ -26,6 +30,8 @@ def create_app(
     accounts: Accounts,
     contacts: Contacts,
     groups: Groups,
+    files: Files,
+    links: FileLinks,
     sessions: SessionCloser,
     config: Config,
     ready: Callable[[], bool],
@@ -39,6 +45,9 @@ def create_app(
     """
     registry = metrics or Registry()
     app = QuartTrio("sandcat")
+    # Uploads stream their bodies with back-pressure (sandcat.api.upload_stream).
+    app.request_class = StreamingRequest
+    app.asgi_http_class = StreamingConnection
     max_bytes = config.http.max_body_bytes
     app.config.update(
         # Bodies announced larger are refused before reading (read_body);
@@ -53,6 +62,7 @@ def create_app(
     app.register_blueprint(users_blueprint(accounts))
     app.register_blueprint(friends_blueprint(accounts, contacts, max_body_bytes=max_bytes))
     app.register_blueprint(groups_blueprint(accounts, groups, max_body_bytes=max_bytes))
+    app.register_blueprint(files_blueprint(accounts, files, links, max_body_bytes=max_bytes))
     document = openapi_document()
 
     @app.get("/healthz")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from sandcat.api.openapi_files import FILE_SCHEMAS, file_paths
 from sandcat.api.schemas import BODIES, ID, SCHEMAS, Schema, obj, ref
 
 _ERRORS = {
@@ -16,9 +17,11 @@ _ERRORS = {
     401: "missing, invalid or expired bearer token, or revoked session",
     403: "not allowed",
     404: "no such thing (or not visible to you)",
+    408: "the upload stalled for longer than files.idle_timeout_s",
     409: "conflicts with the current state",
     413: "request body larger than http.max_body_bytes",
-    415: "Content-Type is not application/json",
+    415: "Content-Type is not application/json (uploads: missing, not allowed, or not the bytes)",
+    416: "the Range cannot be satisfied",
     422: "a field is missing or invalid; error.field names it",
     429: "rate limited; retry after error.retry_after_ms",
     500: "unexpected server error",
@@ -213,12 +216,13 @@ def openapi_document() -> Schema:
             )
         },
     }
+    paths.update(file_paths(op))
     document: Schema = {
         "openapi": "3.1.0",
         "info": {"title": "Sandcat HTTP API", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **FILE_SCHEMAS},
             "responses": {
                 f"E{code}": {"description": text, **_json(ref("Error"))}
                 for code, text in _ERRORS.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Protocol
 
 import trio
@@ -59,11 +60,8 @@ class ThreadedReader:
 
     async def _close_quietly(self) -> None:
         # The read's own error is the one to report; closing after it may fail too.
-        with trio.CancelScope(shield=True):
-            try:
-                await self.aclose()
-            except StoreUnavailable:
-                pass
+        with trio.CancelScope(shield=True), contextlib.suppress(StoreUnavailable):
+            await self.aclose()
 
     async def aclose(self) -> None:
         if self._closed:

@@ -184,7 +184,9 @@ class S3BlobStore:
         check_key(key)
         bucket = self.location.bucket
         try:
-            head = await self._call(lambda: self._client.head_object(Bucket=bucket, Key=key), "head")
+            head = await self._call(
+                lambda: self._client.head_object(Bucket=bucket, Key=key), "head"
+            )
         except BlobNotFound:
             return None
         return int(head["ContentLength"])

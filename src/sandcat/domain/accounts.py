@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sandcat.clock import Clock
 from sandcat.config import AuthConfig
 from sandcat.domain._text import bounded
+from sandcat.domain.avatars import default_avatar
 from sandcat.domain.passwords import PasswordHasher
 from sandcat.domain.tokens import Tokens
 from sandcat.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
@@ -109,12 +110,14 @@ class Accounts:
             high=64,
         )
         now = self._clock()
+        user_id = new_id()
         user = User(
-            id=new_id(),
+            id=user_id,
             username=username,
             display_name=name,
             password_hash=await self._passwords.hash(password),
             email=email,
+            avatar=default_avatar(user_id),
             created_at=now,
             updated_at=now,
         )

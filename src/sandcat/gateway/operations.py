@@ -56,6 +56,13 @@ class Authenticator(Protocol):
         ...
 
 
+class AttachmentChecker(Protocol):
+    async def attachments(self, user: str, kind: int, body: object) -> tuple[str, ...]:
+        """The upload ids a valid body of ``kind`` refers to, once checked; ``BadRequest``
+        for an unknown, unfinished or foreign upload."""
+        ...
+
+
 class Operations:
     def __init__(
         self,
@@ -68,8 +75,10 @@ class Operations:
         clock: Clock,
         limits: Limits,
         metrics: ServerMetrics | None = None,
+        files: AttachmentChecker | None = None,
     ) -> None:
         self._metrics = metrics or ServerMetrics.create()
+        self._files = files
         self._accounts = accounts
         self._store = store
         self._pipeline = pipeline
@@ -124,6 +133,9 @@ class Operations:
             validate_content(frame.kind, frame.body, self._limits)
         except ValueError as exc:
             raise BadRequest(f"body: {exc}", field="body") from exc
+        attached: tuple[str, ...] = ()
+        if self._files is not None:
+            attached = await self._files.attachments(conn.user, frame.kind, frame.body)
         message = NewMessage(
             sender=conn.user,
             device=conn.device,
@@ -133,6 +145,7 @@ class Operations:
             body=msgpack.packb(frame.body, use_bin_type=True),
             reply_to=frame.reply_to,
             mentions=frame.mentions,
+            files=attached,
         )
         await self._pipeline.submit(
             SendRequest(

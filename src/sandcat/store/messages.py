@@ -26,6 +26,8 @@ class NewMessage:
     body: bytes
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
+    #: Uploads the body refers to (checked by the gateway; recorded with the message).
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

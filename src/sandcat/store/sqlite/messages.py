@@ -20,6 +20,7 @@ from sandcat.store.messages import (
 )
 from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
+from sandcat.store.sqlite.files import record_attachments, uploads_ready
 
 _COLUMNS = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
 _LAST_COLUMNS = ", ".join(f"l.{name.strip()}" for name in _COLUMNS.split(","))
@@ -117,6 +118,9 @@ def _append(
         if not may:
             outcomes.append(Refused("forbidden", _NOT_MEMBER))
             continue
+        if new.files and not uploads_ready(conn, new.files):
+            outcomes.append(Refused("bad_request", "body.file: no such upload"))
+            continue
         if version is None:
             version = bump_version(conn)
         (seq,) = conn.execute(
@@ -153,6 +157,8 @@ def _append(
                 None if stored.mentions is None else msgpack.packb(list(stored.mentions)),
             ),
         )
+        if new.files:
+            record_attachments(conn, new.files, cid=new.cid, seq=stored.seq, now_ms=now_ms)
         in_batch[key] = stored
         if new.cid not in members:
             members[new.cid] = tuple(
