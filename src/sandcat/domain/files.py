@@ -86,7 +86,7 @@ class Files:
 
     @staticmethod
     def parse_kind(raw: str | None) -> str:
-        kind = raw or "file"
+        kind = "file" if raw is None else raw
         if kind not in KINDS:
             raise BadRequest(f"kind: must be one of {', '.join(KINDS)}", field="kind")
         return kind
