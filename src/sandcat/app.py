@@ -35,6 +35,7 @@ from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files, run_janitor
 from sandcat.domain.groups import Groups
@@ -210,6 +211,7 @@ async def run_server(
                     groups=groups,
                     files=files,
                     links=links,
+                    direct=DirectUploads(files, direct, clock=clock),
                     sessions=hub,
                     config=config,
                     ready=lambda: ready,

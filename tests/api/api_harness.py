@@ -18,6 +18,7 @@ from sandcat.clock import system_clock
 from sandcat.config import ChatConfig, Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
 from sandcat.domain.groups import Groups
@@ -118,6 +119,7 @@ async def open_api(
             groups=Groups(SqliteGroupStore(db), config=config.chat, clock=clock),
             files=files,
             links=FileLinks(SECRET, ttl_s=config.files.signed_url_ttl_s, clock=clock),
+            direct=DirectUploads(files, None, clock=clock),
             sessions=closer,
             config=config,
             ready=ready or (lambda: bool(flag[0])),

@@ -19,6 +19,7 @@ from sandcat.api.users import users_blueprint
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
 from sandcat.domain.groups import Groups
@@ -32,6 +33,7 @@ def create_app(
     groups: Groups,
     files: Files,
     links: FileLinks,
+    direct: DirectUploads,
     sessions: SessionCloser,
     config: Config,
     ready: Callable[[], bool],
@@ -62,7 +64,9 @@ def create_app(
     app.register_blueprint(users_blueprint(accounts))
     app.register_blueprint(friends_blueprint(accounts, contacts, max_body_bytes=max_bytes))
     app.register_blueprint(groups_blueprint(accounts, groups, max_body_bytes=max_bytes))
-    app.register_blueprint(files_blueprint(accounts, files, links, max_body_bytes=max_bytes))
+    app.register_blueprint(
+        files_blueprint(accounts, files, links, direct, max_body_bytes=max_bytes)
+    )
     document = openapi_document()
 
     @app.get("/healthz")

@@ -17,6 +17,7 @@ from sandcat.api.downloads import content_disposition, send_upload
 from sandcat.api.payload import json_response, read_body
 from sandcat.api.upload_stream import body_chunks, multipart_file
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
 from sandcat.errors import ClientError
@@ -78,7 +79,12 @@ async def receive_upload(files: Files, owner: str, kind: str) -> Upload:
 
 
 def files_blueprint(
-    accounts: Accounts, files: Files, links: FileLinks, *, max_body_bytes: int
+    accounts: Accounts,
+    files: Files,
+    links: FileLinks,
+    direct: DirectUploads,
+    *,
+    max_body_bytes: int,
 ) -> Blueprint:
     routes = Blueprint("files", __name__, url_prefix="/api/v1")
 
@@ -90,6 +96,33 @@ def files_blueprint(
             raise ClientError("kind: upload avatars with PUT /api/v1/users/me/avatar")
         done = await receive_upload(files, principal.user, kind)
         return json_response({"file": file_json(done)}, 201)
+
+    @routes.post("/files/direct")
+    async def begin_direct() -> Response:
+        principal = await authenticated(accounts)
+        body = await read_body(max_bytes=max_body_bytes)
+        ticket = await direct.begin(
+            principal.user,
+            kind=files.parse_kind(body.optional_text("kind")),
+            declared_type=body.text("content_type"),
+            name=body.optional_text("name"),
+            size=body.integer("size"),
+        )
+        return json_response(
+            {
+                "file": file_json(ticket.upload),
+                "upload_url": ticket.url,
+                "expires_at": ticket.expires_at,
+            },
+            201,
+        )
+
+    @routes.post("/files/<file_id>/complete")
+    async def complete_direct(file_id: str) -> Response:
+        principal = await authenticated(accounts)
+        await read_body(max_bytes=max_body_bytes)
+        done = await direct.complete(principal.user, parse_id(file_id, field="id"))
+        return json_response({"file": file_json(done)})
 
     @routes.get("/files")
     async def mine() -> Response:

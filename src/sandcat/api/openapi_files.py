@@ -140,6 +140,32 @@ def file_paths(op: Callable[..., Schema]) -> dict[str, Schema]:
                 path_id="id",
             ),
         },
+        "/api/v1/files/direct": {
+            "post": op(
+                "beginDirectUpload",
+                "S3 only: reserve an upload and get a presigned PUT URL for its bytes",
+                ok=(
+                    201,
+                    obj(
+                        ["file", "upload_url", "expires_at"],
+                        file=ref("File"),
+                        upload_url={"type": "string"},
+                        expires_at=MS,
+                    ),
+                ),
+                body="direct_upload",
+                errors=(413,),
+            )
+        },
+        "/api/v1/files/{id}/complete": {
+            "post": op(
+                "completeDirectUpload",
+                "check the bytes PUT to S3 (as an upload is checked) and make the file ready",
+                ok=(200, obj(["file"], file=ref("File"))),
+                errors=(404, 409, 413, 415, 422),
+                path_id="id",
+            )
+        },
         "/api/v1/files/{id}/content": {"get": content},
         "/api/v1/files/{id}/thumbnail": {"get": thumb},
         "/api/v1/files/{id}/links": {

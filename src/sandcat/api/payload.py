@@ -36,6 +36,14 @@ class JsonBody:
         value = self._data.get(name)
         return None if value is None else self._string(name, value)
 
+    def integer(self, name: str) -> int:
+        value = self._data.get(name)
+        if value is None:
+            raise BadRequest(f"{name}: required", field=name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**53:
+            raise BadRequest(f"{name}: must be an integer in [0, 2**53)", field=name)
+        return value
+
     def text_list(self, name: str) -> list[str]:
         value = self._data.get(name)
         if value is None:

@@ -141,6 +141,13 @@ BODIES: dict[str, Schema] = {
     "refresh": obj(["refresh_token"], refresh_token={"type": "string"}),
     "friend_request": obj(["to"], to=ID, message=text(0, 256), remark=text(0, 64)),
     "accept": obj([], remark=text(0, 64)),
+    "direct_upload": obj(
+        ["content_type", "size"],
+        kind={"type": "string", "enum": ["image", "file", "voice", "video"]},
+        content_type={"type": "string"},
+        size={"type": "integer", "minimum": 0},
+        name={"type": "string"},
+    ),
     "group": obj(
         ["name", "members"],
         name=text(1, 64),

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Mapping
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -118,7 +118,7 @@ class Files:
         declared_type: str | None,
         name: str | None,
         length: int | None,
-        chunks: AsyncIterator[bytes],
+        chunks: AsyncIterable[bytes],
     ) -> Upload:
         """Store an upload from ``chunks``; 413, 415 or 503 as it goes. Returns it ready."""
         content_type = parse_declared(declared_type, kind)
@@ -132,18 +132,37 @@ class Files:
             created_at=self._clock(),
         )
         await self.store.begin(upload)
+        return await self.ingest(upload, chunks, room=room)
+
+    async def ingest(
+        self, upload: Upload, chunks: AsyncIterable[bytes], *, room: int, in_store: bool = False
+    ) -> Upload:
+        """Check, probe and store the bytes of the pending ``upload``, then mark it ready.
+
+        ``in_store``: the bytes already are under ``upload.key`` (a direct upload to
+        S3, read back from there) and only the thumbnail is written. On any failure
+        the upload is abandoned: condemned and its blobs removed.
+        """
         spooled = self._spool / upload.id
+        content_type = upload.content_type
         try:
-            size, digest = await self._receive(chunks, spooled, content_type, room, kind)
+            size, digest = await self._receive(chunks, spooled, content_type, room, upload.kind)
             found = await trio.to_thread.run_sync(
-                partial(probe, spooled, kind, content_type, max_pixels=self.config.max_image_pixels)
+                partial(
+                    probe,
+                    spooled,
+                    upload.kind,
+                    content_type,
+                    max_pixels=self.config.max_image_pixels,
+                )
             )
             source: Path | bytes = spooled
             if found.replacement is not None:
                 source = found.replacement
                 size, digest = len(source), hashlib.sha256(source).hexdigest()
                 content_type = found.replacement_type or content_type
-            await self.blobs.put(upload.key, source, content_type=content_type)
+            if not in_store:
+                await self.blobs.put(upload.key, source, content_type=content_type)
             if found.thumbnail is not None:
                 await self.blobs.put(upload.thumb_key, found.thumbnail, content_type=THUMB_TYPE)
             done = replace(
@@ -172,7 +191,7 @@ class Files:
             spooled.unlink(missing_ok=True)
 
     async def _receive(
-        self, chunks: AsyncIterator[bytes], path: Path, content_type: str, room: int, kind: str
+        self, chunks: AsyncIterable[bytes], path: Path, content_type: str, room: int, kind: str
     ) -> tuple[int, str]:
         digest = hashlib.sha256()
         size = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from sandcat.errors import Forbidden, NotFound
+from sandcat.errors import Forbidden, NotFound, Unavailable
 from sandcat.store.files import QuotaExceeded, Upload
 from sandcat.store.sqlite.database import Database
 
@@ -141,7 +141,10 @@ class SqliteFileStore:
                 ),
             )
             row = conn.execute(f"SELECT {_COLUMNS} FROM uploads WHERE id = ?", (upload.id,))
-            return _row(row.fetchone())
+            found = row.fetchone()
+            if found is None:  # condemned and purged by the janitor meanwhile
+                raise Unavailable("the upload was cancelled while it was stored")
+            return _row(found)
 
         return await self._db.write(finish)
 
