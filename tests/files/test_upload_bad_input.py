@@ -75,7 +75,7 @@ async def test_streamed_oversize_is_413_once_the_limit_is_passed(api: Api, serve
             async def send() -> None:
                 nonlocal sent
                 await stream.send_all(head)
-                for _ in range(10_000):  # 40 MB if nobody stopped it
+                for _ in range(25_000):  # 100 MB if nobody stopped it
                     try:
                         await stream.send_all(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                     except (trio.BrokenResourceError, trio.ClosedResourceError):
@@ -90,7 +90,9 @@ async def test_streamed_oversize_is_413_once_the_limit_is_passed(api: Api, serve
                 answer += more
             nursery.cancel_scope.cancel()
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
-    assert sent < 4 * 1024 * 1024  # refused long before the 40 MB were sent
+    # Refused long before the 100 MB were sent: what got out is the limit plus
+    # what the kernel's socket buffers on both sides absorbed.
+    assert sent < 32 * 1024 * 1024
     await _still_serving(api, alice)
 
 
