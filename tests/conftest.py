@@ -14,6 +14,7 @@ import pytest
 import trio
 
 from sandcat.app import Server, run_server
+from tests.postgres import PostgresServer, session_postgres
 from tests.s3server import running_s3
 from tests.scene import Api, make_config
 
@@ -54,3 +55,18 @@ def s3_base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real S3 server for the session (rclone serve s3); an URL to append a bucket to."""
     with running_s3(tmp_path_factory.mktemp("s3") / "data") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL for the whole session, started on first use."""
+    with session_postgres() as running:
+        yield running
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, migrated database on the session's PostgreSQL, dropped afterwards."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)

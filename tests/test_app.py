@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sandcat.app import Server, sqlite_path, token_secret
+from sandcat.app import Server, token_secret
 from sandcat.errors import ConfigError
+from sandcat.store.backends import sqlite_path
 from tests.scene import Api, make_config
 
 

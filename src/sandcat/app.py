@@ -5,6 +5,7 @@ Task tree (DESIGN.md §5)::
     run_server
     └─ root nursery
        ├─ janitor    deletes uploads never sent (own cancel scope: stopped on drain)
+       ├─ partitions monthly message partitions ahead (PostgreSQL; same scope)
        ├─ pipeline   sequencer ─ persister ─ router
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
@@ -23,7 +24,6 @@ import logging
 import secrets
 import signal
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import trio
 from trio_websocket import WebSocketServer
@@ -44,12 +44,7 @@ from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
 from sandcat.protocol import CloseCode, Limits
-from sandcat.store.sqlite import open_database
-from sandcat.store.sqlite.accounts import SqliteAccountStore
-from sandcat.store.sqlite.contacts import SqliteContactStore
-from sandcat.store.sqlite.files import SqliteFileStore
-from sandcat.store.sqlite.groups import SqliteGroupStore
-from sandcat.store.sqlite.messages import SqliteMessageStore
+from sandcat.store.backends import Janitor, open_stores
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +65,6 @@ class Server:
     def shutdown(self) -> None:
         """Begin the drain; ``run_server`` returns when it is done."""
         self._stop.set()
-
-
-def sqlite_path(config: Config) -> Path:
-    url = config.backends.database_url
-    if not url:
-        return config.data_path / "sandcat.db"
-    if url.startswith("sqlite:///"):
-        return Path(url.removeprefix("sqlite:///"))
-    raise ConfigError(
-        "backends.database_url", url, "only sqlite:///PATH is supported by this version"
-    )
 
 
 async def open_blob_store(config: Config) -> tuple[BlobStore, DirectBlobStore | None]:
@@ -129,9 +113,7 @@ async def run_server(
     secret = token_secret(config)
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
     ready = False
-    async with open_database(
-        sqlite_path(config), synchronous=config.backends.sqlite_synchronous
-    ) as db:
+    async with open_stores(config, clock) as stores:
         hub = Hub()
         metrics = ServerMetrics.create(Registry())
         metrics.watch("sandcat_connections", "Authenticated WebSocket connections.", hub.__len__)
@@ -140,13 +122,13 @@ async def run_server(
             "Frames waiting in the outbound queues of all connections.",
             hub.queued_frames,
         )
-        accounts = Accounts(SqliteAccountStore(db), config=config.auth, secret=secret, clock=clock)
-        contacts = Contacts(SqliteContactStore(db), clock=clock)
-        groups = Groups(SqliteGroupStore(db), config=config.chat, clock=clock)
-        messages = SqliteMessageStore(db)
+        accounts = Accounts(stores.accounts, config=config.auth, secret=secret, clock=clock)
+        contacts = Contacts(stores.contacts, clock=clock)
+        groups = Groups(stores.groups, config=config.chat, clock=clock)
+        messages = stores.messages
         blobs, direct = await open_blob_store(config)
         files = Files(
-            SqliteFileStore(db),
+            stores.files,
             blobs,
             config=config.files,
             spool=config.data_path / "spool",
@@ -165,6 +147,8 @@ async def run_server(
                     await run_janitor(files, interval_s=config.files.janitor_interval_s)
 
             root.start_soon(sweep_orphans)
+            if stores.janitor is not None:
+                await root.start(_scoped, janitor, stores.janitor)
             pipeline = await root.start(
                 lambda task_status: run_pipeline(
                     messages, hub, config, clock, metrics=metrics, task_status=task_status
@@ -247,6 +231,16 @@ async def run_server(
             http_stop.set()
             root.cancel_scope.deadline = trio.current_time() + _CLOSE_GRACE_S
     log.info("sandcat stopped")
+
+
+async def _scoped(
+    scope: trio.CancelScope,
+    task: Janitor,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``task`` (started with ``nursery.start``) inside ``scope``, to stop it on drain."""
+    with scope:
+        await task(task_status=task_status)
 
 
 def _with_bound_ws_url(config: Config, ws_port: int) -> Config:

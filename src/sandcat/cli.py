@@ -28,15 +28,23 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ws-port", type=int, help="WebSocket port (default 50000)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 50001)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    migrate = commands.add_parser(
+        "migrate", help="apply pending database schema migrations, then exit"
+    )
+    migrate.add_argument("--config", help="TOML configuration file")
+    migrate.add_argument("--data-dir", help="where embedded data lives (default ./sandcat-data)")
+    migrate.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     return parser
 
 
 def _config(args: argparse.Namespace, env: dict[str, str]) -> Config:
     flags = {
         "server.data_dir": args.data_dir,
-        "server.host": args.host,
-        "server.ws_port": args.ws_port,
-        "server.http_port": args.http_port,
+        "server.host": getattr(args, "host", None),
+        "server.ws_port": getattr(args, "ws_port", None),
+        "server.http_port": getattr(args, "http_port", None),
     }
     return load_config(
         file=args.config,
@@ -57,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sandcat: {exc}", file=sys.stderr)
         return 2
+    if args.command == "migrate":
+        return _migrate(config)
     from sandcat.app import run_server
 
     started = False
@@ -91,6 +101,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"sandcat: storage unavailable: {failure}", file=sys.stderr)
         else:
             print(f"sandcat: cannot start: {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _migrate(config: Config) -> int:
+    from sandcat.store.backends import migrate_database
+
+    try:
+        print(f"sandcat: {trio.run(migrate_database, config)}", flush=True)
+    except ConfigError as exc:
+        print(f"sandcat: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"sandcat: storage unavailable: {exc}", file=sys.stderr)
         return 1
     return 0
 

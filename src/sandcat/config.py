@@ -47,6 +47,14 @@ class BackendsConfig:
     s3_url: str = ""
     #: SQLite ``synchronous`` pragma: FULL makes every acked commit survive power loss.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: PostgreSQL connections per instance (each runs in its own worker thread).
+    postgres_pool_size: int = field(default=10, metadata=_bounds(1, 1000))
+    #: Deadline for one PostgreSQL transaction, also its server-side statement timeout.
+    postgres_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
+    #: Monthly message partitions kept ready beyond the current month.
+    partitions_ahead_months: int = field(default=3, metadata=_bounds(1, 120))
+    #: How often the janitor checks the partitions.
+    janitor_interval_s: float = field(default=3600.0, metadata=_bounds(0.01, 86400))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

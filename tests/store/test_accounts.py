@@ -1,14 +1,13 @@
+"""AccountStore conformance: every implementation, same behaviour."""
+
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
+import trio
 
 from sandcat.errors import Conflict
-from sandcat.store.accounts import Session, User
-from sandcat.store.sqlite import open_database
-from sandcat.store.sqlite.accounts import SqliteAccountStore
+from sandcat.store.accounts import AccountStore, Session, User
+from tests.store.backend import Backend
 
 
 def user(id_: str, username: str, **extra: object) -> User:
@@ -38,12 +37,11 @@ def session(id_: str, family: str, refresh_hash: str, *, expires_at: int = 10_00
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteAccountStore]:
-    async with open_database(tmp_path / "db.sqlite") as db:
-        yield SqliteAccountStore(db)
+def store(backend: Backend) -> AccountStore:
+    return backend.accounts
 
 
-async def test_duplicates_raise_conflict_naming_the_field(store: SqliteAccountStore) -> None:
+async def test_duplicates_raise_conflict_naming_the_field(store: AccountStore) -> None:
     await store.create_user(user("u1", "alice", email="a@x.io", phone="+100"))
     for dup, field in (
         (user("u2", "alice"), "username"),
@@ -56,7 +54,7 @@ async def test_duplicates_raise_conflict_naming_the_field(store: SqliteAccountSt
 
 
 async def test_find_login_prefers_username_then_email_then_phone(
-    store: SqliteAccountStore,
+    store: AccountStore,
 ) -> None:
     await store.create_user(user("u1", "alice", email="a@x.io", phone="5551234"))
     await store.create_user(user("u2", "5551234"))
@@ -69,7 +67,7 @@ async def test_find_login_prefers_username_then_email_then_phone(
     assert await store.find_login("nobody") is None
 
 
-async def test_values_round_trip_byte_for_byte(store: SqliteAccountStore) -> None:
+async def test_values_round_trip_byte_for_byte(store: AccountStore) -> None:
     nasty = "'); DROP TABLE users;--"
     await store.create_user(
         User(
@@ -86,7 +84,7 @@ async def test_values_round_trip_byte_for_byte(store: SqliteAccountStore) -> Non
     assert found.display_name == nasty
 
 
-async def test_rotation_outcomes(store: SqliteAccountStore) -> None:
+async def test_rotation_outcomes(store: AccountStore) -> None:
     await store.create_user(user("u1", "alice"))
     await store.start_session(session("s1", "f1", "h1"))
     assert await store.is_session_active("u1", "f1")
@@ -106,7 +104,7 @@ async def test_rotation_outcomes(store: SqliteAccountStore) -> None:
     assert await rotate("h3", "h6") == "reused"
 
 
-async def test_expired_refresh_token_is_invalid(store: SqliteAccountStore) -> None:
+async def test_expired_refresh_token_is_invalid(store: AccountStore) -> None:
     await store.create_user(user("u1", "alice"))
     await store.start_session(session("s1", "f1", "h1", expires_at=150))
     rotation = await store.rotate_session(
@@ -115,7 +113,7 @@ async def test_expired_refresh_token_is_invalid(store: SqliteAccountStore) -> No
     assert rotation.outcome == "invalid"
 
 
-async def test_revoke_session_affects_only_that_family(store: SqliteAccountStore) -> None:
+async def test_revoke_session_affects_only_that_family(store: AccountStore) -> None:
     await store.create_user(user("u1", "alice"))
     await store.start_session(session("s1", "f1", "h1"))
     await store.start_session(session("s2", "f2", "h2"))
@@ -126,3 +124,49 @@ async def test_revoke_session_affects_only_that_family(store: SqliteAccountStore
     found = await store.get_user("u1")
     assert found is not None
     assert found.last_login_ip == "10.0.0.1"
+
+
+async def test_times_round_trip_to_the_millisecond(store: AccountStore) -> None:
+    with trio.fail_after(5):
+        when = 1_700_000_000_123
+        await store.create_user(
+            User(
+                id="u1",
+                username="alice",
+                display_name="A",
+                password_hash="h",
+                created_at=when,
+                updated_at=when + 1,
+                disabled=True,
+            )
+        )
+        found = await store.get_user("u1")
+        assert found is not None
+        assert (found.created_at, found.updated_at, found.disabled) == (when, when + 1, True)
+        assert found.last_login_at is None
+
+
+async def test_a_disabled_user_has_no_active_session_and_cannot_rotate(
+    store: AccountStore,
+) -> None:
+    with trio.fail_after(5):
+        await store.create_user(user("u1", "alice", disabled=True))
+        await store.start_session(session("s1", "f1", "h1"))
+        assert not await store.is_session_active("u1", "f1")
+        rotation = await store.rotate_session(
+            "h1", new_id="s2", new_hash="h2", now_ms=200, expires_at_ms=1000, ip=None
+        )
+        assert rotation.outcome == "invalid"
+
+
+async def test_login_records_time_ip_and_an_upgraded_hash(store: AccountStore) -> None:
+    with trio.fail_after(5):
+        await store.create_user(user("u1", "alice"))
+        await store.start_session(session("s1", "f1", "h1"), rehash="better")
+        found = await store.get_user("u1")
+        assert found is not None
+        assert (found.last_login_at, found.last_login_ip, found.password_hash) == (
+            100,
+            "10.0.0.1",
+            "better",
+        )

@@ -1,0 +1,142 @@
+"""Backend selection: one set of store interfaces, an embedded and a real implementation.
+
+``backends.database_url`` chooses: empty or ``sqlite:///PATH`` is the
+embedded SQLite file, ``postgresql://...`` (or ``postgres://``) is PostgreSQL
+for every relational store. The rest of the server only sees the Protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+
+from sandcat.clock import Clock
+from sandcat.config import Config
+from sandcat.errors import ConfigError
+from sandcat.store.accounts import AccountStore
+from sandcat.store.contacts import ContactStore
+from sandcat.store.files import FileStore
+from sandcat.store.groups import GroupStore
+from sandcat.store.messages import MessageStore
+
+#: A background task a backend needs in the root nursery (started with ``start``).
+Janitor = Callable[..., Awaitable[None]]
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    kind: str
+    accounts: AccountStore
+    contacts: ContactStore
+    groups: GroupStore
+    messages: MessageStore
+    files: FileStore
+    janitor: Janitor | None = None
+
+
+def is_postgres(config: Config) -> bool:
+    return config.backends.database_url.startswith(_POSTGRES_SCHEMES)
+
+
+def sqlite_path(config: Config) -> Path:
+    url = config.backends.database_url
+    if not url:
+        return config.data_path / "sandcat.db"
+    if url.startswith("sqlite:///"):
+        return Path(url.removeprefix("sqlite:///"))
+    raise ConfigError("backends.database_url", url, "must be sqlite:///PATH or postgresql://...")
+
+
+@asynccontextmanager
+async def open_stores(config: Config, clock: Clock) -> AsyncIterator[Stores]:
+    """Open the configured database (migrating it) and the stores over it."""
+    if is_postgres(config):
+        async with _open_postgres(config, clock) as stores:
+            yield stores
+        return
+    from sandcat.store.sqlite import open_database
+    from sandcat.store.sqlite.accounts import SqliteAccountStore
+    from sandcat.store.sqlite.contacts import SqliteContactStore
+    from sandcat.store.sqlite.files import SqliteFileStore
+    from sandcat.store.sqlite.groups import SqliteGroupStore
+    from sandcat.store.sqlite.messages import SqliteMessageStore
+
+    path = sqlite_path(config)
+    async with open_database(path, synchronous=config.backends.sqlite_synchronous) as db:
+        yield Stores(
+            kind="sqlite",
+            accounts=SqliteAccountStore(db),
+            contacts=SqliteContactStore(db),
+            groups=SqliteGroupStore(db),
+            messages=SqliteMessageStore(db),
+            files=SqliteFileStore(db),
+        )
+
+
+@asynccontextmanager
+async def _open_postgres(config: Config, clock: Clock) -> AsyncIterator[Stores]:
+    from sandcat.store.postgres import open_database
+    from sandcat.store.postgres.accounts import PostgresAccountStore
+    from sandcat.store.postgres.contacts import PostgresContactStore
+    from sandcat.store.postgres.files import PostgresFileStore
+    from sandcat.store.postgres.groups import PostgresGroupStore
+    from sandcat.store.postgres.messages import PostgresMessageStore
+    from sandcat.store.postgres.partitions import run_partition_janitor
+
+    settings = config.backends
+    async with open_database(
+        settings.database_url,
+        pool_size=settings.postgres_pool_size,
+        timeout_s=settings.postgres_timeout_s,
+    ) as db:
+
+        async def janitor(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            await run_partition_janitor(
+                db,
+                clock,
+                months_ahead=settings.partitions_ahead_months,
+                interval_s=settings.janitor_interval_s,
+                task_status=task_status,
+            )
+
+        yield Stores(
+            kind="postgres",
+            accounts=PostgresAccountStore(db),
+            contacts=PostgresContactStore(db),
+            groups=PostgresGroupStore(db),
+            messages=PostgresMessageStore(db),
+            files=PostgresFileStore(db),
+            janitor=janitor,
+        )
+
+
+async def migrate_database(config: Config) -> str:
+    """Bring the configured database's schema up to date; a line saying what was done."""
+    if is_postgres(config):
+        from sandcat.store.postgres.database import Database
+        from sandcat.store.postgres.schema import MIGRATIONS, migrate
+
+        db = Database(
+            config.backends.database_url,
+            pool_size=1,
+            timeout_s=config.backends.postgres_timeout_s,
+        )
+        try:
+            applied = await migrate(db)
+        finally:
+            await db.aclose()
+        done = ", ".join(applied) if applied else "nothing to apply"
+        return f"postgresql schema at version {len(MIGRATIONS)} ({done})"
+    from sandcat.store.sqlite import open_database
+    from sandcat.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
+
+    path = sqlite_path(config)
+    async with open_database(path, synchronous=config.backends.sqlite_synchronous):
+        pass
+    return f"sqlite schema at version {len(SQLITE_MIGRATIONS)} ({path})"

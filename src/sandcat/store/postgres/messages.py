@@ -1,0 +1,322 @@
+"""The message log in PostgreSQL (see ``sandcat.store.messages`` for the contract).
+
+One batch is one transaction, in this order:
+
+1. row-lock the batch's existing conversations, in cid order (two persisters
+   on two instances never deadlock on each other, and a resend racing its
+   original on another instance waits for it);
+2. open direct conversations a send may open (``open_direct``), which locks
+   their new rows;
+3. dedupe every ``(sender, cid, cmid)`` against the table — under the locks,
+   so a concurrent original is either committed and found, or not stored;
+4. check who may send and that attached uploads are still ready (locking
+   them against a concurrent delete); refused sends take no seq;
+5. ``UPDATE conversations SET max_seq = max_seq + n ... RETURNING`` allocates
+   each conversation's seqs, then COPY inserts the rows;
+6. take the SYNC version last (it serialises writers until commit, see
+   ``conversations``) and stamp the conversations with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from sandcat.errors import Conflict, Forbidden, StoreUnavailable
+from sandcat.ids import new_id, parse_cid
+from sandcat.store.messages import (
+    Appended,
+    ConversationState,
+    NewMessage,
+    Page,
+    ReadMark,
+    Refused,
+    StoredMessage,
+)
+from sandcat.store.postgres.conversations import (
+    bump_version,
+    lock_conversations,
+    open_conversation,
+)
+from sandcat.store.postgres.database import Connection, Database, at, ms
+from sandcat.store.postgres.files import ready_uploads, record_attachments
+
+_COLUMNS = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
+_LAST_COLUMNS = ", ".join(f"l.{name.strip()}" for name in _COLUMNS.split(","))
+_NOT_MEMBER = "not a member of this conversation"
+
+Key = tuple[str, str, str]
+
+
+def _message(row: Sequence[Any]) -> StoredMessage:
+    cid, seq, mid, sender, device, cmid, kind, body, created, reply_to, mentions = row
+    return StoredMessage(
+        cid=cid,
+        seq=seq,
+        mid=mid,
+        sender=sender,
+        device=device,
+        cmid=cmid,
+        kind=kind,
+        body=bytes(body),
+        ts=ms(created),
+        reply_to=reply_to,
+        mentions=None if mentions is None else tuple(mentions),
+    )
+
+
+class PostgresMessageStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(
+        self, batch: Sequence[NewMessage], *, now_ms: int, open_direct: bool
+    ) -> list[Appended | Refused]:
+        try:
+            return await self._db.write(lambda conn: _append(conn, batch, now_ms, open_direct))
+        except Conflict as exc:
+            # A unique index caught what the locks should have prevented: store
+            # nothing, and let the senders resend (their resend dedupes).
+            raise StoreUnavailable(f"batch conflicted, nothing stored: {exc}") from exc
+
+    async def pull(self, user: str, cid: str, *, after: int, limit: int) -> Page:
+        return await self._db.read(lambda conn: _pull(conn, user, cid, after, limit))
+
+    async def conversations(
+        self, user: str, *, since: int | None
+    ) -> tuple[list[ConversationState], int]:
+        return await self._db.read(lambda conn: _conversations(conn, user, since))
+
+    async def mark_read(self, user: str, cid: str, seq: int, *, now_ms: int) -> ReadMark:
+        return await self._db.write(lambda conn: _mark_read(conn, user, cid, seq))
+
+
+def _may_open(conn: Connection, sender: str, cid: str) -> bool:
+    """May ``sender`` open the direct conversation ``cid`` (``dm_policy = "anyone"``)?"""
+    if not cid.startswith("d:"):
+        return False
+    peer = parse_cid(cid).peer_of(sender)
+    if peer is None:
+        return False
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = %(peer)s AND NOT disabled) "
+        "AND NOT EXISTS (SELECT 1 FROM blocks WHERE (user_id = %(me)s AND blocked_id = %(peer)s) "
+        "OR (user_id = %(peer)s AND blocked_id = %(me)s))",
+        {"me": sender, "peer": peer},
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _append(
+    conn: Connection, batch: Sequence[NewMessage], now_ms: int, open_direct: bool
+) -> list[Appended | Refused]:
+    if not batch:
+        return []
+    existing = lock_conversations(conn, (new.cid for new in batch))
+    version: int | None = None
+    if open_direct:
+        for sender, cid in dict.fromkeys((new.sender, new.cid) for new in batch):
+            if cid not in existing and _may_open(conn, sender, cid):
+                peer = parse_cid(cid).peer_of(sender)
+                assert peer is not None
+                version = open_conversation(
+                    conn,
+                    cid=cid,
+                    kind="direct",
+                    members=(sender, peer),
+                    now_ms=now_ms,
+                    version=version,
+                )
+                existing.add(cid)
+    keys = list(dict.fromkeys((new.sender, new.cid, new.cmid) for new in batch))
+    stored: dict[Key, StoredMessage] = {
+        (m.sender, m.cid, m.cmid): m
+        for m in map(
+            _message,
+            conn.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE (sender, cid, cmid) IN "
+                "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
+                ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+            ),
+        )
+    }
+    pairs = list(dict.fromkeys((new.sender, new.cid) for new in batch))
+    allowed = {
+        (user, cid)
+        for user, cid in conn.execute(
+            "SELECT m.user_id, m.cid FROM conversation_members m "
+            "JOIN unnest(%s::text[], %s::text[]) AS p(user_id, cid) "
+            "ON m.user_id = p.user_id AND m.cid = p.cid WHERE m.can_send",
+            ([p[0] for p in pairs], [p[1] for p in pairs]),
+        )
+    }
+    attached = {f for new in batch if (new.sender, new.cid) in allowed for f in new.files}
+    ready = ready_uploads(conn, list(attached)) if attached else set()
+    # Decide each send, in order: duplicate, refused, or new (counted per cid).
+    fresh: list[NewMessage] = []
+    refused: dict[int, Refused] = {}
+    seen: set[Key] = set()
+    for index, new in enumerate(batch):
+        key = (new.sender, new.cid, new.cmid)
+        if key in stored or key in seen:
+            continue
+        if (new.sender, new.cid) not in allowed:
+            refused[index] = Refused("forbidden", _NOT_MEMBER)
+        elif not ready.issuperset(new.files):
+            refused[index] = Refused("bad_request", "body.file: no such upload")
+        else:
+            seen.add(key)
+            fresh.append(new)
+    counts = Counter(new.cid for new in fresh)
+    next_seq: dict[str, int] = {}
+    if counts:
+        cids = sorted(counts)
+        for cid, max_seq in conn.execute(
+            "UPDATE conversations c SET max_seq = c.max_seq + u.n "
+            "FROM unnest(%s::text[], %s::bigint[]) AS u(cid, n) WHERE c.cid = u.cid "
+            "RETURNING c.cid, c.max_seq",
+            (cids, [counts[cid] for cid in cids]),
+        ):
+            next_seq[cid] = max_seq - counts[cid] + 1
+    rows: list[StoredMessage] = []
+    sent_files: list[tuple[str, str, int]] = []
+    for new in fresh:
+        seq = next_seq[new.cid]
+        next_seq[new.cid] = seq + 1
+        message = StoredMessage(
+            cid=new.cid,
+            seq=seq,
+            mid=new_id(),
+            sender=new.sender,
+            device=new.device,
+            cmid=new.cmid,
+            kind=new.kind,
+            body=new.body,
+            ts=now_ms,
+            reply_to=new.reply_to,
+            mentions=new.mentions,
+        )
+        stored[(new.sender, new.cid, new.cmid)] = message
+        rows.append(message)
+        sent_files.extend((file_id, new.cid, seq) for file_id in dict.fromkeys(new.files))
+    members: dict[str, tuple[str, ...]] = {}
+    if rows:
+        _insert(conn, rows, now_ms)
+        record_attachments(conn, sent_files, now_ms)
+        for user, cid in conn.execute(
+            "SELECT user_id, cid FROM conversation_members WHERE cid = ANY(%s)", (list(counts),)
+        ):
+            members[cid] = (*members.get(cid, ()), user)
+        if version is None:
+            version = bump_version(conn)
+        conn.execute(
+            "UPDATE conversations SET version = %s WHERE cid = ANY(%s)", (version, list(counts))
+        )
+    first = {id(message) for message in rows}
+    outcomes: list[Appended | Refused] = []
+    for index, new in enumerate(batch):
+        found = stored.get((new.sender, new.cid, new.cmid))
+        if found is None:
+            outcomes.append(refused[index])
+        elif id(found) in first:
+            first.discard(id(found))
+            outcomes.append(Appended(found, duplicate=False, members=members[new.cid]))
+        else:
+            outcomes.append(Appended(found, duplicate=True, members=()))
+    return outcomes
+
+
+def _insert(conn: Connection, rows: list[StoredMessage], now_ms: int) -> None:
+    created = at(now_ms)
+    with (
+        conn.cursor() as cursor,
+        cursor.copy(f"COPY messages ({_COLUMNS}) FROM STDIN") as copy,
+    ):
+        for m in rows:
+            copy.write_row(
+                (
+                    m.cid,
+                    m.seq,
+                    m.mid,
+                    m.sender,
+                    m.device,
+                    m.cmid,
+                    m.kind,
+                    m.body,
+                    created,
+                    m.reply_to,
+                    None if m.mentions is None else list(m.mentions),
+                )
+            )
+
+
+def _bounds(conn: Connection, user: str, cid: str, *, lock: bool = False) -> tuple[int, int, int]:
+    row = conn.execute(
+        "SELECT c.min_seq, c.max_seq, m.read_seq FROM conversation_members m "
+        "JOIN conversations c ON c.cid = m.cid WHERE m.user_id = %s AND m.cid = %s"
+        + (" FOR UPDATE OF m" if lock else ""),
+        (user, cid),
+    ).fetchone()
+    if row is None:
+        raise Forbidden(_NOT_MEMBER)
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+def _pull(conn: Connection, user: str, cid: str, after: int, limit: int) -> Page:
+    min_seq, max_seq, _ = _bounds(conn, user, cid)
+    start = max(after, min_seq - 1)
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM messages WHERE cid = %s AND seq > %s ORDER BY seq LIMIT %s",
+        (cid, start, limit + 1),
+    ).fetchall()
+    return Page(
+        messages=tuple(_message(row) for row in rows[:limit]),
+        more=len(rows) > limit,
+        min_seq=min_seq,
+        max_seq=max_seq,
+    )
+
+
+def _conversations(
+    conn: Connection, user: str, since: int | None
+) -> tuple[list[ConversationState], int]:
+    counter = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
+    assert counter is not None
+    floor = -1 if since is None else since
+    rows = conn.execute(
+        "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
+        f"{_LAST_COLUMNS} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq "
+        "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s) "
+        "ORDER BY c.version DESC",
+        {"user": user, "floor": floor},
+    ).fetchall()
+    states = [
+        ConversationState(
+            cid=row[0],
+            kind=row[1],
+            max_seq=row[2],
+            min_seq=row[3],
+            read_seq=row[4],
+            muted=row[5],
+            pinned=row[6],
+            last=None if row[7] is None else _message(row[7:]),
+        )
+        for row in rows
+    ]
+    return states, int(counter[0])
+
+
+def _mark_read(conn: Connection, user: str, cid: str, seq: int) -> ReadMark:
+    _, max_seq, read_seq = _bounds(conn, user, cid, lock=True)
+    target = min(seq, max_seq)
+    if target <= read_seq:
+        return ReadMark(seq=read_seq, advanced=False, observers=())
+    conn.execute(
+        "UPDATE conversation_members SET read_seq = %s, version = %s "
+        "WHERE user_id = %s AND cid = %s",
+        (target, bump_version(conn), user, cid),
+    )
+    peer = parse_cid(cid).peer_of(user)
+    return ReadMark(seq=target, advanced=True, observers=() if peer is None else (peer,))
