@@ -70,3 +70,11 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = postgres_server.create_database()
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh database with no schema at all, dropped afterwards."""
+    name = postgres_server.create_database(migrated=False)
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)

