@@ -30,6 +30,8 @@ import psycopg
 
 from sandcat.store.postgres.schema import apply_migrations
 
+#: Read once at import: some tests clear SANDCAT_* from the environment.
+_EXTERNAL_URL = os.environ.get("SANDCAT_TEST_POSTGRES_URL", "")
 _SYSTEM_USER = "sandcat_pg"
 _TEMPLATE = "sandcat_template"
 _STARTUP_TIMEOUT_S = 30
@@ -176,9 +178,8 @@ class EmbeddedPostgres(PostgresServer):
 @contextmanager
 def session_postgres() -> Iterator[PostgresServer]:
     """The session's server: ``SANDCAT_TEST_POSTGRES_URL``, or an embedded one."""
-    external = os.environ.get("SANDCAT_TEST_POSTGRES_URL")
-    if external:
-        server = PostgresServer(external)
+    if _EXTERNAL_URL:
+        server = PostgresServer(_EXTERNAL_URL)
         server.prepare_template()
         yield server
         return

@@ -116,9 +116,22 @@ def test_an_unsupported_backend_exits_with_a_message_not_a_traceback(tmp_path: P
 def test_an_unsupported_database_url_exits_2(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    clean_env.setenv("SANDCAT_DATABASE_URL", "postgresql://db/sandcat")
+    clean_env.setenv("SANDCAT_DATABASE_URL", "mysql://db/sandcat")
     assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 2
     assert "backends.database_url" in capsys.readouterr().err
+
+
+def test_an_unreachable_postgres_exits_1_with_a_message(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clean_env.setenv("SANDCAT_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/sandcat")
+    assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "storage unavailable" in err
+    assert "Traceback" not in err
 
 
 def test_an_unopenable_database_exits_1_with_a_message(
@@ -199,3 +212,37 @@ async def test_serve_listens_answers_healthz_and_exits_0_on_sigterm(tmp_path: Pa
         if process.stdout is not None:
             await process.stdout.aclose()
         stderr.close()
+
+
+def test_migrate_brings_sqlite_up_to_date(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["migrate", "--data-dir", str(tmp_path)]) == 0
+    assert "sqlite schema at version" in capsys.readouterr().out
+    assert (tmp_path / "sandcat.db").exists()
+
+
+def test_migrate_applies_postgres_migrations_once(
+    empty_postgres_url: str, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("SANDCAT_DATABASE_URL", empty_postgres_url)
+    assert main(["migrate"]) == 0
+    assert "(0001_foundation.sql)" in capsys.readouterr().out
+    assert main(["migrate"]) == 0
+    assert "nothing to apply" in capsys.readouterr().out
+
+
+def test_migrate_reports_bad_urls_and_unreachable_databases(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("SANDCAT_DATABASE_URL", "mysql://x")
+    assert main(["migrate", "--data-dir", str(tmp_path)]) == 2
+    assert "database_url" in capsys.readouterr().err
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    clean_env.setenv("SANDCAT_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/x")
+    assert main(["migrate"]) == 1
+    assert "storage unavailable" in capsys.readouterr().err
+    clean_env.setenv("SANDCAT_POSTGRES_NONSENSE", "1")
+    assert main(["migrate", "--config", str(tmp_path / "missing.toml")]) == 2

@@ -46,9 +46,14 @@ class ServeProcess:
 
 
 @asynccontextmanager
-async def serve_process(data_dir: Path, *extra: str) -> AsyncIterator[ServeProcess]:
-    """Start ``python -m sandcat serve`` on free ports; kill it on exit if still running."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+async def serve_process(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> AsyncIterator[ServeProcess]:
+    """Start ``python -m sandcat serve`` on free ports; kill it on exit if still running.
+
+    ``env`` adds to the environment (``SANDCAT_DATABASE_URL`` for PostgreSQL).
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     command = [
         sys.executable,
         "-m",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+import pytest
 import trio
 
 from sandcat.client import Ack, Client
@@ -24,6 +25,14 @@ N_DIRECT = 400
 N_GROUP = 600
 #: Sends each device keeps in flight per conversation.
 IN_FLIGHT = 4
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_overrides(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The whole happy path once per relational backend: same code, other stores."""
+    if request.param == "postgres":
+        return {"backends.database_url": request.getfixturevalue("postgres_url")}
+    return {}
 
 
 @dataclass(frozen=True, slots=True)

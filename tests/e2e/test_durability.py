@@ -1,6 +1,7 @@
 """G1-G3 across a crash: SIGKILL the server mid-stream, restart it, lose nothing acked.
 
-A real ``sandcat serve`` child process on the default (durable) SQLite settings.
+A real ``sandcat serve`` child process on the default (durable) SQLite settings,
+and again on PostgreSQL (synchronous commit).
 Senders keep many sends in flight; the server is killed while they are; after
 a restart on the same data directory every acked message is there at its
 acked seq with its content, seqs are contiguous, a reconnecting client gets
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import trio
 from trio_websocket import ConnectionClosed
@@ -53,12 +55,22 @@ async def _scene(url: str) -> tuple[Account, Account, list[str]]:
     return alice, bob, [direct, group]
 
 
-async def test_sigkill_mid_stream_loses_nothing_acked(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The system of record the server runs on: its SQLite file, or PostgreSQL."""
+    if request.param == "postgres":
+        return {"SANDCAT_DATABASE_URL": request.getfixturevalue("postgres_url")}
+    return {}
+
+
+async def test_sigkill_mid_stream_loses_nothing_acked(
+    tmp_path: Path, database_env: dict[str, str]
+) -> None:
     data_dir = tmp_path / "data"
     acked: dict[str, tuple[str, int, str, str]] = {}  # cmid -> (cid, seq, mid, text)
     attempted: dict[str, tuple[str, str]] = {}  # cmid -> (cid, text)
     with trio.fail_after(120):
-        async with serve_process(data_dir) as first:
+        async with serve_process(data_dir, env=database_env) as first:
             alice, bob, cids = await _scene(first.http_url)
             enough = trio.Event()
 
@@ -104,7 +116,7 @@ async def test_sigkill_mid_stream_loses_nothing_acked(tmp_path: Path) -> None:
         assert len(acked) >= ACKS_BEFORE_KILL
         assert in_flight, "the kill must land while sends are in flight"
 
-        async with serve_process(data_dir) as second:
+        async with serve_process(data_dir, env=database_env) as second:
             async with open_wire(second.ws_url, bob.token, bob.device) as reader:
                 reply = await reader.call(Sync(rid=reader.rid()))
                 assert isinstance(reply, Ok), reply
@@ -142,6 +154,12 @@ async def test_sigkill_mid_stream_loses_nothing_acked(tmp_path: Path) -> None:
                     assert seqs == list(range(1, len(seqs) + 1))
                     texts.extend(m["body"]["text"] for m in log)  # type: ignore[index]
                 assert len(texts) == len(set(texts)) == len(attempted)
+        if database_env:
+            # The server really ran on PostgreSQL: the log is there, no SQLite file.
+            assert not (data_dir / "sandcat.db").exists()
+            with psycopg.connect(database_env["SANDCAT_DATABASE_URL"]) as conn:
+                row = conn.execute("SELECT count(*) FROM messages").fetchone()
+            assert row == (len(attempted),)
 
 
 async def test_sigterm_drains_acks_in_flight_and_exits_zero(tmp_path: Path) -> None:
