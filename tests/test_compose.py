@@ -1,0 +1,144 @@
+"""compose/: the cluster file is checked for structure here (CI has no Docker engine).
+
+It parses, names pinned images, wires every Sandcat instance to the PostgreSQL
+service with that service's own credentials, its environment and TOML file
+load as a valid Sandcat configuration, the proxy routes /ws and HTTP to all
+three instances, and only the proxy publishes a port.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sandcat.blobs.s3 import parse_s3_url
+from sandcat.config import ENVIRONMENT, load_config
+from sandcat.store.backends import is_postgres
+
+COMPOSE = Path(__file__).resolve().parent.parent / "compose"
+INSTANCES = ("sandcat-1", "sandcat-2", "sandcat-3")
+_VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::\?[^}]*)?\}")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    document = yaml.safe_load((COMPOSE / "docker-compose.yml").read_text())
+    assert isinstance(document, dict)
+    assert set(document) >= {"services", "volumes"}
+    found = document["services"]
+    assert isinstance(found, dict)
+    return found
+
+
+def _env(service: dict[str, Any], substitutions: dict[str, str]) -> dict[str, str]:
+    env = service.get("environment", {})
+    assert isinstance(env, dict), "environment as a mapping"
+    return {
+        str(k): _VARIABLE.sub(lambda m: substitutions[m.group(1)], str(v)) for k, v in env.items()
+    }
+
+
+def test_every_backend_and_three_instances_behind_a_proxy(services: dict[str, Any]) -> None:
+    assert set(services) == {
+        "postgres",
+        "mongo",
+        "redis",
+        "kafka",
+        "minio",
+        "migrate",
+        *INSTANCES,
+        "proxy",
+    }
+
+
+def test_images_are_pinned(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        image = service["image"]
+        assert ":" in image, name
+        assert not image.endswith(":latest"), name
+    for name in (*INSTANCES, "migrate"):
+        build = services[name]["build"]
+        assert (COMPOSE / build["context"] / build["dockerfile"]).is_file()
+
+
+def test_kafka_runs_kraft_without_zookeeper(services: dict[str, Any]) -> None:
+    env = _env(services["kafka"], {})
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093"
+    assert env["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
+    assert not any("zookeeper" in name for name in services)
+
+
+def test_instances_share_postgres_with_its_credentials(services: dict[str, Any]) -> None:
+    pg = _env(services["postgres"], {})
+    assert "synchronous_commit=on" in services["postgres"]["command"]
+    expected = (
+        f"postgresql://{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/"
+        f"{pg['POSTGRES_DB']}"
+    )
+    secret = "s" * 40
+    for name in (*INSTANCES, "migrate"):
+        service = services[name]
+        env = _env(service, {"SANDCAT_TOKEN_SECRET": secret})
+        assert env["SANDCAT_DATABASE_URL"] == expected, name
+        # Tokens issued by one instance must verify on the others.
+        assert env["SANDCAT_TOKEN_SECRET"] == secret
+        assert set(env) <= set(ENVIRONMENT), f"{name}: unknown SANDCAT_* variable"
+        # Backends this version cannot use yet would stop the instance at startup.
+        for unsupported in ("REDIS_URL", "KAFKA_BOOTSTRAP", "MONGO_URL"):
+            assert f"SANDCAT_{unsupported}" not in env
+        # Files: shared S3 (MinIO) with the MinIO service's own credentials.
+        minio = _env(services["minio"], {})
+        assert env["SANDCAT_S3_URL"] == (
+            f"s3://{minio['MINIO_ROOT_USER']}:{minio['MINIO_ROOT_PASSWORD']}@minio:9000/sandcat"
+        )
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert "./sandcat.toml:/etc/sandcat/sandcat.toml:ro" in service["volumes"]
+        config = load_config(file=str(COMPOSE / "sandcat.toml"), env=env)
+        assert is_postgres(config)
+        parse_s3_url(config.backends.s3_url)
+        assert config.server.public_ws_url == "ws://localhost:8080/ws"
+    for name in INSTANCES:
+        command = services[name]["command"]
+        assert command[:3] == ["serve", "--host", "0.0.0.0"]
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+    assert services["migrate"]["command"][0] == "migrate"
+
+
+def test_the_secret_is_required_not_defaulted() -> None:
+    text = (COMPOSE / "docker-compose.yml").read_text()
+    assert "SANDCAT_TOKEN_SECRET: ${SANDCAT_TOKEN_SECRET:?" in text
+
+
+def test_only_the_proxy_publishes_a_port(services: dict[str, Any]) -> None:
+    published = {name: s["ports"] for name, s in services.items() if "ports" in s}
+    assert published == {"proxy": ["8080:8080"]}
+    assert {name for name, s in services["proxy"]["depends_on"].items()} == set(INSTANCES)
+
+
+def test_the_proxy_routes_websocket_and_http_to_every_instance() -> None:
+    conf = (COMPOSE / "nginx.conf").read_text()
+    upstreams = dict(re.findall(r"upstream (\w+) \{(.*?)\}", conf, re.S))
+    for upstream, port in (("sandcat_ws", 50000), ("sandcat_http", 50001)):
+        servers = re.findall(r"server ([\w-]+):(\d+)", upstreams[upstream])
+        assert servers == [(name, str(port)) for name in INSTANCES]
+    ws = re.search(r"location = /ws \{(.*?)\}", conf, re.S)
+    assert ws is not None
+    assert "proxy_pass http://sandcat_ws;" in ws.group(1)
+    assert "proxy_set_header Upgrade $http_upgrade;" in ws.group(1)
+    assert "proxy_http_version 1.1;" in ws.group(1)
+    assert "proxy_pass http://sandcat_http;" in conf
+    assert "listen 8080;" in conf
+
+
+def test_the_image_serves_on_every_interface_as_an_unprivileged_user() -> None:
+    dockerfile = (COMPOSE / "Dockerfile").read_text()
+    assert "EXPOSE 50000 50001" in dockerfile
+    assert "USER sandcat" in dockerfile
+    assert '"--host", "0.0.0.0"' in dockerfile
