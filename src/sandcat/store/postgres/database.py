@@ -63,9 +63,9 @@ def ms_or_none(value: datetime | None) -> int | None:
 
 @dataclass(slots=True)
 class _Lease:
-    """A connection lent to one worker thread, and who closes it."""
+    """One call's claim on a connection, shared by the caller and its worker thread."""
 
-    conn: Connection
+    conn: Connection | None = None
     done: bool = False
     abandoned: bool = False
 
@@ -133,8 +133,7 @@ class Database:
             raise StoreUnavailable("database is closed")
         try:
             with trio.fail_after(self._timeout_s):
-                async with self._limiter:
-                    return await self._in_thread(fn, write)
+                return await self._in_thread(fn, write)
         except trio.TooSlowError as exc:
             raise StoreUnavailable(f"postgres call took over {self._timeout_s} s") from exc
         except psycopg.errors.UniqueViolation as exc:
@@ -148,33 +147,41 @@ class Database:
             raise StoreUnavailable(f"postgres unreachable: {exc}") from exc
 
     async def _in_thread(self, fn: Callable[[Connection], T], write: bool) -> T:
-        lease = _Lease(await self._take())
+        lease = _Lease()
 
         def work() -> T:
             try:
+                with self._lock:
+                    lease.conn = self._idle.pop() if self._idle else None
+                if lease.conn is None:
+                    lease.conn = self._connect()
                 return _transaction(lease.conn, fn, write)
             finally:
+                conn = lease.conn
                 with self._lock:
                     lease.done = True
-                    keep = not lease.abandoned and not lease.conn.broken and not self._closed
+                    keep = (
+                        conn is not None
+                        and not lease.abandoned
+                        and not conn.broken
+                        and not self._closed
+                    )
                     if keep:
-                        self._idle.append(lease.conn)
-                if not keep:
-                    lease.conn.close()
+                        self._idle.append(conn)  # type: ignore[arg-type]
+                if conn is not None and not keep:
+                    conn.close()
 
         try:
-            return await trio.to_thread.run_sync(work, abandon_on_cancel=True)
+            # The limiter's token stays taken until the thread ends, even when
+            # the caller gives up on it: never more connections than the pool size.
+            return await trio.to_thread.run_sync(
+                work, abandon_on_cancel=True, limiter=self._limiter
+            )
         except trio.Cancelled:
             with self._lock:
-                # Still running: the worker closes the connection when it returns.
+                # Still running: the worker closes its connection when it returns.
                 lease.abandoned = not lease.done
             raise
-
-    async def _take(self) -> Connection:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return await trio.to_thread.run_sync(self._connect, abandon_on_cancel=True)
 
     async def aclose(self) -> None:
         """Close the idle connections; busy ones close when their call returns."""
