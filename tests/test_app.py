@@ -5,9 +5,11 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
+import psycopg
 import pytest
+import trio
 
-from sandcat.app import Server, token_secret
+from sandcat.app import Server, run_server, token_secret
 from sandcat.errors import ConfigError
 from sandcat.store.backends import sqlite_path
 from tests.scene import Api, make_config
@@ -44,3 +46,30 @@ def test_database_location(tmp_path: Path) -> None:
     assert sqlite_path(moved) == Path("/srv/chat.db")
     with pytest.raises(ConfigError, match="database_url"):
         sqlite_path(make_config(tmp_path, **{"backends.database_url": "mysql://x"}))
+
+
+async def test_on_postgres_the_janitor_prepares_partitions_and_stops_on_drain(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Ready means this month's partitions exist; the drain does not wait for the janitor."""
+    config = make_config(
+        tmp_path / "data",
+        **{"backends.database_url": postgres_url, "backends.partitions_ahead_months": 2},
+    )
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server: Server = await nursery.start(
+                lambda task_status: run_server(
+                    config, clock=lambda: 1_900_000_000_000, task_status=task_status
+                )
+            )
+            with psycopg.connect(postgres_url) as conn:
+                tables = conn.execute(
+                    "SELECT to_regclass('messages_2030_03'), to_regclass('messages_2030_05')"
+                ).fetchone()
+            assert tables == ("messages_2030_03", "messages_2030_05")
+            assert not (tmp_path / "data" / "sandcat.db").exists()
+            started = trio.current_time()
+            server.shutdown()
+        # Well inside the close grace a forgotten task would be cancelled at.
+        assert trio.current_time() - started < 1.5

@@ -104,7 +104,7 @@ def test_instances_share_postgres_with_its_credentials(services: dict[str, Any])
         assert config.server.public_ws_url == "ws://localhost:8080/ws"
     for name in INSTANCES:
         command = services[name]["command"]
-        assert command[:3] == ["serve", "--host", "0.0.0.0"]
+        assert command[:3] == ["serve", "--host", "0.0.0.0"]  # noqa: S104 - in a container
         assert services[name]["depends_on"]["migrate"]["condition"] == (
             "service_completed_successfully"
         )

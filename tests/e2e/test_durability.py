@@ -162,9 +162,11 @@ async def test_sigkill_mid_stream_loses_nothing_acked(
             assert row == (len(attempted),)
 
 
-async def test_sigterm_drains_acks_in_flight_and_exits_zero(tmp_path: Path) -> None:
+async def test_sigterm_drains_acks_in_flight_and_exits_zero(
+    tmp_path: Path, database_env: dict[str, str]
+) -> None:
     with trio.fail_after(60):
-        async with serve_process(tmp_path / "data") as server:
+        async with serve_process(tmp_path / "data", env=database_env) as server:
             alice, _, cids = await _scene(server.http_url)
             async with open_wire(server.ws_url, alice.token, alice.device) as wire:
                 replies: list[Ok | Err] = []
