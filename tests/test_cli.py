@@ -227,7 +227,8 @@ def test_migrate_applies_postgres_migrations_once(
 ) -> None:
     clean_env.setenv("SANDCAT_DATABASE_URL", empty_postgres_url)
     assert main(["migrate"]) == 0
-    assert "(0001_foundation.sql)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "(0001_foundation.sql, 0002_files.sql)" in out
     assert main(["migrate"]) == 0
     assert "nothing to apply" in capsys.readouterr().out
 

@@ -5,7 +5,7 @@ Task tree (DESIGN.md §5)::
     run_server
     └─ root nursery
        ├─ janitor    deletes uploads never sent (own cancel scope: stopped on drain)
-       ├─ partitions monthly message partitions ahead (PostgreSQL; same scope)
+       ├─ partitions monthly message partitions ahead (PostgreSQL; stopped on drain)
        ├─ pipeline   sequencer ─ persister ─ router
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
@@ -140,6 +140,7 @@ async def run_server(
         links = FileLinks(secret, ttl_s=config.files.signed_url_ttl_s, clock=clock)
         http_stop = trio.Event()
         janitor = trio.CancelScope()
+        partitions = trio.CancelScope()
         async with trio.open_nursery() as root:
 
             async def sweep_orphans() -> None:
@@ -148,7 +149,7 @@ async def run_server(
 
             root.start_soon(sweep_orphans)
             if stores.janitor is not None:
-                await root.start(_scoped, janitor, stores.janitor)
+                await root.start(_scoped, partitions, stores.janitor)
             pipeline = await root.start(
                 lambda task_status: run_pipeline(
                     messages, hub, config, clock, metrics=metrics, task_status=task_status
@@ -218,6 +219,7 @@ async def run_server(
 
                 ready = False
                 janitor.cancel()
+                partitions.cancel()
                 log.info("draining: closing the listener and telling clients to go away")
                 listening.cancel()
                 hub.go_away(reason="server shutting down", reconnect_after_ms=_RECONNECT_AFTER_MS)

@@ -1,4 +1,8 @@
-"""File tests run against a real server on each blob backend: a directory and S3."""
+"""File tests run against a real server on each blob backend: a directory and S3.
+
+The S3 runs also keep their metadata in PostgreSQL, as a cluster does, so
+the whole files suite covers both FileStore implementations too.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ def server_overrides(
     if backend == "s3":
         base: str = request.getfixturevalue("s3_base_url")
         overrides["backends.s3_url"] = base + fresh_bucket()
+        overrides["backends.database_url"] = request.getfixturevalue("postgres_url")
     return overrides
 
 

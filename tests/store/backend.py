@@ -21,6 +21,7 @@ from sandcat.store.postgres import open_database as open_postgres
 from sandcat.store.postgres.accounts import PostgresAccountStore
 from sandcat.store.postgres.contacts import PostgresContactStore
 from sandcat.store.postgres.database import at
+from sandcat.store.postgres.files import PostgresFileStore
 from sandcat.store.postgres.groups import PostgresGroupStore
 from sandcat.store.postgres.messages import PostgresMessageStore
 from sandcat.store.sqlite import Database as SqliteDatabase
@@ -28,6 +29,7 @@ from sandcat.store.sqlite import conversations as sqlite_conversations
 from sandcat.store.sqlite import open_database as open_sqlite
 from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
 
@@ -55,6 +57,7 @@ class Backend:
     contacts: SqliteContactStore | PostgresContactStore
     groups: SqliteGroupStore | PostgresGroupStore
     messages: SqliteMessageStore | PostgresMessageStore
+    files: SqliteFileStore | PostgresFileStore
 
     def _sql(self, sql: str) -> str:
         return sql if self.kind == "sqlite" else sql.replace("?", "%s")
@@ -119,6 +122,7 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
                 SqliteContactStore(lite),
                 SqliteGroupStore(lite),
                 SqliteMessageStore(lite),
+                SqliteFileStore(lite),
             )
         return
     async with open_postgres(postgres_url, pool_size=4, timeout_s=10) as pg:
@@ -129,4 +133,5 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
             PostgresContactStore(pg),
             PostgresGroupStore(pg),
             PostgresMessageStore(pg),
+            PostgresFileStore(pg),
         )
