@@ -6,6 +6,8 @@ directory; it talks to it over real sockets only.
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import pytest
 import trio
 
 from sandcat.app import Server, run_server
+from tests.kafka import session_kafka
 from tests.postgres import PostgresServer, session_postgres
 from tests.s3server import running_s3
 from tests.scene import Api, make_config
@@ -78,3 +81,19 @@ def empty_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     name = postgres_server.create_database(migrated=False)
     yield postgres_server.url(name)
     postgres_server.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """One real Kafka-compatible broker (tansu) for the whole session, started on first use."""
+    with session_kafka() as bootstrap:
+        yield bootstrap
+
+
+_topics = itertools.count(1)
+
+
+@pytest.fixture
+def kafka_topic() -> str:
+    """A topic name no other test uses (tests share the broker, not topics)."""
+    return f"sandcat-test-{os.getpid()}-{next(_topics)}"

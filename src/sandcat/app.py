@@ -7,6 +7,7 @@ Task tree (DESIGN.md §5)::
        ├─ janitor    deletes uploads never sent (own cancel scope: stopped on drain)
        ├─ partitions monthly message partitions ahead (PostgreSQL; stopped on drain)
        ├─ pipeline   sequencer ─ persister ─ router
+       ├─ relay      publisher ─ consumer (cluster mode: the outbox to Kafka, Kafka to here)
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
           ├─ gateway listener (own cancel scope: stopped first on drain)
@@ -14,8 +15,9 @@ Task tree (DESIGN.md §5)::
 
 Shutdown (SIGTERM, or ``Server.shutdown()``): /healthz turns 503, the listener
 stops accepting, every client gets GOAWAY, the pipeline closes its entry and
-commits and acks what it holds, then every socket is closed with 1001 after
-its queued frames, and the HTTP server stops.
+commits and acks what it holds, the publisher relays what is left in the
+outbox, then every socket is closed with 1001 after its queued frames, and the
+HTTP server stops.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
+from sandcat.pipeline.relay import new_instance_id, open_bus, start_relay
 from sandcat.protocol import CloseCode, Limits
 from sandcat.store.backends import Janitor, open_stores
 
@@ -60,6 +63,8 @@ class Server:
 
     ws_port: int
     http_port: int
+    #: This process's name on the bus and in the outbox.
+    instance: str = ""
     _stop: trio.Event = field(default_factory=trio.Event)
 
     def shutdown(self) -> None:
@@ -104,7 +109,7 @@ async def run_server(
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one Sandcat instance until it is shut down and drained."""
-    for backend in ("redis_url", "kafka_bootstrap", "mongo_url"):
+    for backend in ("redis_url", "mongo_url"):
         if getattr(config.backends, backend):
             raise ConfigError(
                 f"backends.{backend}", getattr(config.backends, backend), "not supported yet"
@@ -113,7 +118,8 @@ async def run_server(
     secret = token_secret(config)
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
     ready = False
-    async with open_stores(config, clock) as stores:
+    instance = new_instance_id()
+    async with open_stores(config, clock, instance=instance) as stores, open_bus(config) as bus:
         hub = Hub()
         metrics = ServerMetrics.create(Registry())
         metrics.watch("sandcat_connections", "Authenticated WebSocket connections.", hub.__len__)
@@ -150,6 +156,9 @@ async def run_server(
             root.start_soon(sweep_orphans)
             if stores.janitor is not None:
                 await root.start(_scoped, partitions, stores.janitor)
+            relay = None
+            if stores.outbox is not None and bus is not None:
+                relay = await start_relay(root, stores.outbox, bus, hub, config)
             pipeline = await root.start(
                 lambda task_status: run_pipeline(
                     messages, hub, config, clock, metrics=metrics, task_status=task_status
@@ -211,7 +220,7 @@ async def run_server(
                         task_status=task_status,
                     )
                 )
-                server = Server(ws_port=ws_port, http_port=http_port)
+                server = Server(ws_port=ws_port, http_port=http_port, instance=instance)
                 ready = True
                 log.info("sandcat listening: %s http port %d", config.ws_url, http_port)
                 task_status.started(server)
@@ -226,6 +235,8 @@ async def run_server(
                 with trio.move_on_after(config.server.drain_timeout_s):
                     await pipeline.aclose()
                     await pipeline.drained.wait()
+                if relay is not None:
+                    await relay.drain(config.server.drain_timeout_s)
                 hub.close_all(CloseCode.GOING_AWAY, "server shutting down")
                 with trio.move_on_after(_CLOSE_GRACE_S):
                     await hub.wait_empty()

@@ -55,6 +55,17 @@ class BackendsConfig:
     partitions_ahead_months: int = field(default=3, metadata=_bounds(1, 120))
     #: How often the janitor checks the partitions.
     janitor_interval_s: float = field(default=3600.0, metadata=_bounds(0.01, 86400))
+    #: The Kafka topic of message events between instances, and its partitions when created.
+    kafka_topic: str = "sandcat.events"
+    kafka_partitions: int = field(default=12, metadata=_bounds(1, 10_000))
+    #: Deadline for the broker to confirm a publish (and for metadata calls).
+    kafka_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
+    #: An instance whose outbox heartbeat is older than this has its rows taken over.
+    outbox_lease_s: float = field(default=15.0, metadata=_bounds(0.3, 3600))
+    #: Outbox rows published per round.
+    outbox_batch: int = field(default=500, metadata=_bounds(1, 100_000))
+    #: Recently delivered ``(cid, seq)`` the consumer remembers to drop repeats.
+    consumer_dedupe: int = field(default=100_000, metadata=_bounds(0, 10_000_000))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

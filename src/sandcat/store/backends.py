@@ -3,6 +3,8 @@
 ``backends.database_url`` chooses: empty or ``sqlite:///PATH`` is the
 embedded SQLite file, ``postgresql://...`` (or ``postgres://``) is PostgreSQL
 for every relational store. The rest of the server only sees the Protocols.
+With ``backends.kafka_bootstrap`` (PostgreSQL only) the message store also
+writes the transactional outbox, and ``Stores.outbox`` is where it lives.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sandcat.store.contacts import ContactStore
 from sandcat.store.files import FileStore
 from sandcat.store.groups import GroupStore
 from sandcat.store.messages import MessageStore
+from sandcat.store.outbox import Outbox
 
 #: A background task a backend needs in the root nursery (started with ``start``).
 Janitor = Callable[..., Awaitable[None]]
@@ -38,6 +41,8 @@ class Stores:
     messages: MessageStore
     files: FileStore
     janitor: Janitor | None = None
+    #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
+    outbox: Outbox | None = None
 
 
 def is_postgres(config: Config) -> bool:
@@ -53,11 +58,25 @@ def sqlite_path(config: Config) -> Path:
     raise ConfigError("backends.database_url", url, "must be sqlite:///PATH or postgresql://...")
 
 
+def check_bus(config: Config) -> None:
+    """Kafka needs the outbox, and the outbox lives in PostgreSQL."""
+    if config.backends.kafka_bootstrap and not is_postgres(config):
+        raise ConfigError(
+            "backends.kafka_bootstrap",
+            config.backends.kafka_bootstrap,
+            "needs backends.database_url = postgresql://... (the outbox is in PostgreSQL)",
+        )
+
+
 @asynccontextmanager
-async def open_stores(config: Config, clock: Clock) -> AsyncIterator[Stores]:
-    """Open the configured database (migrating it) and the stores over it."""
+async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> AsyncIterator[Stores]:
+    """Open the configured database (migrating it) and the stores over it.
+
+    ``instance`` names this process as the owner of the outbox rows it writes.
+    """
+    check_bus(config)
     if is_postgres(config):
-        async with _open_postgres(config, clock) as stores:
+        async with _open_postgres(config, clock, instance) as stores:
             yield stores
         return
     from sandcat.store.sqlite import open_database
@@ -80,13 +99,15 @@ async def open_stores(config: Config, clock: Clock) -> AsyncIterator[Stores]:
 
 
 @asynccontextmanager
-async def _open_postgres(config: Config, clock: Clock) -> AsyncIterator[Stores]:
+async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIterator[Stores]:
+    from sandcat.store.outbox import OutboxSignal
     from sandcat.store.postgres import open_database
     from sandcat.store.postgres.accounts import PostgresAccountStore
     from sandcat.store.postgres.contacts import PostgresContactStore
     from sandcat.store.postgres.files import PostgresFileStore
     from sandcat.store.postgres.groups import PostgresGroupStore
     from sandcat.store.postgres.messages import PostgresMessageStore
+    from sandcat.store.postgres.outbox import PostgresOutboxStore
     from sandcat.store.postgres.partitions import run_partition_janitor
 
     settings = config.backends
@@ -105,14 +126,18 @@ async def _open_postgres(config: Config, clock: Clock) -> AsyncIterator[Stores]:
                 task_status=task_status,
             )
 
+        outbox = None
+        if settings.kafka_bootstrap:
+            outbox = Outbox(PostgresOutboxStore(db), owner=instance, signal=OutboxSignal())
         yield Stores(
             kind="postgres",
             accounts=PostgresAccountStore(db),
             contacts=PostgresContactStore(db),
             groups=PostgresGroupStore(db),
-            messages=PostgresMessageStore(db),
+            messages=PostgresMessageStore(db, outbox=outbox),
             files=PostgresFileStore(db),
             janitor=janitor,
+            outbox=outbox,
         )
 
 

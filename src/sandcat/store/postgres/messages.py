@@ -14,7 +14,9 @@ One batch is one transaction, in this order:
 5. ``UPDATE conversations SET max_seq = max_seq + n ... RETURNING`` allocates
    each conversation's seqs, then COPY inserts the rows;
 6. take the SYNC version last (it serialises writers until commit, see
-   ``conversations``) and stamp the conversations with it.
+   ``conversations``) and stamp the conversations with it;
+7. in cluster mode, write an outbox row per new message (``outbox``), so the
+   event reaches the bus if and only if the message is committed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sandcat.store.messages import (
     Refused,
     StoredMessage,
 )
+from sandcat.store.outbox import Outbox
 from sandcat.store.postgres.conversations import (
     bump_version,
     lock_conversations,
@@ -41,6 +44,7 @@ from sandcat.store.postgres.conversations import (
 )
 from sandcat.store.postgres.database import Connection, Database, at, ms
 from sandcat.store.postgres.files import ready_uploads, record_attachments
+from sandcat.store.postgres.outbox import write_outbox
 
 _COLUMNS = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
 _LAST_COLUMNS = ", ".join(f"l.{name.strip()}" for name in _COLUMNS.split(","))
@@ -67,18 +71,26 @@ def _message(row: Sequence[Any]) -> StoredMessage:
 
 
 class PostgresMessageStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, outbox: Outbox | None = None) -> None:
         self._db = db
+        #: Cluster mode: where each new message's event goes, in its transaction.
+        self._outbox = outbox
 
     async def append(
         self, batch: Sequence[NewMessage], *, now_ms: int, open_direct: bool
     ) -> list[Appended | Refused]:
+        owner = None if self._outbox is None else self._outbox.owner
         try:
-            return await self._db.write(lambda conn: _append(conn, batch, now_ms, open_direct))
+            outcomes = await self._db.write(
+                lambda conn: _append(conn, batch, now_ms, open_direct, owner)
+            )
         except Conflict as exc:
             # A unique index caught what the locks should have prevented: store
             # nothing, and let the senders resend (their resend dedupes).
             raise StoreUnavailable(f"batch conflicted, nothing stored: {exc}") from exc
+        if self._outbox is not None:
+            self._outbox.signal.set()
+        return outcomes
 
     async def pull(self, user: str, cid: str, *, after: int, limit: int) -> Page:
         return await self._db.read(lambda conn: _pull(conn, user, cid, after, limit))
@@ -109,7 +121,11 @@ def _may_open(conn: Connection, sender: str, cid: str) -> bool:
 
 
 def _append(
-    conn: Connection, batch: Sequence[NewMessage], now_ms: int, open_direct: bool
+    conn: Connection,
+    batch: Sequence[NewMessage],
+    now_ms: int,
+    open_direct: bool,
+    outbox_owner: str | None = None,
 ) -> list[Appended | Refused]:
     if not batch:
         return []
@@ -213,6 +229,8 @@ def _append(
         conn.execute(
             "UPDATE conversations SET version = %s WHERE cid = ANY(%s)", (version, list(counts))
         )
+        if outbox_owner is not None:
+            write_outbox(conn, outbox_owner, rows, members)
     first = {id(message) for message in rows}
     outcomes: list[Appended | Refused] = []
     for index, new in enumerate(batch):

@@ -1,0 +1,45 @@
+"""The bus interface: publish records durably, subscribe to what is published next.
+
+A record is a key and opaque bytes. The bus keeps the order of records with
+the same key (Kafka: one partition per key) and delivers every record to
+every subscription at least once; duplicates are the consumer's to drop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from sandcat.errors import Unavailable
+
+
+class BusUnavailable(Unavailable):
+    """The bus did not confirm a publish in time, or cannot be reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: str
+    value: bytes
+
+
+class Subscription(Protocol):
+    async def receive(self) -> list[bytes]:
+        """The next records' values (at least one), waiting for them as long as it takes."""
+        ...
+
+
+class Bus(Protocol):
+    async def publish(self, records: Sequence[Record]) -> None:
+        """Return once the bus holds every record (Kafka: acks from all replicas).
+
+        Raises ``BusUnavailable`` otherwise; some records may have been
+        published all the same (publishing again is at least once).
+        """
+        ...
+
+    def subscribe(self) -> AbstractAsyncContextManager[Subscription]:
+        """A subscription to every record published after it is entered."""
+        ...

@@ -1,0 +1,205 @@
+"""The Kafka bus, driven from Trio through confluent-kafka without blocking the loop.
+
+confluent-kafka wraps librdkafka, which runs its own threads; its Python
+calls that wait (``flush``, ``consume``, metadata and admin requests) run in
+``trio.to_thread`` with deadlines, so the event loop never blocks on the
+broker. Delivery reports fire inside ``flush`` on that worker thread and are
+collected per publish.
+
+Producer: idempotent, ``acks=all``, key = the record key (the cid), so each
+conversation's records land on one partition in order. A publish returns
+only once every record is confirmed; if the deadline passes first it raises
+``BusUnavailable`` and the caller keeps its outbox rows to publish again.
+
+Subscriptions need every record, not a share of them: each one assigns all
+partitions of the topic to itself at their current end offsets (no consumer
+group, so no rebalance and no group-join wait) and reads on from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from sandcat.bus.bus import BusUnavailable, Record
+
+log = logging.getLogger(__name__)
+#: librdkafka's own log lines (connection failures, retries) go here, not to stderr.
+_driver_log = logging.getLogger("sandcat.bus.rdkafka")
+
+#: How long one ``consume`` call waits in its thread (also the cancel latency).
+_POLL_S = 0.25
+#: Most records taken from the consumer per call.
+_CONSUME_BATCH = 500
+
+
+class _KafkaSubscription:
+    def __init__(self, consumer: Consumer) -> None:
+        self._consumer = consumer
+
+    async def receive(self) -> list[bytes]:
+        while True:
+            messages = await trio.to_thread.run_sync(
+                self._consumer.consume, _CONSUME_BATCH, _POLL_S
+            )
+            values: list[bytes] = []
+            for message in messages:
+                error = message.error()
+                if error is not None:
+                    # Transport trouble; librdkafka reconnects and resumes by itself.
+                    log.warning("kafka consumer: %s", error)
+                    continue
+                value = message.value()
+                if isinstance(value, bytes):
+                    values.append(value)
+            if values:
+                return values
+
+
+class KafkaBus:
+    """One producer per instance; one consumer per subscription. See ``open_kafka_bus``."""
+
+    def __init__(self, bootstrap: str, *, topic: str, partitions: int, timeout_s: float) -> None:
+        self.topic = topic
+        self._bootstrap = bootstrap
+        self._partitions = partitions
+        self._timeout_s = timeout_s
+        self._client_id = f"sandcat-{secrets.token_hex(4)}"
+        self._producer = self._new_producer()
+
+    def _common(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self._bootstrap,
+            "client.id": self._client_id,
+            "logger": _driver_log,
+            "socket.connection.setup.timeout.ms": int(self._timeout_s * 1000),
+        }
+
+    def _new_producer(self) -> Producer:
+        return Producer(
+            {
+                **self._common(),
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 1,
+                # A record not confirmed by then fails its publish (and stays in the outbox).
+                "message.timeout.ms": max(1000, int(self._timeout_s * 1000)),
+            }
+        )
+
+    async def ensure_topic(self) -> None:
+        """Create the topic with the configured partitions unless it exists."""
+        admin = AdminClient(self._common())
+
+        def create() -> None:
+            futures = admin.create_topics(
+                [NewTopic(self.topic, num_partitions=self._partitions, replication_factor=-1)],
+                request_timeout=self._timeout_s,
+            )
+            try:
+                futures[self.topic].result(timeout=self._timeout_s)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
+
+        try:
+            with trio.fail_after(self._timeout_s + 1):
+                await trio.to_thread.run_sync(create)
+        except (KafkaException, trio.TooSlowError, TimeoutError) as exc:
+            raise BusUnavailable(f"kafka topic {self.topic!r} could not be created: {exc}") from exc
+
+    async def publish(self, records: Sequence[Record]) -> None:
+        if not records:
+            return
+        failures: list[KafkaError] = []
+
+        def delivered(error: KafkaError | None, _message: object) -> None:
+            if error is not None:
+                failures.append(error)
+
+        producer = self._producer
+        for record in records:
+            while True:
+                try:
+                    producer.produce(
+                        self.topic,
+                        key=record.key.encode(),
+                        value=record.value,
+                        on_delivery=delivered,
+                    )
+                    break
+                except BufferError:
+                    # The local queue is full: let the broker take some first.
+                    await trio.to_thread.run_sync(producer.poll, 0.1)
+        left = await trio.to_thread.run_sync(producer.flush, self._timeout_s)
+        if left or failures:
+            if any(error.fatal() for error in failures):
+                log.warning("kafka producer hit a fatal error; starting a new one")
+                self._producer = self._new_producer()
+            detail = f"{left} unconfirmed" if left else str(failures[0])
+            raise BusUnavailable(f"kafka did not confirm {len(records)} records: {detail}")
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[_KafkaSubscription]:
+        consumer = Consumer(
+            {
+                **self._common(),
+                # Required by the client; offsets are never committed, no group is joined.
+                "group.id": f"{self._client_id}-{secrets.token_hex(4)}",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "fetch.wait.max.ms": 50,
+            }
+        )
+        try:
+            with trio.fail_after(self._timeout_s * 2):
+                await trio.to_thread.run_sync(self._assign_at_end, consumer)
+        except (KafkaException, trio.TooSlowError) as exc:
+            await trio.to_thread.run_sync(consumer.close)
+            raise BusUnavailable(f"kafka topic {self.topic!r} cannot be read: {exc}") from exc
+        try:
+            yield _KafkaSubscription(consumer)
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(consumer.close)
+
+    def _assign_at_end(self, consumer: Consumer) -> None:
+        metadata = consumer.list_topics(self.topic, timeout=self._timeout_s)
+        topic = metadata.topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise KafkaException(
+                KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {self.topic}")
+            )
+        positions = []
+        for partition in sorted(topic.partitions):
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(self.topic, partition), timeout=self._timeout_s
+            )
+            positions.append(TopicPartition(self.topic, partition, high))
+        consumer.assign(positions)
+
+    async def aclose(self) -> None:
+        """Give the producer's last records a moment to be confirmed."""
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(self._producer.flush, 1.0)
+
+
+@asynccontextmanager
+async def open_kafka_bus(
+    bootstrap: str, *, topic: str, partitions: int, timeout_s: float
+) -> AsyncIterator[KafkaBus]:
+    """A Kafka bus whose topic exists, closed on exit."""
+    bus = KafkaBus(bootstrap, topic=topic, partitions=partitions, timeout_s=timeout_s)
+    try:
+        await bus.ensure_topic()
+        yield bus
+    finally:
+        await bus.aclose()

@@ -1,0 +1,109 @@
+"""The publisher (cluster mode): relays this instance's outbox rows to the bus.
+
+It wakes when the persister commits (``OutboxSignal``) and at least every
+``idle_s``; each round reads the oldest rows this instance owns, publishes
+them (key = cid, so each conversation stays in order on its partition) and
+deletes them once the bus has confirmed them all. A crash between the two
+publishes them again: at least once, and consumers drop duplicates by
+``(cid, seq)``. A failed round keeps its rows and is retried after a pause.
+
+Beside it, the heartbeat task renews this instance's lease and claims the
+rows of instances whose lease has run out (a crashed instance's events are
+published by a live one). On shutdown, after the pipeline has drained, the
+publisher relays what is left, then gives up its lease so another instance
+takes over at once whatever it could not publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import trio
+
+from sandcat.bus import Bus, BusUnavailable
+from sandcat.bus.bus import Record
+from sandcat.errors import StoreUnavailable
+from sandcat.store.outbox import Outbox, OutboxSignal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Publisher:
+    """Handle of a running publisher: ``finish`` asks it to relay what is left and stop."""
+
+    _signal: OutboxSignal
+    finishing: bool = False
+    done: trio.Event = field(default_factory=trio.Event)
+
+    def finish(self) -> None:
+        self.finishing = True
+        self._signal.set()
+
+
+async def run_publisher(
+    outbox: Outbox,
+    bus: Bus,
+    *,
+    lease_s: float,
+    batch: int,
+    idle_s: float = 1.0,
+    retry_s: float = 0.5,
+    task_status: trio.TaskStatus[Publisher] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Relay the outbox until ``finish``ed (then drained) or cancelled."""
+    publisher = Publisher(outbox.signal)
+    store, owner = outbox.store, outbox.owner
+    try:
+        # Alive before ready: a row this instance writes is never taken for a dead one's.
+        await store.heartbeat(owner)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_keep_lease, outbox, lease_s)
+            task_status.started(publisher)
+            while True:
+                try:
+                    relayed = await _relay(outbox, bus, batch)
+                except (StoreUnavailable, BusUnavailable) as exc:
+                    log.warning("outbox relay failed, retrying in %.1f s: %s", retry_s, exc)
+                    if publisher.finishing:
+                        break
+                    await trio.sleep(retry_s)
+                    continue
+                if relayed:
+                    continue
+                if publisher.finishing:
+                    break
+                await outbox.signal.wait(idle_s)
+            nursery.cancel_scope.cancel()
+        try:
+            await store.retire(owner)
+        except StoreUnavailable as exc:
+            log.warning("could not give up the outbox lease (it expires by itself): %s", exc)
+    finally:
+        publisher.done.set()
+
+
+async def _relay(outbox: Outbox, bus: Bus, batch: int) -> int:
+    """Publish and delete one batch of this instance's rows; how many."""
+    rows = await outbox.store.pending(outbox.owner, limit=batch)
+    if not rows:
+        return 0
+    await bus.publish([Record(row.cid, row.payload) for row in rows])
+    await outbox.store.remove([row.id for row in rows])
+    return len(rows)
+
+
+async def _keep_lease(outbox: Outbox, lease_s: float) -> None:
+    """Renew the lease every third of it; claim dead instances' rows each time."""
+    while True:
+        await trio.sleep(lease_s / 3)
+        try:
+            await outbox.store.heartbeat(outbox.owner)
+            claimed = await outbox.store.take_over(outbox.owner, lease_s=lease_s)
+        except StoreUnavailable as exc:
+            log.warning("outbox heartbeat failed: %s", exc)
+            continue
+        if claimed:
+            log.info("took over %d outbox rows of instances that stopped", claimed)
+            outbox.signal.set()
