@@ -85,7 +85,6 @@ def decode_event(data: bytes) -> Event:
             data,
             raw=False,
             strict_map_key=True,
-            max_buffer_size=MAX_EVENT_BYTES,
             max_array_len=_MAX_MEMBERS,
             max_ext_len=0,
         )

@@ -52,24 +52,25 @@ async def open_bus(config: Config) -> AsyncIterator[Bus | None]:
 @dataclass(slots=True)
 class Relay:
     publisher: Publisher
-    _scope: trio.CancelScope
+    _scopes: tuple[trio.CancelScope, trio.CancelScope]
 
     async def drain(self, timeout_s: float) -> None:
         """Publish what is left in the outbox (at most ``timeout_s``), then stop."""
         self.publisher.finish()
         with trio.move_on_after(timeout_s):
             await self.publisher.done.wait()
-        self._scope.cancel()
+        for scope in self._scopes:
+            scope.cancel()
 
 
 async def start_relay(
     nursery: trio.Nursery, outbox: Outbox, bus: Bus, directory: Directory, config: Config
 ) -> Relay:
     settings = config.backends
-    scope = trio.CancelScope()
+    publishing, consuming = trio.CancelScope(), trio.CancelScope()
 
     async def publish(task_status: trio.TaskStatus[Publisher]) -> None:
-        with scope:
+        with publishing:
             await run_publisher(
                 outbox,
                 bus,
@@ -79,7 +80,7 @@ async def start_relay(
             )
 
     async def consume(task_status: trio.TaskStatus[None]) -> None:
-        with scope:
+        with consuming:
             await run_consumer(
                 bus,
                 directory,
@@ -90,4 +91,4 @@ async def start_relay(
 
     publisher: Publisher = await nursery.start(publish)
     await nursery.start(consume)
-    return Relay(publisher, scope)
+    return Relay(publisher, (publishing, consuming))
