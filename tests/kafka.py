@@ -60,6 +60,15 @@ class Tansu:
                     raise RuntimeError(f"tansu did not start:\n{self._log.read_text()}") from None
                 time.sleep(0.01)
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()

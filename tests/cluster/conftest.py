@@ -55,7 +55,9 @@ async def cluster(
     for name in ("a", "b"):
         config = make_config(tmp_path / name, **settings)
         servers.append(
-            await nursery.start(lambda task_status, c=config: run_server(c, task_status=task_status))
+            await nursery.start(
+                lambda task_status, c=config: run_server(c, task_status=task_status)
+            )
         )
     yield Instance(servers[0]), Instance(servers[1])
     for server in servers:
