@@ -73,3 +73,37 @@ async def test_on_postgres_the_janitor_prepares_partitions_and_stops_on_drain(
             server.shutdown()
         # Well inside the close grace a forgotten task would be cancelled at.
         assert trio.current_time() - started < 1.5
+
+
+async def test_kafka_needs_postgresql_for_its_outbox(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "data", **{"backends.kafka_bootstrap": "127.0.0.1:9"})
+    with pytest.raises(ConfigError, match=r"backends\.kafka_bootstrap.*postgresql"):
+        await run_server(config)
+
+
+async def test_on_postgres_with_kafka_the_instance_relays_its_outbox_and_retires(
+    tmp_path: Path, postgres_url: str, kafka_bootstrap: str, kafka_topic: str
+) -> None:
+    config = make_config(
+        tmp_path / "data",
+        **{
+            "backends.database_url": postgres_url,
+            "backends.kafka_bootstrap": kafka_bootstrap,
+            "backends.kafka_topic": kafka_topic,
+            "backends.kafka_partitions": 1,
+        },
+    )
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            server: Server = await nursery.start(
+                lambda task_status: run_server(config, task_status=task_status)
+            )
+            assert server.instance
+            server.shutdown()
+    # Drained: the lease is given up, so a live instance would take over at once.
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            "SELECT heartbeat_at = '-infinity' FROM outbox_owners WHERE instance = %s",
+            (server.instance,),
+        ).fetchone()
+    assert row == (True,)
