@@ -16,6 +16,7 @@ import trio
 
 from sandcat import __version__
 from sandcat.cli import main
+from sandcat.store.postgres.schema import MIGRATIONS
 
 
 @pytest.fixture
@@ -228,7 +229,8 @@ def test_migrate_applies_postgres_migrations_once(
     clean_env.setenv("SANDCAT_DATABASE_URL", empty_postgres_url)
     assert main(["migrate"]) == 0
     out = capsys.readouterr().out
-    assert "(0001_foundation.sql, 0002_files.sql)" in out
+    assert f"({', '.join(name for name, _ in MIGRATIONS)})" in out
+    assert "0003_outbox.sql" in out
     assert main(["migrate"]) == 0
     assert "nothing to apply" in capsys.readouterr().out
 

@@ -89,14 +89,21 @@ def test_instances_share_postgres_with_its_credentials(services: dict[str, Any])
         assert env["SANDCAT_TOKEN_SECRET"] == secret
         assert set(env) <= set(ENVIRONMENT), f"{name}: unknown SANDCAT_* variable"
         # Backends this version cannot use yet would stop the instance at startup.
-        for unsupported in ("REDIS_URL", "KAFKA_BOOTSTRAP", "MONGO_URL"):
+        for unsupported in ("REDIS_URL", "MONGO_URL"):
             assert f"SANDCAT_{unsupported}" not in env
+        # Live delivery between instances: the Kafka service's own listener.
+        kafka = _env(services["kafka"], {})
+        assert env["SANDCAT_KAFKA_BOOTSTRAP"] == kafka["KAFKA_ADVERTISED_LISTENERS"].removeprefix(
+            "PLAINTEXT://"
+        )
         # Files: shared S3 (MinIO) with the MinIO service's own credentials.
         minio = _env(services["minio"], {})
         assert env["SANDCAT_S3_URL"] == (
             f"s3://{minio['MINIO_ROOT_USER']}:{minio['MINIO_ROOT_PASSWORD']}@minio:9000/sandcat"
         )
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        if name in INSTANCES:
+            assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
         assert "./sandcat.toml:/etc/sandcat/sandcat.toml:ro" in service["volumes"]
         config = load_config(file=str(COMPOSE / "sandcat.toml"), env=env)
         assert is_postgres(config)

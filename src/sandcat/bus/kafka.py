@@ -139,7 +139,11 @@ class KafkaBus:
                 except BufferError:
                     # The local queue is full: let the broker take some first.
                     await trio.to_thread.run_sync(producer.poll, 0.1)
-        left = await trio.to_thread.run_sync(producer.flush, self._timeout_s)
+        # Abandoned if cancelled (a drain past its deadline): flush is thread-safe,
+        # and its timeout ends the thread soon after.
+        left = await trio.to_thread.run_sync(
+            producer.flush, self._timeout_s, abandon_on_cancel=True
+        )
         if left or failures:
             if any(error.fatal() for error in failures):
                 log.warning("kafka producer hit a fatal error; starting a new one")
