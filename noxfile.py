@@ -68,3 +68,12 @@ def bench_cluster(session: nox.Session) -> None:
     """The standard set against PostgreSQL, Redis and Kafka (needs the cluster backends)."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "bench", "cluster", *session.posargs)
+
+
+@nox.session(name="fuzz-api")
+def fuzz_api(session: nox.Session) -> None:
+    """schemathesis against the OpenAPI document of a live server: fails on any
+    5xx or any response its schema does not describe. Arguments go to
+    schemathesis, e.g. ``nox -s fuzz-api -- --max-examples 200``."""
+    session.install("-e", ".", "schemathesis>=4.0")
+    session.run("python", "tools/fuzz_api.py", *session.posargs)

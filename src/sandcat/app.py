@@ -36,18 +36,25 @@ from sandcat.blobs import BlobStore, DirectBlobStore, LocalBlobStore
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.codes import Mailbox, VerificationCodes
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files, run_janitor
 from sandcat.domain.groups import Groups
+from sandcat.domain.inbox import Inbox, run_inbox_janitor
+from sandcat.domain.notices import Notifier
+from sandcat.domain.oauth import GithubLogin
+from sandcat.domain.profiles import Profiles
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
+from sandcat.mail import CodeTemplates, Postman, open_sender
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
 from sandcat.pipeline.relay import new_instance_id, open_bus, start_relay
 from sandcat.protocol import CloseCode, Limits
-from sandcat.store.backends import Janitor, open_stores
+from sandcat.store.backends import Janitor, Stores, open_stores
+from sandcat.store.messages import MessageStore
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +108,64 @@ def token_secret(config: Config) -> bytes:
         return key
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The use cases, wired to their stores."""
+
+    accounts: Accounts
+    codes: VerificationCodes
+    profiles: Profiles
+    contacts: Contacts
+    groups: Groups
+    inbox: Inbox
+    github: GithubLogin
+    messages: MessageStore
+
+
+def build_services(
+    stores: Stores,
+    config: Config,
+    *,
+    secret: bytes,
+    clock: Clock,
+    notifier: Notifier,
+    mailbox: Mailbox,
+) -> Services:
+    """Every use case over the opened stores."""
+    codes = VerificationCodes(
+        stores.accounts,
+        config=config.auth,
+        secret=secret,
+        clock=clock,
+        mailbox=mailbox,
+        templates=CodeTemplates.load(config.mail.template_dir),
+    )
+    accounts = Accounts(
+        stores.accounts, config=config.auth, secret=secret, clock=clock, codes=codes
+    )
+    return Services(
+        accounts=accounts,
+        codes=codes,
+        profiles=Profiles(stores.accounts, clock=clock),
+        contacts=Contacts(
+            stores.contacts,
+            clock=clock,
+            notifier=notifier,
+            request_cooldown_s=config.chat.friend_request_cooldown_s,
+        ),
+        groups=Groups(stores.groups, config=config.chat, clock=clock),
+        inbox=Inbox(
+            stores.inbox,
+            devices=accounts,
+            notifier=notifier,
+            clock=clock,
+            retention_days=config.inbox.retention_days,
+        ),
+        github=GithubLogin(stores.accounts, accounts, config=config.oauth, clock=clock),
+        messages=stores.messages,
+    )
+
+
 async def run_server(
     config: Config,
     *,
@@ -128,10 +193,15 @@ async def run_server(
             "Frames waiting in the outbound queues of all connections.",
             hub.queued_frames,
         )
-        accounts = Accounts(stores.accounts, config=config.auth, secret=secret, clock=clock)
-        contacts = Contacts(stores.contacts, clock=clock)
-        groups = Groups(stores.groups, config=config.chat, clock=clock)
-        messages = stores.messages
+        postman = Postman(
+            open_sender(config.mail, config.data_path),
+            queue=config.mail.queue,
+            timeout_s=config.mail.timeout_s,
+        )
+        services = build_services(
+            stores, config, secret=secret, clock=clock, notifier=hub, mailbox=postman
+        )
+        accounts, messages = services.accounts, services.messages
         blobs, direct = await open_blob_store(config)
         files = Files(
             stores.files,
@@ -159,6 +229,22 @@ async def run_server(
             relay = None
             if stores.outbox is not None and bus is not None:
                 relay = await start_relay(root, stores.outbox, bus, hub, config)
+
+            # Housekeeping has nothing to finish: it is cancelled at shutdown.
+            housekeeping = trio.CancelScope()
+
+            async def housekeep(task_status: trio.TaskStatus[None]) -> None:
+                with housekeeping:
+                    async with trio.open_nursery() as tasks:
+                        await tasks.start(postman.run)
+                        tasks.start_soon(
+                            lambda: run_inbox_janitor(
+                                services.inbox, interval_s=config.inbox.sweep_interval_s
+                            )
+                        )
+                        task_status.started()
+
+            await root.start(housekeep)
             pipeline = await root.start(
                 lambda task_status: run_pipeline(
                     messages, hub, config, clock, metrics=metrics, task_status=task_status
@@ -171,6 +257,7 @@ async def run_server(
             )
             operations = Operations(
                 accounts=accounts,
+                inbox=services.inbox,
                 store=messages,
                 pipeline=pipeline,
                 hub=hub,
@@ -201,8 +288,12 @@ async def run_server(
                 config = _with_bound_ws_url(config, ws_port)
                 app = create_app(
                     accounts=accounts,
-                    contacts=contacts,
-                    groups=groups,
+                    contacts=services.contacts,
+                    groups=services.groups,
+                    profiles=services.profiles,
+                    codes=services.codes,
+                    inbox=services.inbox,
+                    github=services.github,
                     files=files,
                     links=links,
                     direct=DirectUploads(files, direct, clock=clock),
@@ -242,6 +333,7 @@ async def run_server(
                     await hub.wait_empty()
                 connections.cancel_scope.cancel()
             http_stop.set()
+            housekeeping.cancel()
             root.cancel_scope.deadline = trio.current_time() + _CLOSE_GRACE_S
     log.info("sandcat stopped")
 

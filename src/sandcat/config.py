@@ -78,6 +78,18 @@ class AuthConfig:
     #: argon2id cost: m >= 19 MiB, t >= 2, p = 1 (OWASP minimum).
     argon2_memory_kib: int = field(default=19456, metadata=_bounds(19456, 4 * 1024 * 1024))
     argon2_time_cost: int = field(default=2, metadata=_bounds(2, 20))
+    #: Failed logins per login name within login_window_s before 429.
+    login_failures: int = field(default=5, metadata=_bounds(1, 100_000))
+    #: Login attempts per client address within login_window_s before 429.
+    login_attempts_per_ip: int = field(default=100, metadata=_bounds(1, 1_000_000))
+    login_window_s: float = field(default=900.0, metadata=_bounds(1, 86400))
+    #: Email verification codes: lifetime, and wrong guesses before a code is burnt.
+    code_ttl_s: int = field(default=300, metadata=_bounds(30, 3600))
+    code_max_attempts: int = field(default=5, metadata=_bounds(1, 100))
+    #: Codes that may be requested per email / per address within code_window_s.
+    codes_per_email: int = field(default=3, metadata=_bounds(1, 100_000))
+    codes_per_ip: int = field(default=20, metadata=_bounds(1, 1_000_000))
+    code_window_s: float = field(default=600.0, metadata=_bounds(1, 86400))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +131,50 @@ class ChatConfig:
     #: Who may open a direct conversation: only friends, or anyone not blocked.
     dm_policy: Literal["friends", "anyone"] = "friends"
     max_group_members: int = field(default=500, metadata=_bounds(2, 1_000_000))
+    #: After a rejection or an unfriending, how long before the same user may ask again.
+    friend_request_cooldown_s: int = field(default=86400, metadata=_bounds(0, 365 * 86400))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MailConfig:
+    #: SMTP relay; empty means no SMTP: mail is written to DATA_DIR/outbox instead.
+    smtp_host: str = ""
+    smtp_port: int = field(default=587, metadata=_bounds(1, 65535))
+    #: "starttls" (port 587), "tls" (implicit TLS, port 465) or "none" (tests only).
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    #: Extra CA bundle for the relay's certificate (a private CA).
+    smtp_ca_file: str = ""
+    from_address: str = "Sandcat <noreply@localhost>"
+    #: Directory with code.txt / code.html ($code, $minutes, $purpose); empty: built in.
+    template_dir: str = ""
+    timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 300))
+    #: Mails waiting to be sent; a full queue answers 503.
+    queue: int = field(default=1000, metadata=_bounds(1, 1_000_000))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthConfig:
+    #: GitHub login; off while github_client_id is empty.
+    github_client_id: str = ""
+    github_client_secret: str = ""
+    #: The callback URL registered with GitHub: .../api/v1/auth/oauth/github/callback
+    github_redirect_url: str = ""
+    github_authorize_url: str = "https://github.com/login/oauth/authorize"
+    github_token_url: str = "https://github.com/login/oauth/access_token"  # noqa: S105 - a URL
+    github_api_url: str = "https://api.github.com"
+    #: How long a started login may take to come back to the callback.
+    state_ttl_s: int = field(default=600, metadata=_bounds(30, 3600))
+    timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 120))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxConfig:
+    #: Notices nobody acknowledged are deleted after this many days.
+    retention_days: int = field(default=30, metadata=_bounds(1, 3650))
+    #: How often the retention task runs.
+    sweep_interval_s: float = field(default=3600.0, metadata=_bounds(1, 86400))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,6 +223,9 @@ class Config:
     chat: ChatConfig = field(default_factory=ChatConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
+    inbox: InboxConfig = field(default_factory=InboxConfig)
+    mail: MailConfig = field(default_factory=MailConfig)
+    oauth: OAuthConfig = field(default_factory=OAuthConfig)
 
     @property
     def data_path(self) -> Path:
@@ -194,6 +253,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "SANDCAT_MONGO_URL": "backends.mongo_url",
     "SANDCAT_S3_URL": "backends.s3_url",
     "SANDCAT_TOKEN_SECRET": "auth.token_secret",
+    "SANDCAT_GITHUB_CLIENT_SECRET": "oauth.github_client_secret",
+    "SANDCAT_SMTP_PASSWORD": "mail.smtp_password",
 }
 
 

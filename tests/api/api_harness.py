@@ -13,20 +13,24 @@ import trio
 from quart_trio import QuartTrio
 
 from sandcat.api import create_app, serve_http
+from sandcat.app import Services, build_services
 from sandcat.blobs import LocalBlobStore
 from sandcat.clock import system_clock
 from sandcat.config import ChatConfig, Config
 from sandcat.domain.accounts import Accounts
-from sandcat.domain.contacts import Contacts
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
-from sandcat.domain.groups import Groups
+from sandcat.mail import Mail
+from sandcat.store.backends import Stores
+from sandcat.store.inbox import Notice
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
 from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
+from sandcat.store.sqlite.inbox import SqliteInboxStore
+from sandcat.store.sqlite.messages import SqliteMessageStore
 
 SECRET = b"test-secret-of-at-least-32-bytes!!"
 
@@ -39,6 +43,22 @@ class RecordingCloser:
         self, user: str, *, session: str | None = None, code: int = 4007, reason: str = ""
     ) -> None:
         self.calls.append((user, session, code, reason))
+
+
+@dataclass
+class RecordingNotifier:
+    notices: list[Notice] = field(default_factory=list)
+
+    def publish(self, notices: Any) -> None:
+        self.notices.extend(notices)
+
+
+@dataclass
+class RecordingMailbox:
+    mails: list[Mail] = field(default_factory=list)
+
+    def post(self, mail: Mail) -> None:
+        self.mails.append(mail)
 
 
 @dataclass
@@ -61,6 +81,9 @@ class Api:
     closer: RecordingCloser
     clock: ManualClock
     ready: list[Any]
+    services: Services
+    notifier: RecordingNotifier
+    mailbox: RecordingMailbox
 
     async def register(self, username: str, password: str = "correct horse") -> dict[str, Any]:
         reply = await self.client.post(
@@ -104,19 +127,37 @@ async def open_api(
 ) -> AsyncIterator[Api]:
     clock = ManualClock()
     closer = RecordingCloser()
+    notifier = RecordingNotifier()
+    mailbox = RecordingMailbox()
     flag: list[Any] = [True]
     async with open_database(tmp_path / "db.sqlite") as db, trio.open_nursery() as nursery:
-        accounts = Accounts(SqliteAccountStore(db), config=config.auth, secret=SECRET, clock=clock)
+        stores = Stores(
+            kind="sqlite",
+            accounts=SqliteAccountStore(db),
+            contacts=SqliteContactStore(db),
+            groups=SqliteGroupStore(db),
+            messages=SqliteMessageStore(db),
+            files=SqliteFileStore(db),
+            inbox=SqliteInboxStore(db),
+        )
+        services = build_services(
+            stores, config, secret=SECRET, clock=clock, notifier=notifier, mailbox=mailbox
+        )
+        accounts = services.accounts
         blobs = LocalBlobStore(tmp_path / "blobs")
         await blobs.open_store()
         files = Files(
-            SqliteFileStore(db), blobs, config=config.files, spool=tmp_path / "spool", clock=clock
+            stores.files, blobs, config=config.files, spool=tmp_path / "spool", clock=clock
         )
         await files.prepare_spool()
         app = create_app(
             accounts=accounts,
-            contacts=Contacts(SqliteContactStore(db), clock=clock),
-            groups=Groups(SqliteGroupStore(db), config=config.chat, clock=clock),
+            contacts=services.contacts,
+            groups=services.groups,
+            profiles=services.profiles,
+            codes=services.codes,
+            inbox=services.inbox,
+            github=services.github,
             files=files,
             links=FileLinks(SECRET, ttl_s=config.files.signed_url_ttl_s, clock=clock),
             direct=DirectUploads(files, None, clock=clock),
@@ -129,5 +170,5 @@ async def open_api(
             partial(serve_http, app, host="127.0.0.1", port=0, shutdown_trigger=shutdown.wait)
         )
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield Api(app, client, db, accounts, closer, clock, flag)
+            yield Api(app, client, db, accounts, closer, clock, flag, services, notifier, mailbox)
         shutdown.set()

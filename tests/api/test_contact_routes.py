@@ -112,8 +112,13 @@ async def test_reject(api: Api) -> None:
     assert reply.status_code == 200
     assert reply.json()["request"]["status"] == "rejected"
     assert (await api.client.get("/api/v1/friends", headers=bob[1])).json() == {"friends": []}
-    # Rejected, alice may ask again.
+    # Rejected, alice may ask again, but only after the cool-down.
     again = await api.client.post(REQUESTS, json={"to": bob[0]}, headers=alice[1])
+    assert again.status_code == 429
+    assert again.json()["error"]["retry_after_ms"] == 86_400_000
+    api.clock.advance(86_400)
+    fresh = {"Authorization": f"Bearer {(await api.login('alice'))['access_token']}"}
+    again = await api.client.post(REQUESTS, json={"to": bob[0]}, headers=fresh)
     assert again.status_code == 201
 
 

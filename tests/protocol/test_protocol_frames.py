@@ -13,7 +13,10 @@ from sandcat.protocol import (
     ErrorCode,
     GoAway,
     Hello,
+    InboxAck,
+    InboxPull,
     Msg,
+    Notify,
     Ok,
     Op,
     Ping,
@@ -37,6 +40,7 @@ MSG: dict[str, Any] = {
 }
 ERR: dict[str, Any] = {"rid": 1, "code": ErrorCode.INTERNAL, "message": ""}
 PULL: dict[str, Any] = {"rid": 1, "cid": "g:g", "after": 0}
+NOTIFY: dict[str, Any] = {"nseq": 1, "type": "friend.requested", "data": {}, "ts": 0}
 
 
 def test_every_frame_carries_its_op() -> None:
@@ -52,12 +56,14 @@ def test_every_frame_carries_its_op() -> None:
         Op.READ,
     ]
     assert (Msg.op, ReadState.op, GoAway.op) == (Op.MSG, Op.READ_STATE, Op.GOAWAY)
+    assert (InboxPull.op, InboxAck.op, Notify.op) == (Op.INBOX_PULL, Op.INBOX_ACK, Op.NOTIFY)
 
 
 def test_pushes_have_rid_0() -> None:
     assert Msg(**MSG).rid == 0
     assert ReadState(cid="g:g", user="u", seq=0).rid == 0
     assert GoAway(reason="r", reconnect_after_ms=1).rid == 0
+    assert Notify(**NOTIFY).rid == 0
 
 
 def test_frames_are_frozen() -> None:
@@ -77,6 +83,9 @@ def test_valid_frames_construct() -> None:
     Ok(rid=1, body={})
     Err(**{**ERR, "retry_after_ms": 2**32 - 1, "message": "m" * 1024})
     Msg(**{**MSG, "cmid": "c", "device": "d", "reply_to": 1, "mentions": ("a",)})
+    InboxPull(rid=1, after=2**53 - 1, limit=200)
+    InboxAck(rid=1, upto=0)
+    Notify(**{**NOTIFY, "type": "x" * 64})
 
 
 CASES: list[tuple[Callable[..., object], dict[str, Any], str]] = [
@@ -132,6 +141,19 @@ CASES: list[tuple[Callable[..., object], dict[str, Any], str]] = [
     (ReadState, {"cid": "g:g", "user": "u", "seq": None}, "seq"),
     (ReadState, {"cid": "", "user": "u", "seq": 0}, "cid"),
     (GoAway, {"reason": "r" * 257, "reconnect_after_ms": 0}, "reason"),
+    (InboxPull, {"rid": 1, "after": -1}, "after"),
+    (InboxPull, {"rid": 1, "limit": 0}, "limit"),
+    (InboxPull, {"rid": 0}, "rid"),
+    (InboxAck, {"rid": 1, "upto": 2**53}, "upto"),
+    (InboxAck, {"rid": 1, "upto": None}, "upto"),
+    (Notify, {**NOTIFY, "nseq": -1}, "nseq"),
+    (Notify, {**NOTIFY, "type": ""}, "type"),
+    (Notify, {**NOTIFY, "type": "x" * 65}, "type"),
+    (Notify, {**NOTIFY, "type": "Friend"}, "type"),
+    (Notify, {**NOTIFY, "type": 3}, "type"),
+    (Notify, {**NOTIFY, "data": []}, "data"),
+    (Notify, {**NOTIFY, "data": {1: 2}}, "data"),
+    (Notify, {**NOTIFY, "ts": None}, "ts"),
     (GoAway, {"reason": "r", "reconnect_after_ms": 2**32}, "reconnect_after_ms"),
 ]
 

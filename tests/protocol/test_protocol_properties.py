@@ -15,7 +15,10 @@ from sandcat.protocol import (
     ErrorCode,
     GoAway,
     Hello,
+    InboxAck,
+    InboxPull,
     Msg,
+    Notify,
     Ok,
     Ping,
     ProtocolError,
@@ -92,6 +95,8 @@ client_frames: st.SearchStrategy[ClientFrame] = st.one_of(
     st.builds(Pull, rid=rids, cid=cids, after=seqs, limit=st.integers(1, 200)),
     st.builds(Sync, rid=rids, since=st.none() | seqs),
     st.builds(Read, rid=rids, cid=cids, seq=seqs),
+    st.builds(InboxPull, rid=rids, after=st.none() | seqs, limit=st.integers(1, 200)),
+    st.builds(InboxAck, rid=rids, upto=seqs),
 )
 server_frames: st.SearchStrategy[ServerFrame] = st.one_of(
     st.builds(Ok, rid=rids, body=st.dictionaries(st.text(), values, max_size=5)),
@@ -117,6 +122,13 @@ server_frames: st.SearchStrategy[ServerFrame] = st.one_of(
         mentions=mentions,
     ),
     st.builds(ReadState, cid=cids, user=ids, seq=seqs),
+    st.builds(
+        Notify,
+        nseq=seqs,
+        type=st.from_regex(r"[a-z0-9_.]{1,64}", fullmatch=True),
+        data=st.dictionaries(st.text(), values, max_size=4),
+        ts=seqs,
+    ),
     st.builds(GoAway, reason=st.text(max_size=50), reconnect_after_ms=st.integers(0, 2**32 - 1)),
 )
 

@@ -10,6 +10,8 @@ from sandcat.protocol import (
     CloseCode,
     ErrorCode,
     Hello,
+    InboxAck,
+    InboxPull,
     Ping,
     Pull,
     Read,
@@ -29,8 +31,10 @@ FRAMES: dict[str, ClientFrame] = {
     "pull": Pull(rid=1, cid="g:g", after=0),
     "sync": Sync(rid=1),
     "read": Read(rid=1, cid="g:g", seq=1),
+    "inbox_pull": InboxPull(rid=1),
+    "inbox_ack": InboxAck(rid=1, upto=1),
 }
-REQUESTS = ["ping", "auth", "send", "pull", "sync", "read"]
+REQUESTS = ["ping", "auth", "send", "pull", "sync", "read", "inbox_pull", "inbox_ack"]
 
 
 def session_in(state: SessionState) -> Session:

@@ -24,7 +24,10 @@ from sandcat.protocol import (
     FrameError,
     GoAway,
     Hello,
+    InboxAck,
+    InboxPull,
     Msg,
+    Notify,
     Ok,
     Ping,
     Pull,
@@ -50,11 +53,14 @@ FRAMES: dict[int, type[Any]] = {
     11: Pull,
     12: Sync,
     13: Read,
+    14: InboxPull,
+    15: InboxAck,
     20: Msg,
     21: ReadState,
+    22: Notify,
     126: GoAway,
 }
-PUSHES = {20, 21, 126}
+PUSHES = {20, 21, 22, 126}
 
 
 def _load() -> list[dict[str, Any]]:

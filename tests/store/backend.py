@@ -23,6 +23,7 @@ from sandcat.store.postgres.contacts import PostgresContactStore
 from sandcat.store.postgres.database import at
 from sandcat.store.postgres.files import PostgresFileStore
 from sandcat.store.postgres.groups import PostgresGroupStore
+from sandcat.store.postgres.inbox import PostgresInboxStore
 from sandcat.store.postgres.messages import PostgresMessageStore
 from sandcat.store.sqlite import Database as SqliteDatabase
 from sandcat.store.sqlite import conversations as sqlite_conversations
@@ -31,6 +32,7 @@ from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
 from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
+from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
 
 Kind = Literal["sqlite", "postgres"]
@@ -58,6 +60,7 @@ class Backend:
     groups: SqliteGroupStore | PostgresGroupStore
     messages: SqliteMessageStore | PostgresMessageStore
     files: SqliteFileStore | PostgresFileStore
+    inbox: SqliteInboxStore | PostgresInboxStore
 
     def _sql(self, sql: str) -> str:
         return sql if self.kind == "sqlite" else sql.replace("?", "%s")
@@ -123,6 +126,7 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
                 SqliteGroupStore(lite),
                 SqliteMessageStore(lite),
                 SqliteFileStore(lite),
+                SqliteInboxStore(lite),
             )
         return
     async with open_postgres(postgres_url, pool_size=4, timeout_s=10) as pg:
@@ -134,4 +138,5 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
             PostgresGroupStore(pg),
             PostgresMessageStore(pg),
             PostgresFileStore(pg),
+            PostgresInboxStore(pg),
         )

@@ -7,22 +7,30 @@ from collections.abc import Callable
 from quart import Response
 from quart_trio import QuartTrio
 
-from sandcat.api.auth import SessionCloser, auth_blueprint
+from sandcat.api.auth import auth_blueprint
+from sandcat.api.bearer import SessionCloser
 from sandcat.api.errors import install_error_handlers
 from sandcat.api.files import files_blueprint
-from sandcat.api.friends import friends_blueprint
+from sandcat.api.friends import blocks_blueprint, friends_blueprint
 from sandcat.api.groups import groups_blueprint
+from sandcat.api.inbox import inbox_blueprint
+from sandcat.api.oauth import oauth_blueprint
 from sandcat.api.openapi import openapi_document
 from sandcat.api.payload import json_response
+from sandcat.api.sessions import sessions_blueprint
 from sandcat.api.upload_stream import StreamingConnection, StreamingRequest
 from sandcat.api.users import users_blueprint
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.codes import VerificationCodes
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
 from sandcat.domain.groups import Groups
+from sandcat.domain.inbox import Inbox
+from sandcat.domain.oauth import GithubLogin
+from sandcat.domain.profiles import Profiles
 from sandcat.metrics import CONTENT_TYPE, Registry
 
 
@@ -34,6 +42,10 @@ def create_app(
     files: Files,
     links: FileLinks,
     direct: DirectUploads,
+    profiles: Profiles,
+    codes: VerificationCodes,
+    inbox: Inbox,
+    github: GithubLogin,
     sessions: SessionCloser,
     config: Config,
     ready: Callable[[], bool],
@@ -60,9 +72,13 @@ def create_app(
         PROPAGATE_EXCEPTIONS=False,
     )
     install_error_handlers(app)
-    app.register_blueprint(auth_blueprint(accounts, sessions, config))
-    app.register_blueprint(users_blueprint(accounts))
+    app.register_blueprint(auth_blueprint(accounts, codes, sessions, config))
+    app.register_blueprint(users_blueprint(accounts, profiles, sessions, max_body_bytes=max_bytes))
+    app.register_blueprint(oauth_blueprint(github, config))
+    app.register_blueprint(sessions_blueprint(accounts, sessions))
     app.register_blueprint(friends_blueprint(accounts, contacts, max_body_bytes=max_bytes))
+    app.register_blueprint(blocks_blueprint(accounts, contacts))
+    app.register_blueprint(inbox_blueprint(accounts, inbox, max_body_bytes=max_bytes))
     app.register_blueprint(groups_blueprint(accounts, groups, max_body_bytes=max_bytes))
     app.register_blueprint(
         files_blueprint(accounts, files, links, direct, max_body_bytes=max_bytes)

@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from quart import Blueprint, Response, request
 
-from sandcat.api.bearer import authenticated
+from sandcat.api.bearer import SESSION_ENDED, SessionCloser, authenticated
 from sandcat.api.payload import json_response, read_body
 from sandcat.api.users import user_json
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts, TokenPair, TokenReused
-
-#: Close code for a session ended by logout or revocation (PROTOCOL.md §3).
-SESSION_ENDED = 4007
-
-
-class SessionCloser(Protocol):
-    """Closes live sockets; the gateway's connection hub implements it."""
-
-    def end_sessions(
-        self, user: str, *, session: str | None = None, code: int = 4007, reason: str = ""
-    ) -> None:
-        """Close the sockets of ``session`` (all of ``user``'s if None); never blocks."""
+from sandcat.domain.codes import VerificationCodes
 
 
 def _tokens_json(pair: TokenPair) -> dict[str, object]:
@@ -33,7 +20,9 @@ def _tokens_json(pair: TokenPair) -> dict[str, object]:
     }
 
 
-def auth_blueprint(accounts: Accounts, sessions: SessionCloser, config: Config) -> Blueprint:
+def auth_blueprint(
+    accounts: Accounts, codes: VerificationCodes, sessions: SessionCloser, config: Config
+) -> Blueprint:
     routes = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
     max_bytes = config.http.max_body_bytes
 
@@ -44,6 +33,7 @@ def auth_blueprint(accounts: Accounts, sessions: SessionCloser, config: Config) 
             username=body.text("username"),
             password=body.text("password"),
             email=body.optional_text("email"),
+            phone=body.optional_text("phone"),
             display_name=body.optional_text("display_name"),
             code=body.optional_text("code"),
         )
@@ -85,6 +75,31 @@ def auth_blueprint(accounts: Accounts, sessions: SessionCloser, config: Config) 
         sessions.end_sessions(
             principal.user, session=principal.session, code=SESSION_ENDED, reason="logged out"
         )
+        return Response("", status=204)
+
+    @routes.post("/logout_all")
+    async def logout_all() -> Response:
+        principal = await authenticated(accounts)
+        await accounts.logout_everywhere(principal)
+        sessions.end_sessions(principal.user, code=SESSION_ENDED, reason="logged out everywhere")
+        return Response("", status=204)
+
+    @routes.post("/codes")
+    async def request_code() -> Response:
+        body = await read_body(max_bytes=max_bytes)
+        await codes.request(body.text("email"), body.text("purpose"), ip=request.remote_addr)
+        # The same answer whether or not a mail goes out (no account oracle).
+        return json_response({"status": "accepted"}, 202)
+
+    @routes.post("/password/reset")
+    async def reset_password() -> Response:
+        body = await read_body(max_bytes=max_bytes)
+        user, _ = await accounts.reset_password(
+            email=body.text("email"),
+            code=body.text("code"),
+            new=body.text("new_password"),
+        )
+        sessions.end_sessions(user, code=SESSION_ENDED, reason="password reset")
         return Response("", status=204)
 
     return routes

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from quart import request
 
 from sandcat.domain.accounts import Accounts, Principal
 from sandcat.errors import Unauthorized
+
+#: Close code for a session ended by logout or revocation (PROTOCOL.md §3).
+SESSION_ENDED = 4007
+
+
+class SessionCloser(Protocol):
+    """Closes live sockets; the gateway's connection hub implements it."""
+
+    def end_sessions(
+        self, user: str, *, session: str | None = None, code: int = 4007, reason: str = ""
+    ) -> None:
+        """Close the sockets of ``session`` (all of ``user``'s if None); never blocks."""
 
 
 async def authenticated(accounts: Accounts) -> Principal:

@@ -8,14 +8,21 @@ unexpected exception is logged by Quart with its traceback and answered 500
 
 from __future__ import annotations
 
+import contextlib
 import math
 
-from quart import Response
+import trio
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from sandcat.api.payload import json_response
 from sandcat.errors import RateLimited, SandcatError
+
+#: Largest unread body drained before an early answer (else the connection closes).
+MAX_DRAIN_BYTES = 1 << 20
+#: How long a body still arriving may take to drain before the connection closes.
+DRAIN_TIMEOUT_S = 1.0
 
 _CODES = {
     400: "bad_request",
@@ -59,6 +66,27 @@ async def _sandcat_error(error: SandcatError) -> Response:
     return error_response(error.http_status, error.code, error.message, field=error.field)
 
 
+async def _drain_body(response: Response) -> Response:
+    """Read what is left of a small request body before answering (after_request).
+
+    A response sent before the body was read (401, 404, 405, the automatic
+    OPTIONS answer) would leave the rest of the body on a keep-alive
+    connection, and hypercorn then stalls the next request on that connection
+    (found by ``nox -s fuzz-api``). A body that is large, of unknown length,
+    refused for its size or slowness (413, 408), or not there within
+    ``DRAIN_TIMEOUT_S`` is not waited for: the connection is closed instead.
+    """
+    length = request.content_length
+    if length is None and "transfer-encoding" not in request.headers:
+        return response  # no body at all
+    if length is not None and length <= MAX_DRAIN_BYTES and response.status_code not in (408, 413):
+        with trio.move_on_after(DRAIN_TIMEOUT_S), contextlib.suppress(HTTPException):
+            await request.get_data()
+            return response
+    response.headers["Connection"] = "close"
+    return response
+
+
 async def _http_error(error: HTTPException) -> Response:
     status = error.code or 500
     code = _CODES.get(status, "internal" if status >= 500 else "bad_request")
@@ -73,6 +101,7 @@ async def _http_error(error: HTTPException) -> Response:
 
 
 def install_error_handlers(app: QuartTrio) -> None:
+    app.after_request(_drain_body)
     app.register_error_handler(SandcatError, _sandcat_error)
     # Covers InternalServerError, which Quart raises after logging an
     # unexpected exception with its traceback (Quart.handle_exception).

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 from sandcat.api.openapi_files import FILE_SCHEMAS, file_paths
+from sandcat.api.people_paths import people_paths
 from sandcat.api.schemas import BODIES, ID, SCHEMAS, Schema, obj, ref
 
 _ERRORS = {
@@ -42,6 +43,8 @@ def _operation(
     errors: tuple[int, ...] = (),
     auth: bool = True,
     path_id: str | None = None,
+    query: tuple[Schema, ...] = (),
+    body_required: bool = True,
 ) -> Schema:
     status, schema = ok
     success: Schema = {"description": "success"}
@@ -61,13 +64,13 @@ def _operation(
         },
     }
     if body is not None:
-        operation["requestBody"] = {
-            "required": op_id != "acceptFriendRequest",
-            **_json(BODIES[body]),
-        }
+        operation["requestBody"] = {"required": body_required, **_json(BODIES[body])}
     operation["security"] = [{"bearer": []}] if auth else []
+    parameters = list(query)
     if path_id is not None:
-        operation["parameters"] = [{"name": path_id, "in": "path", "required": True, "schema": ID}]
+        parameters.insert(0, {"name": path_id, "in": "path", "required": True, "schema": ID})
+    if parameters:
+        operation["parameters"] = parameters
     return operation
 
 
@@ -101,98 +104,6 @@ def openapi_document() -> Schema:
         "/api/v1/openapi.json": {
             "get": op("openapi", "this document", ok=(200, {"type": "object"}), auth=False)
         },
-        "/api/v1/auth/register": {
-            "post": op(
-                "register",
-                "create an account",
-                ok=(201, _wrap("user", ref("User"))),
-                body="register",
-                errors=(409,),
-                auth=False,
-            )
-        },
-        "/api/v1/auth/login": {
-            "post": op(
-                "login",
-                "open a session; unknown login and wrong password give the same 401",
-                ok=(200, ref("LoginResult")),
-                body="login",
-                errors=(401, 403, 429),
-                auth=False,
-            )
-        },
-        "/api/v1/auth/refresh": {
-            "post": op(
-                "refresh",
-                "rotate tokens; reusing a rotated refresh token ends the session",
-                ok=(200, ref("Tokens")),
-                body="refresh",
-                errors=(401,),
-                auth=False,
-            )
-        },
-        "/api/v1/auth/logout": {
-            "post": op("logout", "end this session and close its sockets", ok=(204, None))
-        },
-        "/api/v1/users/me": {
-            "get": op("me", "your own user", ok=(200, _wrap("user", ref("User"))))
-        },
-        "/api/v1/users/{id}": {
-            "get": op(
-                "getUser",
-                "a public profile",
-                ok=(200, _wrap("user", ref("User"))),
-                errors=(404, 422),
-                path_id="id",
-            )
-        },
-        "/api/v1/friends": {
-            "get": op(
-                "listFriends",
-                "your friends",
-                ok=(200, _wrap("friends", {"type": "array", "items": ref("Friend")})),
-            )
-        },
-        "/api/v1/friends/requests": {
-            "post": op(
-                "sendFriendRequest",
-                "ask a user to be your friend",
-                ok=(201, _wrap("request", ref("FriendRequest"))),
-                body="friend_request",
-                errors=(404, 409),
-            ),
-            "get": op(
-                "listFriendRequests",
-                "pending requests to and from you",
-                ok=(
-                    200,
-                    obj(
-                        ["incoming", "outgoing"],
-                        incoming={"type": "array", "items": ref("FriendRequest")},
-                        outgoing={"type": "array", "items": ref("FriendRequest")},
-                    ),
-                ),
-            ),
-        },
-        "/api/v1/friends/requests/{id}/accept": {
-            "post": op(
-                "acceptFriendRequest",
-                "accept a request addressed to you; opens the direct conversation",
-                ok=(200, _wrap("friend", ref("Friend"))),
-                body="accept",
-                errors=(404,),
-                path_id="id",
-            )
-        },
-        "/api/v1/friends/requests/{id}/reject": {
-            "post": op(
-                "rejectFriendRequest",
-                "reject a request addressed to you",
-                ok=(200, _wrap("request", ref("FriendRequest"))),
-                errors=(404, 422),
-                path_id="id",
-            )
-        },
         "/api/v1/groups": {
             "post": op(
                 "createGroup",
@@ -217,6 +128,7 @@ def openapi_document() -> Schema:
         },
     }
     paths.update(file_paths(op))
+    paths.update(people_paths(op, _wrap))
     document: Schema = {
         "openapi": "3.1.0",
         "info": {"title": "Sandcat HTTP API", "version": "1"},

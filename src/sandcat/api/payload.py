@@ -36,6 +36,10 @@ class JsonBody:
         value = self._data.get(name)
         return None if value is None else self._string(name, value)
 
+    def fields(self) -> Mapping[str, object]:
+        """Every field as sent (for bodies whose keys are themselves the request)."""
+        return self._data
+
     def integer(self, name: str) -> int:
         value = self._data.get(name)
         if value is None:
@@ -85,6 +89,24 @@ async def read_body(*, max_bytes: int) -> JsonBody:
     if not isinstance(data, dict):
         raise ClientError("request body must be a JSON object")
     return JsonBody(data)
+
+
+def query_int(name: str, *, default: int | None, low: int, high: int) -> int | None:
+    """The integer query parameter ``name`` in ``[low, high]``; 422 naming it otherwise."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 16 or not low <= int(raw) <= high:
+        raise BadRequest(f"{name}: must be an integer of {low}-{high}", field=name)
+    return int(raw)
+
+
+def query_text(name: str) -> str:
+    """The required text query parameter ``name``; 422 naming it if missing."""
+    raw = request.args.get(name)
+    if raw is None:
+        raise BadRequest(f"{name}: required", field=name)
+    return raw
 
 
 def json_response(payload: object, status: int = 200) -> Response:

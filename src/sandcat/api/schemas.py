@@ -52,9 +52,24 @@ SCHEMAS: dict[str, Schema] = {
         username={"type": "string"},
         display_name={"type": "string"},
         avatar={"type": "string"},
+        gender={"type": "string", "enum": ["", "female", "male", "other"]},
+        signature={"type": "string"},
+        region={"type": "string"},
+        language={"type": "string"},
         created_at=MS,
         email={"type": ["string", "null"], "description": "only in your own user"},
         phone={"type": ["string", "null"], "description": "only in your own user"},
+        birthday={"type": ["string", "null"], "description": "YYYY-MM-DD; only in your own"},
+        find_by_email={"type": "boolean", "description": "only in your own user"},
+        find_by_phone={"type": "boolean", "description": "only in your own user"},
+        last_login_at={"type": ["integer", "null"], "description": "only in your own user"},
+        last_login_ip={"type": ["string", "null"], "description": "only in your own user"},
+        last_login_device={"type": ["string", "null"], "description": "only in your own user"},
+        match={
+            "type": "string",
+            "enum": ["username", "email", "phone", "prefix"],
+            "description": "in search results: what matched",
+        },
     ),
     "Tokens": obj(
         ["access_token", "refresh_token", "expires_in"],
@@ -94,6 +109,7 @@ SCHEMAS: dict[str, Schema] = {
         remark={"type": "string"},
         since=MS,
         cid={"type": "string", "description": "the direct conversation d:<a>:<b>"},
+        deleted={"type": "boolean", "description": "in sync answers: the friendship ended"},
     ),
     "Group": obj(
         ["id", "cid", "name", "owner", "avatar", "max_members", "created_at"],
@@ -122,14 +138,55 @@ SCHEMAS: dict[str, Schema] = {
     },
 }
 
+SCHEMAS.update(
+    {
+        "Session": obj(
+            ["id", "device", "platform", "created_at", "last_used_at", "expires_at", "current"],
+            id=ID,
+            device={"type": "string"},
+            platform={"type": "string"},
+            created_at=MS,
+            last_used_at=MS,
+            expires_at=MS,
+            ip={"type": ["string", "null"]},
+            current={"type": "boolean", "description": "the session of this request"},
+        ),
+        "Blocked": obj(
+            ["id", "username", "display_name", "avatar", "since"],
+            id=ID,
+            username={"type": "string"},
+            display_name={"type": "string"},
+            avatar={"type": "string"},
+            since=MS,
+        ),
+        "Notice": obj(
+            ["nseq", "type", "data", "ts"],
+            nseq={"type": "integer", "minimum": 1},
+            type={"type": "string", "pattern": "^[a-z0-9_.]{1,64}$"},
+            data={"type": "object"},
+            ts=MS,
+        ),
+    }
+)
+
+_PASSWORD = text(8, 128, description="8-128 characters, not a common password")
+_PHONE = {"type": "string", "description": "international format, e.g. +15551234567"}
+
 BODIES: dict[str, Schema] = {
     "register": obj(
         ["username", "password"],
-        username=text(3, 32, pattern="^[a-z0-9_.]{3,32}$"),
-        password=text(8, 128),
+        username=text(
+            3, 32, pattern="^[A-Za-z0-9_.]{3,32}$", description="case-insensitive; stored lower"
+        ),
+        password=_PASSWORD,
         email={"type": "string", "format": "email"},
+        phone=_PHONE,
         display_name=text(1, 64),
-        code={"type": "string", "description": "required when email verification is on"},
+        code={
+            "type": "string",
+            "pattern": "^[0-9]{6}$",
+            "description": "from POST /auth/codes; required when email verification is on",
+        },
     ),
     "login": obj(
         ["login", "password"],
@@ -153,4 +210,39 @@ BODIES: dict[str, Schema] = {
         name=text(1, 64),
         members={"type": "array", "items": ID, "description": "friends of the creator"},
     ),
+    "code_request": obj(
+        ["email", "purpose"],
+        email={"type": "string", "format": "email"},
+        purpose={"type": "string", "enum": ["register", "reset"]},
+    ),
+    "password_reset": obj(
+        ["email", "code", "new_password"],
+        email={"type": "string", "format": "email"},
+        code={"type": "string", "pattern": "^[0-9]{6}$"},
+        new_password=_PASSWORD,
+    ),
+    "password_change": obj(
+        ["current_password", "new_password"],
+        current_password={"type": "string"},
+        new_password=_PASSWORD,
+    ),
+    "disable": obj(["password"], password={"type": "string"}),
+    "profile": {
+        **obj(
+            [],
+            display_name=text(1, 64),
+            avatar=text(0, 512),
+            gender={"type": "string", "enum": ["", "female", "male", "other"]},
+            birthday={"type": ["string", "null"], "format": "date"},
+            signature=text(0, 256),
+            region=text(0, 64),
+            language={"type": "string", "description": "a language tag like en or pt-BR"},
+            phone={**_PHONE, "type": ["string", "null"]},
+            find_by_email={"type": "boolean"},
+            find_by_phone={"type": "boolean"},
+        ),
+        "additionalProperties": False,
+    },
+    "remark": obj(["remark"], remark=text(0, 64)),
+    "inbox_ack": obj(["upto"], upto={"type": "integer", "minimum": 0, "maximum": 2**53 - 1}),
 }

@@ -20,7 +20,7 @@ from .errors import HttpError, SandcatClientError, SessionClosed
 from .http import HttpApi, Login, Tokens
 from .link import FINAL_CLOSES
 from .options import SessionOptions, SessionStatistics
-from .replies import Ack, Conversation, Page, SyncResult
+from .replies import Ack, Conversation, InboxPage, Page, SyncResult
 from .session import Session
 from .websocket import SUBPROTOCOL
 
@@ -34,6 +34,7 @@ __all__ = [
     "Credentials",
     "HttpApi",
     "HttpError",
+    "InboxPage",
     "Login",
     "Page",
     "RefreshingCredentials",

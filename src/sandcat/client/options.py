@@ -26,6 +26,8 @@ class SessionOptions:
             the SDK stops delivering (and pulls what it missed later).
         read_state_buffer: READ_STATE pushes queued; more are dropped (SYNC
             has every conversation's ``read_seq``).
+        notice_buffer: NOTIFY pushes queued; more are dropped (``inbox()``
+            pulls them; SYNC's ``inbox_max`` tells there are some).
         pull_limit: page size of backfill pulls (1-200).
         max_ahead: messages buffered per conversation behind a hole.
         client: the ``client`` label sent in HELLO.
@@ -39,6 +41,7 @@ class SessionOptions:
     ping_interval_s: float | None = None
     message_buffer: int = 256
     read_state_buffer: int = 64
+    notice_buffer: int = 64
     pull_limit: int = 200
     max_ahead: int = 400
     client: str | None = "sandcat-python"
@@ -56,5 +59,6 @@ class SessionStatistics:
     resends: int = 0
     skipped: int = 0
     read_states_dropped: int = 0
+    notices_dropped: int = 0
     sends_pending: int = 0
     close_codes: list[int | None] = field(default_factory=list)

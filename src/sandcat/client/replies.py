@@ -14,7 +14,7 @@ from typing import Any
 
 import msgpack
 
-from sandcat.protocol import Msg, Op, RequestError, decode_server
+from sandcat.protocol import Msg, Notify, Op, RequestError, decode_server
 
 __all__ = ["Ack", "Conversation", "Page", "SyncResult", "message"]
 
@@ -132,4 +132,29 @@ class SyncResult:
             convs=tuple(Conversation.from_body(conv) for conv in body.get("convs", ())),
             version=_int(body, "version"),
             inbox_max=_int(body, "inbox_max", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class InboxPage:
+    """An INBOX_PULL reply: notices with nseq > after, ascending."""
+
+    notices: Sequence[Notify]
+    more: bool
+    max_nseq: int
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> InboxPage:
+        return cls(
+            notices=tuple(
+                Notify(
+                    nseq=_int(entry, "nseq"),
+                    type=str(entry.get("type", "")),
+                    data=dict(entry.get("data") or {}),
+                    ts=_int(entry, "ts", 0),
+                )
+                for entry in body.get("notices", ())
+            ),
+            more=bool(body.get("more", False)),
+            max_nseq=_int(body, "max_nseq", 0),
         )

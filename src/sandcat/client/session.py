@@ -26,8 +26,11 @@ import trio
 
 from sandcat.protocol import (
     ClientFrame,
+    InboxAck,
+    InboxPull,
     Kind,
     Msg,
+    Notify,
     Ok,
     Ping,
     Pull,
@@ -44,7 +47,7 @@ from .delivery import Delivery
 from .errors import SandcatClientError, SessionClosed
 from .link import Link
 from .options import SessionOptions, SessionStatistics
-from .replies import Ack, Page, SyncResult
+from .replies import Ack, InboxPage, Page, SyncResult
 
 __all__ = ["Session"]
 
@@ -75,6 +78,9 @@ class Session:
         self._delivery = Delivery(positions, options=options, stats=self._stats)
         self._read_states_in, self._read_states_out = trio.open_memory_channel[ReadState](
             options.read_state_buffer
+        )
+        self._notices_in, self._notices_out = trio.open_memory_channel[Notify](
+            options.notice_buffer
         )
         self._closed: SessionClosed | trio.ClosedResourceError | None = None
         #: Test hook: return True to drop a MSG push as if it were lost.
@@ -187,6 +193,22 @@ class Session:
         """Mark ``cid`` read up to ``seq`` (other devices and the peer are told)."""
         await self._request(lambda rid: Read(rid=rid, cid=cid, seq=seq))
 
+    async def inbox(self, after: int | None = None, limit: int = 50) -> InboxPage:
+        """Inbox notices with nseq > ``after`` (default: after this device's ack)."""
+        ok = await self._request(lambda rid: InboxPull(rid=rid, after=after, limit=limit))
+        return InboxPage.from_body(ok.body)
+
+    async def inbox_ack(self, upto: int) -> None:
+        """This device has handled every notice up to ``upto``."""
+        await self._request(lambda rid: InboxAck(rid=rid, upto=upto))
+
+    async def receive_notice(self) -> Notify:
+        """The next NOTIFY push (some may be dropped; see SessionOptions)."""
+        try:
+            return await self._notices_out.receive()
+        except trio.EndOfChannel:
+            raise self._ended() from None
+
     async def ping(self) -> int:
         """Round-trip to the server; returns its time (ms since the epoch)."""
         ok = await self._request(lambda rid: Ping(rid=rid))
@@ -270,6 +292,7 @@ class Session:
         self._nursery.cancel_scope.cancel()
         self._delivery.close()
         self._read_states_in.close()
+        self._notices_in.close()
 
     def _ended(self) -> SessionClosed | trio.ClosedResourceError:
         self._closed = self._closed or self._link.closed or SessionClosed(None, "session ended")
@@ -286,6 +309,11 @@ class Session:
                 self._read_states_in.send_nowait(frame)
             except (trio.WouldBlock, trio.ClosedResourceError):
                 self._stats.read_states_dropped += 1
+        elif isinstance(frame, Notify):
+            try:
+                self._notices_in.send_nowait(frame)
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                self._stats.notices_dropped += 1
 
 
 class _Messages:

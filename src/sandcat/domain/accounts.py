@@ -1,36 +1,64 @@
-"""Accounts: registration, login, token refresh, logout and authentication.
+"""Accounts: registration, login, tokens, sessions and credentials.
 
 A session is one login on one device; its id is the refresh-token family
 (see ``sandcat.store.accounts``), so it survives refreshes. Every access
 token names its session, and ``authenticate`` checks that the session is
 still live and the user not disabled, so logout and revocation take effect
-for HTTP at once and for sockets when the gateway next authenticates.
+for HTTP at once; the API closes the session's sockets (4007) as well.
+
+Methods that end sessions return the ended session ids, so the caller can
+close their sockets.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 
 from sandcat.clock import Clock
 from sandcat.config import AuthConfig
 from sandcat.domain._text import bounded
 from sandcat.domain.avatars import default_avatar
-from sandcat.domain.passwords import PasswordHasher
+from sandcat.domain.codes import VerificationCodes, normalize_email
+from sandcat.domain.passwords import MAX_PASSWORD, PasswordHasher, check_password_policy
+from sandcat.domain.ratelimit import RateLimiter
 from sandcat.domain.tokens import Tokens
-from sandcat.errors import BadRequest, Forbidden, NotFound, Unauthorized, Unavailable
+from sandcat.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from sandcat.ids import new_id, parse_id
-from sandcat.store.accounts import AccountStore, Session, User
+from sandcat.store.accounts import AccountStore, Session, SessionInfo, User
 
-_USERNAME = re.compile(r"[a-z0-9_.]{3,32}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+#: Usernames are case-insensitive: typed in any case, stored lower-cased
+#: (PROTOCOL.md §5: [a-z0-9_.]); display names keep whatever case people like.
+_USERNAME = re.compile(r"[A-Za-z0-9_.]{3,32}")
 _PLATFORM = re.compile(r"[A-Za-z0-9_.-]{1,32}")
-_MIN_PASSWORD, _MAX_PASSWORD = 8, 128
+#: E.164 after removing spaces, dots, dashes and parentheses.
+_PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
+_PHONE_NOISE = re.compile(r"[\s().-]")
 #: Longest ``login`` worth looking up: an email address (RFC 5321 path limit).
 _MAX_LOGIN = 254
 #: Refresh tokens we issue are 43 characters; anything much longer is not ours.
 _MAX_REFRESH = 256
 _BAD_LOGIN = "invalid login or password"
+
+
+def normalize_phone(value: str, *, field: str = "phone") -> str:
+    """``+`` and digits (E.164); ``BadRequest`` naming ``field`` otherwise."""
+    phone = _PHONE_NOISE.sub("", value)
+    if phone.startswith("00"):
+        phone = "+" + phone[2:]
+    if not _PHONE.fullmatch(phone):
+        raise BadRequest(f"{field}: must be an international number like +15551234567", field=field)
+    return phone
+
+
+def check_device(device: str | None, platform: str | None) -> tuple[str, str]:
+    """The device id (fresh if None) and platform (``unknown`` if None) of a login."""
+    device = new_id() if device is None else parse_id(device, field="device")
+    platform = "unknown" if platform is None else platform
+    if not _PLATFORM.fullmatch(platform):
+        raise BadRequest("platform: must be 1-32 of A-Za-z0-9_.-", field="platform")
+    return device, platform
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +102,25 @@ class Accounts:
     """The account use cases over an ``AccountStore``."""
 
     def __init__(
-        self, store: AccountStore, *, config: AuthConfig, secret: bytes, clock: Clock
+        self,
+        store: AccountStore,
+        *,
+        config: AuthConfig,
+        secret: bytes,
+        clock: Clock,
+        codes: VerificationCodes | None = None,
     ) -> None:
         self._store = store
         self._config = config
         self._clock = clock
+        self._codes = codes
         self._tokens = Tokens(secret, access_ttl_s=config.access_ttl_s, clock=clock)
         self._passwords = PasswordHasher(config)
+        window = config.login_window_s
+        self._failures = RateLimiter(limit=config.login_failures, window_s=window, clock=clock)
+        self._attempts = RateLimiter(
+            limit=config.login_attempts_per_ip, window_s=window, clock=clock
+        )
 
     async def register(
         self,
@@ -88,27 +128,33 @@ class Accounts:
         username: str,
         password: str,
         email: str | None = None,
+        phone: str | None = None,
         display_name: str | None = None,
         code: str | None = None,
     ) -> User:
-        """Create an account. Raises ``BadRequest`` naming the bad field,
-        ``Conflict`` (field ``username`` or ``email``) for a taken one, and
-        ``Unavailable`` while email verification is on: codes are not built yet."""
-        if self._config.email_verification:
-            raise Unavailable("registration with email verification is not available yet")
+        """Create an account. Raises ``BadRequest`` naming the bad field (a wrong
+        or missing ``code`` while email verification is on included) and
+        ``Conflict`` (field ``username``, ``email`` or ``phone``) for a taken one."""
         if not _USERNAME.fullmatch(username):
             raise BadRequest("username: must be 3-32 of a-z, 0-9, '_' and '.'", field="username")
-        _check_password(password)
+        typed, username = username, username.lower()
+        check_password_policy(password, username=username)
         if email is not None:
-            email = email.strip().lower()
-            if len(email) > _MAX_LOGIN or not _EMAIL.fullmatch(email):
-                raise BadRequest("email: not a valid address", field="email")
+            email = normalize_email(email)
+        if phone is not None:
+            phone = normalize_phone(phone)
         name = bounded(
-            username if display_name is None else display_name,
+            typed if display_name is None else display_name,
             field="display_name",
             low=1,
             high=64,
         )
+        if self._config.email_verification:
+            if email is None:
+                raise BadRequest("email: required (email verification is on)", field="email")
+            if self._codes is None:  # pragma: no cover - app.py always wires codes
+                raise BadRequest("code: verification is not available", field="code")
+            await self._codes.redeem(email, "register", code)
         now = self._clock()
         user_id = new_id()
         user = User(
@@ -118,6 +164,7 @@ class Accounts:
             password_hash=await self._passwords.hash(password),
             email=email,
             avatar=default_avatar(user_id),
+            phone=phone,
             created_at=now,
             updated_at=now,
         )
@@ -137,23 +184,45 @@ class Accounts:
 
         Without ``device`` the session gets a fresh device id, so two such logins
         never replace each other. An unknown login and a wrong password give the
-        same ``Unauthorized`` after the same amount of hashing work.
+        same ``Unauthorized`` after the same amount of hashing work. Too many
+        failures for one login name, or attempts from one address, give
+        ``RateLimited`` whatever the password.
         """
-        device = new_id() if device is None else parse_id(device, field="device")
-        platform = "unknown" if platform is None else platform
-        if not _PLATFORM.fullmatch(platform):
-            raise BadRequest("platform: must be 1-32 of A-Za-z0-9_.-", field="platform")
-        if not 1 <= len(login) <= _MAX_LOGIN or len(password) > _MAX_PASSWORD:
+        device, platform = check_device(device, platform)
+        name = login.strip().lower()
+        wait = self._attempts.take(ip or "?") or self._failures.retry_after_ms(name)
+        if wait:
+            raise RateLimited("too many login attempts; wait", retry_after_ms=wait)
+        if not 1 <= len(name) <= _MAX_LOGIN or len(password) > MAX_PASSWORD:
+            self._failures.hit(name)
             raise Unauthorized(_BAD_LOGIN)
-        user = await self._store.find_login(login.strip())
+        user = await self._store.find_login(self._login_key(login.strip()))
         ok = await self._passwords.verify(None if user is None else user.password_hash, password)
         if user is None or not ok:
+            self._failures.hit(name)
             raise Unauthorized(_BAD_LOGIN)
-        if user.disabled:
-            raise Forbidden("this account is disabled")
+        self._failures.reset(name)
         rehash = None
         if self._passwords.needs_rehash(user.password_hash):
             rehash = await self._passwords.hash(password)
+        return await self.open_session(user, device=device, platform=platform, ip=ip, rehash=rehash)
+
+    async def open_session(
+        self,
+        user: User,
+        *,
+        device: str | None,
+        platform: str | None,
+        ip: str | None,
+        rehash: str | None = None,
+    ) -> Login:
+        """Open a session for a user whose identity was proven (password, OAuth).
+
+        ``Forbidden`` for a disabled account; ``BadRequest`` for a bad device or platform.
+        """
+        device, platform = check_device(device, platform)
+        if user.disabled:
+            raise Forbidden("this account is disabled")
         now = self._clock()
         refresh = self._tokens.new_refresh()
         session = Session(
@@ -170,6 +239,20 @@ class Accounts:
         await self._store.start_session(session, rehash=rehash)
         pair, principal = self._issue(user.id, device, session.family, refresh)
         return Login(pair, user, principal)
+
+    async def unusable_password(self) -> str:
+        """A hash no password matches in practice (accounts made by OAuth login)."""
+        return await self._passwords.hash(secrets.token_urlsafe(32))
+
+    @staticmethod
+    def _login_key(login: str) -> str:
+        """What to look ``login`` up by: a phone number in its normal form."""
+        if login[:1] == "+" or login[:2] == "00":
+            try:
+                return normalize_phone(login)
+            except BadRequest:
+                return login
+        return login
 
     async def refresh(self, refresh_token: str, *, ip: str | None = None) -> TokenPair:
         """Trade a refresh token for new tokens; the presented one stops working.
@@ -201,6 +284,10 @@ class Accounts:
         """Revoke the principal's session: its refresh and access tokens stop working."""
         await self._store.revoke_session(principal.user, principal.session, now_ms=self._clock())
 
+    async def logout_everywhere(self, principal: Principal) -> list[str]:
+        """Revoke every session of the principal's user, this one included."""
+        return await self._store.revoke_all(principal.user, now_ms=self._clock())
+
     async def authenticate(self, token: str) -> Principal:
         """The principal of a valid access token whose session is live and whose
         user is not disabled; ``Unauthorized`` otherwise."""
@@ -215,17 +302,71 @@ class Accounts:
             raise NotFound("no such user")
         return user
 
+    async def sessions(self, user: str) -> list[SessionInfo]:
+        """The live sessions (devices) of ``user``."""
+        return await self._store.list_sessions(user, now_ms=self._clock())
+
+    async def live_devices(self, user: str) -> list[str]:
+        return sorted({session.device for session in await self.sessions(user)})
+
+    async def revoke(self, user: str, session: str) -> None:
+        """End one of ``user``'s sessions; ``NotFound`` if it is not a live one of theirs."""
+        session = parse_id(session, field="id")
+        if not await self._store.revoke_session(user, session, now_ms=self._clock()):
+            raise NotFound("no such session")
+
+    async def change_password(self, principal: Principal, *, current: str, new: str) -> list[str]:
+        """Needs the current password; ends every other session (returned)."""
+        user = await self.get_user(principal.user)
+        await self._check_password(user, current, field="current_password")
+        check_password_policy(new, username=user.username, field="new_password")
+        return await self._store.set_password(
+            user.id, await self._passwords.hash(new), keep=principal.session, now_ms=self._clock()
+        )
+
+    async def reset_password(
+        self, *, email: str, code: str | None, new: str
+    ) -> tuple[str, list[str]]:
+        """Set a new password with an emailed code; ends every session.
+
+        Returns the user id and the ended sessions. A wrong code and an unknown
+        email give the same ``BadRequest`` (field ``code``).
+        """
+        email = normalize_email(email)
+        if self._codes is None:  # pragma: no cover - app.py always wires codes
+            raise BadRequest("code: verification is not available", field="code")
+        check_password_policy(new, field="new_password")
+        await self._codes.redeem(email, "reset", code)
+        user = await self._store.find_login(email)
+        if user is None or user.email != email or user.disabled:
+            # The code was issued to a registered address; it is gone since.
+            raise BadRequest("code: invalid or expired; ask for a new one", field="code")
+        check_password_policy(new, username=user.username, field="new_password")
+        ended = await self._store.set_password(
+            user.id, await self._passwords.hash(new), keep=None, now_ms=self._clock()
+        )
+        return user.id, ended
+
+    async def disable(self, principal: Principal, *, password: str) -> list[str]:
+        """Disable the caller's account (needs the password); ends every session."""
+        user = await self.get_user(principal.user)
+        await self._check_password(user, password, field="password")
+        return await self._store.disable(user.id, now_ms=self._clock())
+
+    async def _check_password(self, user: User, password: str, *, field: str) -> None:
+        key = f"user:{user.id}"
+        wait = self._failures.retry_after_ms(key)
+        if wait:
+            raise RateLimited("too many wrong passwords; wait", retry_after_ms=wait)
+        if len(password) > MAX_PASSWORD or not await self._passwords.verify(
+            user.password_hash, password
+        ):
+            self._failures.hit(key)
+            raise Forbidden(f"{field}: incorrect password", field=field)
+
     def _issue(
         self, user: str, device: str, session: str, refresh: str
     ) -> tuple[TokenPair, Principal]:
         access = self._tokens.issue_access(user=user, device=device, session=session)
         pair = TokenPair(access.token, refresh, self._config.access_ttl_s)
         return pair, Principal(user, device, session, access.expires_at_ms)
-
-
-def _check_password(password: str) -> None:
-    # Accepted exactly as typed: no stripping or case folding (ASVS 6.2.1).
-    if not _MIN_PASSWORD <= len(password) <= _MAX_PASSWORD:
-        raise BadRequest(
-            f"password: must be {_MIN_PASSWORD}-{_MAX_PASSWORD} characters", field="password"
-        )

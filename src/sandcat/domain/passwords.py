@@ -9,6 +9,7 @@ login takes about the same time whether or not the user exists (ASVS 6.3.8).
 from __future__ import annotations
 
 import secrets
+from importlib import resources
 
 import trio
 from argon2 import PasswordHasher as _Argon2
@@ -16,6 +17,7 @@ from argon2 import Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from sandcat.config import AuthConfig
+from sandcat.errors import BadRequest
 
 
 class PasswordHasher:
@@ -55,3 +57,25 @@ class PasswordHasher:
             return self._argon2.verify(encoded, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def _common() -> frozenset[str]:
+    text = resources.files("sandcat.domain").joinpath("common-passwords.txt").read_text("utf-8")
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and line[0] != "#"
+    )
+
+
+#: Refused as passwords (ASVS 6.2.4), compared case-insensitively.
+COMMON_PASSWORDS = _common()
+MIN_PASSWORD, MAX_PASSWORD = 8, 128
+
+
+def check_password_policy(password: str, *, username: str = "", field: str = "password") -> None:
+    """``BadRequest`` naming ``field`` unless ``password`` is 8-128 characters, not
+    a common password and not the username. Taken exactly as typed (ASVS 6.2.1)."""
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise BadRequest(f"{field}: must be {MIN_PASSWORD}-{MAX_PASSWORD} characters", field=field)
+    folded = password.lower()
+    if folded in COMMON_PASSWORDS or (username and folded == username.lower()):
+        raise BadRequest(f"{field}: too common or too easy to guess", field=field)

@@ -1,19 +1,21 @@
 """The hub: every authenticated connection on this instance, by user and device.
 
-It is the send path's ``Directory`` (where to push a user's messages) and the
-API's ``SessionCloser`` (logout closes that session's sockets with 4007). A
+It is the send path's ``Directory`` (where to push a user's messages), the
+inbox's ``Notifier`` (NOTIFY pushes) and the API's ``SessionCloser`` (logout
+closes that session's sockets with 4007). A
 second connection for the same ``(user, device)`` replaces the first, which is
 closed with 4001 (PROTOCOL.md §3, device slots).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 import trio
 
-from sandcat.protocol import CloseCode, GoAway, encode
+from sandcat.protocol import CloseCode, GoAway, Notify, encode
+from sandcat.store.inbox import Notice
 
 
 class Member(Protocol):
@@ -92,6 +94,15 @@ class Hub:
         for conn in list(self.outlets(user)):
             if session is None or conn.session == session:
                 conn.close(code, reason or "session ended")
+
+    def publish(self, notices: Sequence[Notice]) -> None:
+        """Push committed inbox notices to every device of their users (the ``Notifier``)."""
+        for notice in notices:
+            frame = encode(
+                Notify(nseq=notice.nseq, type=notice.type, data=notice.data, ts=notice.created_at)
+            )
+            for conn in self.outlets(notice.user):
+                conn.push(frame)
 
     def go_away(self, *, reason: str, reconnect_after_ms: int) -> None:
         """Tell every client this instance is going away (before the drain)."""

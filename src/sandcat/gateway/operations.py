@@ -22,7 +22,10 @@ from sandcat.pipeline.router import msg_frame
 from sandcat.protocol import (
     Auth,
     Hello,
+    InboxAck,
+    InboxPull,
     Limits,
+    Notify,
     Ok,
     Ping,
     Pull,
@@ -32,8 +35,10 @@ from sandcat.protocol import (
     Sync,
     encode,
     msg_body,
+    notice_body,
     validate_content,
 )
+from sandcat.store.inbox import InboxPage
 from sandcat.store.messages import ConversationState, MessageStore, NewMessage, StoredMessage
 
 if TYPE_CHECKING:
@@ -48,6 +53,16 @@ class Identity(Protocol):
     def session(self) -> str: ...
     @property
     def expires_at_ms(self) -> int: ...
+
+
+class InboxReader(Protocol):
+    async def pull(
+        self, user: str, device: str, *, after: int | None = None, limit: int = 50
+    ) -> InboxPage: ...
+
+    async def ack(self, user: str, device: str, upto: int) -> int: ...
+
+    async def head(self, user: str) -> int: ...
 
 
 class Authenticator(Protocol):
@@ -68,6 +83,7 @@ class Operations:
         self,
         *,
         accounts: Authenticator,
+        inbox: InboxReader,
         store: MessageStore,
         pipeline: Pipeline,
         hub: Hub,
@@ -80,6 +96,7 @@ class Operations:
         self._metrics = metrics or ServerMetrics.create()
         self._files = files
         self._accounts = accounts
+        self._inbox = inbox
         self._store = store
         self._pipeline = pipeline
         self._hub = hub
@@ -125,6 +142,11 @@ class Operations:
                 await self._read(conn, frame)
             case Auth():
                 await self._auth(conn, frame)
+            case InboxPull():
+                await self._inbox_pull(conn, frame)
+            case InboxAck():
+                await self._inbox.ack(conn.user, conn.device, frame.upto)
+                conn.push(encode(Ok(rid=frame.rid, body={})))
             case _:  # pragma: no cover - the session state machine admits nothing else
                 raise BadRequest(f"unexpected frame {type(frame).__name__}")
 
@@ -208,8 +230,23 @@ class Operations:
                     body={
                         "convs": [self._conv(conn.user, state) for state in states],
                         "version": version,
-                        "inbox_max": 0,
+                        "inbox_max": await self._inbox.head(conn.user),
                     },
+                )
+            )
+        )
+
+    async def _inbox_pull(self, conn: Connection, frame: InboxPull) -> None:
+        page = await self._inbox.pull(conn.user, conn.device, after=frame.after, limit=frame.limit)
+        notices = [
+            notice_body(Notify(nseq=n.nseq, type=n.type, data=n.data, ts=n.created_at))
+            for n in page.notices
+        ]
+        conn.push(
+            encode(
+                Ok(
+                    rid=frame.rid,
+                    body={"notices": notices, "more": page.more, "max_nseq": page.max_nseq},
                 )
             )
         )

@@ -6,7 +6,7 @@ package imports only the standard library and msgpack; the wire contract it
 implements is ``protocol/SPEC.md``.
 """
 
-from ._codec import decode_client, decode_server, encode, msg_body
+from ._codec import decode_client, decode_server, encode, msg_body, notice_body
 from ._content import CUSTOM_KIND_MIN, SERVER_KINDS, Kind, validate_content
 from ._errors import (
     CloseCode,
@@ -23,7 +23,10 @@ from ._frames import (
     Err,
     GoAway,
     Hello,
+    InboxAck,
+    InboxPull,
     Msg,
+    Notify,
     Ok,
     Op,
     Ping,
@@ -51,9 +54,12 @@ __all__ = [
     "FrameError",
     "GoAway",
     "Hello",
+    "InboxAck",
+    "InboxPull",
     "Kind",
     "Limits",
     "Msg",
+    "Notify",
     "Ok",
     "Op",
     "Ping",
@@ -76,5 +82,6 @@ __all__ = [
     "is_valid_cid",
     "is_valid_id",
     "msg_body",
+    "notice_body",
     "validate_content",
 ]

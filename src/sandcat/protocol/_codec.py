@@ -29,7 +29,10 @@ from ._frames import (
     Err,
     GoAway,
     Hello,
+    InboxAck,
+    InboxPull,
     Msg,
+    Notify,
     Ok,
     Op,
     Ping,
@@ -43,17 +46,17 @@ from ._frames import (
 )
 from ._limits import DEFAULT_LIMITS, Limits
 
-__all__ = ["decode_client", "decode_server", "encode", "msg_body"]
+__all__ = ["decode_client", "decode_server", "encode", "msg_body", "notice_body"]
 
 _Frame = TypeVar("_Frame", ClientFrame, ServerFrame)
 
 _CLIENT_FRAMES: Final[Mapping[int, type[ClientFrame]]] = {
-    cls.op: cls for cls in (Hello, Ping, Auth, Send, Pull, Sync, Read)
+    cls.op: cls for cls in (Hello, Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck)
 }
 _SERVER_FRAMES: Final[Mapping[int, type[ServerFrame]]] = {
-    cls.op: cls for cls in (Ok, Err, Msg, ReadState, GoAway)
+    cls.op: cls for cls in (Ok, Err, Msg, ReadState, Notify, GoAway)
 }
-_PUSHES: Final = frozenset({Op.MSG, Op.READ_STATE, Op.GOAWAY})
+_PUSHES: Final = frozenset({Op.MSG, Op.READ_STATE, Op.NOTIFY, Op.GOAWAY})
 
 # Python names that are keywords or builtins on the wire.
 _WIRE_KEYS: Final[Mapping[str, str]] = {"sender": "from"}
@@ -121,6 +124,11 @@ def msg_body(msg: Msg) -> dict[str, object]:
     same whether it was pushed or pulled.
     """
     return _body(msg)
+
+
+def notice_body(notice: Notify) -> dict[str, object]:
+    """The body map of a NOTIFY push, as inbox pulls embed it."""
+    return _body(notice)
 
 
 def _body(frame: ClientFrame | ServerFrame) -> dict[str, object]:

@@ -14,6 +14,7 @@ omits optional fields that are None.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
@@ -28,7 +29,10 @@ __all__ = [
     "Err",
     "GoAway",
     "Hello",
+    "InboxAck",
+    "InboxPull",
     "Msg",
+    "Notify",
     "Ok",
     "Op",
     "Ping",
@@ -53,8 +57,11 @@ class Op(enum.IntEnum):
     PULL = 11
     SYNC = 12
     READ = 13
+    INBOX_PULL = 14
+    INBOX_ACK = 15
     MSG = 20
     READ_STATE = 21
+    NOTIFY = 22
     GOAWAY = 126
 
 
@@ -116,6 +123,9 @@ def _check_mentions(value: object) -> None:
         and all(is_valid_id(user) for user in value)
     ):
         raise ValueError(f"mentions: must be a list of at most {Limits.max_mentions} user ids")
+
+
+_NOTICE_TYPE = re.compile(r"[a-z0-9_.]+")
 
 
 def _power(bound: int) -> str:
@@ -244,6 +254,39 @@ class Read:
         _check_uint("seq", self.seq)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxPull:
+    """Fetches notices of the user's inbox with ``nseq > after``, ascending.
+
+    Without ``after`` the server starts after what this device has acked.
+    """
+
+    op: ClassVar[Op] = Op.INBOX_PULL
+    rid: int
+    after: int | None = None
+    limit: int = Limits.default_pull_limit
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        if self.after is not None:
+            _check_uint("after", self.after)
+        if not _is_uint(self.limit, Limits.max_pull_limit + 1) or self.limit == 0:
+            raise ValueError(f"limit: must be an int of 1-{Limits.max_pull_limit}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxAck:
+    """This device has handled every notice up to and including ``upto``."""
+
+    op: ClassVar[Op] = Op.INBOX_ACK
+    rid: int
+    upto: int
+
+    def __post_init__(self) -> None:
+        _check_request_rid(self.rid)
+        _check_uint("upto", self.upto)
+
+
 # -- server -> client ----------------------------------------------------------
 
 
@@ -343,6 +386,38 @@ class ReadState:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Notify:
+    """A notice written to the user's inbox: friend requests, invitations, ...
+
+    ``type`` is a dotted name (``friend.requested``) and ``data`` its details.
+    The same map (`notice_body`) is what inbox pulls return.
+    """
+
+    op: ClassVar[Op] = Op.NOTIFY
+    nseq: int
+    type: str
+    data: Mapping[str, object]
+    ts: int
+
+    @property
+    def rid(self) -> int:
+        """Always 0: pushes answer no request."""
+        return 0
+
+    def __post_init__(self) -> None:
+        _check_uint("nseq", self.nseq)
+        if not (
+            isinstance(self.type, str)
+            and 1 <= len(self.type) <= Limits.max_label_chars
+            and _NOTICE_TYPE.fullmatch(self.type)
+        ):
+            raise ValueError(f"type: must be 1-{Limits.max_label_chars} chars of [a-z0-9_.]")
+        if not (isinstance(self.data, Mapping) and all(isinstance(k, str) for k in self.data)):
+            raise ValueError("data: must be a map with str keys")
+        _check_uint("ts", self.ts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GoAway:
     """The server is shutting down; reconnect after the given delay."""
 
@@ -360,5 +435,5 @@ class GoAway:
         _check_uint("reconnect_after_ms", self.reconnect_after_ms, Limits.max_duration_ms)
 
 
-ClientFrame: TypeAlias = Hello | Ping | Auth | Send | Pull | Sync | Read
-ServerFrame: TypeAlias = Ok | Err | Msg | ReadState | GoAway
+ClientFrame: TypeAlias = Hello | Ping | Auth | Send | Pull | Sync | Read | InboxPull | InboxAck
+ServerFrame: TypeAlias = Ok | Err | Msg | ReadState | Notify | GoAway

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Final, TypeAlias
 
 from ._errors import CloseCode, ErrorCode, SessionError
-from ._frames import Auth, ClientFrame, Hello, Ping, Pull, Read, Send, Sync
+from ._frames import Auth, ClientFrame, Hello, InboxAck, InboxPull, Ping, Pull, Read, Send, Sync
 
 __all__ = ["Session", "SessionState"]
 
@@ -51,7 +51,7 @@ class _Event(enum.Enum):
 _Trigger: TypeAlias = type[ClientFrame] | _Event
 
 _S = SessionState
-_REQUESTS: Final = (Ping, Auth, Send, Pull, Sync, Read)
+_REQUESTS: Final = (Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck)
 
 _TRANSITIONS: Final[Mapping[tuple[SessionState, _Trigger], SessionState]] = {
     (_S.AWAITING_HELLO, Hello): _S.AUTHENTICATING,

@@ -23,6 +23,7 @@ from sandcat.store.accounts import AccountStore
 from sandcat.store.contacts import ContactStore
 from sandcat.store.files import FileStore
 from sandcat.store.groups import GroupStore
+from sandcat.store.inbox import InboxStore
 from sandcat.store.messages import MessageStore
 from sandcat.store.outbox import Outbox
 
@@ -40,6 +41,7 @@ class Stores:
     groups: GroupStore
     messages: MessageStore
     files: FileStore
+    inbox: InboxStore
     janitor: Janitor | None = None
     #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
     outbox: Outbox | None = None
@@ -84,6 +86,7 @@ async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> As
     from sandcat.store.sqlite.contacts import SqliteContactStore
     from sandcat.store.sqlite.files import SqliteFileStore
     from sandcat.store.sqlite.groups import SqliteGroupStore
+    from sandcat.store.sqlite.inbox import SqliteInboxStore
     from sandcat.store.sqlite.messages import SqliteMessageStore
 
     path = sqlite_path(config)
@@ -95,6 +98,7 @@ async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> As
             groups=SqliteGroupStore(db),
             messages=SqliteMessageStore(db),
             files=SqliteFileStore(db),
+            inbox=SqliteInboxStore(db),
         )
 
 
@@ -106,6 +110,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
     from sandcat.store.postgres.contacts import PostgresContactStore
     from sandcat.store.postgres.files import PostgresFileStore
     from sandcat.store.postgres.groups import PostgresGroupStore
+    from sandcat.store.postgres.inbox import PostgresInboxStore
     from sandcat.store.postgres.messages import PostgresMessageStore
     from sandcat.store.postgres.outbox import PostgresOutboxStore
     from sandcat.store.postgres.partitions import run_partition_janitor
@@ -136,6 +141,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             groups=PostgresGroupStore(db),
             messages=PostgresMessageStore(db, outbox=outbox),
             files=PostgresFileStore(db),
+            inbox=PostgresInboxStore(db),
             janitor=janitor,
             outbox=outbox,
         )

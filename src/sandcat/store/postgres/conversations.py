@@ -74,3 +74,15 @@ def open_conversation(
             [(user, cid, can_send, version) for user in members],
         )
     return version
+
+
+def set_can_send(
+    conn: Connection, *, cid: str, users: Iterable[str], can_send: bool, version: int
+) -> None:
+    """Allow or stop sending in ``cid`` for ``users`` (friend deleted, blocked)."""
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE conversation_members SET can_send = %s, version = %s "
+            "WHERE user_id = %s AND cid = %s",
+            [(can_send, version, user, cid) for user in users],
+        )
