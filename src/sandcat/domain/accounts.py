@@ -193,7 +193,11 @@ class Accounts:
         wait = self._attempts.take(ip or "?") or self._failures.retry_after_ms(name)
         if wait:
             raise RateLimited("too many login attempts; wait", retry_after_ms=wait)
-        if not 1 <= len(name) <= _MAX_LOGIN or len(password) > MAX_PASSWORD:
+        if (
+            not 1 <= len(name) <= _MAX_LOGIN
+            or len(password) > MAX_PASSWORD
+            or not name.isprintable()
+        ):
             self._failures.hit(name)
             raise Unauthorized(_BAD_LOGIN)
         user = await self._store.find_login(self._login_key(login.strip()))

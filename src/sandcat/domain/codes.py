@@ -24,7 +24,8 @@ from sandcat.store.accounts import CodeStore, UserStore
 
 Purpose = Literal["register", "reset"]
 PURPOSES: tuple[Purpose, ...] = ("register", "reset")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+# No whitespace or control characters (PostgreSQL text cannot even hold NUL).
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s.\x00-\x1f\x7f]+")
 #: RFC 5321: a forward path is at most 256 octets, so an address at most 254.
 MAX_EMAIL = 254
 _CODE = re.compile(r"[0-9]{6}")

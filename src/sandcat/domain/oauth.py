@@ -44,6 +44,11 @@ class _Profile:
     email: str | None
 
 
+def _printable(text: str) -> str:
+    """``text`` without control characters (a provider's data is not ours to trust)."""
+    return "".join(char for char in text if char.isprintable()).strip()
+
+
 def _challenge(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode()).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
@@ -132,7 +137,7 @@ class GithubLogin:
             user = User(
                 id=new_id(),
                 username=_username(profile.login, attempt),
-                display_name=(profile.name or profile.login)[:64],
+                display_name=_printable(profile.name or profile.login)[:64] or "github user",
                 password_hash=password,
                 email=profile.email,
                 avatar=profile.avatar[:512],
