@@ -18,6 +18,7 @@ import trio
 from sandcat.app import Server, run_server
 from tests.kafka import session_kafka
 from tests.postgres import PostgresServer, session_postgres
+from tests.redis import session_redis
 from tests.s3server import running_s3
 from tests.scene import Api, make_config
 
@@ -91,6 +92,19 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 _topics = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """One real Redis-compatible server (Valkey) for the whole session, started on first use."""
+    with session_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_channel() -> str:
+    """A pub/sub channel no other test uses (tests share the server, not channels)."""
+    return f"sandcat-test-{os.getpid()}-{next(_topics)}"
 
 
 @pytest.fixture

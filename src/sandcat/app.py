@@ -8,6 +8,7 @@ Task tree (DESIGN.md §5)::
        ├─ partitions monthly message partitions ahead (PostgreSQL; stopped on drain)
        ├─ pipeline   sequencer ─ persister ─ router
        ├─ relay      publisher ─ consumer (cluster mode: the outbox to Kafka, Kafka to here)
+       ├─ fanout     session ends and READ_STATE to other instances (Redis; stopped last)
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
           ├─ gateway listener (own cancel scope: stopped first on drain)
@@ -26,6 +27,7 @@ import logging
 import secrets
 import signal
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import trio
 from trio_websocket import WebSocketServer
@@ -33,6 +35,7 @@ from trio_websocket import WebSocketServer
 from sandcat.api import create_app
 from sandcat.api.server import serve_http
 from sandcat.blobs import BlobStore, DirectBlobStore, LocalBlobStore
+from sandcat.bus.broadcast import open_broadcast
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
@@ -48,6 +51,7 @@ from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
+from sandcat.gateway.fanout import Fanout
 from sandcat.mail import CodeTemplates, Postman, open_sender
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
@@ -174,17 +178,22 @@ async def run_server(
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one Sandcat instance until it is shut down and drained."""
-    for backend in ("redis_url", "mongo_url"):
-        if getattr(config.backends, backend):
-            raise ConfigError(
-                f"backends.{backend}", getattr(config.backends, backend), "not supported yet"
-            )
+    if config.backends.mongo_url:
+        raise ConfigError("backends.mongo_url", config.backends.mongo_url, "not supported yet")
     config.data_path.mkdir(parents=True, exist_ok=True)
     secret = token_secret(config)
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
     ready = False
     instance = new_instance_id()
-    async with open_stores(config, clock, instance=instance) as stores, open_bus(config) as bus:
+    async with (
+        open_stores(config, clock, instance=instance) as stores,
+        open_bus(config) as bus,
+        open_broadcast(
+            config.backends.redis_url,
+            channel=config.backends.redis_channel,
+            timeout_s=config.backends.redis_timeout_s,
+        ) as broadcast,
+    ):
         hub = Hub()
         metrics = ServerMetrics.create(Registry())
         metrics.watch("sandcat_connections", "Authenticated WebSocket connections.", hub.__len__)
@@ -217,6 +226,7 @@ async def run_server(
         http_stop = trio.Event()
         janitor = trio.CancelScope()
         partitions = trio.CancelScope()
+        fanning = trio.CancelScope()
         async with trio.open_nursery() as root:
 
             async def sweep_orphans() -> None:
@@ -226,6 +236,9 @@ async def run_server(
             root.start_soon(sweep_orphans)
             if stores.janitor is not None:
                 await root.start(_scoped, partitions, stores.janitor)
+            if broadcast is not None:
+                hub.fanout = fanout = Fanout(broadcast, instance=instance)
+                await root.start(_scoped, fanning, partial(fanout.run, hub))
             relay = None
             if stores.outbox is not None and bus is not None:
                 relay = await start_relay(root, stores.outbox, bus, hub, config)
@@ -332,6 +345,7 @@ async def run_server(
                 with trio.move_on_after(_CLOSE_GRACE_S):
                     await hub.wait_empty()
                 connections.cancel_scope.cancel()
+            fanning.cancel()
             http_stop.set()
             housekeeping.cancel()
             root.cancel_scope.deadline = trio.current_time() + _CLOSE_GRACE_S

@@ -66,6 +66,10 @@ class BackendsConfig:
     outbox_batch: int = field(default=500, metadata=_bounds(1, 100_000))
     #: Recently delivered ``(cid, seq)`` the consumer remembers to drop repeats.
     consumer_dedupe: int = field(default=100_000, metadata=_bounds(0, 10_000_000))
+    #: The Redis pub/sub channel of session ends and READ_STATE pushes between instances.
+    redis_channel: str = "sandcat.fanout"
+    #: Deadline for one Redis call (connect, publish, subscribe).
+    redis_timeout_s: float = field(default=5.0, metadata=_bounds(0.1, 600))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

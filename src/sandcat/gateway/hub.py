@@ -5,17 +5,23 @@ inbox's ``Notifier`` (NOTIFY pushes) and the API's ``SessionCloser`` (logout
 closes that session's sockets with 4007). A
 second connection for the same ``(user, device)`` replaces the first, which is
 closed with 4001 (PROTOCOL.md §3, device slots).
+
+With a ``fanout`` (cluster mode), session ends and READ_STATE pushes also go
+to every other instance, which applies them with ``local_only``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from sandcat.protocol import CloseCode, GoAway, Notify, encode
 from sandcat.store.inbox import Notice
+
+if TYPE_CHECKING:
+    from sandcat.gateway.fanout import Fanout
 
 
 class Member(Protocol):
@@ -42,6 +48,8 @@ class Hub:
         self._users: dict[str, dict[str, Member]] = {}
         self._emptied = trio.Event()
         self.draining = False
+        #: Shares session ends and pushes with the other instances (cluster mode).
+        self.fanout: Fanout | None = None
 
     def __len__(self) -> int:
         return len(self._live)
@@ -90,10 +98,25 @@ class Hub:
         session: str | None = None,
         code: int = CloseCode.SESSION_ENDED,
         reason: str = "",
+        local_only: bool = False,
     ) -> None:
+        reason = reason or "session ended"
         for conn in list(self.outlets(user)):
             if session is None or conn.session == session:
-                conn.close(code, reason or "session ended")
+                conn.close(code, reason)
+        if self.fanout is not None and not local_only:
+            self.fanout.end_sessions(user, session=session, code=code, reason=reason)
+
+    def push_each(
+        self, targets: list[tuple[str, str | None]], frame: bytes, *, local_only: bool = False
+    ) -> None:
+        """Push ``frame`` to every device of each ``(user, skipped device)`` but the skipped one."""
+        for user, skip in targets:
+            for conn in self.outlets(user):
+                if conn.device != skip:
+                    conn.push(frame)
+        if self.fanout is not None and not local_only:
+            self.fanout.push_each(targets, frame)
 
     def publish(self, notices: Sequence[Notice]) -> None:
         """Push committed inbox notices to every device of their users (the ``Notifier``)."""

@@ -257,12 +257,8 @@ class Operations:
         if not mark.advanced:
             return
         state = encode(ReadState(cid=frame.cid, user=conn.user, seq=mark.seq))
-        for outlet in self._hub.outlets(conn.user):
-            if outlet is not conn:
-                outlet.push(state)
-        for observer in mark.observers:
-            for outlet in self._hub.outlets(observer):
-                outlet.push(state)
+        targets: list[tuple[str, str | None]] = [(conn.user, conn.device)]
+        self._hub.push_each(targets + [(observer, None) for observer in mark.observers], state)
 
     async def _auth(self, conn: Connection, frame: Auth) -> None:
         identity = await self._accounts.authenticate(frame.token)
