@@ -17,6 +17,7 @@ import trio
 from sandcat import __version__
 from sandcat.cli import main
 from sandcat.store.postgres.schema import MIGRATIONS
+from tests.postgres import free_port
 
 
 @pytest.fixture
@@ -106,12 +107,22 @@ def test_an_unsupported_backend_exits_with_a_message_not_a_traceback(tmp_path: P
         "--http-port",
         "0",
         cwd=tmp_path,
-        SANDCAT_REDIS_URL="redis://x",
+        SANDCAT_MONGO_URL="mongodb://x",
     )
     assert result.returncode == 2
-    assert "backends.redis_url" in result.stderr
-    assert "'redis://x'" in result.stderr
+    assert "backends.mongo_url" in result.stderr
+    assert "'mongodb://x'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_redis_exits_1_with_a_message(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    clean_env.setenv("SANDCAT_REDIS_URL", f"redis://127.0.0.1:{free_port()}")
+    assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "sandcat: backend unavailable: redis unreachable" in err
+    assert "Traceback" not in err
 
 
 def test_an_unsupported_database_url_exits_2(

@@ -12,7 +12,7 @@ import trio
 
 from sandcat import __version__
 from sandcat.config import Config, load_config
-from sandcat.errors import ConfigError, StoreUnavailable
+from sandcat.errors import ConfigError, StoreUnavailable, Unavailable
 
 log = logging.getLogger("sandcat")
 
@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         trio.run(serve)
-    except (ConfigError, StoreUnavailable, OSError, BaseExceptionGroup) as exc:
+    except (ConfigError, Unavailable, OSError, BaseExceptionGroup) as exc:
         # Startup errors reach here wrapped in the nursery's exception group.
         failure = _startup_failure(exc, started=started)
         if failure is None:
@@ -99,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         if isinstance(failure, StoreUnavailable):
             print(f"sandcat: storage unavailable: {failure}", file=sys.stderr)
+        elif isinstance(failure, Unavailable):  # Redis or Kafka at startup
+            print(f"sandcat: backend unavailable: {failure}", file=sys.stderr)
         else:
             print(f"sandcat: cannot start: {failure}", file=sys.stderr)
         return 1
@@ -128,7 +130,7 @@ def _startup_failure(exc: BaseException, *, started: bool) -> Exception | None:
     """
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
-    if isinstance(exc, ConfigError | StoreUnavailable):
+    if isinstance(exc, ConfigError | Unavailable):
         return exc
     if isinstance(exc, OSError) and not started:
         return exc
