@@ -175,9 +175,14 @@ async def run_server(
     *,
     clock: Clock = system_clock,
     handle_signals: bool = False,
+    listen_fds: tuple[int, int] | None = None,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run one Sandcat instance until it is shut down and drained."""
+    """Run one Sandcat instance until it is shut down and drained.
+
+    ``listen_fds`` are the WebSocket and HTTP listening sockets a ``serve
+    --workers`` supervisor hands its workers, used instead of binding ports.
+    """
     if config.backends.mongo_url:
         raise ConfigError("backends.mongo_url", config.backends.mongo_url, "not supported yet")
     config.data_path.mkdir(parents=True, exist_ok=True)
@@ -294,6 +299,7 @@ async def run_server(
                             limits=limits,
                             connections=connections,
                             metrics=metrics,
+                            listen_fd=None if listen_fds is None else listen_fds[0],
                             task_status=task_status,
                         )
 
@@ -321,6 +327,7 @@ async def run_server(
                         host=config.server.host,
                         port=config.server.http_port,
                         shutdown_trigger=http_stop.wait,
+                        listen_fd=None if listen_fds is None else listen_fds[1],
                         task_status=task_status,
                     )
                 )

@@ -28,6 +28,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ws-port", type=int, help="WebSocket port (default 50000)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 50001)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        help="processes on this host sharing the backends (needs PostgreSQL; default 1)",
+    )
+    # Set by the --workers supervisor for its children: inherited listening sockets.
+    serve.add_argument("--listen-fds", type=_fd_pair, help=argparse.SUPPRESS)
     migrate = commands.add_parser(
         "migrate", help="apply pending database schema migrations, then exit"
     )
@@ -37,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError("must be between 1 and 1024")
+    return value
+
+
+def _fd_pair(text: str) -> tuple[int, int]:
+    ws, _, http = text.partition(",")
+    return int(ws), int(http)
 
 
 def _config(args: argparse.Namespace, env: dict[str, str]) -> Config:
@@ -67,6 +87,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "migrate":
         return _migrate(config)
+    if args.workers > 1:
+        from sandcat.supervisor import run_workers
+
+        try:
+            return run_workers(config, args.workers, _worker_argv(argv))
+        except ConfigError as exc:
+            print(f"sandcat: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"sandcat: cannot start: {exc}", file=sys.stderr)
+            return 1
     from sandcat.app import run_server
 
     started = False
@@ -75,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         nonlocal started
         async with trio.open_nursery() as nursery:
             server = await nursery.start(
-                lambda task_status: run_server(config, handle_signals=True, task_status=task_status)
+                lambda task_status: run_server(
+                    config,
+                    handle_signals=True,
+                    listen_fds=args.listen_fds,
+                    task_status=task_status,
+                )
             )
             started = True
             host = config.server.host
@@ -105,6 +141,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"sandcat: cannot start: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def _worker_argv(argv: Sequence[str] | None) -> list[str]:
+    """This command line without ``--workers N`` (what each worker runs)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            kept.append(arg)
+    return kept
 
 
 def _migrate(config: Config) -> int:

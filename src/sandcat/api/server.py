@@ -21,6 +21,7 @@ async def serve_http(
     port: int,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     shutdown_trigger: Callable[[], Awaitable[None]],
+    listen_fd: int | None = None,
 ) -> None:
     """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns.
 
@@ -30,6 +31,8 @@ async def serve_http(
     """
     config = HypercornConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    if listen_fd is not None:  # a listening socket inherited from ``serve --workers``
+        config.bind = [f"fd://{listen_fd}"]
     config.graceful_timeout = _GRACEFUL_TIMEOUT_S
     config.accesslog = None
     # Hypercorn's errors go through our logging setup, not a handler of its own.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import trio
 from trio_websocket import WebSocketRequest, WebSocketServer, serve_websocket
@@ -40,9 +41,13 @@ async def serve_gateway(
     limits: Limits,
     connections: trio.Nursery,
     metrics: ServerMetrics | None = None,
+    listen_fd: int | None = None,
     task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept WebSocket connections until cancelled; each runs in ``connections``.
+
+    ``listen_fd`` is a listening socket inherited from ``sandcat serve --workers``
+    (every worker accepts from it) instead of ``host:port``.
 
     Cancelling this task stops accepting; connections already open keep running
     in their own nursery so a drain can finish them.
@@ -80,6 +85,18 @@ async def serve_gateway(
         finally:
             active -= 1
 
+    if listen_fd is not None:
+        listener = trio.SocketListener(
+            trio.socket.from_stdlib_socket(socket.socket(fileno=listen_fd))
+        )
+        server = WebSocketServer(
+            handler,
+            [listener],
+            handler_nursery=connections,
+            max_message_size=limits.max_frame_bytes,
+        )
+        await server.run(task_status=task_status)
+        return
     await serve_websocket(
         handler,
         host,

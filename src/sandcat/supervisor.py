@@ -1,0 +1,148 @@
+"""``sandcat serve --workers N``: N worker processes on one host sharing the backends.
+
+The supervisor binds the WebSocket and HTTP ports once and starts N
+``sandcat serve`` children that inherit both listening sockets and accept
+from them (the kernel hands each new connection to one of them), so one box
+uses all its cores behind one address. Workers share state only through the
+backends, so PostgreSQL is required (SQLite is one process's file); without
+Kafka and Redis each worker would push only to its own clients, so the
+supervisor warns. SIGTERM or SIGINT is forwarded to every worker, each drains
+as a single instance would, and the supervisor exits 0 once all exited 0. A
+worker that dies on its own stops the others: the supervisor exits 1 and
+leaves restarting to the service manager.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import trio
+
+from sandcat import __version__
+from sandcat.app import token_secret
+from sandcat.config import Config
+from sandcat.errors import ConfigError
+from sandcat.store.backends import is_postgres
+
+log = logging.getLogger(__name__)
+
+#: Pending connections per listening socket (shared by the workers).
+_BACKLOG = 1024
+#: How long a worker gets to drain after SIGTERM before it is killed.
+_KILL_AFTER_GRACE_S = 10.0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket the workers inherit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(_BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def check(config: Config, workers: int) -> None:
+    """Refuse what N processes cannot share; ``ConfigError`` names the setting."""
+    if workers > 1 and not is_postgres(config):
+        raise ConfigError(
+            "backends.database_url",
+            config.backends.database_url or "(embedded SQLite)",
+            "--workers needs PostgreSQL: SQLite is one process's file",
+        )
+    if workers > 1 and not config.backends.kafka_bootstrap:
+        log.warning("--workers without Kafka: each worker pushes messages only to its own clients")
+    if workers > 1 and not config.backends.redis_url:
+        log.warning(
+            "--workers without Redis: logout and READ_STATE reach only one worker's sockets"
+        )
+
+
+def run_workers(config: Config, workers: int, argv: Sequence[str]) -> int:
+    """Start ``workers`` children of ``sandcat serve`` (``argv`` without ``--workers``)."""
+    check(config, workers)
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    token_secret(config)  # generated here once, not raced by the workers
+    ws = bind(config.server.host, config.server.ws_port)
+    http = bind(config.server.host, config.server.http_port)
+    try:
+        return trio.run(_supervise, config, workers, argv, ws, http)
+    finally:
+        ws.close()
+        http.close()
+
+
+async def _supervise(
+    config: Config, workers: int, argv: Sequence[str], ws: socket.socket, http: socket.socket
+) -> int:
+    command = [
+        sys.executable,
+        "-m",
+        "sandcat",
+        *argv,
+        "--listen-fds",
+        f"{ws.fileno()},{http.fileno()}",
+    ]
+    failed = False
+    stopping = False
+    children: list[trio.Process] = []
+    async with trio.open_nursery() as nursery:
+
+        async def kill_stragglers() -> None:
+            await trio.sleep(_KILL_AFTER_GRACE_S)
+            for child in children:
+                if child.returncode is None:
+                    log.error("worker %d did not stop in time; killing it", child.pid)
+                    child.kill()
+
+        def stop_all() -> None:
+            nonlocal stopping
+            if stopping:
+                return
+            stopping = True
+            for child in children:
+                if child.returncode is None:
+                    child.send_signal(signal.SIGTERM)
+            nursery.start_soon(kill_stragglers)
+
+        async def watch(child: trio.Process) -> None:
+            nonlocal failed
+            code = await child.wait()
+            if code != 0 or not stopping:
+                log.error("worker %d exited with %s; stopping the others", child.pid, code)
+                failed = True
+                stop_all()
+
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async with trio.open_nursery() as workers_nursery:
+                for _ in range(workers):
+                    child = await trio.lowlevel.open_process(
+                        command, pass_fds=(ws.fileno(), http.fileno()), stdin=subprocess.DEVNULL
+                    )
+                    children.append(child)
+                    workers_nursery.start_soon(watch, child)
+                host = config.server.host
+                if ":" in host:
+                    host = f"[{host}]"
+                print(
+                    f"sandcat {__version__} supervising {workers} workers "
+                    f"(pids {' '.join(str(c.pid) for c in children)}) on "
+                    f"ws://{host}:{ws.getsockname()[1]}/ws and "
+                    f"http://{host}:{http.getsockname()[1]}",
+                    flush=True,
+                )
+
+                async def forward() -> None:
+                    async for signum in signals:
+                        log.info("received %s; stopping the workers", signal.Signals(signum).name)
+                        stop_all()
+
+                nursery.start_soon(forward)
+            nursery.cancel_scope.cancel()  # every worker has exited
+    return 1 if failed else 0

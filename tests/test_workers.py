@@ -1,0 +1,139 @@
+"""``sandcat serve --workers N``: one address, N processes sharing PostgreSQL.
+
+With two workers, each one serves on its own (the other is frozen with
+SIGSTOP meanwhile) and a user registered through one logs in through the
+other; SIGTERM to the supervisor stops every worker and it exits 0. SQLite
+is refused with a message; a worker that dies stops the others (exit 1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sandcat.cli import _worker_argv
+from tests.cluster.conftest import TOKEN_SECRET
+from tests.postgres import free_port
+from tests.test_cli import child_env, sandcat
+
+_LINE = re.compile(r"supervising 2 workers \(pids (\d+) (\d+)\) on ws://[^ ]+ and (http://\S+)")
+
+
+@contextmanager
+def supervisor(
+    tmp_path: Path, postgres_url: str
+) -> Iterator[tuple[subprocess.Popen[str], str, list[int]]]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sandcat",
+            "serve",
+            "--workers",
+            "2",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--ws-port",
+            "0",
+            "--http-port",
+            str(free_port()),
+            "--log-level",
+            "WARNING",
+        ],
+        env=child_env(SANDCAT_DATABASE_URL=postgres_url, SANDCAT_TOKEN_SECRET=TOKEN_SECRET),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        match = _LINE.search(process.stdout.readline())
+        assert match is not None
+        yield process, match.group(3), [int(match.group(1)), int(match.group(2))]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            assert stream is not None
+            stream.close()
+
+
+def _healthy(http_url: str) -> None:
+    # A new connection per request: the kernel hands it to a worker that accepts.
+    with httpx.Client(base_url=http_url, timeout=5) as http:
+        for _ in range(100):
+            try:
+                if http.get("/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+    raise AssertionError("no worker answered")
+
+
+def test_two_workers_each_serve_and_sigterm_stops_all_with_exit_0(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with supervisor(tmp_path, postgres_url) as (process, http_url, (first, second)):
+        _healthy(http_url)
+        body = {"username": "wanda", "password": "correct horse 1"}
+        for frozen, serving in ((first, second), (second, first)):
+            os.kill(frozen, signal.SIGSTOP)
+            try:
+                with httpx.Client(base_url=http_url, timeout=5) as http:
+                    if serving == second:
+                        assert http.post("/api/v1/auth/register", json=body).status_code == 201
+                    else:  # the other process sees what the first one stored
+                        login = {"login": "wanda", "password": body["password"], "device": "d"}
+                        reply = http.post("/api/v1/auth/login", json=login | {"platform": "t"})
+                        assert reply.status_code == 200, reply.text
+            finally:
+                os.kill(frozen, signal.SIGCONT)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        for pid in (first, second):
+            assert not Path(f"/proc/{pid}").exists() or "Z" in _state(pid)
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().split()[2]
+
+
+def test_a_worker_that_dies_stops_the_others_and_exit_is_1(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with supervisor(tmp_path, postgres_url) as (process, http_url, (first, second)):
+        _healthy(http_url)
+        os.kill(first, signal.SIGKILL)
+        assert process.wait(timeout=30) == 1
+        assert not Path(f"/proc/{second}").exists()
+
+
+def test_workers_with_sqlite_are_refused_with_a_message(tmp_path: Path) -> None:
+    result = sandcat("serve", "--workers", "2", "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--workers needs PostgreSQL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("count", ["0", "-1", "x", "1025"])
+def test_a_bad_worker_count_is_a_usage_error(tmp_path: Path, count: str) -> None:
+    result = sandcat("serve", "--workers", count, "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--workers" in result.stderr
+
+
+def test_workers_run_the_same_command_line_without_workers() -> None:
+    argv = ["serve", "--workers", "3", "--ws-port", "0", "--workers=2", "--host", "::1"]
+    assert _worker_argv(argv) == ["serve", "--ws-port", "0", "--host", "::1"]
