@@ -20,10 +20,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+import trio
+from trio_websocket import open_websocket_url
 
+from sandcat.app import run_server
 from sandcat.cli import _worker_argv
+from sandcat.errors import ConfigError
+from sandcat.supervisor import bind, check
 from tests.cluster.conftest import TOKEN_SECRET
+from tests.gateway.raw import Raw
 from tests.postgres import free_port
+from tests.scene import Api, make_config
 from tests.test_cli import child_env, sandcat
 
 _LINE = re.compile(r"supervising 2 workers \(pids (\d+) (\d+)\) on ws://[^ ]+ and (http://\S+)")
@@ -137,3 +144,42 @@ def test_a_bad_worker_count_is_a_usage_error(tmp_path: Path, count: str) -> None
 def test_workers_run_the_same_command_line_without_workers() -> None:
     argv = ["serve", "--workers", "3", "--ws-port", "0", "--workers=2", "--host", "::1"]
     assert _worker_argv(argv) == ["serve", "--ws-port", "0", "--host", "::1"]
+
+
+async def test_a_worker_serves_on_the_sockets_it_inherits(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """What each worker does with ``--listen-fds``, in process: no port of its own."""
+    ws, http = bind("127.0.0.1", 0), bind("127.0.0.1", 0)
+    fds = (os.dup(ws.fileno()), os.dup(http.fileno()))  # the worker owns (and closes) these
+    try:
+        config = make_config(tmp_path, **{"server.ws_port": 1, "server.http_port": 1})
+        server = await nursery.start(
+            lambda task_status: run_server(config, listen_fds=fds, task_status=task_status)
+        )
+        assert (server.ws_port, server.http_port) == (ws.getsockname()[1], http.getsockname()[1])
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            account = await Api(client).account()
+        async with open_websocket_url(
+            f"ws://127.0.0.1:{server.ws_port}/ws", subprotocols=["sandcat.v1"]
+        ) as socket:
+            raw = Raw(socket)
+            await raw.hello(account.token)
+        server.shutdown()
+    finally:
+        ws.close()
+        http.close()
+
+
+def test_workers_without_kafka_or_redis_start_with_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(tmp_path, **{"backends.database_url": "postgresql://db/sandcat"})
+    check(config, 1)
+    assert caplog.text == ""
+    check(config, 2)
+    assert "without Kafka" in caplog.text
+    assert "without Redis" in caplog.text
+    with pytest.raises(ConfigError, match="needs PostgreSQL"):
+        check(make_config(tmp_path), 2)
