@@ -10,10 +10,12 @@ nothing and the instances keep serving.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
+import msgpack
 import pytest
 import trio
 from trio_websocket import connect_websocket_url
@@ -143,6 +145,12 @@ async def test_read_on_a_pushes_read_state_to_the_readers_other_device_and_the_p
         assert await _next_read_state(laptop) == expected  # and the peer on A, as before
 
 
+def _end(user: str, *, code: int = 4007, reason: str = "") -> bytes:
+    """A session end for all of ``user``'s sessions, but with a bad field."""
+    event = {"i": "intruder", "t": "end", "u": user, "s": None, "c": code, "r": reason}
+    return bytes(msgpack.packb(event))
+
+
 async def _next_read_state(raw: Raw) -> ReadState:
     while True:
         frame = await raw.push()
@@ -160,6 +168,8 @@ async def _next_read_state(raw: Raw) -> ReadState:
         b"\x82\xa1i\xa1x\xa1t\xa3end",  # an end without its fields
         b"\x83\xa1i\xa1x\xa1t\xa4push\xa2to\x91\x91\xa1u",  # a target without its device
         b"\x81\x91\x01\x01",  # a list as a map key
+        partial(_end, code=1000),  # not an application close code
+        partial(_end, reason="x" * 124),  # does not fit a close frame
         b"\x00" * (1 << 21),  # oversized
     ],
 )
@@ -169,13 +179,13 @@ async def test_a_hostile_event_on_the_channel_changes_nothing(
     sockets: Sockets,
     redis_url: str,
     redis_channel: str,
-    event: bytes,
+    event: bytes | Callable[[str], bytes],
 ) -> None:
     _, b = pair
     alice = await api.account("phone")
     phone = await sockets.open(b, alice.token, "phone")
     async with open_redis_broadcast(redis_url, channel=redis_channel, timeout_s=5) as intruder:
-        await intruder.publish(event)
+        await intruder.publish(event if isinstance(event, bytes) else event(alice.id))
     await trio.sleep(0.05)
     await _pings(phone)
     reply = await api.http.post("/api/v1/auth/logout", headers=api.auth(alice))

@@ -27,6 +27,10 @@ log = logging.getLogger(__name__)
 _QUEUE = 1024
 #: Largest event accepted from the broadcast (a READ_STATE to every group member fits).
 MAX_EVENT_BYTES = 1 << 20
+#: A session end may only close with an application close code (RFC 6455 §7.4.2)
+#: and a reason that fits a close frame.
+_APP_CLOSE_CODES = (4000, 4999)
+_MAX_CLOSE_REASON_BYTES = 123
 
 
 class Target(Protocol):
@@ -127,7 +131,9 @@ def _decode(data: bytes) -> _End | _Push | None:
                 isinstance(user, str)
                 and (session is None or isinstance(session, str))
                 and type(code) is int
+                and _APP_CLOSE_CODES[0] <= code <= _APP_CLOSE_CODES[1]
                 and isinstance(reason, str)
+                and len(reason.encode()) <= _MAX_CLOSE_REASON_BYTES
             ):
                 return _End(instance, user, session, code, reason)
         case "push":
