@@ -22,7 +22,7 @@ from trio_websocket import connect_websocket_url
 
 from sandcat.app import Server, run_server
 from sandcat.bus.redis import open_redis_broadcast
-from sandcat.protocol import Ok, Ping, Read, ReadState, Send
+from sandcat.protocol import Notify, Ok, Ping, Read, ReadState, Send
 from tests.cluster.conftest import TOKEN_SECRET, Instance
 from tests.gateway.raw import TIMEOUT_S, Raw
 from tests.scene import Api, make_config
@@ -143,6 +143,23 @@ async def test_read_on_a_pushes_read_state_to_the_readers_other_device_and_the_p
         assert await _next_read_state(desk) == expected  # the reader's other device, on B
         assert await _next_read_state(alice_on_b) == expected  # the direct peer, on B
         assert await _next_read_state(laptop) == expected  # and the peer on A, as before
+
+
+async def test_a_friend_request_made_on_a_is_notified_live_on_b(
+    pair: tuple[Instance, Instance], api: Api, sockets: Sockets
+) -> None:
+    _, b = pair
+    alice, bob = await api.account("laptop"), await api.account("phone")
+    phone_on_b = await sockets.open(b, bob.token, "phone")
+    reply = await api.http.post(
+        "/api/v1/friends/requests", json={"to": bob.id}, headers=api.auth(alice)
+    )
+    assert reply.status_code == 201, reply.text
+    with trio.fail_after(1):
+        while not isinstance(frame := await phone_on_b.push(), Notify):
+            pass
+    assert frame.type == "friend.requested"
+    assert frame.nseq == 1
 
 
 def _end(user: str, *, code: int = 4007, reason: str = "") -> bytes:

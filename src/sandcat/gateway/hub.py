@@ -119,13 +119,16 @@ class Hub:
             self.fanout.push_each(targets, frame)
 
     def publish(self, notices: Sequence[Notice]) -> None:
-        """Push committed inbox notices to every device of their users (the ``Notifier``)."""
+        """Push committed inbox notices to every device of their users (the ``Notifier``).
+
+        In cluster mode they reach devices on other instances through the fan-out
+        too; a device that misses one learns of it from SYNC's ``inbox_max``.
+        """
         for notice in notices:
             frame = encode(
                 Notify(nseq=notice.nseq, type=notice.type, data=notice.data, ts=notice.created_at)
             )
-            for conn in self.outlets(notice.user):
-                conn.push(frame)
+            self.push_each([(notice.user, None)], frame)
 
     def go_away(self, *, reason: str, reconnect_after_ms: int) -> None:
         """Tell every client this instance is going away (before the drain)."""
