@@ -30,7 +30,6 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 import trio
-from trio_websocket import WebSocketServer
 
 from sandcat.api import create_app
 from sandcat.api.server import serve_http
@@ -52,6 +51,7 @@ from sandcat.domain.profiles import Profiles
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.gateway.fanout import Fanout
+from sandcat.gateway.listener import GatewayServer
 from sandcat.mail import CodeTemplates, Postman, open_sender
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
@@ -288,7 +288,7 @@ async def run_server(
             async with trio.open_nursery() as connections:
                 listening = trio.CancelScope()
 
-                async def listen(task_status: trio.TaskStatus[WebSocketServer]) -> None:
+                async def listen(task_status: trio.TaskStatus[GatewayServer]) -> None:
                     with listening:
                         await serve_gateway(
                             host=config.server.host,

@@ -1,11 +1,13 @@
-"""One client connection: a reader, a writer, a heartbeat and a session timer.
+"""One client connection: its reader, heartbeat and session timer, and its socket's writer.
 
-Every task of a connection lives in the connection's own nursery. Only the
-writer task writes to the socket (STYLE.md habit 13); everybody else queues
-encoded frames with ``push``, which never blocks: a client whose queue is full
-has stopped reading and is closed with 4005 (PROTOCOL.md §3). Closing is
-either immediate (``close``: replaced, slow, session ended, idle) or after
-what is queued has been written (``close_after_flush``: an ERR then 1007).
+Every task of a connection lives in the connection's own nursery. Anybody
+queues encoded frames with ``push``, which never blocks: the frame goes into
+the socket's outbox (gateway/transport.py), written with the next tick's
+flush or, when the kernel's buffer is full, by the socket's writer. A client
+whose backlog is full has stopped reading and is closed with 4005
+(PROTOCOL.md §3). Closing is either immediate (``close``: replaced, slow,
+session ended, idle) or after what is queued has been written
+(``close_after_flush``: an ERR then 1007).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import trio
-from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from sandcat.config import GatewayConfig
 from sandcat.errors import SandcatError
 from sandcat.gateway.throttle import Throttle
+from sandcat.gateway.transport import ConnectionClosed, WebSocket, WriteTimeout
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import (
     CloseCode,
@@ -42,22 +44,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: How long a closing handshake may take before the socket is just dropped.
-_CLOSE_TIMEOUT_S = 1.0
-#: Most queued frames the writer takes at once (under one deadline).
-_WRITE_BATCH = 64
-
 
 @dataclass(frozen=True, slots=True)
 class _CloseMarker:
     code: int
     reason: str
+    #: Write every frame queued before the close (else only the one being written).
+    flush: bool = False
 
 
 class Connection:
     def __init__(
         self,
-        ws: WebSocketConnection,
+        ws: WebSocket,
         *,
         hub: Hub,
         operations: Operations,
@@ -79,9 +78,6 @@ class Connection:
         self._limits = limits
         self._metrics = metrics or ServerMetrics.create()
         self._frames_out = self._metrics.frames_out.counts
-        self._outbound_in, self._outbound_out = trio.open_memory_channel[bytes | _CloseMarker](
-            config.outbound_queue_frames
-        )
         self._scope = trio.CancelScope()
         self._close: _CloseMarker | None = None
         self._renewed = trio.Event()
@@ -99,12 +95,10 @@ class Connection:
             return
         # Every frame is a msgpack fixarray [op, rid, body]: byte 1 is the op.
         self._frames_out[data[1]] += 1
-        try:
-            self._outbound_in.send_nowait(data)
-        except trio.WouldBlock:
+        if self.ws.backlog >= self._config.outbound_queue_frames:
             self.close(CloseCode.SLOW_CONSUMER, "outbound queue full")
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the writer is gone: the connection is closing and drops what is late
+        else:
+            self.ws.send(data)
 
     def reply_error(self, rid: int, code: ErrorCode | str, message: str, **extra: int) -> None:
         self._metrics.errors.inc(1, "ws", str(code))
@@ -118,18 +112,13 @@ class Connection:
 
     def close_after_flush(self, code: int, reason: str) -> None:
         """Close once every frame queued so far has been written."""
-        if self._close is not None:
-            return
-        try:
-            self._outbound_in.send_nowait(_CloseMarker(code, reason))
-        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
-            self.close(code, reason)
-        else:
-            self._close = _CloseMarker(code, reason)
+        if self._close is None:
+            self._close = _CloseMarker(code, reason, flush=True)
+        self._scope.cancel()
 
     def queued(self) -> int:
-        """Frames waiting for the writer."""
-        return self._outbound_in.statistics().current_buffer_used
+        """Frames not yet handed to the kernel."""
+        return self.ws.backlog
 
     def start_draining(self) -> None:
         self.state.start_draining()
@@ -157,52 +146,21 @@ class Connection:
         finally:
             marker = self._close or _CloseMarker(CloseCode.GOING_AWAY, "server shutting down")
             try:
-                with trio.move_on_after(_CLOSE_TIMEOUT_S) as cleanup:
-                    cleanup.shield = True
-                    await self.ws.aclose(marker.code, marker.reason)
+                await self.ws.aclose(
+                    marker.code,
+                    marker.reason,
+                    keep_queued=marker.flush,
+                    timeout_s=self._config.send_timeout_s,
+                )
             finally:
-                # Only now: the drain waits for an empty hub and then cancels
-                # every connection task, trio-websocket's readers included; a
-                # close handshake still under way would wait out its timeout.
                 self._hub.unregister(self)
 
     async def _write(self) -> None:
-        async with self._outbound_out:
-            async for first in self._outbound_out:
-                # Take everything already queued: one shield and one deadline
-                # for the lot instead of two cancel scopes per frame.
-                batch = [first]
-                while len(batch) < _WRITE_BATCH:
-                    try:
-                        batch.append(self._outbound_out.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                if not await self._write_batch(batch):
-                    return
-
-    async def _write_batch(self, batch: list[bytes | _CloseMarker]) -> bool:
-        """Write ``batch`` in order; False once the connection is to close."""
-        # A close must not cut a frame in half: the close frame written after
-        # it would be garbage to the client, which then never learns why it
-        # was dropped (4005 above all). So the frame being written finishes
-        # first, within send_timeout_s; frames after it are dropped.
-        with trio.CancelScope(shield=True):
-            try:
-                with trio.fail_after(self._config.send_timeout_s):
-                    for item in batch:
-                        if isinstance(item, _CloseMarker):
-                            self.close(item.code, item.reason)
-                            return False
-                        if self._scope.cancel_called:
-                            return False
-                        await self.ws.send_message(item)
-            except trio.TooSlowError:
-                self.close(CloseCode.SLOW_CONSUMER, "write timed out")
-                return False
-            except ConnectionClosed:
-                self._scope.cancel()
-                return False
-        return True
+        """Be the socket's writer while the kernel's buffer is full."""
+        try:
+            await self.ws.writer(self._config.send_timeout_s)
+        except WriteTimeout:
+            self.close(CloseCode.SLOW_CONSUMER, "write timed out")
 
     async def _heartbeat(self) -> None:
         while True:
@@ -232,7 +190,7 @@ class Connection:
         """The next decoded frame; None once the connection is over for reading."""
         while True:
             try:
-                message = await self.ws.get_message()
+                message = await self.ws.receive()
             except ConnectionClosed:
                 return None
             if isinstance(message, str):

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import trio
-from trio_websocket import WebSocketRequest, WebSocketServer, serve_websocket
 
-import sandcat.websocket  # noqa: F401  (applies trio-websocket fixes)
 from sandcat.config import GatewayConfig
 from sandcat.gateway.connection import Connection
 from sandcat.gateway.hub import Hub
 from sandcat.gateway.operations import Operations
+from sandcat.gateway.transport import Flusher, Upgrade, adopt, read_upgrade
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import Limits
 
@@ -20,14 +22,27 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "sandcat.v1"
 PATH = "/ws"
+#: Pending connections the kernel may hold before accept (capped by net.core.somaxconn).
+BACKLOG = 4096
+#: accept() errors that mean "out of descriptors or memory for now": wait, then retry.
+_RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+_RESOURCE_PAUSE_S = 0.1
 
 
-def _bearer(request: WebSocketRequest) -> str | None:
-    for name, value in request.headers:
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+@dataclass(frozen=True, slots=True)
+class GatewayServer:
+    """What the listener tells its starter: the port it bound."""
+
+    port: int
+
+
+def _bearer(upgrade: Upgrade) -> str | None:
+    value = upgrade.header(b"authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
     return None
 
 
@@ -42,7 +57,7 @@ async def serve_gateway(
     connections: trio.Nursery,
     metrics: ServerMetrics | None = None,
     listen_fd: int | None = None,
-    task_status: trio.TaskStatus[WebSocketServer] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[GatewayServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept WebSocket connections until cancelled; each runs in ``connections``.
 
@@ -50,32 +65,43 @@ async def serve_gateway(
     (every worker accepts from it) instead of ``host:port``.
 
     Cancelling this task stops accepting; connections already open keep running
-    in their own nursery so a drain can finish them.
+    in their own nursery (and so does the flusher that writes for them) so a
+    drain can finish them.
     """
     active = 0
     metrics = metrics or ServerMetrics.create()
+    flusher = Flusher()
+    connections.start_soon(flusher.run)
 
-    async def handler(request: WebSocketRequest) -> None:
+    async def handle(sock: socket.socket) -> None:
         nonlocal active
-        path = request.path.partition("?")[0]
-        if path != PATH:
-            await request.reject(404, body=b"not found: the chat socket is at /ws")
+        upgrade = await read_upgrade(sock, flusher, timeout_s=config.auth_timeout_s)
+        if upgrade is None:
             return
-        offered = request.proposed_subprotocols
+        if upgrade.path != PATH:
+            await upgrade.reject(
+                404, b"not found: the chat socket is at /ws", timeout_s=config.send_timeout_s
+            )
+            return
+        offered = upgrade.request.subprotocols
         if offered and SUBPROTOCOL not in offered:
-            await request.reject(400, body=b"unsupported subprotocol; offer sandcat.v1")
+            await upgrade.reject(
+                400, b"unsupported subprotocol; offer sandcat.v1", timeout_s=config.send_timeout_s
+            )
             return
         if active >= config.max_connections:
-            await request.reject(503, body=b"too many connections")
+            await upgrade.reject(503, b"too many connections", timeout_s=config.send_timeout_s)
             return
-        ws = await request.accept(subprotocol=SUBPROTOCOL if offered else None)
+        ws = upgrade.accept(
+            SUBPROTOCOL if offered else None, max_message_bytes=limits.max_frame_bytes
+        )
         conn = Connection(
             ws,
             hub=hub,
             operations=operations,
             config=config,
             limits=limits,
-            bearer=_bearer(request),
+            bearer=_bearer(upgrade),
             metrics=metrics,
         )
         metrics.connections_opened.inc()
@@ -86,23 +112,30 @@ async def serve_gateway(
             active -= 1
 
     if listen_fd is not None:
-        listener = trio.SocketListener(
-            trio.socket.from_stdlib_socket(socket.socket(fileno=listen_fd))
-        )
-        server = WebSocketServer(
-            handler,
-            [listener],
-            handler_nursery=connections,
-            max_message_size=limits.max_frame_bytes,
-        )
-        await server.run(task_status=task_status)
-        return
-    await serve_websocket(
-        handler,
-        host,
-        port,
-        ssl_context=None,
-        handler_nursery=connections,
-        max_message_size=limits.max_frame_bytes,
-        task_status=task_status,
-    )
+        sockets = [trio.socket.from_stdlib_socket(socket.socket(fileno=listen_fd))]
+    else:
+        listeners = await trio.open_tcp_listeners(port, host=host, backlog=BACKLOG)
+        sockets = [listener.socket for listener in listeners]
+    bound = sockets[0].getsockname()[1]
+    async with trio.open_nursery() as accepting:
+        for listening in sockets:
+            accepting.start_soon(_accept, listening, handle, connections)
+        task_status.started(GatewayServer(port=bound))
+
+
+async def _accept(
+    listening: trio.socket.SocketType,
+    handle: Callable[[socket.socket], Awaitable[None]],
+    connections: trio.Nursery,
+) -> None:
+    with listening:
+        while True:
+            try:
+                accepted, _ = await listening.accept()
+            except OSError as exc:
+                if exc.errno not in _RESOURCE_ERRORS:
+                    raise
+                log.error("accept failed (%s); pausing %.1f s", exc, _RESOURCE_PAUSE_S)
+                await trio.sleep(_RESOURCE_PAUSE_S)
+                continue
+            connections.start_soon(handle, adopt(accepted))
