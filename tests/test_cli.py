@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -260,3 +261,33 @@ def test_migrate_reports_bad_urls_and_unreachable_databases(
     assert "storage unavailable" in capsys.readouterr().err
     clean_env.setenv("SANDCAT_POSTGRES_NONSENSE", "1")
     assert main(["migrate", "--config", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_serve_raises_the_open_files_soft_limit_to_the_hard_one(tmp_path: Path) -> None:
+    # Every WebSocket is a file descriptor; 10,000 connections need more than a
+    # typical soft limit of 1,024. (The port is taken so that serve exits at once.)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = min(512, hard)
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        serve = ["serve", "--data-dir", str(tmp_path), "--ws-port", port, "--http-port", "0"]
+        done = subprocess.run(
+            [sys.executable, "-m", "sandcat", *serve],
+            env=child_env(),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+            preexec_fn=lower,
+        )
+    assert done.returncode == 1
+    if low < hard:
+        assert f"open files limit raised from {low} to {hard}" in done.stderr, done.stderr
+    else:  # pragma: no cover - a machine whose hard limit is tiny
+        assert "open files limit" in done.stderr

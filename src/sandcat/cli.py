@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import sys
 from collections.abc import Sequence
 
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     from sandcat.app import run_server
 
+    _raise_open_files_limit()
     started = False
 
     async def serve() -> None:
@@ -170,6 +172,27 @@ def _migrate(config: Config) -> int:
         print(f"sandcat: storage unavailable: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+#: The soft limit to ask for when the hard limit is unlimited.
+_OPEN_FILES_WANTED = 1 << 20
+
+
+def _raise_open_files_limit() -> None:
+    """Every connection is a file descriptor: raise the soft limit to the hard one (logged)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = _OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning(
+                "open files limit stays at %d (raising it to %d failed: %s)", soft, wanted, exc
+            )
+            return
+        log.info("open files limit raised from %d to %d (the hard limit)", soft, wanted)
+    else:
+        log.info("open files limit: %d", soft)
 
 
 def _startup_failure(exc: BaseException, *, started: bool) -> Exception | None:
