@@ -217,6 +217,9 @@ async def test_serve_listens_answers_healthz_and_exits_0_on_sigterm(tmp_path: Pa
             process.send_signal(signal.SIGTERM)
             assert await process.wait() == 0
         assert (data / "sandcat.db").exists()
+        logged = (tmp_path / "stderr.log").read_text()
+        assert "open files limit" in logged
+        assert "startup objects moved out of the garbage collector's way" in logged
     finally:
         if process.returncode is None:
             process.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import resource
@@ -116,6 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             started = True
+            _freeze_startup_objects()
             host = config.server.host
             if ":" in host:
                 host = f"[{host}]"  # an IPv6 address in a URL (RFC 3986)
@@ -172,6 +174,15 @@ def _migrate(config: Config) -> int:
         print(f"sandcat: storage unavailable: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _freeze_startup_objects() -> None:
+    """Keep what startup allocated (modules, config, routes) out of every later full
+    collection: measured in the bench, full collections walking those objects paused
+    the server for 15-100 ms, the tail of send latency."""
+    gc.collect()
+    gc.freeze()
+    log.info("%d startup objects moved out of the garbage collector's way", gc.get_freeze_count())
 
 
 #: The soft limit to ask for when the hard limit is unlimited.

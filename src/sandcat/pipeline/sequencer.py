@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import trio
 
@@ -21,8 +22,11 @@ from sandcat.store.messages import NewMessage
 AckKey = tuple[str, str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Ack:
+class Ack(NamedTuple):
+    """What a SEND was acked with. A tuple of atoms, so the garbage collector stops
+    tracking it: the LRU below holds tens of thousands, which a full collection
+    would otherwise walk every time (tail latency)."""
+
     cid: str
     seq: int
     mid: str
