@@ -30,6 +30,12 @@ STANDARD: list[tuple[str, str, dict[str, object]]] = [
     ("direct-2500", "direct", {"pairs": 10, "rate": 2500.0, "window": 1024, "duration_s": 10.0}),
     ("fanout-100", "fanout", {"members": 100, "senders": 4, "window": 8, "duration_s": 10.0}),
     ("fanout-1000", "fanout", {"members": 1000, "senders": 1, "window": 4, "duration_s": 10.0}),
+    # The fan-out target at a fixed rate: 55 messages/s x 999 members = 54,945 deliveries/s.
+    (
+        "fanout-1000-55k",
+        "fanout",
+        {"members": 1000, "senders": 1, "window": 16, "rate": 55.0, "duration_s": 10.0},
+    ),
     ("catchup", "catchup", {"messages": 20000, "conversations": 10}),
     ("http", "http", {"duration_s": 3.0}),
     ("connect-10k", "connect", {"connections": 10000, "hold_s": 3.0}),

@@ -14,6 +14,7 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Request
 
 from sandcat.app import Server
+from sandcat.gateway.connection import Connection
 from sandcat.protocol import Hello, Msg, Ok, Ping, Send, decode_server, encode
 from tests.gateway.raw import Connect, ok_body
 from tests.scene import Api
@@ -183,3 +184,19 @@ async def test_a_client_that_vanishes_is_forgotten(
         else:
             pytest.fail("the server still counts a connection whose socket is gone")
     await _still_serves(connect, api)
+
+
+async def test_a_bug_below_the_session_drops_only_that_socket(
+    api: Api, connect: Connect, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await api.account()
+    control = await connect(alice.token, device="control")
+
+    async def broken(self: Connection) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(Connection, "run", broken)
+    victim = await connect()
+    assert await victim.close_code() in (-1, 1006)
+    assert "WebSocket connection failed" in caplog.text
+    assert isinstance(await control.request(Ping(rid=control.rid())), Ok)

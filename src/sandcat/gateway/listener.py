@@ -74,6 +74,15 @@ async def serve_gateway(
     connections.start_soon(flusher.run)
 
     async def handle(sock: socket.socket) -> None:
+        try:
+            await serve_one(sock)
+        except Exception:
+            # A bug, not the client's fault: this socket is dropped and logged;
+            # everyone else keeps being served.
+            log.exception("WebSocket connection failed")
+            sock.close()
+
+    async def serve_one(sock: socket.socket) -> None:
         nonlocal active
         upgrade = await read_upgrade(sock, flusher, timeout_s=config.auth_timeout_s)
         if upgrade is None:
