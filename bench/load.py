@@ -158,7 +158,16 @@ class _Sender:
                 count = min(int((now - due) / interval) + 1, _BURST)
                 frames = []
                 for _ in range(count):
-                    await self.window.acquire()
+                    # Wait for the window only with nothing in hand: frames held
+                    # back while waiting would never be acked (a deadlock once the
+                    # generator falls more than a window behind).
+                    if frames:
+                        try:
+                            self.window.acquire_nowait()
+                        except trio.WouldBlock:
+                            break
+                    else:
+                        await self.window.acquire()
                     frames.append(self.frame(n, start + n * interval))
                     n += 1
             else:
