@@ -156,7 +156,7 @@ class _Sender:
                 # Latency counts from when the send was due, not when it went out:
                 # a stalled generator must not hide server stalls (coordinated omission).
                 count = min(int((now - due) / interval) + 1, _BURST)
-                frames = []
+                frames: list[bytes] = []
                 for _ in range(count):
                     # Wait for the window only with nothing in hand: frames held
                     # back while waiting would never be acked (a deadlock once the
