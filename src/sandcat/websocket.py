@@ -1,7 +1,7 @@
 """trio-websocket as Sandcat uses it, with the fixes it needs until upstream has them.
 
-Imported for its side effect by every module that opens WebSocket connections
-(the gateway and the client SDK).
+Imported for its side effect by the client SDK (the gateway has its own
+transport, sandcat.gateway.transport).
 """
 
 from __future__ import annotations
