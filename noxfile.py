@@ -65,7 +65,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-cluster")
 def bench_cluster(session: nox.Session) -> None:
-    """The standard set against PostgreSQL, Redis and Kafka (needs the cluster backends)."""
+    """Direct runs against two instances on PostgreSQL, Kafka and Redis (started locally)."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "bench", "cluster", *session.posargs)
 

@@ -87,11 +87,16 @@ def _config(pairs: Sequence[str]) -> dict[str, object]:
 
 
 async def run_one(
-    target: Target, scenario: str, params: Mapping[str, object], *, pin: bool = True
+    target: Target,
+    scenario: str,
+    params: Mapping[str, object],
+    *,
+    pin: bool = True,
+    peer: Target | None = None,
 ) -> Result:
-    """Run one scenario against ``target``."""
+    """Run one scenario against ``target`` (direct's receivers on ``peer``, if given)."""
     async with httpx.AsyncClient(base_url=target.http_url, timeout=60) as http:
-        context = Context(target, http, pin=pin)
+        context = Context(target, http, pin=pin, peer=peer)
         return await SCENARIOS[scenario](context, **params)
 
 
@@ -145,8 +150,43 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("compare", help="print the ratios B/A of two results")
     diff.add_argument("a", type=Path)
     diff.add_argument("b", type=Path)
-    commands.add_parser("cluster", help="the standard set against the cluster backends")
+    cluster = commands.add_parser(
+        "cluster", help="direct runs against two instances on PostgreSQL, Kafka and Redis"
+    )
+    cluster.add_argument("--out", default="bench-results", help="where JSON and PNG go")
+    cluster.add_argument(
+        "-c", "--config", action="append", default=[], help="server setting KEY=VALUE"
+    )
+    cluster.add_argument("--instances", type=int, default=2, choices=(1, 2))
+    cluster.add_argument(
+        "-p", "--param", action="append", default=[], help="direct's KEY=VALUE, for every run"
+    )
+    cluster.add_argument("--smoke", action="store_true", help="one tiny run")
+    cluster.add_argument("--no-plots", action="store_true", help="JSON only")
     return parser
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from bench.cluster import CLUSTER, CLUSTER_SMOKE, backends, run_cluster
+
+    overrides = _coerce("direct", args.param)
+    runs = [
+        (label, s, {**p, **overrides}) for label, s, p in (CLUSTER_SMOKE if args.smoke else CLUSTER)
+    ]
+    with backends() as started:
+        written = trio.run(
+            lambda: run_cluster(
+                runs,
+                Path(args.out),
+                backends=started,
+                config=_config(args.config),
+                instances=args.instances,
+                plots=not args.no_plots,
+            )
+        )
+    for path in written:
+        print(path)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,12 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(compare(a, b)))
         return 0
     if args.command == "cluster":
-        print(
-            "bench: cluster mode needs the PostgreSQL, Redis and Kafka backends, which this "
-            "version of sandcat does not have yet (issue 6); nothing was run",
-            file=sys.stderr,
-        )
-        return 2
+        return _cluster(args)
     if args.command == "run":
         runs = [(args.scenario, args.scenario, _coerce(args.scenario, args.param))]
     else:

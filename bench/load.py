@@ -113,6 +113,8 @@ class Plan:
     #: Deliveries each message should get (receivers per message).
     fanout: int
     body_bytes: int = 0
+    #: The WebSocket port receivers connect to (another instance); 0: ``port``.
+    receiver_port: int = 0
 
 
 class _Sender:
@@ -253,7 +255,7 @@ async def run_plan(plan: Plan) -> Samples:
             link = await hello(plan.host, plan.port, peer)
             senders.append(_Sender(number, link, cid, plan, samples))
         for peer in plan.receivers:
-            receivers.append((await hello(plan.host, plan.port, peer), {}))
+            receivers.append((await hello(plan.host, plan.receiver_port or plan.port, peer), {}))
         for sender in senders:
             nursery.start_soon(_read, sender.link, sender, samples, {})
         for link, seen in receivers:

@@ -35,6 +35,8 @@ class Context:
     http: httpx.AsyncClient
     #: Pin server and load generator to one core each (when the machine allows).
     pin: bool = True
+    #: A second instance of the same cluster: direct's receivers connect there.
+    peer: Target | None = None
 
     def population(self) -> Population:
         return Population(self.http)
@@ -164,6 +166,7 @@ async def direct(
                 duration_s=duration_s,
                 fanout=1,
                 body_bytes=body_bytes,
+                receiver_port=ctx.peer.ws_port if ctx.peer is not None else 0,
             )
         )
     samples, meter = await _measure(ctx, plans)

@@ -76,9 +76,37 @@ def test_result_writes_json_and_a_plot_and_compare_prints_ratios(tmp_path: Path)
     assert main(["compare", str(path_a), str(path_b)]) == 0
 
 
-def test_cluster_mode_says_what_is_missing_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["cluster"]) == 2
-    assert "issue 6" in capsys.readouterr().err
+def test_cluster_mode_runs_direct_across_two_instances(tmp_path: Path) -> None:
+    """``python -m bench cluster`` starts PostgreSQL, Kafka and Redis, migrates, runs
+    two instances (senders on one, receivers on the other) and stops everything."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "cluster",
+            "--smoke",
+            "-p",
+            "duration_s=0.3",
+            "--out",
+            str(tmp_path),
+            "--no-plots",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr
+    document = json.loads((tmp_path / "cluster-direct.json").read_text())
+    numbers = document["numbers"]
+    assert numbers["acked"] > 0
+    assert numbers["delivered"] == numbers["acked"]
+    assert numbers["lost"] == 0
+    assert numbers["duplicates"] == 0
+    assert document["params"]["instances"] == 2
+    assert document["config"]["backends.database_url"].startswith("postgresql://")
 
 
 def test_unknown_parameter_is_refused() -> None:
