@@ -15,8 +15,10 @@ from sandcat.store.accounts import (
     Session,
     SessionInfo,
     User,
+    session_from_row,
+    user_from_row,
 )
-from sandcat.store.postgres.database import Connection, Database, at, ms, ms_or_none
+from sandcat.store.postgres.database import Connection, Database, at, ms
 
 _USER_COLUMNS = (
     "id, username, display_name, password_hash, email, phone, avatar, gender, birthday, "
@@ -50,31 +52,7 @@ _CONFLICTS: dict[str, Callable[[], SandcatError]] = {
 
 
 def _user(row: Any) -> User:
-    (id_, username, display_name, password_hash, email, phone, avatar, gender, birthday,
-     signature, region, language, by_email, by_phone, created, updated, disabled,
-     login_at, login_ip, login_device) = row  # fmt: skip
-    return User(
-        id=id_,
-        username=username,
-        display_name=display_name,
-        password_hash=password_hash,
-        email=email,
-        phone=phone,
-        avatar=avatar,
-        gender=gender,
-        birthday=birthday,
-        signature=signature,
-        region=region,
-        language=language,
-        find_by_email=by_email,
-        find_by_phone=by_phone,
-        created_at=ms(created),
-        updated_at=ms(updated),
-        disabled=disabled,
-        last_login_at=ms_or_none(login_at),
-        last_login_ip=login_ip,
-        last_login_device=login_device,
-    )
+    return user_from_row(row, millis=ms)
 
 
 def _insert_user(conn: Connection, user: User) -> None:
@@ -114,18 +92,7 @@ def _revoke(conn: Connection, user: str, now_ms: int, keep: str | None) -> list[
 
 
 def _session(row: Any) -> Session:
-    id_, family, user, device, platform, refresh_hash, created, expires, ip, _revoked = row
-    return Session(
-        id=id_,
-        family=family,
-        user=user,
-        device=device,
-        platform=platform,
-        refresh_hash=refresh_hash,
-        created_at=ms(created),
-        expires_at=ms(expires),
-        ip=ip,
-    )
+    return session_from_row(row, millis=ms)
 
 
 def _insert_session(conn: Connection, session: Session) -> None:

@@ -16,6 +16,8 @@ from sandcat.store.accounts import (
     Session,
     SessionInfo,
     User,
+    session_from_row,
+    user_from_row,
 )
 from sandcat.store.sqlite.database import Database
 
@@ -45,46 +47,11 @@ _PROFILE_COLUMNS = {
 
 
 def _user(row: Any) -> User:
-    (id_, username, display_name, password_hash, email, phone, avatar, gender, birthday,
-     signature, region, language, by_email, by_phone, created, updated, disabled,
-     login_at, login_ip, login_device) = row  # fmt: skip
-    return User(
-        id=id_,
-        username=username,
-        display_name=display_name,
-        password_hash=password_hash,
-        email=email,
-        phone=phone,
-        avatar=avatar,
-        gender=gender,
-        birthday=birthday,
-        signature=signature,
-        region=region,
-        language=language,
-        find_by_email=bool(by_email),
-        find_by_phone=bool(by_phone),
-        created_at=created,
-        updated_at=updated,
-        disabled=bool(disabled),
-        last_login_at=login_at,
-        last_login_ip=login_ip,
-        last_login_device=login_device,
-    )
+    return user_from_row(row)
 
 
 def _session(row: Any) -> Session:
-    id_, family, user, device, platform, refresh_hash, created, expires, ip, _revoked = row
-    return Session(
-        id=id_,
-        family=family,
-        user=user,
-        device=device,
-        platform=platform,
-        refresh_hash=refresh_hash,
-        created_at=created,
-        expires_at=expires,
-        ip=ip,
-    )
+    return session_from_row(row)
 
 
 def _insert_session(conn: sqlite3.Connection, session: Session) -> None:
