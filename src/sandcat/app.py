@@ -55,6 +55,7 @@ from sandcat.gateway.listener import GatewayServer
 from sandcat.mail import CodeTemplates, Postman, open_sender
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
+from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.relay import new_instance_id, open_bus, start_relay
 from sandcat.protocol import CloseCode, Limits
 from sandcat.store.backends import Janitor, Stores, open_stores
@@ -134,6 +135,7 @@ def build_services(
     clock: Clock,
     notifier: Notifier,
     mailbox: Mailbox,
+    directory: Directory | None = None,
 ) -> Services:
     """Every use case over the opened stores."""
     codes = VerificationCodes(
@@ -157,7 +159,13 @@ def build_services(
             notifier=notifier,
             request_cooldown_s=config.chat.friend_request_cooldown_s,
         ),
-        groups=Groups(stores.groups, config=config.chat, clock=clock),
+        groups=Groups(
+            stores.groups,
+            config=config.chat,
+            clock=clock,
+            notifier=notifier,
+            directory=directory,
+        ),
         inbox=Inbox(
             stores.inbox,
             devices=accounts,
@@ -213,7 +221,7 @@ async def run_server(
             timeout_s=config.mail.timeout_s,
         )
         services = build_services(
-            stores, config, secret=secret, clock=clock, notifier=hub, mailbox=postman
+            stores, config, secret=secret, clock=clock, notifier=hub, mailbox=postman, directory=hub
         )
         accounts, messages = services.accounts, services.messages
         blobs, direct = await open_blob_store(config)

@@ -138,7 +138,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             kind="postgres",
             accounts=PostgresAccountStore(db),
             contacts=PostgresContactStore(db),
-            groups=PostgresGroupStore(db),
+            groups=PostgresGroupStore(db, outbox=outbox),
             messages=PostgresMessageStore(db, outbox=outbox),
             files=PostgresFileStore(db),
             inbox=PostgresInboxStore(db),

@@ -1,14 +1,25 @@
-"""The groups aggregate: groups and their members.
+"""The groups aggregate: groups, their members, settings and join requests.
 
-Creating a group opens its conversation in the same transaction.
+Creating a group opens its conversation in the same transaction. Every later
+change (``GroupChanges``) is checked against the actor's role inside its
+transaction, writes a system message (kind 9) with the next seq of the
+group's conversation and the inbox notices it causes in that same
+transaction, and returns both as a ``Change`` so the caller can push them
+once committed. A refused change raises and writes nothing (no seq).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from sandcat.store.inbox import Notice
+from sandcat.store.messages import StoredMessage
+
 Role = Literal["owner", "admin", "member"]
+InvitePolicy = Literal["members", "admins"]
+RequestStatus = Literal["pending", "approved", "rejected"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -17,6 +28,10 @@ class GroupMember:
     role: Role
     alias: str = ""
     joined_at: int
+    #: The seq of the system message that recorded the join (0: at creation).
+    joined_seq: int = 0
+    #: Muted until this time (ms); 0 or a past time: not muted.
+    muted_until: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,6 +46,63 @@ class Group:
     created_at: int
     updated_at: int
     dismissed_at: int | None = None
+    #: Joins not made by the owner or an admin wait for their approval.
+    join_approval: bool = False
+    #: Who may invite: every member, or only the owner and admins.
+    invite_policy: InvitePolicy = "members"
+    #: New members see the messages from before they joined.
+    history_visible: bool = False
+    #: Only the owner and admins may post.
+    mute_all: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JoinRequest:
+    id: str
+    group: str
+    user: str
+    #: The member who invited ``user`` (None: the user asked to join).
+    invited_by: str | None
+    message: str
+    status: RequestStatus
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class SystemEntry:
+    """A committed system message and who was a member to receive it."""
+
+    message: StoredMessage
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What a committed group change wrote, for the caller to push."""
+
+    entry: SystemEntry | None
+    notices: tuple[Notice, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Invited(Change):
+    added: tuple[str, ...] = ()
+    requested: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Requested(Change):
+    request: JoinRequest | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPage:
+    members: tuple[GroupMember, ...]
+    total: int
+
+
+#: Fields of ``GroupChanges.update`` and ``GroupChanges.configure``.
+Fields = Mapping[str, object]
 
 
 class GroupStore(Protocol):
@@ -47,3 +119,65 @@ class GroupStore(Protocol):
 
     async def list_groups(self, user: str) -> list[Group]:
         """The groups ``user`` is a member of (not dismissed), newest first."""
+
+    async def role_of(self, group_id: str, user: str) -> Role | None:
+        """``user``'s role in a live group; None if not a member or dismissed."""
+
+    # The changes: each raises ``NotFound`` for a group the actor is not in (or
+    # a dismissed one), ``Forbidden`` for a role that may not, ``Conflict`` for
+    # a state that does not allow it (full, already a member).
+
+    async def invite(
+        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
+    ) -> Invited:
+        """Add friends of ``actor``; or, under join approval when ``actor`` is
+        neither owner nor admin, file join requests for them."""
+
+    async def request_join(
+        self, group_id: str, user: str, message: str, *, now_ms: int
+    ) -> Requested:
+        """Ask to join; joins at once when the group needs no approval."""
+
+    async def decide(self, request_id: str, actor: str, *, approve: bool, now_ms: int) -> Requested:
+        """Approve or reject a pending join request (owner or admin)."""
+
+    async def remove(
+        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
+    ) -> Change:
+        """Remove members: the owner any but himself, an admin only plain members."""
+
+    async def leave(self, group_id: str, user: str, *, now_ms: int) -> Change:
+        """Leave the group (not the owner: transfer or dismiss first)."""
+
+    async def dismiss(self, group_id: str, actor: str, *, now_ms: int) -> Change:
+        """End the group (owner only): no more sends, gone from lists."""
+
+    async def transfer(self, group_id: str, actor: str, to: str, *, now_ms: int) -> Change:
+        """Make member ``to`` the owner; the old owner becomes a member."""
+
+    async def set_role(
+        self, group_id: str, actor: str, user: str, role: Role, *, now_ms: int
+    ) -> Change:
+        """Make a member an admin or a plain member again (owner only)."""
+
+    async def mute(
+        self, group_id: str, actor: str, user: str, until_ms: int, *, now_ms: int
+    ) -> Change:
+        """Mute a member until ``until_ms`` (0 unmutes); owner or admin over lower roles."""
+
+    async def update(self, group_id: str, actor: str, fields: Fields, *, now_ms: int) -> Change:
+        """Change name, avatar, description or announcement (owner or admin)."""
+
+    async def configure(self, group_id: str, actor: str, fields: Fields, *, now_ms: int) -> Change:
+        """Change settings (owner or admin; ``max_members`` only the owner)."""
+
+    async def set_alias(self, group_id: str, user: str, alias: str, *, now_ms: int) -> Change:
+        """Set the user's own alias in the group."""
+
+    async def requests(self, group_id: str, actor: str) -> list[JoinRequest]:
+        """Pending join requests, oldest first (owner or admin)."""
+
+    async def members_page(
+        self, group_id: str, actor: str, *, offset: int, limit: int
+    ) -> MemberPage:
+        """Members in role, join order (the actor must be one)."""

@@ -1,42 +1,64 @@
-"""Groups and group members in PostgreSQL."""
+"""Groups and group members in PostgreSQL.
+
+Creation and the reads are here; the changes (invite, remove, roles, mutes,
+settings, ...) are shared with SQLite (``store.group_backend``) and run here
+through ``engine``. In cluster mode each change's system message also gets
+its outbox row in the change's transaction, like a sent message.
+"""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sandcat.errors import BadRequest
 from sandcat.ids import group_cid
+from sandcat.store import group_queries as queries
+from sandcat.store.group_backend import PortableGroupStore
+from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import Group, GroupMember
-from sandcat.store.postgres.conversations import open_conversation
-from sandcat.store.postgres.database import Connection, Database, at, ms, ms_or_none
+from sandcat.store.messages import StoredMessage
+from sandcat.store.outbox import Outbox
+from sandcat.store.postgres.conversations import bump_version, open_conversation
+from sandcat.store.postgres.database import Connection, Database, at, ms
+from sandcat.store.postgres.inbox import post_notices
+from sandcat.store.postgres.outbox import write_outbox
 
-_GROUP_COLUMNS = (
-    "g.id, g.name, g.owner, g.max_members, g.avatar, g.description, g.announcement, "
-    "g.created_at, g.updated_at, g.dismissed_at"
-)
 
+def engine(outbox_owner: str | None = None) -> Engine:
+    """The PostgreSQL engine; with ``outbox_owner``, system messages go to the outbox."""
 
-def _group(row: Any) -> Group:
-    id_, name, owner, max_members, avatar, description, announcement, created, updated, gone = row
-    return Group(
-        id=id_,
-        name=name,
-        owner=owner,
-        max_members=max_members,
-        avatar=avatar,
-        description=description,
-        announcement=announcement,
-        created_at=ms(created),
-        updated_at=ms(updated),
-        dismissed_at=ms_or_none(gone),
+    def publish(conn: Connection, message: StoredMessage, members: tuple[str, ...]) -> None:
+        if outbox_owner is not None:
+            write_outbox(conn, outbox_owner, [message], {message.cid: members})
+
+    return Engine(
+        placeholder="%s",
+        for_update=" FOR UPDATE",
+        collate=' COLLATE "C"',
+        time_in=at,
+        time_out=ms,
+        bump_version=bump_version,
+        post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
+        publish=publish,
     )
 
 
-class PostgresGroupStore:
-    """``GroupStore`` over a PostgreSQL ``Database``."""
+_READ = engine()
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+
+def send_refusal(conn: Connection, sender: str, cid: str, now_ms: int) -> str | None:
+    """Why ``sender`` may not post in ``cid`` now (a group mute), or None; for the append."""
+    return queries.send_refusal(Tx(conn, _READ), sender, cid, now_ms)
+
+
+class PostgresGroupStore(PortableGroupStore):
+    """``GroupStore`` and ``GroupChanges`` over a PostgreSQL ``Database``."""
+
+    def __init__(self, db: Database, *, outbox: Outbox | None = None) -> None:
+        super().__init__(
+            db,
+            engine(None if outbox is None else outbox.owner),
+            committed=None if outbox is None else outbox.signal.set,
+        )
+        self._pg = db
 
     async def create_group(self, group: Group, members: list[GroupMember]) -> None:
         others = sorted({m.user for m in members} - {group.owner})
@@ -45,7 +67,8 @@ class PostgresGroupStore:
             friends = {
                 friend
                 for (friend,) in conn.execute(
-                    "SELECT friend_id FROM friends WHERE user_id = %s AND friend_id = ANY(%s)",
+                    "SELECT friend_id FROM friends WHERE user_id = %s AND deleted_at IS NULL "
+                    "AND friend_id = ANY(%s)",
                     (group.owner, others),
                 )
             }
@@ -56,8 +79,9 @@ class PostgresGroupStore:
                 )
             conn.execute(
                 "INSERT INTO groups (id, name, avatar, description, announcement, owner, "
-                "max_members, created_at, updated_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "max_members, created_at, updated_at, join_approval, invite_policy, "
+                "history_visible, mute_all) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     group.id,
                     group.name,
@@ -68,6 +92,10 @@ class PostgresGroupStore:
                     group.max_members,
                     at(group.created_at),
                     at(group.updated_at),
+                    group.join_approval,
+                    group.invite_policy,
+                    group.history_visible,
+                    group.mute_all,
                 ),
             )
             with conn.cursor() as cursor:
@@ -84,41 +112,25 @@ class PostgresGroupStore:
                 now_ms=group.created_at,
             )
 
-        await self._db.write(insert)
+        await self._pg.write(insert)
 
     async def get_group(self, group_id: str) -> Group | None:
-        def select(conn: Connection) -> Group | None:
-            row = conn.execute(
-                f"SELECT {_GROUP_COLUMNS} FROM groups g WHERE g.id = %s", (group_id,)
-            ).fetchone()
-            return None if row is None else _group(row)
-
-        return await self._db.read(select)
+        return await self._read(lambda tx: queries.load_group(tx, group_id))
 
     async def list_members(self, group_id: str) -> list[GroupMember]:
-        def select(conn: Connection) -> list[GroupMember]:
-            rows = conn.execute(
-                "SELECT user_id, role, alias, joined_at FROM group_members WHERE group_id = %s "
-                "ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, "
-                'joined_at, user_id COLLATE "C"',
-                (group_id,),
-            ).fetchall()
-            return [
-                GroupMember(user=user, role=role, alias=alias, joined_at=ms(joined))
-                for user, role, alias, joined in rows
-            ]
-
-        return await self._db.read(select)
+        page = await self._read(
+            lambda tx: queries.members_page(tx, group_id, offset=0, limit=2**31 - 1)
+        )
+        return list(page.members)
 
     async def list_groups(self, user: str) -> list[Group]:
-        def select(conn: Connection) -> list[Group]:
-            rows = conn.execute(
-                f"SELECT {_GROUP_COLUMNS} FROM groups g "
-                "JOIN group_members m ON m.group_id = g.id "
-                "WHERE m.user_id = %s AND g.dismissed_at IS NULL "
-                'ORDER BY g.created_at DESC, g.id COLLATE "C"',
-                (user,),
-            ).fetchall()
-            return [_group(row) for row in rows]
+        def select(tx: Tx) -> list[Group]:
+            rows = tx.all(
+                f"SELECT {queries.GROUP_COLUMNS} FROM groups "
+                "WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?) "
+                'AND dismissed_at IS NULL ORDER BY created_at DESC, id COLLATE "C"',
+                user,
+            )
+            return [queries.group_from(tx, row) for row in rows]
 
-        return await self._db.read(select)
+        return await self._read(select)

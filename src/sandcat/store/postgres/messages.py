@@ -44,6 +44,7 @@ from sandcat.store.postgres.conversations import (
 )
 from sandcat.store.postgres.database import Connection, Database, at, ms
 from sandcat.store.postgres.files import ready_uploads, record_attachments
+from sandcat.store.postgres.groups import send_refusal
 from sandcat.store.postgres.outbox import write_outbox
 
 _COLUMNS = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
@@ -169,6 +170,7 @@ def _append(
     }
     attached = {f for new in batch if (new.sender, new.cid) in allowed for f in new.files}
     ready = ready_uploads(conn, list(attached)) if attached else set()
+    muted = {pair: why for pair in allowed if (why := send_refusal(conn, *pair, now_ms))}
     # Decide each send, in order: duplicate, refused, or new (counted per cid).
     fresh: list[NewMessage] = []
     refused: dict[int, Refused] = {}
@@ -179,6 +181,8 @@ def _append(
             continue
         if (new.sender, new.cid) not in allowed:
             refused[index] = Refused("forbidden", _NOT_MEMBER)
+        elif (new.sender, new.cid) in muted:  # group mutes (store.groups)
+            refused[index] = Refused("forbidden", muted[(new.sender, new.cid)])
         elif not ready.issuperset(new.files):
             refused[index] = Refused("bad_request", "body.file: no such upload")
         else:
@@ -221,7 +225,9 @@ def _append(
         _insert(conn, rows, now_ms)
         record_attachments(conn, sent_files, now_ms)
         for user, cid in conn.execute(
-            "SELECT user_id, cid FROM conversation_members WHERE cid = ANY(%s)", (list(counts),)
+            "SELECT user_id, cid FROM conversation_members "
+            "WHERE cid = ANY(%s) AND until_seq IS NULL",
+            (list(counts),),
         ):
             members[cid] = (*members.get(cid, ()), user)
         if version is None:
@@ -270,23 +276,31 @@ def _insert(conn: Connection, rows: list[StoredMessage], now_ms: int) -> None:
 
 
 def _bounds(conn: Connection, user: str, cid: str, *, lock: bool = False) -> tuple[int, int, int]:
+    """The user's readable ``(min_seq, max_seq)`` and read seq; ``Forbidden`` if no member.
+
+    A group member reads only its window: from its join (``from_seq``) unless
+    the history is visible, up to its removal or leaving (``until_seq``).
+    """
     row = conn.execute(
-        "SELECT c.min_seq, c.max_seq, m.read_seq FROM conversation_members m "
+        "SELECT c.min_seq, c.max_seq, m.read_seq, m.from_seq, m.until_seq "
+        "FROM conversation_members m "
         "JOIN conversations c ON c.cid = m.cid WHERE m.user_id = %s AND m.cid = %s"
         + (" FOR UPDATE OF m" if lock else ""),
         (user, cid),
     ).fetchone()
     if row is None:
         raise Forbidden(_NOT_MEMBER)
-    return int(row[0]), int(row[1]), int(row[2])
+    max_seq = int(row[1]) if row[4] is None else min(int(row[1]), int(row[4]))
+    return max(int(row[0]), int(row[3])), max_seq, int(row[2])
 
 
 def _pull(conn: Connection, user: str, cid: str, after: int, limit: int) -> Page:
     min_seq, max_seq, _ = _bounds(conn, user, cid)
     start = max(after, min_seq - 1)
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM messages WHERE cid = %s AND seq > %s ORDER BY seq LIMIT %s",
-        (cid, start, limit + 1),
+        f"SELECT {_COLUMNS} FROM messages WHERE cid = %s AND seq > %s AND seq <= %s "
+        "ORDER BY seq LIMIT %s",
+        (cid, start, max_seq, limit + 1),
     ).fetchall()
     return Page(
         messages=tuple(_message(row) for row in rows[:limit]),
@@ -303,9 +317,10 @@ def _conversations(
     assert counter is not None
     floor = -1 if since is None else since
     rows = conn.execute(
-        "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
+        "SELECT c.cid, c.kind, coalesce(m.until_seq, c.max_seq), "
+        "greatest(c.min_seq, m.from_seq), m.read_seq, m.muted, m.pinned, "
         f"{_LAST_COLUMNS} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
-        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq "
+        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = coalesce(m.until_seq, c.max_seq) "
         "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s) "
         "ORDER BY c.version DESC",
         {"user": user, "floor": floor},

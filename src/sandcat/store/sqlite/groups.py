@@ -1,39 +1,48 @@
-"""Groups and group members in SQLite."""
+"""Groups and group members in SQLite.
+
+Creation and the reads are here; the changes (invite, remove, roles, mutes,
+settings, ...) are shared with PostgreSQL (``store.group_backend``) and run
+here through ``ENGINE``.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
 
 from sandcat.errors import BadRequest
 from sandcat.ids import group_cid
+from sandcat.store import group_queries as queries
+from sandcat.store.group_backend import PortableGroupStore
+from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import Group, GroupMember
-from sandcat.store.sqlite.conversations import open_conversation
+from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
+from sandcat.store.sqlite.inbox import post_notices
+
+ENGINE = Engine(
+    placeholder="?",
+    for_update="",
+    collate="",
+    time_in=lambda ms: ms,
+    time_out=int,
+    bump_version=bump_version,
+    post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
+    publish=lambda conn, message, members: None,
+)
 
 
-def _group(row: Any) -> Group:
-    id_, name, owner, max_members, avatar, description, announcement, created, updated, gone = row
-    return Group(
-        id=id_,
-        name=name,
-        owner=owner,
-        max_members=max_members,
-        avatar=avatar,
-        description=description,
-        announcement=announcement,
-        created_at=created,
-        updated_at=updated,
-        dismissed_at=gone,
-    )
+def send_refusal(conn: sqlite3.Connection, sender: str, cid: str, now_ms: int) -> str | None:
+    """Why ``sender`` may not post in ``cid`` now (a group mute), or None; for the append."""
+    return queries.send_refusal(Tx(conn, ENGINE), sender, cid, now_ms)
 
 
-class SqliteGroupStore:
-    """``GroupStore`` over a SQLite ``Database``."""
+class SqliteGroupStore(PortableGroupStore):
+    """``GroupStore`` and ``GroupChanges`` over a SQLite ``Database``."""
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        super().__init__(db, ENGINE)
+        self._lite = db
 
     async def create_group(self, group: Group, members: list[GroupMember]) -> None:
         others = sorted({m.user for m in members} - {group.owner})
@@ -43,7 +52,7 @@ class SqliteGroupStore:
             friends = {
                 row[0]
                 for row in conn.execute(
-                    "SELECT friend_id FROM friends WHERE user_id = ? "
+                    "SELECT friend_id FROM friends WHERE user_id = ? AND deleted_at IS NULL "
                     "AND friend_id IN (SELECT value FROM json_each(?))",
                     (group.owner, json.dumps(others)),
                 )
@@ -55,7 +64,8 @@ class SqliteGroupStore:
                 )
             conn.execute(
                 "INSERT INTO groups (id, name, avatar, description, announcement, owner, "
-                "max_members, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "max_members, created_at, updated_at, join_approval, invite_policy, "
+                "history_visible, mute_all) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     group.id,
                     group.name,
@@ -66,6 +76,10 @@ class SqliteGroupStore:
                     group.max_members,
                     group.created_at,
                     group.updated_at,
+                    group.join_approval,
+                    group.invite_policy,
+                    group.history_visible,
+                    group.mute_all,
                 ),
             )
             conn.executemany(
@@ -81,46 +95,25 @@ class SqliteGroupStore:
                 now_ms=group.created_at,
             )
 
-        await self._db.write(insert)
+        await self._lite.write(insert)
 
     async def get_group(self, group_id: str) -> Group | None:
-        def select(conn: sqlite3.Connection) -> Group | None:
-            row = conn.execute(
-                "SELECT g.id, g.name, g.owner, g.max_members, g.avatar, g.description, "
-                "g.announcement, g.created_at, g.updated_at, g.dismissed_at FROM groups g WHERE "
-                "g.id = ?",
-                (group_id,),
-            ).fetchone()
-            return None if row is None else _group(row)
-
-        return await self._db.read(select)
+        return await self._read(lambda tx: queries.load_group(tx, group_id))
 
     async def list_members(self, group_id: str) -> list[GroupMember]:
-        def select(conn: sqlite3.Connection) -> list[GroupMember]:
-            rows = conn.execute(
-                "SELECT user_id, role, alias, joined_at FROM group_members "
-                "WHERE group_id = ? "
-                "ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, "
-                "joined_at, user_id",
-                (group_id,),
-            ).fetchall()
-            return [
-                GroupMember(user=user, role=role, alias=alias, joined_at=joined)
-                for user, role, alias, joined in rows
-            ]
-
-        return await self._db.read(select)
+        page = await self._read(
+            lambda tx: queries.members_page(tx, group_id, offset=0, limit=2**31 - 1)
+        )
+        return list(page.members)
 
     async def list_groups(self, user: str) -> list[Group]:
-        def select(conn: sqlite3.Connection) -> list[Group]:
-            rows = conn.execute(
-                "SELECT g.id, g.name, g.owner, g.max_members, g.avatar, g.description, "
-                "g.announcement, g.created_at, g.updated_at, g.dismissed_at FROM groups g "
-                "JOIN group_members m ON m.group_id = g.id "
-                "WHERE m.user_id = ? AND g.dismissed_at IS NULL "
-                "ORDER BY g.created_at DESC, g.id",
-                (user,),
-            ).fetchall()
-            return [_group(row) for row in rows]
+        def select(tx: Tx) -> list[Group]:
+            rows = tx.all(
+                f"SELECT {queries.GROUP_COLUMNS} FROM groups "
+                "WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?) "
+                "AND dismissed_at IS NULL ORDER BY created_at DESC, id",
+                user,
+            )
+            return [queries.group_from(tx, row) for row in rows]
 
-        return await self._db.read(select)
+        return await self._read(select)

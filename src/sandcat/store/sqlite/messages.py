@@ -21,6 +21,7 @@ from sandcat.store.messages import (
 from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
 from sandcat.store.sqlite.files import record_attachments, uploads_ready
+from sandcat.store.sqlite.groups import send_refusal
 
 _COLUMNS = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
 _LAST_COLUMNS = ", ".join(f"l.{name.strip()}" for name in _COLUMNS.split(","))
@@ -118,6 +119,10 @@ def _append(
         if not may:
             outcomes.append(Refused("forbidden", _NOT_MEMBER))
             continue
+        muted = send_refusal(conn, new.sender, new.cid, now_ms)  # group mutes (store.groups)
+        if muted is not None:
+            outcomes.append(Refused("forbidden", muted))
+            continue
         if new.files and not uploads_ready(conn, new.files):
             outcomes.append(Refused("bad_request", "body.file: no such upload"))
             continue
@@ -164,7 +169,8 @@ def _append(
             members[new.cid] = tuple(
                 user
                 for (user,) in conn.execute(
-                    "SELECT user_id FROM conversation_members WHERE cid = ?", (new.cid,)
+                    "SELECT user_id FROM conversation_members WHERE cid = ? AND until_seq IS NULL",
+                    (new.cid,),
                 )
             )
         outcomes.append(Appended(stored, duplicate=False, members=members[new.cid]))
@@ -172,22 +178,30 @@ def _append(
 
 
 def _bounds(conn: sqlite3.Connection, user: str, cid: str) -> tuple[int, int, int]:
+    """The user's readable ``(min_seq, max_seq)`` and read seq; ``Forbidden`` if no member.
+
+    A group member reads only its window: from its join (``from_seq``) unless
+    the history is visible, up to its removal or leaving (``until_seq``).
+    """
     row = conn.execute(
-        "SELECT c.min_seq, c.max_seq, m.read_seq FROM conversation_members m "
+        "SELECT c.min_seq, c.max_seq, m.read_seq, m.from_seq, m.until_seq "
+        "FROM conversation_members m "
         "JOIN conversations c ON c.cid = m.cid WHERE m.user_id = ? AND m.cid = ?",
         (user, cid),
     ).fetchone()
     if row is None:
         raise Forbidden(_NOT_MEMBER)
-    return int(row[0]), int(row[1]), int(row[2])
+    max_seq = int(row[1]) if row[4] is None else min(int(row[1]), int(row[4]))
+    return max(int(row[0]), int(row[3])), max_seq, int(row[2])
 
 
 def _pull(conn: sqlite3.Connection, user: str, cid: str, after: int, limit: int) -> Page:
     min_seq, max_seq, _ = _bounds(conn, user, cid)
     start = max(after, min_seq - 1)
     rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM messages WHERE cid = ? AND seq > ? ORDER BY seq LIMIT ?",
-        (cid, start, limit + 1),
+        f"SELECT {_COLUMNS} FROM messages WHERE cid = ? AND seq > ? AND seq <= ? "
+        "ORDER BY seq LIMIT ?",
+        (cid, start, max_seq, limit + 1),
     ).fetchall()
     return Page(
         messages=tuple(_row_to_message(row) for row in rows[:limit]),
@@ -203,9 +217,10 @@ def _conversations(
     (version,) = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
     floor = -1 if since is None else since
     rows = conn.execute(
-        "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
+        "SELECT c.cid, c.kind, coalesce(m.until_seq, c.max_seq), max(c.min_seq, m.from_seq), "
+        "m.read_seq, m.muted, m.pinned, "
         f"{_LAST_COLUMNS} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
-        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq "
+        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = coalesce(m.until_seq, c.max_seq) "
         "WHERE m.user_id = ? AND (c.version > ? OR m.version > ?) ORDER BY c.version DESC",
         (user, floor, floor),
     ).fetchall()

@@ -1,0 +1,131 @@
+"""The group store's queries and changes, shared by the SQLite and PostgreSQL stores.
+
+Each backend's store subclasses ``PortableGroupStore`` with its database and
+its ``Engine``; the rules and statements live in ``group_changes`` and
+``group_queries``, written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
+
+from sandcat.errors import NotFound
+from sandcat.store import group_changes as changes
+from sandcat.store import group_queries as queries
+from sandcat.store.group_sql import Engine, Tx
+from sandcat.store.groups import (
+    Change,
+    Fields,
+    Invited,
+    JoinRequest,
+    MemberPage,
+    Requested,
+    Role,
+)
+
+T = TypeVar("T")
+
+
+class _Database(Protocol):
+    async def write(self, fn: Callable[[Any], T]) -> T: ...
+
+    async def read(self, fn: Callable[[Any], T]) -> T: ...
+
+
+class PortableGroupStore:
+    """``GroupChanges`` and ``role_of`` over a database and its engine."""
+
+    def __init__(
+        self, db: _Database, engine: Engine, *, committed: Callable[[], None] | None = None
+    ) -> None:
+        self._db = db
+        self._engine = engine
+        #: Called after a change committed (wakes the outbox publisher).
+        self._committed = committed
+
+    async def _write(self, fn: Callable[[Tx], T]) -> T:
+        engine = self._engine
+        result = await self._db.write(lambda conn: fn(Tx(conn, engine)))
+        if self._committed is not None:
+            self._committed()
+        return result
+
+    async def _read(self, fn: Callable[[Tx], T]) -> T:
+        engine = self._engine
+        return await self._db.read(lambda conn: fn(Tx(conn, engine)))
+
+    async def role_of(self, group_id: str, user: str) -> Role | None:
+        return await self._read(lambda tx: queries.role_of(tx, group_id, user))
+
+    async def invite(
+        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
+    ) -> Invited:
+        return await self._write(lambda tx: changes.invite(tx, group_id, actor, users, now_ms))
+
+    async def request_join(
+        self, group_id: str, user: str, message: str, *, now_ms: int
+    ) -> Requested:
+        return await self._write(
+            lambda tx: changes.request_join(tx, group_id, user, message, now_ms)
+        )
+
+    async def decide(self, request_id: str, actor: str, *, approve: bool, now_ms: int) -> Requested:
+        return await self._write(lambda tx: changes.decide(tx, request_id, actor, approve, now_ms))
+
+    async def remove(
+        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
+    ) -> Change:
+        return await self._write(lambda tx: changes.remove(tx, group_id, actor, users, now_ms))
+
+    async def leave(self, group_id: str, user: str, *, now_ms: int) -> Change:
+        return await self._write(lambda tx: changes.leave(tx, group_id, user, now_ms))
+
+    async def dismiss(self, group_id: str, actor: str, *, now_ms: int) -> Change:
+        return await self._write(lambda tx: changes.dismiss(tx, group_id, actor, now_ms))
+
+    async def transfer(self, group_id: str, actor: str, to: str, *, now_ms: int) -> Change:
+        return await self._write(lambda tx: changes.transfer(tx, group_id, actor, to, now_ms))
+
+    async def set_role(
+        self, group_id: str, actor: str, user: str, role: Role, *, now_ms: int
+    ) -> Change:
+        return await self._write(
+            lambda tx: changes.set_role(tx, group_id, actor, user, role, now_ms)
+        )
+
+    async def mute(
+        self, group_id: str, actor: str, user: str, until_ms: int, *, now_ms: int
+    ) -> Change:
+        return await self._write(
+            lambda tx: changes.mute(tx, group_id, actor, user, until_ms, now_ms)
+        )
+
+    async def update(self, group_id: str, actor: str, fields: Fields, *, now_ms: int) -> Change:
+        return await self._write(lambda tx: changes.update(tx, group_id, actor, fields, now_ms))
+
+    async def configure(self, group_id: str, actor: str, fields: Fields, *, now_ms: int) -> Change:
+        return await self._write(lambda tx: changes.configure(tx, group_id, actor, fields, now_ms))
+
+    async def set_alias(self, group_id: str, user: str, alias: str, *, now_ms: int) -> Change:
+        return await self._write(lambda tx: changes.set_alias(tx, group_id, user, alias, now_ms))
+
+    async def requests(self, group_id: str, actor: str) -> list[JoinRequest]:
+        def select(tx: Tx) -> list[JoinRequest]:
+            role = queries.role_of(tx, group_id, actor)
+            if role is None:
+                raise NotFound("no such group")
+            changes.require_manager(role, "see join requests")
+            return queries.pending_requests(tx, group_id)
+
+        return await self._read(select)
+
+    async def members_page(
+        self, group_id: str, actor: str, *, offset: int, limit: int
+    ) -> MemberPage:
+        def select(tx: Tx) -> MemberPage:
+            if queries.role_of(tx, group_id, actor) is None:
+                raise NotFound("no such group")
+            return queries.members_page(tx, group_id, offset=offset, limit=limit)
+
+        return await self._read(select)
