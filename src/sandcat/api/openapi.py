@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 from sandcat.api.openapi_files import FILE_SCHEMAS, file_paths
+from sandcat.api.openapi_groups import GROUP_SCHEMAS, group_paths
 from sandcat.api.people_paths import people_paths
 from sandcat.api.schemas import BODIES, ID, SCHEMAS, Schema, obj, ref
 
@@ -128,13 +129,15 @@ def openapi_document() -> Schema:
         },
     }
     paths.update(file_paths(op))
+    for path, item in group_paths(op, _wrap).items():
+        paths.setdefault(path, {}).update(item)
     paths.update(people_paths(op, _wrap))
     document: Schema = {
         "openapi": "3.1.0",
         "info": {"title": "Sandcat HTTP API", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **FILE_SCHEMAS},
+            "schemas": {**SCHEMAS, **FILE_SCHEMAS, **GROUP_SCHEMAS},
             "responses": {
                 f"E{code}": {"description": text, **_json(ref("Error"))}
                 for code, text in _ERRORS.items()

@@ -121,6 +121,10 @@ SCHEMAS: dict[str, Schema] = {
         description={"type": "string"},
         announcement={"type": "string"},
         max_members={"type": "integer"},
+        join_approval={"type": "boolean", "description": "joins need an owner's or admin's yes"},
+        invite_policy={"type": "string", "enum": ["members", "admins"]},
+        history_visible={"type": "boolean", "description": "new members see older messages"},
+        mute_all={"type": "boolean", "description": "only the owner and admins may post"},
         created_at=MS,
     ),
     "GroupMember": obj(
@@ -129,6 +133,8 @@ SCHEMAS: dict[str, Schema] = {
         role={"type": "string", "enum": ["owner", "admin", "member"]},
         alias={"type": "string"},
         joined_at=MS,
+        joined_seq={"type": "integer", "description": "seq of the join's system message"},
+        muted_until={**MS, "description": "muted until then (0: not muted)"},
     ),
     "GroupDetail": {
         "allOf": [
