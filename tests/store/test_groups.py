@@ -84,9 +84,7 @@ async def test_a_change_is_a_system_message_with_the_next_seq(db: Backend) -> No
     assert (message.seq, message.kind, message.sender) == (seq + 1, 9, "o")
     assert event_of(change) == ("members.joined", {"users": ["x"], "by": "o"})
     assert set(change.entry.members) == {"o", "a", "m", "n", "x"}
-    assert [(n.user, n.type, n.data["by"]) for n in change.notices] == [
-        ("x", "group.invited", "o")
-    ]
+    assert [(n.user, n.type, n.data["by"]) for n in change.notices] == [("x", "group.invited", "o")]
     page = await db.messages.pull("x", CID, after=0, limit=50)
     assert [m.seq for m in page.messages] == [seq + 1]
     assert page.min_seq == seq + 1
