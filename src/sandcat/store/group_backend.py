@@ -13,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 from sandcat.errors import NotFound
 from sandcat.store import group_changes as changes
 from sandcat.store import group_queries as queries
+from sandcat.store.group_roster import require_manager
 from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import (
     Change,
@@ -115,7 +116,7 @@ class PortableGroupStore:
             role = queries.role_of(tx, group_id, actor)
             if role is None:
                 raise NotFound("no such group")
-            changes.require_manager(role, "see join requests")
+            require_manager(role, "see join requests")
             return queries.pending_requests(tx, group_id)
 
         return await self._read(select)

@@ -19,162 +19,52 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sandcat.errors import Conflict, Forbidden, NotFound
-from sandcat.ids import group_cid, new_id
-from sandcat.store.group_queries import live_group, load_request, member, member_count, role_of
+from sandcat.store.group_queries import live_group, load_request, member, member_count
+from sandcat.store.group_roster import (
+    MANAGERS,
+    end_membership,
+    ensure_room,
+    file_request,
+    is_friend,
+    join,
+    managers,
+    notice,
+    open_change,
+    outranks,
+    require_manager,
+)
 from sandcat.store.group_sql import Tx
 from sandcat.store.group_timeline import Timeline
 from sandcat.store.groups import Change, Group, Invited, Requested, Role
-from sandcat.store.inbox import NewNotice
-
-_MANAGERS = ("owner", "admin")
-
-
-def _outranks(actor: Role, target: Role) -> bool:
-    return (actor == "owner" and target != "owner") or (actor == "admin" and target == "member")
-
-
-def _open(tx: Tx, group_id: str, actor: str) -> tuple[Timeline, Group, Role]:
-    """Lock the timeline; the live group and the actor's role (``NotFound`` if none)."""
-    timeline = Timeline(tx, group_id)
-    group = live_group(tx, group_id)
-    role = role_of(tx, group_id, actor)
-    if role is None:
-        raise NotFound("no such group")
-    return timeline, group, role
-
-
-def require_manager(role: Role, what: str) -> None:
-    if role not in _MANAGERS:
-        raise Forbidden(f"only the owner or an admin may {what}")
-
-
-def _notice(group: Group, type_: str, to: str, **data: object) -> NewNotice:
-    return NewNotice(to, type_, {"group": group.id, "cid": group_cid(group.id), **data})
-
-
-def _managers(tx: Tx, group_id: str) -> list[str]:
-    return [
-        user
-        for (user,) in tx.all(
-            "SELECT user_id FROM group_members WHERE group_id = ? AND role IN (?, ?) "
-            "ORDER BY user_id",
-            group_id,
-            *_MANAGERS,
-        )
-    ]
-
-
-def _is_friend(tx: Tx, user: str, friend: str) -> bool:
-    row = tx.one(
-        "SELECT 1 FROM friends WHERE user_id = ? AND friend_id = ? AND deleted_at IS NULL",
-        user,
-        friend,
-    )
-    return row is not None
-
-
-def _room(tx: Tx, group: Group, joining: int) -> None:
-    if member_count(tx, group.id) + joining > group.max_members:
-        raise Conflict(f"the group is full ({group.max_members} members)")
-
-
-def _join(tx: Tx, timeline: Timeline, group: Group, users: Sequence[str], now_ms: int) -> None:
-    """Make ``users`` members as of the timeline's seq (their window opens there)."""
-    first = 0 if group.history_visible else timeline.seq
-    for user in users:
-        tx.run(
-            "INSERT INTO group_members (group_id, user_id, role, alias, joined_at, joined_seq, "
-            "muted_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            group.id,
-            user,
-            "member",
-            "",
-            tx.time_in(now_ms),
-            timeline.seq,
-            tx.time_in(0),
-        )
-        tx.run(
-            "INSERT INTO conversation_members (user_id, cid, can_send, version, from_seq) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, cid) DO UPDATE SET "
-            "can_send = excluded.can_send, from_seq = excluded.from_seq, until_seq = NULL",
-            user,
-            timeline.cid,
-            True,
-            0,
-            first,
-        )
-        timeline.touched.add(user)
-
-
-def _end(tx: Tx, timeline: Timeline, group_id: str, users: Sequence[str]) -> None:
-    """End the membership of ``users``: they read up to the timeline's seq, no further."""
-    for user in users:
-        tx.run("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", group_id, user)
-        tx.run(
-            "UPDATE conversation_members SET can_send = ?, until_seq = ? "
-            "WHERE cid = ? AND user_id = ?",
-            False,
-            timeline.seq,
-            timeline.cid,
-            user,
-        )
-        timeline.touched.add(user)
-
-
-def _file_request(
-    tx: Tx, group: Group, user: str, invited_by: str | None, message: str, now_ms: int
-) -> str:
-    pending = tx.one(
-        "SELECT id FROM group_requests WHERE group_id = ? AND user_id = ? AND status = ?",
-        group.id,
-        user,
-        "pending",
-    )
-    if pending is not None:
-        return str(pending[0])
-    request_id = new_id()
-    tx.run(
-        "INSERT INTO group_requests (id, group_id, user_id, invited_by, message, status, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        request_id,
-        group.id,
-        user,
-        invited_by,
-        message,
-        "pending",
-        tx.time_in(now_ms),
-        tx.time_in(now_ms),
-    )
-    return request_id
 
 
 def invite(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int) -> Invited:
-    timeline, group, role = _open(tx, group_id, actor)
+    timeline, group, role = open_change(tx, group_id, actor)
     if group.invite_policy == "admins":
         require_manager(role, "invite to this group")
-    strangers = [user for user in users if user != actor and not _is_friend(tx, actor, user)]
+    strangers = [user for user in users if user != actor and not is_friend(tx, actor, user)]
     if strangers:
         raise Forbidden(f"users: not your friends: {', '.join(strangers)}", field="users")
     new = [user for user in users if member(tx, group_id, user) is None]
     if not new:
         raise Conflict("users: already members")
-    if group.join_approval and role not in _MANAGERS:
-        ids = [_file_request(tx, group, user, actor, "", now_ms) for user in new]
+    if group.join_approval and role not in MANAGERS:
+        ids = [file_request(tx, group, user, actor, "", now_ms) for user in new]
         notices = [
-            _notice(group, "group.join_requested", manager, request=request_id, user=user, by=actor)
-            for manager in _managers(tx, group_id)
+            notice(group, "group.join_requested", manager, request=request_id, user=user, by=actor)
+            for manager in managers(tx, group_id)
             for user, request_id in zip(new, ids, strict=True)
         ]
         written = tx.engine.post_notices(tx.conn, notices, now_ms)
         return Invited(None, written, requested=tuple(new))
-    _room(tx, group, len(new))
-    _join(tx, timeline, group, new, now_ms)
+    ensure_room(tx, group, len(new))
+    join(tx, timeline, group, new, now_ms)
     change = timeline.record(
         actor,
         "members.joined",
         {"users": new, "by": actor},
         now_ms=now_ms,
-        notices=[_notice(group, "group.invited", user, by=actor) for user in new],
+        notices=[notice(group, "group.invited", user, by=actor) for user in new],
     )
     return Invited(change.entry, change.notices, added=tuple(new))
 
@@ -184,11 +74,11 @@ def request_join(tx: Tx, group_id: str, user: str, message: str, now_ms: int) ->
     group = live_group(tx, group_id)
     if member(tx, group_id, user) is not None:
         raise Conflict("already a member")
-    request_id = _file_request(tx, group, user, None, message, now_ms)
+    request_id = file_request(tx, group, user, None, message, now_ms)
     if group.join_approval:
         notices = [
-            _notice(group, "group.join_requested", manager, request=request_id, user=user, by=user)
-            for manager in _managers(tx, group_id)
+            notice(group, "group.join_requested", manager, request=request_id, user=user, by=user)
+            for manager in managers(tx, group_id)
         ]
         written = tx.engine.post_notices(tx.conn, notices, now_ms)
         return Requested(None, written, request=load_request(tx, request_id))
@@ -198,13 +88,13 @@ def request_join(tx: Tx, group_id: str, user: str, message: str, now_ms: int) ->
 def _approve(
     tx: Tx, timeline: Timeline, group: Group, request_id: str, user: str, *, actor: str, now_ms: int
 ) -> Requested:
-    _room(tx, group, 1)
+    ensure_room(tx, group, 1)
     _settle(tx, request_id, "approved", actor, now_ms)
-    _join(tx, timeline, group, [user], now_ms)
+    join(tx, timeline, group, [user], now_ms)
     notices = (
         []
         if actor == user
-        else [_notice(group, "group.join_approved", user, request=request_id, by=actor)]
+        else [notice(group, "group.join_approved", user, request=request_id, by=actor)]
     )
     change = timeline.record(
         actor, "members.joined", {"users": [user], "by": actor}, now_ms=now_ms, notices=notices
@@ -226,7 +116,7 @@ def decide(tx: Tx, request_id: str, actor: str, approve: bool, now_ms: int) -> R
     found = load_request(tx, request_id)
     if found is None:
         raise NotFound("no such join request")
-    timeline, group, role = _open(tx, found.group, actor)
+    timeline, group, role = open_change(tx, found.group, actor)
     require_manager(role, "decide on join requests")
     request = load_request(tx, request_id)  # again, under the timeline's lock
     if request is None or request.status != "pending":
@@ -236,13 +126,13 @@ def decide(tx: Tx, request_id: str, actor: str, approve: bool, now_ms: int) -> R
     if approve:
         return _approve(tx, timeline, group, request_id, request.user, actor=actor, now_ms=now_ms)
     _settle(tx, request_id, "rejected", actor, now_ms)
-    notice = _notice(group, "group.join_rejected", request.user, request=request_id, by=actor)
-    written = tx.engine.post_notices(tx.conn, [notice], now_ms)
+    rejection = notice(group, "group.join_rejected", request.user, request=request_id, by=actor)
+    written = tx.engine.post_notices(tx.conn, [rejection], now_ms)
     return Requested(None, written, request=load_request(tx, request_id))
 
 
 def remove(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int) -> Change:
-    timeline, group, role = _open(tx, group_id, actor)
+    timeline, group, role = open_change(tx, group_id, actor)
     require_manager(role, "remove members")
     if actor in users:
         raise Conflict("users: leave the group instead of removing yourself", field="users")
@@ -250,28 +140,28 @@ def remove(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int)
         target = member(tx, group_id, user)
         if target is None:
             raise NotFound(f"users: {user} is not a member", field="users")
-        if not _outranks(role, target.role):
+        if not outranks(role, target.role):
             raise Forbidden(f"users: an {role} may not remove the {target.role} {user}")
-    _end(tx, timeline, group_id, users)
+    end_membership(tx, timeline, group_id, users)
     return timeline.record(
         actor,
         "members.removed",
         {"users": list(users), "by": actor},
         now_ms=now_ms,
-        notices=[_notice(group, "group.removed", user, by=actor) for user in users],
+        notices=[notice(group, "group.removed", user, by=actor) for user in users],
     )
 
 
 def leave(tx: Tx, group_id: str, user: str, now_ms: int) -> Change:
-    timeline, _, role = _open(tx, group_id, user)
+    timeline, _, role = open_change(tx, group_id, user)
     if role == "owner":
         raise Conflict("the owner must transfer the group or dismiss it before leaving")
-    _end(tx, timeline, group_id, [user])
+    end_membership(tx, timeline, group_id, [user])
     return timeline.record(user, "member.left", {"user": user}, now_ms=now_ms)
 
 
 def dismiss(tx: Tx, group_id: str, actor: str, now_ms: int) -> Change:
-    timeline, group, role = _open(tx, group_id, actor)
+    timeline, group, role = open_change(tx, group_id, actor)
     if role != "owner":
         raise Forbidden("only the owner may dismiss the group")
     members = [
@@ -303,7 +193,7 @@ def dismiss(tx: Tx, group_id: str, actor: str, now_ms: int) -> Change:
         {"by": actor},
         now_ms=now_ms,
         notices=[
-            _notice(group, "group.dismissed", user, by=actor)
+            notice(group, "group.dismissed", user, by=actor)
             for user in sorted(members)
             if user != actor
         ],
@@ -317,7 +207,7 @@ def _set_member_role(tx: Tx, group_id: str, user: str, role: Role) -> None:
 
 
 def transfer(tx: Tx, group_id: str, actor: str, to: str, now_ms: int) -> Change:
-    timeline, group, role = _open(tx, group_id, actor)
+    timeline, group, role = open_change(tx, group_id, actor)
     if role != "owner":
         raise Forbidden("only the owner may transfer the group")
     if to == actor:
@@ -334,12 +224,12 @@ def transfer(tx: Tx, group_id: str, actor: str, to: str, now_ms: int) -> Change:
         "owner.transferred",
         {"from": actor, "to": to},
         now_ms=now_ms,
-        notices=[_notice(group, "group.owner_transferred", to, by=actor)],
+        notices=[notice(group, "group.owner_transferred", to, by=actor)],
     )
 
 
 def set_role(tx: Tx, group_id: str, actor: str, user: str, role: Role, now_ms: int) -> Change:
-    timeline, group, mine = _open(tx, group_id, actor)
+    timeline, group, mine = open_change(tx, group_id, actor)
     if mine != "owner":
         raise Forbidden("only the owner may name or revoke admins")
     target = member(tx, group_id, user)
@@ -353,17 +243,17 @@ def set_role(tx: Tx, group_id: str, actor: str, user: str, role: Role, now_ms: i
         "admin.added" if role == "admin" else "admin.removed",
         {"user": user, "by": actor},
         now_ms=now_ms,
-        notices=[_notice(group, "group.role_changed", user, role=role, by=actor)],
+        notices=[notice(group, "group.role_changed", user, role=role, by=actor)],
     )
 
 
 def mute(tx: Tx, group_id: str, actor: str, user: str, until_ms: int, now_ms: int) -> Change:
-    timeline, group, role = _open(tx, group_id, actor)
+    timeline, group, role = open_change(tx, group_id, actor)
     require_manager(role, "mute members")
     target = member(tx, group_id, user)
     if target is None:
         raise NotFound("user: not a member of the group", field="user")
-    if not _outranks(role, target.role):
+    if not outranks(role, target.role):
         raise Forbidden(f"an {role} may not mute the {target.role}")
     tx.run(
         "UPDATE group_members SET muted_until = ? WHERE group_id = ? AND user_id = ?",
@@ -376,13 +266,13 @@ def mute(tx: Tx, group_id: str, actor: str, user: str, until_ms: int, now_ms: in
         "member.muted" if until_ms > now_ms else "member.unmuted",
         {"user": user, "until": until_ms, "by": actor},
         now_ms=now_ms,
-        notices=[_notice(group, "group.muted", user, until=until_ms, by=actor)],
+        notices=[notice(group, "group.muted", user, until=until_ms, by=actor)],
     )
 
 
 def update(tx: Tx, group_id: str, actor: str, fields: Mapping[str, object], now_ms: int) -> Change:
     """Change info fields (validated by the caller: name, avatar, description, announcement)."""
-    timeline, _, role = _open(tx, group_id, actor)
+    timeline, _, role = open_change(tx, group_id, actor)
     require_manager(role, "change the group's information")
     return _write_fields(tx, timeline, group_id, actor, "group.updated", fields, now_ms)
 
@@ -391,7 +281,7 @@ def configure(
     tx: Tx, group_id: str, actor: str, fields: Mapping[str, object], now_ms: int
 ) -> Change:
     """Change settings (validated by the caller; ``max_members`` within the server's limit)."""
-    timeline, _, role = _open(tx, group_id, actor)
+    timeline, _, role = open_change(tx, group_id, actor)
     require_manager(role, "change the group's settings")
     if "max_members" in fields:
         if role != "owner":
@@ -442,7 +332,7 @@ def _write_fields(
 
 
 def set_alias(tx: Tx, group_id: str, user: str, alias: str, now_ms: int) -> Change:
-    timeline, _, _ = _open(tx, group_id, user)
+    timeline, _, _ = open_change(tx, group_id, user)
     tx.run(
         "UPDATE group_members SET alias = ? WHERE group_id = ? AND user_id = ?",
         alias,

@@ -1,0 +1,135 @@
+"""The roster steps group changes share: roles, who outranks whom, joining and
+ending a membership, join requests and notices (see ``group_changes``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sandcat.errors import Conflict, Forbidden, NotFound
+from sandcat.ids import group_cid, new_id
+from sandcat.store.group_queries import live_group, member_count, role_of
+from sandcat.store.group_sql import Tx
+from sandcat.store.group_timeline import Timeline
+from sandcat.store.groups import Group, Role
+from sandcat.store.inbox import NewNotice
+
+MANAGERS = ("owner", "admin")
+
+
+def outranks(actor: Role, target: Role) -> bool:
+    return (actor == "owner" and target != "owner") or (actor == "admin" and target == "member")
+
+
+def open_change(tx: Tx, group_id: str, actor: str) -> tuple[Timeline, Group, Role]:
+    """Lock the timeline; the live group and the actor's role (``NotFound`` if none)."""
+    timeline = Timeline(tx, group_id)
+    group = live_group(tx, group_id)
+    role = role_of(tx, group_id, actor)
+    if role is None:
+        raise NotFound("no such group")
+    return timeline, group, role
+
+
+def require_manager(role: Role, what: str) -> None:
+    if role not in MANAGERS:
+        raise Forbidden(f"only the owner or an admin may {what}")
+
+
+def notice(group: Group, type_: str, to: str, **data: object) -> NewNotice:
+    return NewNotice(to, type_, {"group": group.id, "cid": group_cid(group.id), **data})
+
+
+def managers(tx: Tx, group_id: str) -> list[str]:
+    return [
+        user
+        for (user,) in tx.all(
+            "SELECT user_id FROM group_members WHERE group_id = ? AND role IN (?, ?) "
+            "ORDER BY user_id",
+            group_id,
+            *MANAGERS,
+        )
+    ]
+
+
+def is_friend(tx: Tx, user: str, friend: str) -> bool:
+    row = tx.one(
+        "SELECT 1 FROM friends WHERE user_id = ? AND friend_id = ? AND deleted_at IS NULL",
+        user,
+        friend,
+    )
+    return row is not None
+
+
+def ensure_room(tx: Tx, group: Group, joining: int) -> None:
+    if member_count(tx, group.id) + joining > group.max_members:
+        raise Conflict(f"the group is full ({group.max_members} members)")
+
+
+def join(tx: Tx, timeline: Timeline, group: Group, users: Sequence[str], now_ms: int) -> None:
+    """Make ``users`` members as of the timeline's seq (their window opens there)."""
+    first = 0 if group.history_visible else timeline.seq
+    for user in users:
+        tx.run(
+            "INSERT INTO group_members (group_id, user_id, role, alias, joined_at, joined_seq, "
+            "muted_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            group.id,
+            user,
+            "member",
+            "",
+            tx.time_in(now_ms),
+            timeline.seq,
+            tx.time_in(0),
+        )
+        tx.run(
+            "INSERT INTO conversation_members (user_id, cid, can_send, version, from_seq) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, cid) DO UPDATE SET "
+            "can_send = excluded.can_send, from_seq = excluded.from_seq, until_seq = NULL",
+            user,
+            timeline.cid,
+            True,
+            0,
+            first,
+        )
+        timeline.touched.add(user)
+
+
+def end_membership(tx: Tx, timeline: Timeline, group_id: str, users: Sequence[str]) -> None:
+    """End the membership of ``users``: they read up to the timeline's seq, no further."""
+    for user in users:
+        tx.run("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", group_id, user)
+        tx.run(
+            "UPDATE conversation_members SET can_send = ?, until_seq = ? "
+            "WHERE cid = ? AND user_id = ?",
+            False,
+            timeline.seq,
+            timeline.cid,
+            user,
+        )
+        timeline.touched.add(user)
+
+
+def file_request(
+    tx: Tx, group: Group, user: str, invited_by: str | None, message: str, now_ms: int
+) -> str:
+    pending = tx.one(
+        "SELECT id FROM group_requests WHERE group_id = ? AND user_id = ? AND status = ?",
+        group.id,
+        user,
+        "pending",
+    )
+    if pending is not None:
+        return str(pending[0])
+    request_id = new_id()
+    tx.run(
+        "INSERT INTO group_requests (id, group_id, user_id, invited_by, message, status, "
+        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        request_id,
+        group.id,
+        user,
+        invited_by,
+        message,
+        "pending",
+        tx.time_in(now_ms),
+        tx.time_in(now_ms),
+    )
+    return request_id
