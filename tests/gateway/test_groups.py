@@ -177,7 +177,7 @@ async def test_refusals_over_http_store_nothing(api: Api, connect: Connect) -> N
 
 
 async def test_join_requests_transfer_leave_and_dismiss(api: Api, connect: Connect) -> None:
-    o, m, s = [await api.account() for _ in range(3)]
+    o, m, s, r = [await api.account() for _ in range(4)]
     await api.befriend(o, m)
     cid = await api.group(o, [m])
     gid = cid[2:]
@@ -199,6 +199,18 @@ async def test_join_requests_transfer_leave_and_dismiss(api: Api, connect: Conne
     for conn in (owner, stranger):
         await _system(conn, "members.joined")
     await _notice(stranger, "group.join_approved")
+    reply = await _post(api, r, f"/api/v1/groups/{gid}/requests")
+    assert reply.json()["request"]["status"] == "pending"
+    await _notice(owner, "group.join_requested")
+    rejected = await _post(
+        api, o, f"/api/v1/groups/requests/{reply.json()['request']['id']}/reject"
+    )
+    assert rejected.json()["request"]["status"] == "rejected"
+    reply = await api.http.patch(
+        f"/api/v1/groups/{gid}", json={"name": "renamed", "description": "d"}, headers=api.auth(o)
+    )
+    assert (reply.json()["group"]["name"], reply.json()["group"]["description"]) == ("renamed", "d")
+    assert (await _system(owner, "group.updated")).body["data"]["name"] == "renamed"
     page = await api.http.get(f"/api/v1/groups/{gid}/members?limit=2", headers=api.auth(s))
     assert page.json()["total"] == 3
     assert page.json()["more"] is True
