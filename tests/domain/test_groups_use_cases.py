@@ -81,6 +81,8 @@ async def test_a_committed_change_is_pushed_to_members_and_notified(
     setup: tuple[Groups, Recorder, str],
 ) -> None:
     groups, recorder, gid = setup
+    assert [(n.user, n.type) for n in recorder.notices] == [("m", "group.invited")]  # creation
+    recorder.notices.clear()
     await groups.invite("o", gid, ["x"])
     assert {user for user, outlet in recorder.by_user.items() if outlet.frames} == {"o", "m", "x"}
     assert [(n.user, n.type) for n in recorder.notices] == [("x", "group.invited")]

@@ -298,3 +298,29 @@ async def test_members_page_in_role_then_join_order(db: Backend) -> None:
     assert [m.user for m in rest.members] == ["m", "n"]
     with pytest.raises(NotFound):
         await groups.members_page(G, "s", offset=0, limit=10)
+
+
+async def test_creation_invites_every_member_but_the_owner(db: Backend) -> None:
+    group = Group(id="g2", name="two", owner="o", max_members=5, created_at=NOW, updated_at=NOW)
+    roster = [
+        GroupMember(user="o", role="owner", joined_at=NOW),
+        GroupMember(user="x", role="member", joined_at=NOW),
+        GroupMember(user="m", role="member", joined_at=NOW),
+    ]
+    notices = await db.groups.create_group(group, roster)
+    assert [(n.user, n.type, dict(n.data)) for n in notices] == [
+        (user, "group.invited", {"group": "g2", "cid": "g:g2", "by": "o"}) for user in ("m", "x")
+    ]
+
+
+async def test_more_refusals(db: Backend) -> None:
+    groups = db.groups
+    await groups.configure(G, "o", {"join_approval": True}, now_ms=NOW)
+    asked = await groups.request_join(G, "x", "", now_ms=NOW)
+    assert asked.request is not None
+    await groups.invite(G, "o", ["x"], now_ms=NOW)  # the owner needs no approval
+    await refused(db, groups.decide(asked.request.id, "o", approve=True, now_ms=NOW), Conflict)
+    await refused(db, groups.transfer(G, "o", "o", now_ms=NOW), Conflict)
+    await refused(db, groups.mute(G, "o", "s", NOW, now_ms=NOW), NotFound)
+    with pytest.raises(ValueError, match="not group fields"):
+        await groups.update(G, "o", {"owner": "m"}, now_ms=NOW)

@@ -103,7 +103,9 @@ class Groups:
         )
         roster = [GroupMember(user=owner, role="owner", joined_at=now)]
         roster += [GroupMember(user=user, role="member", joined_at=now) for user in others]
-        await self._store.create_group(group, roster)
+        notices = await self._store.create_group(group, roster)
+        if self._notifier is not None:
+            self._notifier.publish(notices)
         return GroupDetail(group, roster)
 
     async def get(self, user: str, group_id: str) -> GroupDetail:

@@ -55,7 +55,7 @@ def invite(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int)
             for manager in managers(tx, group_id)
             for user, request_id in zip(new, ids, strict=True)
         ]
-        written = tx.engine.post_notices(tx.conn, notices, now_ms)
+        written = tx.post(notices, now_ms)
         return Invited(None, written, requested=tuple(new))
     ensure_room(tx, group, len(new))
     join(tx, timeline, group, new, now_ms)
@@ -80,7 +80,7 @@ def request_join(tx: Tx, group_id: str, user: str, message: str, now_ms: int) ->
             notice(group, "group.join_requested", manager, request=request_id, user=user, by=user)
             for manager in managers(tx, group_id)
         ]
-        written = tx.engine.post_notices(tx.conn, notices, now_ms)
+        written = tx.post(notices, now_ms)
         return Requested(None, written, request=load_request(tx, request_id))
     return _approve(tx, timeline, group, request_id, user, actor=user, now_ms=now_ms)
 
@@ -127,7 +127,7 @@ def decide(tx: Tx, request_id: str, actor: str, approve: bool, now_ms: int) -> R
         return _approve(tx, timeline, group, request_id, request.user, actor=actor, now_ms=now_ms)
     _settle(tx, request_id, "rejected", actor, now_ms)
     rejection = notice(group, "group.join_rejected", request.user, request=request_id, by=actor)
-    written = tx.engine.post_notices(tx.conn, [rejection], now_ms)
+    written = tx.post([rejection], now_ms)
     return Requested(None, written, request=load_request(tx, request_id))
 
 

@@ -133,3 +133,8 @@ def file_request(
         tx.time_in(now_ms),
     )
     return request_id
+
+
+def invitations(group: Group, users: Sequence[str]) -> list[NewNotice]:
+    """The ``group.invited`` notices of the members a new group starts with."""
+    return [notice(group, "group.invited", user, by=group.owner) for user in users]

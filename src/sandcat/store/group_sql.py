@@ -57,6 +57,12 @@ class Tx:
         """Execute a statement; the number of rows it changed."""
         return int(self.conn.execute(self._sql(sql), args).rowcount)
 
+    def post(self, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
+        """Write inbox notices, in user order (PostgreSQL locks each user's inbox
+        head: one order everywhere keeps two changes from deadlocking)."""
+        ordered = sorted(notices, key=lambda notice: notice.user)
+        return self.engine.post_notices(self.conn, ordered, now_ms)
+
     def time_in(self, ms: int) -> object:
         return self.engine.time_in(ms)
 

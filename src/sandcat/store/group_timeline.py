@@ -92,7 +92,7 @@ class Timeline:
                 self.seq,
             )
         )
-        posted = tx.engine.post_notices(tx.conn, notices, now_ms)
+        posted = tx.post(notices, now_ms)
         tx.engine.publish(tx.conn, message, members)
         version = tx.engine.bump_version(tx.conn)
         tx.run("UPDATE conversations SET version = ? WHERE cid = ?", version, self.cid)

@@ -106,8 +106,9 @@ Fields = Mapping[str, object]
 
 
 class GroupStore(Protocol):
-    async def create_group(self, group: Group, members: list[GroupMember]) -> None:
-        """Insert the group, its members and its conversation in one transaction.
+    async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
+        """Insert the group, its members and its conversation in one transaction,
+        with a ``group.invited`` notice to every member but the owner (returned).
 
         Raises ``BadRequest`` (field ``members``) if a member other than the
         owner is not a friend of the owner.

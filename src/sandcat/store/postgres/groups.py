@@ -12,8 +12,10 @@ from sandcat.errors import BadRequest
 from sandcat.ids import group_cid
 from sandcat.store import group_queries as queries
 from sandcat.store.group_backend import PortableGroupStore
+from sandcat.store.group_roster import invitations
 from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import Group, GroupMember
+from sandcat.store.inbox import Notice
 from sandcat.store.messages import StoredMessage
 from sandcat.store.outbox import Outbox
 from sandcat.store.postgres.conversations import bump_version, open_conversation
@@ -60,10 +62,10 @@ class PostgresGroupStore(PortableGroupStore):
         )
         self._pg = db
 
-    async def create_group(self, group: Group, members: list[GroupMember]) -> None:
+    async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
         others = sorted({m.user for m in members} - {group.owner})
 
-        def insert(conn: Connection) -> None:
+        def insert(conn: Connection) -> tuple[Notice, ...]:
             friends = {
                 friend
                 for (friend,) in conn.execute(
@@ -111,8 +113,9 @@ class PostgresGroupStore(PortableGroupStore):
                 members=[m.user for m in members],
                 now_ms=group.created_at,
             )
+            return post_notices(conn, invitations(group, others), now_ms=group.created_at)
 
-        await self._pg.write(insert)
+        return await self._pg.write(insert)
 
     async def get_group(self, group_id: str) -> Group | None:
         return await self._read(lambda tx: queries.load_group(tx, group_id))

@@ -14,8 +14,10 @@ from sandcat.errors import BadRequest
 from sandcat.ids import group_cid
 from sandcat.store import group_queries as queries
 from sandcat.store.group_backend import PortableGroupStore
+from sandcat.store.group_roster import invitations
 from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import Group, GroupMember
+from sandcat.store.inbox import Notice
 from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
 from sandcat.store.sqlite.inbox import post_notices
@@ -44,10 +46,10 @@ class SqliteGroupStore(PortableGroupStore):
         super().__init__(db, ENGINE)
         self._lite = db
 
-    async def create_group(self, group: Group, members: list[GroupMember]) -> None:
+    async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
         others = sorted({m.user for m in members} - {group.owner})
 
-        def insert(conn: sqlite3.Connection) -> None:
+        def insert(conn: sqlite3.Connection) -> tuple[Notice, ...]:
             # json_each keeps the statement parameterised for any list length.
             friends = {
                 row[0]
@@ -94,8 +96,9 @@ class SqliteGroupStore(PortableGroupStore):
                 members=[m.user for m in members],
                 now_ms=group.created_at,
             )
+            return post_notices(conn, invitations(group, others), now_ms=group.created_at)
 
-        await self._lite.write(insert)
+        return await self._lite.write(insert)
 
     async def get_group(self, group_id: str) -> Group | None:
         return await self._read(lambda tx: queries.load_group(tx, group_id))
