@@ -14,6 +14,7 @@ import pytest
 
 from sandcat.errors import Conflict, Forbidden, NotFound
 from sandcat.store.contacts import FriendRequest
+from sandcat.store.files import Upload
 from sandcat.store.groups import Change, Group, GroupMember
 from sandcat.store.messages import Appended, NewMessage, Refused
 from tests.store.backend import Backend, make_user
@@ -324,3 +325,38 @@ async def test_more_refusals(db: Backend) -> None:
     await refused(db, groups.mute(G, "o", "s", NOW, now_ms=NOW), NotFound)
     with pytest.raises(ValueError, match="not group fields"):
         await groups.update(G, "o", {"owner": "m"}, now_ms=NOW)
+
+
+async def test_a_removed_member_sees_only_files_sent_while_it_was_one(db: Backend) -> None:
+    files = db.files
+    for file_id in ("before", "after"):
+        item = Upload(
+            id=file_id, owner="n", kind="file", content_type="text/plain", size=1, created_at=1
+        )
+        await files.begin(item)
+        await files.finish(item, quota_bytes=100)
+
+    async def share(file_id: str) -> None:
+        (outcome,) = await db.messages.append(
+            [
+                NewMessage(
+                    sender="n",
+                    device="d",
+                    cid=CID,
+                    cmid=file_id,
+                    kind=1,
+                    body=b"\x80",
+                    files=(file_id,),
+                )
+            ],
+            now_ms=NOW,
+            open_direct=False,
+        )
+        assert isinstance(outcome, Appended)
+
+    await share("before")
+    await db.groups.remove(G, "o", ["m"], now_ms=NOW)
+    await share("after")
+    assert await files.visible_to("before", "m")
+    assert not await files.visible_to("after", "m")
+    assert await files.visible_to("after", "a")

@@ -18,7 +18,9 @@ _VISIBLE = (
     "SELECT 1 FROM uploads u WHERE u.id = %(id)s AND u.state = 'ready' AND "
     "(u.owner = %(user)s OR EXISTS (SELECT 1 FROM attachments a "
     "JOIN conversation_members m ON m.cid = a.cid "
-    "WHERE a.file_id = u.id AND m.user_id = %(user)s))"
+    "WHERE a.file_id = u.id AND m.user_id = %(user)s "
+    # a former group member: only what was sent while it was one
+    "AND (m.until_seq IS NULL OR a.first_seq <= m.until_seq)))"
 )
 
 

@@ -101,7 +101,9 @@ def record_attachments(
 _VISIBLE = (
     "SELECT 1 FROM uploads u WHERE u.id = ? AND u.state = 'ready' AND (u.owner = ? OR EXISTS ("
     "SELECT 1 FROM attachments a JOIN conversation_members m ON m.cid = a.cid "
-    "WHERE a.file_id = u.id AND m.user_id = ?))"
+    "WHERE a.file_id = u.id AND m.user_id = ? "
+    # a former group member: only what was sent while it was one
+    "AND (m.until_seq IS NULL OR a.first_seq <= m.until_seq)))"
 )
 
 
