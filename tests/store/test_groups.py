@@ -360,3 +360,14 @@ async def test_a_removed_member_sees_only_files_sent_while_it_was_one(db: Backen
     assert await files.visible_to("before", "m")
     assert not await files.visible_to("after", "m")
     assert await files.visible_to("after", "a")
+
+
+async def test_role_in_a_transaction(db: Backend) -> None:
+    from sandcat.store.postgres.groups import role_in as pg_role_in
+    from sandcat.store.sqlite.groups import role_in as lite_role_in
+
+    role_in = lite_role_in if db.kind == "sqlite" else pg_role_in
+    roles = await db.db.read(  # type: ignore[arg-type]
+        lambda conn: [role_in(conn, G, user) for user in ("o", "a", "m", "s")]
+    )
+    assert roles == ["owner", "admin", "member", None]

@@ -14,7 +14,7 @@ from sandcat.store import group_queries as queries
 from sandcat.store.group_backend import PortableGroupStore
 from sandcat.store.group_roster import invitations
 from sandcat.store.group_sql import Engine, Tx
-from sandcat.store.groups import Group, GroupMember
+from sandcat.store.groups import Group, GroupMember, Role
 from sandcat.store.inbox import Notice
 from sandcat.store.messages import StoredMessage
 from sandcat.store.outbox import Outbox
@@ -49,6 +49,12 @@ _READ = engine()
 def send_refusal(conn: Connection, sender: str, cid: str, now_ms: int) -> str | None:
     """Why ``sender`` may not post in ``cid`` now (a group mute), or None; for the append."""
     return queries.send_refusal(Tx(conn, _READ), sender, cid, now_ms)
+
+
+def role_in(conn: Connection, group_id: str, user: str) -> Role | None:
+    """``user``'s role in a live group, inside the caller's transaction (e.g. the
+    append's, to check an ``@all`` mention); None if not a member or dismissed."""
+    return queries.role_of(Tx(conn, _READ), group_id, user)
 
 
 class PostgresGroupStore(PortableGroupStore):

@@ -16,7 +16,7 @@ from sandcat.store import group_queries as queries
 from sandcat.store.group_backend import PortableGroupStore
 from sandcat.store.group_roster import invitations
 from sandcat.store.group_sql import Engine, Tx
-from sandcat.store.groups import Group, GroupMember
+from sandcat.store.groups import Group, GroupMember, Role
 from sandcat.store.inbox import Notice
 from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
@@ -37,6 +37,12 @@ ENGINE = Engine(
 def send_refusal(conn: sqlite3.Connection, sender: str, cid: str, now_ms: int) -> str | None:
     """Why ``sender`` may not post in ``cid`` now (a group mute), or None; for the append."""
     return queries.send_refusal(Tx(conn, ENGINE), sender, cid, now_ms)
+
+
+def role_in(conn: sqlite3.Connection, group_id: str, user: str) -> Role | None:
+    """``user``'s role in a live group, inside the caller's transaction (e.g. the
+    append's, to check an ``@all`` mention); None if not a member or dismissed."""
+    return queries.role_of(Tx(conn, ENGINE), group_id, user)
 
 
 class SqliteGroupStore(PortableGroupStore):
