@@ -320,6 +320,7 @@ async def test_more_refusals(db: Backend) -> None:
     asked = await groups.request_join(G, "x", "", now_ms=NOW)
     assert asked.request is not None
     await groups.invite(G, "o", ["x"], now_ms=NOW)  # the owner needs no approval
+    assert await groups.requests(G, "o") == []  # and x's own request counts as approved
     await refused(db, groups.decide(asked.request.id, "o", approve=True, now_ms=NOW), Conflict)
     await refused(db, groups.transfer(G, "o", "o", now_ms=NOW), Conflict)
     await refused(db, groups.mute(G, "o", "s", NOW, now_ms=NOW), NotFound)

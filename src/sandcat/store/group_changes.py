@@ -58,7 +58,7 @@ def invite(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int)
         written = tx.post(notices, now_ms)
         return Invited(None, written, requested=tuple(new))
     ensure_room(tx, group, len(new))
-    join(tx, timeline, group, new, now_ms)
+    join(tx, timeline, group, new, by=actor, now_ms=now_ms)
     change = timeline.record(
         actor,
         "members.joined",
@@ -89,8 +89,7 @@ def _approve(
     tx: Tx, timeline: Timeline, group: Group, request_id: str, user: str, *, actor: str, now_ms: int
 ) -> Requested:
     ensure_room(tx, group, 1)
-    _settle(tx, request_id, "approved", actor, now_ms)
-    join(tx, timeline, group, [user], now_ms)
+    join(tx, timeline, group, [user], by=actor, now_ms=now_ms)
     notices = (
         []
         if actor == user
@@ -121,8 +120,6 @@ def decide(tx: Tx, request_id: str, actor: str, approve: bool, now_ms: int) -> R
     request = load_request(tx, request_id)  # again, under the timeline's lock
     if request is None or request.status != "pending":
         raise Conflict("the join request was already decided")
-    if member(tx, group.id, request.user) is not None:
-        raise Conflict("already a member")
     if approve:
         return _approve(tx, timeline, group, request_id, request.user, actor=actor, now_ms=now_ms)
     _settle(tx, request_id, "rejected", actor, now_ms)

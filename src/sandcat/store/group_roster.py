@@ -65,10 +65,23 @@ def ensure_room(tx: Tx, group: Group, joining: int) -> None:
         raise Conflict(f"the group is full ({group.max_members} members)")
 
 
-def join(tx: Tx, timeline: Timeline, group: Group, users: Sequence[str], now_ms: int) -> None:
-    """Make ``users`` members as of the timeline's seq (their window opens there)."""
+def join(
+    tx: Tx, timeline: Timeline, group: Group, users: Sequence[str], *, by: str, now_ms: int
+) -> None:
+    """Make ``users`` members as of the timeline's seq (their window opens there);
+    their pending join requests count as approved by ``by``."""
     first = 0 if group.history_visible else timeline.seq
     for user in users:
+        tx.run(
+            "UPDATE group_requests SET status = ?, decided_by = ?, updated_at = ? "
+            "WHERE group_id = ? AND user_id = ? AND status = ?",
+            "approved",
+            by,
+            tx.time_in(now_ms),
+            group.id,
+            user,
+            "pending",
+        )
         tx.run(
             "INSERT INTO group_members (group_id, user_id, role, alias, joined_at, joined_seq, "
             "muted_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
