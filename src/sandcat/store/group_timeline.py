@@ -24,8 +24,9 @@ from sandcat.store.messages import StoredMessage
 
 #: The content kind of system messages (PROTOCOL.md §9).
 SYSTEM_KIND = 9
-#: The sending device of system messages.
-SYSTEM_DEVICE = "server"
+#: The sending device of system messages (one no client is likely to call itself:
+#: the push skips the sender's device of that name).
+SYSTEM_DEVICE = "_system"
 
 
 class Timeline:
