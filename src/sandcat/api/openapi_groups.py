@@ -99,7 +99,8 @@ def group_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
             ),
             "delete": op(
                 "dismissGroup",
-                "dismiss the group (owner): no more sends, gone from lists",
+                "dismiss the group (owner): no more sends, gone from group lists; "
+                "its conversation stays readable up to the dismissal",
                 ok=(200, change),
                 errors=found,
                 path_id="id",
