@@ -215,6 +215,12 @@ async def test_join_requests_transfer_leave_and_dismiss(api: Api, connect: Conne
     assert page.json()["total"] == 3
     assert page.json()["more"] is True
     assert [member["user"] for member in page.json()["members"]] == [o.id, m.id]
+    some = await api.http.get(
+        f"/api/v1/groups/{gid}/members?users={s.id},{r.id}", headers=api.auth(m)
+    )
+    assert [member["user"] for member in some.json()["members"]] == [s.id]
+    bad = await api.http.get(f"/api/v1/groups/{gid}/members?users=", headers=api.auth(m))
+    assert bad.status_code == 422
 
     reply = await api.http.put(
         f"/api/v1/groups/{gid}/alias", json={"alias": "new one"}, headers=api.auth(s)

@@ -297,6 +297,8 @@ async def test_members_page_in_role_then_join_order(db: Backend) -> None:
     assert first.total == 4
     rest = await groups.members_page(G, "m", offset=2, limit=10)
     assert [m.user for m in rest.members] == ["m", "n"]
+    named = await groups.members_page(G, "m", offset=0, limit=10, users=["n", "s", "o"])
+    assert [m.user for m in named.members] == ["o", "n"]
     with pytest.raises(NotFound):
         await groups.members_page(G, "s", offset=0, limit=10)
 

@@ -8,7 +8,7 @@ group's timeline.
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from sandcat.api.bearer import authenticated
 from sandcat.api.payload import json_response, query_int, read_body
@@ -117,7 +117,9 @@ def groups_blueprint(accounts: Accounts, groups: Groups, *, max_body_bytes: int)
         limit = query_int("limit", default=50, low=1, high=MAX_PAGE)
         assert offset is not None
         assert limit is not None
-        page = await groups.members(principal.user, group_id, offset=offset, limit=limit)
+        wanted = request.args.get("users")
+        only = [] if wanted is None else wanted.split(",")
+        page = await groups.members(principal.user, group_id, offset=offset, limit=limit, only=only)
         return json_response(
             {
                 "members": [member_json(m) for m in page.members],

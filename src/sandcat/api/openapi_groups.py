@@ -121,7 +121,7 @@ def group_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
         "/api/v1/groups/{id}/members": {
             "get": op(
                 "listGroupMembers",
-                "a page of members, owner and admins first, then by join time",
+                "a page of members, owner and admins first, then by join time; or the named ones",
                 ok=(
                     200,
                     obj(
@@ -133,7 +133,17 @@ def group_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
                 ),
                 errors=(404, 422),
                 path_id="id",
-                query=(page("offset", "members to skip"), page("limit", "1-200, default 50")),
+                query=(
+                    page("offset", "members to skip"),
+                    page("limit", "1-200, default 50"),
+                    {
+                        "name": "users",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "comma-separated user ids (up to 100): only those members",
+                    },
+                ),
             ),
             "post": _with_body(
                 op(

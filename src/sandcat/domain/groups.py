@@ -125,11 +125,17 @@ class Groups:
         """``user``'s role in the live group ``group_id``; None if not a member."""
         return await self._store.role_of(group_id, user)
 
-    async def members(self, user: str, group_id: str, *, offset: int, limit: int) -> MemberPage:
+    async def members(
+        self, user: str, group_id: str, *, offset: int, limit: int, only: Sequence[str] = ()
+    ) -> MemberPage:
+        """A page of members, or with ``only`` those of the named users who are members."""
         if not 1 <= limit <= MAX_PAGE:
             raise BadRequest(f"limit: must be 1-{MAX_PAGE}", field="limit")
+        chosen = _users(only, field="users")
         group_id = parse_id(group_id, field="id")
-        return await self._store.members_page(group_id, user, offset=offset, limit=limit)
+        return await self._store.members_page(
+            group_id, user, offset=offset, limit=limit, users=chosen
+        )
 
     async def requests(self, user: str, group_id: str) -> list[JoinRequest]:
         return await self._store.requests(parse_id(group_id, field="id"), user)

@@ -122,11 +122,11 @@ class PortableGroupStore:
         return await self._read(select)
 
     async def members_page(
-        self, group_id: str, actor: str, *, offset: int, limit: int
+        self, group_id: str, actor: str, *, offset: int, limit: int, users: Sequence[str] = ()
     ) -> MemberPage:
         def select(tx: Tx) -> MemberPage:
             if queries.role_of(tx, group_id, actor) is None:
                 raise NotFound("no such group")
-            return queries.members_page(tx, group_id, offset=offset, limit=limit)
+            return queries.members_page(tx, group_id, offset=offset, limit=limit, users=users)
 
         return await self._read(select)

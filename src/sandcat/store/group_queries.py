@@ -6,6 +6,7 @@ message stores call inside their append transaction.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sandcat.errors import NotFound
@@ -106,11 +107,16 @@ def member_count(tx: Tx, group_id: str) -> int:
     return int(tx.one("SELECT count(*) FROM group_members WHERE group_id = ?", group_id)[0])
 
 
-def members_page(tx: Tx, group_id: str, *, offset: int, limit: int) -> MemberPage:
+def members_page(
+    tx: Tx, group_id: str, *, offset: int, limit: int, users: Sequence[str] = ()
+) -> MemberPage:
+    """A page of members; with ``users``, only those of them who are members."""
+    only = f"AND user_id IN ({', '.join('?' * len(users))}) " if users else ""
     rows = tx.all(
-        f"SELECT {_MEMBER_COLUMNS} FROM group_members WHERE group_id = ? "
+        f"SELECT {_MEMBER_COLUMNS} FROM group_members WHERE group_id = ? {only}"
         f"ORDER BY {_ROLE_ORDER}, joined_at, user_id{tx.engine.collate} LIMIT ? OFFSET ?",
         group_id,
+        *users,
         limit,
         offset,
     )

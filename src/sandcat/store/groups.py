@@ -179,6 +179,7 @@ class GroupStore(Protocol):
         """Pending join requests, oldest first (owner or admin)."""
 
     async def members_page(
-        self, group_id: str, actor: str, *, offset: int, limit: int
+        self, group_id: str, actor: str, *, offset: int, limit: int, users: Sequence[str] = ()
     ) -> MemberPage:
-        """Members in role, join order (the actor must be one)."""
+        """Members in role, join order (the actor must be one); with ``users``,
+        only those of them who are members (``total`` still counts everyone)."""
