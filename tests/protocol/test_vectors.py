@@ -19,6 +19,8 @@ import pytest
 
 from sandcat.protocol import (
     Auth,
+    Call,
+    CallEvent,
     Err,
     ErrorCode,
     FrameError,
@@ -30,12 +32,16 @@ from sandcat.protocol import (
     Notify,
     Ok,
     Ping,
+    Presence,
+    PresenceSet,
     Pull,
     Read,
     ReadState,
     RequestError,
     Send,
     Sync,
+    Typing,
+    TypingEvent,
     decode_client,
     decode_server,
     encode,
@@ -59,8 +65,15 @@ FRAMES: dict[int, type[Any]] = {
     21: ReadState,
     22: Notify,
     126: GoAway,
+    40: Typing,
+    41: PresenceSet,
+    42: Presence,
+    43: Call,
+    44: CallEvent,
 }
-PUSHES = {20, 21, 22, 126}
+#: Ops whose frame type depends on who sends it (TYPING: request and push).
+SERVER_FRAMES: dict[int, type[Any]] = {40: TypingEvent}
+PUSHES = {20, 21, 22, 126, 40, 42, 44}
 
 
 def _load() -> list[dict[str, Any]]:
@@ -88,14 +101,16 @@ def _from_json(value: Any) -> Any:
 
 def _expected_frame(vector: dict[str, Any]) -> Any:
     body = _from_json(vector["body"])
-    cls = FRAMES[vector["op"]]
+    server = vector["direction"] == "server"
+    cls = (SERVER_FRAMES if server else {}).get(vector["op"]) or FRAMES[vector["op"]]
     if cls is Ok:
         return Ok(rid=vector["rid"], body=body)
-    kwargs: dict[str, Any] = {} if vector["op"] in PUSHES else {"rid": vector["rid"]}
+    pushed = server and vector["op"] in PUSHES
+    kwargs: dict[str, Any] = {} if pushed else {"rid": vector["rid"]}
     if cls is Hello:
         kwargs["token"] = None  # the one optional field without a default
     for key, value in body.items():
-        if key == "mentions":
+        if key in ("mentions", "users"):
             value = tuple(value)
         elif key == "code":
             value = ErrorCode(value)

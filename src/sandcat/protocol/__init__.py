@@ -40,12 +40,26 @@ from ._frames import (
 from ._ids import direct_cid, group_cid, is_valid_cid, is_valid_id
 from ._limits import DEFAULT_LIMITS, Limits
 from ._session import Session, SessionState
+from ._signals import (
+    CALL_OUTCOMES,
+    PRESENCE_STATES,
+    Call,
+    CallEvent,
+    Presence,
+    PresenceSet,
+    Typing,
+    TypingEvent,
+)
 
 __all__ = [
+    "CALL_OUTCOMES",
     "CUSTOM_KIND_MIN",
     "DEFAULT_LIMITS",
+    "PRESENCE_STATES",
     "SERVER_KINDS",
     "Auth",
+    "Call",
+    "CallEvent",
     "ClientFrame",
     "CloseCode",
     "ContentError",
@@ -63,6 +77,8 @@ __all__ = [
     "Ok",
     "Op",
     "Ping",
+    "Presence",
+    "PresenceSet",
     "ProtocolError",
     "Pull",
     "Read",
@@ -74,6 +90,8 @@ __all__ = [
     "SessionError",
     "SessionState",
     "Sync",
+    "Typing",
+    "TypingEvent",
     "decode_client",
     "decode_server",
     "direct_cid",

@@ -45,6 +45,7 @@ from ._frames import (
     _is_uint,
 )
 from ._limits import DEFAULT_LIMITS, Limits
+from ._signals import Call, CallEvent, Presence, PresenceSet, Typing, TypingEvent
 
 __all__ = ["decode_client", "decode_server", "encode", "msg_body", "notice_body"]
 
@@ -52,11 +53,15 @@ _Frame = TypeVar("_Frame", ClientFrame, ServerFrame)
 
 _CLIENT_FRAMES: Final[Mapping[int, type[ClientFrame]]] = {
     cls.op: cls for cls in (Hello, Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck)
-}
+} | {cls.op: cls for cls in (Typing, PresenceSet, Call)}
 _SERVER_FRAMES: Final[Mapping[int, type[ServerFrame]]] = {
     cls.op: cls for cls in (Ok, Err, Msg, ReadState, Notify, GoAway)
+} | {cls.op: cls for cls in (TypingEvent, Presence, CallEvent)}
+_PUSHES: Final = frozenset({Op.MSG, Op.READ_STATE, Op.NOTIFY, Op.GOAWAY}) | {
+    Op.TYPING,
+    Op.PRESENCE,
+    Op.CALL_EVENT,
 }
-_PUSHES: Final = frozenset({Op.MSG, Op.READ_STATE, Op.NOTIFY, Op.GOAWAY})
 
 # Python names that are keywords or builtins on the wire.
 _WIRE_KEYS: Final[Mapping[str, str]] = {"sender": "from"}
@@ -90,6 +95,11 @@ def _layout(cls: type[ClientFrame | ServerFrame]) -> tuple[_Field, ...]:
     return tuple(layout)
 
 
+_WITH_RID: Final = frozenset(
+    cls
+    for cls in (*_CLIENT_FRAMES.values(), *_SERVER_FRAMES.values())
+    if any(field.name == "rid" for field in dataclasses.fields(cls))
+)
 _LAYOUTS: Final = {
     cls: _layout(cls) for cls in (*_CLIENT_FRAMES.values(), *_SERVER_FRAMES.values())
 }
@@ -274,7 +284,8 @@ def _build(cls: type[_Frame], rid: int, body: dict[str, object]) -> _Frame:
         return _checked(cls, rid, {"rid": rid, "body": body})
     # Any: the wire values are unchecked here; the frame's __post_init__
     # checks each one and raises ValueError naming the field.
-    kwargs: dict[str, Any] = {} if cls.op in _PUSHES else {"rid": rid}
+    # Pushes have no rid field (TYPING's op is both a request and a push).
+    kwargs: dict[str, Any] = {"rid": rid} if cls in _WITH_RID else {}
     for field in _LAYOUTS[cls]:
         if field.key in body:
             kwargs[field.attr] = _CONVERTERS.get(field.attr, _same)(body[field.key])
@@ -314,4 +325,4 @@ def _as_error_code(value: object) -> object:
     return value
 
 
-_CONVERTERS: Final = {"mentions": _as_tuple, "code": _as_error_code}
+_CONVERTERS: Final = {"mentions": _as_tuple, "users": _as_tuple, "code": _as_error_code}

@@ -62,6 +62,12 @@ class Op(enum.IntEnum):
     MSG = 20
     READ_STATE = 21
     NOTIFY = 22
+    # Ephemeral signals (_signals.py): 40 and 42 are pushes, 40 also a request.
+    TYPING = 40
+    PRESENCE_SET = 41
+    PRESENCE = 42
+    CALL = 43
+    CALL_EVENT = 44
     GOAWAY = 126
 
 
@@ -435,5 +441,23 @@ class GoAway:
         _check_uint("reconnect_after_ms", self.reconnect_after_ms, Limits.max_duration_ms)
 
 
-ClientFrame: TypeAlias = Hello | Ping | Auth | Send | Pull | Sync | Read | InboxPull | InboxAck
-ServerFrame: TypeAlias = Ok | Err | Msg | ReadState | Notify | GoAway
+# The signal frames build on the checks above (the package loads this module first).
+from ._signals import Call, CallEvent, Presence, PresenceSet, Typing, TypingEvent  # noqa: E402
+
+ClientFrame: TypeAlias = (
+    Hello
+    | Ping
+    | Auth
+    | Send
+    | Pull
+    | Sync
+    | Read
+    | InboxPull
+    | InboxAck
+    | Typing
+    | PresenceSet
+    | Call
+)
+ServerFrame: TypeAlias = (
+    Ok | Err | Msg | ReadState | Notify | GoAway | TypingEvent | Presence | CallEvent
+)

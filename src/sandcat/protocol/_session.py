@@ -25,6 +25,7 @@ from typing import Final, TypeAlias
 
 from ._errors import CloseCode, ErrorCode, SessionError
 from ._frames import Auth, ClientFrame, Hello, InboxAck, InboxPull, Ping, Pull, Read, Send, Sync
+from ._signals import Call, PresenceSet, Typing
 
 __all__ = ["Session", "SessionState"]
 
@@ -51,7 +52,8 @@ class _Event(enum.Enum):
 _Trigger: TypeAlias = type[ClientFrame] | _Event
 
 _S = SessionState
-_REQUESTS: Final = (Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck)
+_SIGNALS: Final = (Typing, PresenceSet, Call)
+_REQUESTS: Final = (Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck, *_SIGNALS)
 
 _TRANSITIONS: Final[Mapping[tuple[SessionState, _Trigger], SessionState]] = {
     (_S.AWAITING_HELLO, Hello): _S.AUTHENTICATING,
