@@ -52,6 +52,7 @@ from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.gateway.fanout import Fanout
 from sandcat.gateway.listener import GatewayServer
+from sandcat.gateway.signals import run_signals
 from sandcat.mail import CodeTemplates, Postman, open_sender
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
@@ -281,6 +282,20 @@ async def run_server(
                 "Sends waiting for the sequencer.",
                 lambda: pipeline.statistics().current_buffer_used,
             )
+            signalling = trio.CancelScope()
+            signals = await root.start(
+                partial(
+                    run_signals,
+                    config,
+                    scope=signalling,
+                    reach=stores.reach,
+                    hub=hub,
+                    pipeline=pipeline,
+                    instance=instance,
+                    clock=clock,
+                )
+            )
+            hub.on_leave = signals.left
             operations = Operations(
                 accounts=accounts,
                 inbox=services.inbox,
@@ -292,6 +307,7 @@ async def run_server(
                 limits=limits,
                 metrics=metrics,
                 files=files,
+                signals=signals,
             )
             async with trio.open_nursery() as connections:
                 listening = trio.CancelScope()
@@ -361,6 +377,7 @@ async def run_server(
                     await hub.wait_empty()
                 connections.cancel_scope.cancel()
             fanning.cancel()
+            signalling.cancel()
             http_stop.set()
             housekeeping.cancel()
             root.cancel_scope.deadline = trio.current_time() + _CLOSE_GRACE_S

@@ -218,6 +218,35 @@ class FilesConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallsConfig:
+    """1:1 call signalling and TURN credentials (SPEC.md §4.19, §13)."""
+
+    #: An unanswered call ends as missed after this long.
+    ring_timeout_s: float = field(default=45.0, metadata=_bounds(0.05, 600))
+    #: A call whose device disconnected ends unless that device is back within this.
+    disconnect_grace_s: float = field(default=10.0, metadata=_bounds(0, 600))
+    #: The coturn ``static-auth-secret``; empty: GET /api/v1/calls/turn answers 404.
+    turn_secret: str = ""
+    #: Comma-separated ``turn:``/``turns:``/``stun:`` URIs handed out with credentials.
+    turn_urls: str = ""
+    #: Lifetime of TURN credentials.
+    turn_ttl_s: int = field(default=86400, metadata=_bounds(60, 7 * 86400))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalsConfig:
+    """Typing indicators and presence (SPEC.md §4.16-4.18)."""
+
+    #: Each connection may send one TYPING per conversation per interval.
+    typing_interval_s: float = field(default=2.0, metadata=_bounds(0, 60))
+    #: Presence changes are pushed in one PRESENCE per recipient at most this often.
+    presence_batch_ms: int = field(default=250, metadata=_bounds(10, 10_000))
+    #: How often an instance refreshes its devices in the presence book (they
+    #: expire after three periods: a crashed instance's users go offline).
+    presence_refresh_s: float = field(default=30.0, metadata=_bounds(0.05, 3600))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     backends: BackendsConfig = field(default_factory=BackendsConfig)
@@ -230,6 +259,8 @@ class Config:
     inbox: InboxConfig = field(default_factory=InboxConfig)
     mail: MailConfig = field(default_factory=MailConfig)
     oauth: OAuthConfig = field(default_factory=OAuthConfig)
+    calls: CallsConfig = field(default_factory=CallsConfig)
+    signals: SignalsConfig = field(default_factory=SignalsConfig)
 
     @property
     def data_path(self) -> Path:
@@ -259,6 +290,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "SANDCAT_TOKEN_SECRET": "auth.token_secret",
     "SANDCAT_GITHUB_CLIENT_SECRET": "oauth.github_client_secret",
     "SANDCAT_SMTP_PASSWORD": "mail.smtp_password",
+    "SANDCAT_TURN_SECRET": "calls.turn_secret",
 }
 
 

@@ -12,7 +12,7 @@ to every other instance, which applies them with ``local_only``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import trio
@@ -50,6 +50,8 @@ class Hub:
         self.draining = False
         #: Shares session ends and pushes with the other instances (cluster mode).
         self.fanout: Fanout | None = None
+        #: Told of every authenticated connection that closed (presence, calls); never blocks.
+        self.on_leave: Callable[[Member], None] | None = None
 
     def __len__(self) -> int:
         return len(self._live)
@@ -78,6 +80,8 @@ class Hub:
             del devices[conn.device]
             if not devices:
                 del self._users[conn.user]
+        if conn.user and self.on_leave is not None:
+            self.on_leave(conn)
         if not self._live:
             self._emptied.set()
             self._emptied = trio.Event()

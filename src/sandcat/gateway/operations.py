@@ -21,6 +21,7 @@ from sandcat.pipeline import Pipeline, SendRequest
 from sandcat.pipeline.router import msg_frame
 from sandcat.protocol import (
     Auth,
+    Call,
     Hello,
     InboxAck,
     InboxPull,
@@ -28,11 +29,13 @@ from sandcat.protocol import (
     Notify,
     Ok,
     Ping,
+    PresenceSet,
     Pull,
     Read,
     ReadState,
     Send,
     Sync,
+    Typing,
     encode,
     msg_body,
     notice_body,
@@ -44,6 +47,7 @@ from sandcat.store.messages import ConversationState, MessageStore, NewMessage, 
 if TYPE_CHECKING:
     from sandcat.gateway.connection import Connection
     from sandcat.gateway.hub import Hub
+    from sandcat.gateway.signals import Signals
 
 
 class Identity(Protocol):
@@ -92,7 +96,9 @@ class Operations:
         limits: Limits,
         metrics: ServerMetrics | None = None,
         files: AttachmentChecker | None = None,
+        signals: Signals | None = None,
     ) -> None:
+        self._signals = signals
         self._metrics = metrics or ServerMetrics.create()
         self._files = files
         self._accounts = accounts
@@ -127,6 +133,8 @@ class Operations:
                 )
             )
         )
+        if self._signals is not None:
+            await self._signals.connected(conn)
 
     async def handle(self, conn: Connection, frame: object) -> None:
         match frame:
@@ -147,6 +155,8 @@ class Operations:
             case InboxAck():
                 await self._inbox.ack(conn.user, conn.device, frame.upto)
                 conn.push(encode(Ok(rid=frame.rid, body={})))
+            case Typing() | PresenceSet() | Call() if self._signals is not None:
+                await self._signals.handle(conn, frame)
             case _:  # pragma: no cover - the session state machine admits nothing else
                 raise BadRequest(f"unexpected frame {type(frame).__name__}")
 

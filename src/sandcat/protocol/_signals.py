@@ -111,15 +111,17 @@ class Typing:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PresenceSet:
-    """Chooses how the user appears to friends."""
+    """Subscribes this connection to its friends' presence; ``state`` also chooses
+    how the user appears to them (left out: keep the current choice)."""
 
     op: ClassVar[Op] = Op.PRESENCE_SET
     rid: int
-    state: str
+    state: str | None = None
 
     def __post_init__(self) -> None:
         _check_request_rid(self.rid)
-        _check_choice("state", self.state, PRESENCE_STATES)
+        if self.state is not None:
+            _check_choice("state", self.state, PRESENCE_STATES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,6 +26,7 @@ from sandcat.store.groups import GroupStore
 from sandcat.store.inbox import InboxStore
 from sandcat.store.messages import MessageStore
 from sandcat.store.outbox import Outbox
+from sandcat.store.reach import ReachStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
 Janitor = Callable[..., Awaitable[None]]
@@ -45,6 +46,8 @@ class Stores:
     janitor: Janitor | None = None
     #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
     outbox: Outbox | None = None
+    #: Who typing, presence and calls may reach (set by both backends).
+    reach: ReachStore | None = None
 
 
 def is_postgres(config: Config) -> bool:
@@ -88,6 +91,7 @@ async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> As
     from sandcat.store.sqlite.groups import SqliteGroupStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
     from sandcat.store.sqlite.messages import SqliteMessageStore
+    from sandcat.store.sqlite.reach import SqliteReachStore
 
     path = sqlite_path(config)
     async with open_database(path, synchronous=config.backends.sqlite_synchronous) as db:
@@ -99,6 +103,7 @@ async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> As
             messages=SqliteMessageStore(db),
             files=SqliteFileStore(db),
             inbox=SqliteInboxStore(db),
+            reach=SqliteReachStore(db),
         )
 
 
@@ -114,6 +119,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
     from sandcat.store.postgres.messages import PostgresMessageStore
     from sandcat.store.postgres.outbox import PostgresOutboxStore
     from sandcat.store.postgres.partitions import run_partition_janitor
+    from sandcat.store.postgres.reach import PostgresReachStore
 
     settings = config.backends
     async with open_database(
@@ -144,6 +150,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             inbox=PostgresInboxStore(db),
             janitor=janitor,
             outbox=outbox,
+            reach=PostgresReachStore(db),
         )
 
 

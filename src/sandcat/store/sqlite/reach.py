@@ -1,0 +1,31 @@
+"""``ReachStore`` in SQLite (see ``sandcat.store.reach``)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sandcat.store.sqlite.database import Database
+
+_WRITERS = "SELECT user_id FROM conversation_members WHERE cid = ? AND can_send = 1"
+_FRIENDS = (
+    "SELECT f.friend_id FROM friends f WHERE f.user_id = ? AND f.deleted_at IS NULL "
+    "AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.user_id = f.user_id "
+    "AND b.blocked_id = f.friend_id) OR (b.user_id = f.friend_id AND b.blocked_id = f.user_id))"
+)
+
+
+class SqliteReachStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def writers(self, cid: str) -> frozenset[str]:
+        def select(conn: sqlite3.Connection) -> frozenset[str]:
+            return frozenset(user for (user,) in conn.execute(_WRITERS, (cid,)))
+
+        return await self._db.read(select)
+
+    async def friends(self, user: str) -> list[str]:
+        def select(conn: sqlite3.Connection) -> list[str]:
+            return [friend for (friend,) in conn.execute(_FRIENDS, (user,))]
+
+        return await self._db.read(select)
