@@ -48,6 +48,7 @@ from sandcat.domain.inbox import Inbox, run_inbox_janitor
 from sandcat.domain.notices import Notifier
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
+from sandcat.domain.turn import TurnRelay
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.gateway.fanout import Fanout
@@ -344,6 +345,7 @@ async def run_server(
                     config=config,
                     ready=lambda: ready,
                     metrics=metrics.registry,
+                    turn=TurnRelay(config.calls, clock=clock),
                 )
                 http_port = await root.start(
                     lambda task_status: serve_http(

@@ -118,7 +118,5 @@ async def test_redis_claims_expire_unless_touched(redis_url: str) -> None:
 
 async def test_unreachable_redis_is_unavailable() -> None:
     with pytest.raises(StoreUnavailable):
-        async with open_redis_books(
-            f"redis://127.0.0.1:{free_port()}/0", prefix="x:", timeout_s=1
-        ):
+        async with open_redis_books(f"redis://127.0.0.1:{free_port()}/0", prefix="x:", timeout_s=1):
             pass  # pragma: no cover

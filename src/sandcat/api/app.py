@@ -9,6 +9,7 @@ from quart_trio import QuartTrio
 
 from sandcat.api.auth import auth_blueprint
 from sandcat.api.bearer import SessionCloser
+from sandcat.api.calls import calls_blueprint
 from sandcat.api.errors import install_error_handlers
 from sandcat.api.files import files_blueprint
 from sandcat.api.friends import blocks_blueprint, friends_blueprint
@@ -20,6 +21,7 @@ from sandcat.api.payload import json_response
 from sandcat.api.sessions import sessions_blueprint
 from sandcat.api.upload_stream import StreamingConnection, StreamingRequest
 from sandcat.api.users import users_blueprint
+from sandcat.clock import system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.codes import VerificationCodes
@@ -31,6 +33,7 @@ from sandcat.domain.groups import Groups
 from sandcat.domain.inbox import Inbox
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
+from sandcat.domain.turn import TurnRelay
 from sandcat.metrics import CONTENT_TYPE, Registry
 
 
@@ -50,6 +53,7 @@ def create_app(
     config: Config,
     ready: Callable[[], bool],
     metrics: Registry | None = None,
+    turn: TurnRelay | None = None,
 ) -> QuartTrio:
     """The HTTP API (PROTOCOL.md §5) and ``GET /healthz`` (§6).
 
@@ -82,6 +86,9 @@ def create_app(
     app.register_blueprint(groups_blueprint(accounts, groups, max_body_bytes=max_bytes))
     app.register_blueprint(
         files_blueprint(accounts, files, links, direct, max_body_bytes=max_bytes)
+    )
+    app.register_blueprint(
+        calls_blueprint(accounts, turn or TurnRelay(config.calls, clock=system_clock))
     )
     document = openapi_document()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from sandcat.api.openapi_calls import call_paths
 from sandcat.api.openapi_files import FILE_SCHEMAS, file_paths
 from sandcat.api.openapi_groups import GROUP_SCHEMAS, group_paths
 from sandcat.api.people_paths import people_paths
@@ -132,6 +133,7 @@ def openapi_document() -> Schema:
     for path, item in group_paths(op, _wrap).items():
         paths.setdefault(path, {}).update(item)
     paths.update(people_paths(op, _wrap))
+    paths.update(call_paths(op))
     document: Schema = {
         "openapi": "3.1.0",
         "info": {"title": "Sandcat HTTP API", "version": "1"},
