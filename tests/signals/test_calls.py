@@ -15,7 +15,7 @@ import trio
 from sandcat.protocol import Call, CallEvent, Msg, Pull, encode
 from tests.gateway.raw import Connect, Raw
 from tests.scene import Account, Api
-from tests.signals.watch import err_code, next_push, ok, pushes_within
+from tests.signals.watch import call_event, err_code, next_push, ok, pushes_within
 
 RING_S = 0.6
 GRACE_S = 0.2
@@ -46,16 +46,8 @@ async def call_logs(raw: Raw, cid: str) -> list[dict[str, Any]]:
             await trio.sleep(0.02)
 
 
-async def event(raw: Raw, action: str) -> CallEvent:
-    """The next call event with ``action`` (others are skipped)."""
-    while True:
-        pushed = await next_push(raw, CallEvent)
-        if pushed.action == action:
-            return pushed
-
-
 async def ended(raw: Raw) -> CallEvent:
-    return await event(raw, "ended")
+    return await call_event(raw, "ended")
 
 
 async def test_accepted_call_relays_sdp_and_ice_and_logs_its_duration(
@@ -192,7 +184,7 @@ async def test_a_device_back_within_the_grace_keeps_its_call(api: Api, connect: 
     desk = await connect(bob.token, device="desk")
     await trio.sleep(GRACE_S + 0.2)
     ok(await act(desk, "answer", call, sdp="v=0 again"))
-    assert (await event(laptop, "answer")).sdp == "v=0 again"
+    assert (await call_event(laptop, "answer")).sdp == "v=0 again"
 
 
 async def test_hostile_and_malformed_call_requests_are_refused_and_store_nothing(
@@ -247,7 +239,7 @@ async def test_hostile_and_malformed_call_requests_are_refused_and_store_nothing
     pulled = ok(await desk.request(Pull(rid=desk.rid(), cid=direct, after=0)))
     assert pulled["max_seq"] == 0
     ok(await act(laptop, "offer", call, sdp="v=0 still here"))
-    assert (await event(desk, "offer")).sdp == "v=0 still here"
+    assert (await call_event(desk, "offer")).sdp == "v=0 still here"
 
 
 async def invite_raw(raw: Raw, peer: Account) -> object:

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 import trio
 from trio_websocket import ConnectionClosed
 
-from sandcat.protocol import Err, Ok, decode_server
+from sandcat.protocol import CallEvent, Err, Ok, decode_server
 from tests.gateway.raw import TIMEOUT_S, Raw
 
 T = TypeVar("T")
@@ -35,6 +35,14 @@ async def pushes_within(raw: Raw, kind: type[T], seconds: float) -> list[T]:
             if isinstance(frame, kind):
                 seen.append(frame)
     return seen
+
+
+async def call_event(raw: Raw, action: str) -> CallEvent:
+    """The next call event with ``action`` (other pushes are skipped)."""
+    while True:
+        pushed = await next_push(raw, CallEvent)
+        if pushed.action == action:
+            return pushed
 
 
 def err_code(reply: object) -> str:

@@ -95,10 +95,14 @@ class CallDesk:
         return int(self._claim_ttl_s * 1000)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        async with trio.open_nursery() as timers:
-            self._timers = timers
-            timers.start_soon(self._keep_alive)
-            task_status.started()
+        try:
+            async with trio.open_nursery() as timers:
+                self._timers = timers
+                timers.start_soon(self._keep_alive)
+                task_status.started()
+        finally:
+            # Connections closing after shutdown find no timers to start.
+            self._timers = None
 
     async def handle(self, conn: Caller, frame: Call) -> None:
         if frame.action == "invite":
