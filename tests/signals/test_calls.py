@@ -24,7 +24,12 @@ CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host
 
 @pytest.fixture
 def server_overrides() -> dict[str, object]:
-    return {"calls.ring_timeout_s": RING_S, "calls.disconnect_grace_s": GRACE_S}
+    return {
+        "calls.ring_timeout_s": RING_S,
+        "calls.disconnect_grace_s": GRACE_S,
+        # Keep-alives of the books run often, so these tests exercise them too.
+        "signals.presence_refresh_s": 0.1,
+    }
 
 
 async def invite(raw: Raw, peer: Account, media: str = "video") -> dict[str, Any]:
@@ -245,3 +250,55 @@ async def test_hostile_and_malformed_call_requests_are_refused_and_store_nothing
 async def invite_raw(raw: Raw, peer: Account) -> object:
     await raw.send(encode(Call(rid=4000, action="invite", peer=peer.id, media="audio")))
     return await raw.reply(4000)
+
+
+async def test_a_caller_hanging_up_while_ringing_cancels(api: Api, connect: Connect) -> None:
+    alice, bob = await api.account(), await api.account()
+    direct = await api.befriend(alice, bob)
+    laptop = await connect(alice.token, device="laptop")
+    phone = await connect(bob.token, device="phone")
+    call = (await invite(laptop, bob))["call"]
+    await call_event(phone, "ring")
+
+    ok(await act(laptop, "hangup", call))
+    end = await ended(phone)
+    assert (end.outcome, end.reason) == ("cancelled", "cancelled")
+    assert [log["body"]["outcome"] for log in await call_logs(phone, direct)] == ["cancelled"]
+    assert err_code(await act(laptop, "hangup", call)) == "not_found"
+
+
+async def test_a_caller_gone_while_ringing_cancels_after_the_grace(
+    api: Api, connect: Connect
+) -> None:
+    alice, bob = await api.account(), await api.account()
+    await api.befriend(alice, bob)
+    laptop = await connect(alice.token, device="laptop")
+    phone = await connect(bob.token, device="phone")
+    await invite(laptop, bob)
+    await call_event(phone, "ring")
+
+    await laptop.ws.aclose()
+    end = await ended(phone)
+    assert (end.outcome, end.reason) == ("cancelled", "disconnected")
+
+
+async def test_unfriended_mid_call_ends_the_call_and_no_log_is_forced_in(
+    api: Api, connect: Connect
+) -> None:
+    alice, bob = await api.account(), await api.account()
+    direct = await api.befriend(alice, bob)
+    laptop = await connect(alice.token, device="laptop")
+    desk = await connect(bob.token, device="desk")
+    call = (await invite(laptop, bob))["call"]
+    ok(await act(desk, "accept", call))
+    gone = await api.http.delete(f"/api/v1/friends/{bob.id}", headers=api.auth(alice))
+    assert gone.status_code in (200, 204), gone.text
+
+    ok(await act(desk, "hangup", call))
+    assert (await ended(laptop)).outcome == "completed"
+    # Neither may write there any more, so the log is refused: nothing stored.
+    await trio.sleep(0.2)
+    pulled = ok(await laptop.request(Pull(rid=laptop.rid(), cid=direct, after=0)))
+    assert pulled["max_seq"] == 0
+    # And a new call is refused.
+    assert err_code(await invite_raw(laptop, bob)) == "forbidden"

@@ -18,7 +18,7 @@ BATCH_S = 0.3
 
 @pytest.fixture
 def server_overrides() -> dict[str, object]:
-    return {"signals.presence_batch_ms": int(BATCH_S * 1000)}
+    return {"signals.presence_batch_ms": int(BATCH_S * 1000), "signals.presence_refresh_s": 0.1}
 
 
 async def watch(connect: Connect, account: Account, device: str = "d1") -> tuple[Raw, dict]:
