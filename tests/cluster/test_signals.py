@@ -139,31 +139,36 @@ async def test_a_call_between_instances_with_busy_detection_and_its_log(
     assert [(m["kind"], m["body"]["outcome"]) for m in msgs] == [(8, "completed")]
 
 
-@pytest.mark.parametrize(
-    "event",
-    [
-        b"\xc1",
-        b"\x81\xa1i\x01",
-        msgpack.packb({"i": "x", "t": "f", "to": [["u", 1, None]], "f": b"\x93\x2c\x00\x80"}),
-        msgpack.packb({"i": "x", "t": "p", "u": "bad id!", "s": "online", "l": None, "to": []}),
-        msgpack.packb({"i": "x", "t": "p", "u": "u", "s": "dancing", "l": None, "to": ["u"]}),
-        msgpack.packb({"i": "x", "t": "zz"}),
-        b"\x00" * (1 << 21),
-    ],
-)
-async def test_a_hostile_signal_event_changes_nothing(
+HOSTILE = [
+    b"\xc1",
+    b"\x81\xa1i\x01",
+    msgpack.packb({"i": "x", "t": "f", "to": [["u", 1, None]], "f": b"\x93\x2c\x00\x80"}),
+    msgpack.packb({"i": "x", "t": "p", "u": "bad id!", "s": "online", "l": None, "to": []}),
+    msgpack.packb({"i": "x", "t": "p", "u": "u", "s": "dancing", "l": None, "to": ["u"]}),
+    msgpack.packb({"i": "x", "t": "zz"}),
+    b"\x00" * (1 << 21),
+]
+
+
+async def test_hostile_signal_events_change_nothing(
     pair: tuple[Instance, Instance],
     api: Api,
     open_raw: object,
     redis_url: str,
     redis_channel: str,
-    event: bytes,
 ) -> None:
-    _, b = pair
-    alice = await api.account("phone")
-    phone = await open_raw(b, alice.token, "phone")  # type: ignore[operator]
+    a, b = pair
+    opener = open_raw  # type: ignore[assignment]
+    alice, bob = await api.account("phone"), await api.account("desk")
+    direct = await api.befriend(alice, bob)
+    phone = await opener(b, alice.token, "phone")  # type: ignore[operator]
+    desk = await opener(a, bob.token, "desk")  # type: ignore[operator]
     channel = f"{redis_channel}.signals"
     async with open_redis_broadcast(redis_url, channel=channel, timeout_s=5) as intruder:
-        await intruder.publish(event)
-    await trio.sleep(0.05)
+        for event in HOSTILE:
+            await intruder.publish(event)
     ok(await phone.request(Ping(rid=phone.rid())))
+    # The channel still works: a real signal goes through after the garbage.
+    ok(await desk.request(Typing(rid=desk.rid(), cid=direct)))
+    assert (await next_push(phone, TypingEvent)).user == bob.id
+    assert [f for f in phone.pushes if not isinstance(f, TypingEvent)] == []
