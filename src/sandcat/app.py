@@ -9,6 +9,7 @@ Task tree (DESIGN.md §5)::
        ├─ pipeline   sequencer ─ persister ─ router
        ├─ relay      publisher ─ consumer (cluster mode: the outbox to Kafka, Kafka to here)
        ├─ fanout     session ends and READ_STATE to other instances (Redis; stopped last)
+       ├─ signals    typing, presence, call timers; their beacon to other instances (Redis)
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
           ├─ gateway listener (own cancel scope: stopped first on drain)

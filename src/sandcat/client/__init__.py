@@ -22,12 +22,14 @@ from .link import FINAL_CLOSES
 from .options import SessionOptions, SessionStatistics
 from .replies import Ack, Conversation, InboxPage, Page, SyncResult
 from .session import Session
+from .signals import CallPlaced, PresenceSnapshot, Signals
 from .websocket import SUBPROTOCOL
 
 __all__ = [
     "FINAL_CLOSES",
     "SUBPROTOCOL",
     "Ack",
+    "CallPlaced",
     "Client",
     "Conversation",
     "Conversations",
@@ -37,12 +39,14 @@ __all__ = [
     "InboxPage",
     "Login",
     "Page",
+    "PresenceSnapshot",
     "RefreshingCredentials",
     "SandcatClientError",
     "Session",
     "SessionClosed",
     "SessionOptions",
     "SessionStatistics",
+    "Signals",
     "StaticToken",
     "SyncResult",
     "Tokens",

@@ -28,6 +28,8 @@ class SessionOptions:
             has every conversation's ``read_seq``).
         notice_buffer: NOTIFY pushes queued; more are dropped (``inbox()``
             pulls them; SYNC's ``inbox_max`` tells there are some).
+        signal_buffer: TYPING, PRESENCE and CALL_EVENT pushes queued; more
+            are dropped (``session.signals``).
         pull_limit: page size of backfill pulls (1-200).
         max_ahead: messages buffered per conversation behind a hole.
         client: the ``client`` label sent in HELLO.
@@ -42,6 +44,7 @@ class SessionOptions:
     message_buffer: int = 256
     read_state_buffer: int = 64
     notice_buffer: int = 64
+    signal_buffer: int = 256
     pull_limit: int = 200
     max_ahead: int = 400
     client: str | None = "sandcat-python"
@@ -60,5 +63,6 @@ class SessionStatistics:
     skipped: int = 0
     read_states_dropped: int = 0
     notices_dropped: int = 0
+    signals_dropped: int = 0
     sends_pending: int = 0
     close_codes: list[int | None] = field(default_factory=list)

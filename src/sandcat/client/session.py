@@ -25,6 +25,7 @@ from typing import Any
 import trio
 
 from sandcat.protocol import (
+    CallEvent,
     ClientFrame,
     InboxAck,
     InboxPull,
@@ -33,21 +34,24 @@ from sandcat.protocol import (
     Notify,
     Ok,
     Ping,
+    Presence,
     Pull,
     Read,
     ReadState,
     Send,
     ServerFrame,
     Sync,
+    TypingEvent,
 )
 
-from .connection import ConnectionLost
+from .connection import Connection, ConnectionLost
 from .credentials import Credentials
 from .delivery import Delivery
 from .errors import SandcatClientError, SessionClosed
 from .link import Link
 from .options import SessionOptions, SessionStatistics
 from .replies import Ack, InboxPage, Page, SyncResult
+from .signals import Signals
 
 __all__ = ["Session"]
 
@@ -93,9 +97,15 @@ class Session:
             options=options,
             stats=self._stats,
             on_push=self._on_push,
-            recover=self._delivery.recover,
+            recover=self._recover,
             on_change=self._delivery.wake_up,
         )
+        #: Typing, presence and calls (SPEC.md §5.9-5.11).
+        self.signals = Signals(self._link, options, self._stats)
+
+    async def _recover(self, conn: Connection, sync: SyncResult, first: bool) -> None:
+        await self._delivery.recover(conn, sync, first)
+        await self.signals.resubscribe(conn)
 
     async def _start(self) -> None:
         """Connect (returns once the first connection is ready), then deliver."""
@@ -293,6 +303,7 @@ class Session:
         self._delivery.close()
         self._read_states_in.close()
         self._notices_in.close()
+        self.signals.close()
 
     def _ended(self) -> SessionClosed | trio.ClosedResourceError:
         self._closed = self._closed or self._link.closed or SessionClosed(None, "session ended")
@@ -314,6 +325,8 @@ class Session:
                 self._notices_in.send_nowait(frame)
             except (trio.WouldBlock, trio.ClosedResourceError):
                 self._stats.notices_dropped += 1
+        elif isinstance(frame, TypingEvent | Presence | CallEvent):
+            self.signals.offer(frame)
 
 
 class _Messages:
