@@ -43,3 +43,18 @@ async def test_friends_leave_out_deleted_and_blocked_ones(backend: Backend) -> N
     assert await reach.friends("a") == ["b"]
     assert await reach.friends("b") == ["a"]
     assert await reach.friends("d") == []
+
+
+async def test_a_direct_conversation_may_be_opened_unless_blocked_or_disabled(
+    backend: Backend,
+) -> None:
+    await backend.users(*(make_user(name) for name in ("a", "b", "c")))
+    await backend.block("c", "a")
+    reach = reach_of(backend)
+
+    assert await reach.may_open_direct("a", "b")
+    assert not await reach.may_open_direct("a", "c")
+    assert not await reach.may_open_direct("c", "a")
+    assert not await reach.may_open_direct("a", "nobody")
+    await backend.execute("UPDATE users SET disabled = ? WHERE id = 'b'", True)
+    assert not await reach.may_open_direct("a", "b")

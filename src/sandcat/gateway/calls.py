@@ -74,7 +74,9 @@ class CallDesk:
         config: CallsConfig,
         clock: Clock,
         claim_ttl_s: float,
+        open_direct: bool = False,
     ) -> None:
+        self._open_direct = open_direct
         self._book = book
         self._reach = reach
         self._beacon = beacon
@@ -160,8 +162,7 @@ class CallDesk:
         assert frame.media is not None
         if frame.peer == conn.user:
             raise BadRequest("peer: cannot call yourself", field="peer")
-        writers = await self._reach.writers(direct_cid(conn.user, frame.peer))
-        if conn.user not in writers or frame.peer not in writers:
+        if not await self._may_talk(conn.user, frame.peer):
             raise Forbidden("you cannot call this user")
         call = CallRecord(
             id=new_id(),
@@ -185,6 +186,14 @@ class CallDesk:
         conn.push(encode(Ok(rid=frame.rid, body={"call": call.id, "state": "ringing"})))
         ring = CallEvent(call=call.id, action="ring", sender=call.caller, media=call.media)
         self._beacon.push([(call.callee, None, None)], encode(ring))
+
+    async def _may_talk(self, user: str, peer: str) -> bool:
+        """Whether ``user`` may message ``peer`` in their direct conversation (as SEND does)."""
+        writers = await self._reach.writers(direct_cid(user, peer))
+        if writers:
+            return user in writers and peer in writers
+        # No conversation yet: with dm_policy "anyone" a first message opens one.
+        return self._open_direct and await self._reach.may_open_direct(user, peer)
 
     async def _accept(self, conn: Caller, call: CallRecord) -> None:
         if conn.user != call.callee:

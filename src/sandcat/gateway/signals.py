@@ -113,6 +113,7 @@ async def open_signals(
                 config=config.calls,
                 clock=clock,
                 claim_ttl_s=settings.presence_refresh_s * 3,
+                open_direct=config.chat.dm_policy == "anyone",
             ),
         )
         async with trio.open_nursery() as nursery:

@@ -18,3 +18,8 @@ class ReachStore(Protocol):
     async def friends(self, user: str) -> list[str]:
         """The ids of ``user``'s current friends, blocked ones (either way) left out."""
         ...
+
+    async def may_open_direct(self, user: str, peer: str) -> bool:
+        """Whether ``peer`` exists, is enabled, and neither blocks the other
+        (``dm_policy = "anyone"``: what opening a direct conversation needs)."""
+        ...

@@ -12,6 +12,11 @@ _FRIENDS = (
     "AND NOT EXISTS (SELECT 1 FROM blocks b WHERE (b.user_id = f.user_id "
     "AND b.blocked_id = f.friend_id) OR (b.user_id = f.friend_id AND b.blocked_id = f.user_id))"
 )
+_OPENABLE = (
+    "SELECT 1 FROM users u WHERE u.id = ? AND u.disabled = 0 AND NOT EXISTS ("
+    "SELECT 1 FROM blocks b WHERE (b.user_id = ? AND b.blocked_id = u.id)"
+    " OR (b.user_id = u.id AND b.blocked_id = ?))"
+)
 
 
 class SqliteReachStore:
@@ -27,5 +32,11 @@ class SqliteReachStore:
     async def friends(self, user: str) -> list[str]:
         def select(conn: sqlite3.Connection) -> list[str]:
             return [friend for (friend,) in conn.execute(_FRIENDS, (user,))]
+
+        return await self._db.read(select)
+
+    async def may_open_direct(self, user: str, peer: str) -> bool:
+        def select(conn: sqlite3.Connection) -> bool:
+            return conn.execute(_OPENABLE, (peer, user, user)).fetchone() is not None
 
         return await self._db.read(select)
