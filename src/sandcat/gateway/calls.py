@@ -130,7 +130,11 @@ class CallDesk:
         conn.push(encode(Ok(rid=frame.rid, body={})))
 
     def left(self, user: str, device: str) -> None:
-        """A device connected here closed: end its call unless it is back within the grace."""
+        """A device connected here went away: end its call unless it is back within the grace.
+
+        Called once the presence book has recorded the disconnect, so the check
+        after the grace sees it (even with a grace of 0).
+        """
         call_id = self._bound.pop((user, device), None)
         if call_id is not None and self._timers is not None:
             self._timers.start_soon(self._grace, user, device, call_id)

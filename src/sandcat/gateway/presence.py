@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -73,6 +74,8 @@ class PresenceDesk:
         self._watching: dict[str, dict[str, Device]] = {}
         #: recipient -> subject -> entry, flushed every batch.
         self._pending: dict[str, dict[str, dict[str, object]]] = {}
+        #: Told of every device that went away here, once the book has it (calls).
+        self.on_gone: Callable[[str, str], None] | None = None
         #: Pushes sent by the flusher (tests count them).
         self.flushed = 0
         beacon.on_presence = self.deliver
@@ -188,8 +191,13 @@ class PresenceDesk:
         # A newer connection of the same device (here) keeps it online.
         if any(other.device == conn.device for other in self._hub.outlets(conn.user)):
             return
-        seen = await self._book.disconnect(
-            conn.user, conn.device, instance=self._instance, now_ms=self._clock()
-        )
-        if seen is not None:
-            await self._announce(conn.user, seen)
+        try:
+            seen = await self._book.disconnect(
+                conn.user, conn.device, instance=self._instance, now_ms=self._clock()
+            )
+            if seen is not None:
+                await self._announce(conn.user, seen)
+        finally:
+            # After the book knows: whoever asks it next sees the device gone.
+            if self.on_gone is not None:
+                self.on_gone(conn.user, conn.device)

@@ -49,9 +49,9 @@ class Signals:
         await self.presence.connected(conn)
 
     def left(self, conn: Caller) -> None:
+        """A connection closed (the hub's ``on_leave``): presence, then its call."""
         if conn.user:
             self.presence.left(conn)
-            self.calls.left(conn.user, conn.device)
 
 
 @asynccontextmanager
@@ -116,6 +116,7 @@ async def open_signals(
                 open_direct=config.chat.dm_policy == "anyone",
             ),
         )
+        signals.presence.on_gone = signals.calls.left
         async with trio.open_nursery() as nursery:
             await nursery.start(beacon.run)
             await nursery.start(signals.presence.run)
