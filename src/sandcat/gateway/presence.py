@@ -152,8 +152,8 @@ class PresenceDesk:
     async def _refresh_every_period(self) -> None:
         while True:
             await trio.sleep(self._refresh_s)
-            for user, device in list(self._devices):
-                try:
+            try:
+                for user, device in list(self._devices):
                     seen = await self._book.connect(
                         user,
                         device,
@@ -161,10 +161,11 @@ class PresenceDesk:
                         now_ms=self._clock(),
                         ttl_ms=self._ttl_ms,
                     )
-                    if seen is not None:
+                    if seen is not None:  # it had expired (the book was unreachable)
                         await self._announce(user, seen)
-                except StoreUnavailable as exc:
-                    log.warning("presence refresh of %s failed: %s", user, exc.message)
+            except StoreUnavailable as exc:
+                # The rest waits for the next period; one line per failed round.
+                log.warning("presence refresh stopped for this period: %s", exc.message)
 
     async def _take_leavers(self) -> None:
         while True:
