@@ -107,9 +107,12 @@ async def test_accepted_call_relays_sdp_and_ice_and_logs_its_duration(
     assert log["body"]["outcome"] == "completed"
     assert log["body"]["duration_ms"] >= 200
     assert log["body"]["media"] == "video"
-    # The log is a message like any other: pushed to every device too.
+    # The log is a message like any other: pushed to every device too, and to
+    # the caller's own devices as written by the server (device _system).
     pushed = await next_push(phone, Msg)
     assert (pushed.kind, pushed.seq) == (8, log["seq"])
+    own = await next_push(laptop, Msg)
+    assert (own.seq, own.device, own.cmid) == (log["seq"], "_system", f"call-{call}")
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,11 @@ device and stop ringing.
 
 How a call ends becomes a call-log message (kind 8, SPEC.md §9) in the
 direct conversation, sent through the send pipeline like any message (so it
-gets a seq and reaches every device) with the caller as its sender and a
-cmid derived from the call id, so it is written once however many instances
-try. The instance where a call was placed owns its ring timer and keeps its
-book entries alive; a device that disconnects ends its call after
+gets a seq and reaches every device) with the caller as its sender, the
+device ``_system`` (as group system messages: server-authored) and a cmid
+derived from the call id, so it is written once however many instances try.
+The instance where a call was placed owns its ring timer and keeps its book
+entries alive; a device that disconnects ends its call after
 ``disconnect_grace_s`` unless it is back by then.
 """
 
@@ -33,6 +34,7 @@ from sandcat.ids import direct_cid, new_id
 from sandcat.pipeline import Pipeline, SendRequest
 from sandcat.protocol import Call, CallEvent, Kind, Ok, Op, encode, validate_content
 from sandcat.store.calls import CallBook, CallRecord
+from sandcat.store.group_timeline import SYSTEM_DEVICE
 from sandcat.store.messages import NewMessage
 from sandcat.store.presence import PresenceBook
 from sandcat.store.reach import ReachStore
@@ -270,7 +272,7 @@ class CallDesk:
         validate_content(Kind.CALL_LOG, body, server_authored=True)
         message = NewMessage(
             sender=call.caller,
-            device=call.caller_device,
+            device=SYSTEM_DEVICE,
             cid=direct_cid(call.caller, call.callee),
             cmid=f"call-{call.id}",
             kind=Kind.CALL_LOG,
