@@ -76,7 +76,7 @@ class PresenceDesk:
         self._pending: dict[str, dict[str, dict[str, object]]] = {}
         #: Told of every device that went away here, once the book has it (calls).
         self.on_gone: Callable[[str, str], None] | None = None
-        #: Pushes sent by the flusher (tests count them).
+        #: PRESENCE pushes the flusher sent (statistics).
         self.flushed = 0
         beacon.on_presence = self.deliver
 
@@ -116,9 +116,9 @@ class PresenceDesk:
         self._watching.setdefault(conn.user, {})[conn.device] = conn
         friends = await self._reach.friends(conn.user)
         known = await self._book.appearances([conn.user, *friends], now_ms=now)
-        mine = known.pop(conn.user, None)
+        mine = known.pop(conn.user, Seen("online"))
         # Connected, so offline can only mean invisible.
-        state = "invisible" if mine is None or mine.state == "offline" else mine.state
+        state = "invisible" if mine.state == "offline" else mine.state
         users = [seen.entry(friend) for friend, seen in known.items()]
         conn.push(encode(Ok(rid=frame.rid, body={"state": state, "users": users})))
 
