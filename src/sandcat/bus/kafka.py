@@ -14,6 +14,13 @@ only once every record is confirmed; if the deadline passes first it raises
 Subscriptions need every record, not a share of them: each one assigns all
 partitions of the topic to itself at their current end offsets (no consumer
 group, so no rebalance and no group-join wait) and reads on from there.
+
+Every client handle is closed explicitly, on a worker thread, before its last
+reference goes. Left to the cyclic garbage collector, a handle could be freed
+on whichever thread happens to run a collection — including a librdkafka
+thread running a Python callback (the admin client completes its futures on
+one), and librdkafka aborts the whole process when a handle is destroyed from
+one of its own threads.
 """
 
 from __future__ import annotations
@@ -97,9 +104,11 @@ class KafkaBus:
 
     async def ensure_topic(self) -> None:
         """Create the topic with the configured partitions unless it exists."""
-        admin = AdminClient(self._common())
+        settings = self._common()
 
         def create() -> None:
+            # Made and dropped on this worker thread, never reachable from a traceback.
+            admin = AdminClient(settings)
             futures = admin.create_topics(
                 [NewTopic(self.topic, num_partitions=self._partitions, replication_factor=-1)],
                 request_timeout=self._timeout_s,
@@ -109,6 +118,8 @@ class KafkaBus:
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise
+            finally:
+                del futures, admin
 
         try:
             with trio.fail_after(self._timeout_s + 1):
@@ -148,6 +159,7 @@ class KafkaBus:
             if any(error.fatal() for error in failures):
                 log.warning("kafka producer hit a fatal error; starting a new one")
                 self._producer = self._new_producer()
+                await _close_producer(producer)
             detail = f"{left} unconfirmed" if left else str(failures[0])
             raise BusUnavailable(f"kafka did not confirm {len(records)} records: {detail}")
 
@@ -191,9 +203,16 @@ class KafkaBus:
         consumer.assign(positions)
 
     async def aclose(self) -> None:
-        """Give the producer's last records a moment to be confirmed."""
+        """Give the producer's last records a moment to be confirmed, then close it."""
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self._producer.flush, 1.0)
+            await _close_producer(self._producer)
+
+
+async def _close_producer(producer: Producer) -> None:
+    """Destroy ``producer``'s handle on a worker thread (see the module docstring)."""
+    with trio.CancelScope(shield=True):
+        await trio.to_thread.run_sync(producer.close)
 
 
 @asynccontextmanager
