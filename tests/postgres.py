@@ -153,6 +153,10 @@ class EmbeddedPostgres(PostgresServer):
             "--encoding=UTF8",
             "--locale=C",
         )
+        self.start_server()
+
+    def start_server(self) -> None:
+        """``pg_ctl start`` on the initialised data directory (again after ``stop``)."""
         options = (
             f"-h 127.0.0.1 -p {self.port} -k '' -c fsync=off -c full_page_writes=off "
             "-c max_connections=200"
@@ -169,10 +173,10 @@ class EmbeddedPostgres(PostgresServer):
             "start",
         )
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
         if not (self.data / "postmaster.pid").exists():
             return
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-m", "immediate", "stop")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-w", "-m", mode, "stop")
 
 
 @contextmanager

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import trio
 
 from sandcat.bus import BusUnavailable
 from sandcat.bus.bus import Record
 from sandcat.bus.kafka import KafkaBus, open_kafka_bus
+from tests.kafka import Tansu
 from tests.postgres import free_port
 
 
@@ -31,3 +34,32 @@ async def test_no_broker_fails_publish_within_the_deadline() -> None:
         async with bus.subscribe():
             pass  # pragma: no cover - never entered
     await bus.aclose()
+
+
+async def test_publishing_recovers_after_the_broker_restarts_empty(tmp_path: Path) -> None:
+    """A broker that comes back without its state (tansu on memory storage) has lost
+    the topic and no longer knows the idempotent producer: records time out, or
+    librdkafka raises a fatal UNKNOWN_PRODUCER_ID from flush (which used to escape and
+    crash the instance). Either is ``BusUnavailable`` for the caller (its outbox rows
+    stay); the bus recreates the topic and the producer, and publishing resumes."""
+    broker = Tansu(free_port(), tmp_path / "tansu.log")
+    broker.start()
+    try:
+        async with open_kafka_bus(broker.bootstrap, topic="t", partitions=2, timeout_s=2) as bus:
+            await bus.publish([Record(f"k{n}", b"before") for n in range(20)])
+            await trio.to_thread.run_sync(broker.kill)
+            await trio.to_thread.run_sync(broker.start)
+            failures = 0
+            with trio.fail_after(30):
+                while True:
+                    try:
+                        await bus.publish([Record(f"k{n}", b"after") for n in range(20)])
+                        break
+                    except BusUnavailable:
+                        failures += 1
+            async with bus.subscribe() as subscription:
+                await bus.publish([Record("k", b"seen")])
+                with trio.fail_after(20):
+                    assert b"seen" in await subscription.receive()
+    finally:
+        broker.stop()

