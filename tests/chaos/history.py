@@ -140,9 +140,7 @@ class History:
     def invoke(
         self, user: str, device: str, cid: str, cmid: str, content: str, instance: str = ""
     ) -> SendOp:
-        op = SendOp(
-            next(self._ids), user, device, cid, cmid, content, time.monotonic(), instance
-        )
+        op = SendOp(next(self._ids), user, device, cid, cmid, content, time.monotonic(), instance)
         self.ops.append(op)
         return op
 

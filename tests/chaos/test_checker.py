@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 
 from tests.chaos.checker import Violation, check, report
-from tests.chaos.history import Checkpoint, History, HeadRead, Receipt, SendOp, Stored
+from tests.chaos.history import Checkpoint, HeadRead, History, Receipt, SendOp, Stored
 
 CID = "d:ann:bob"
 ANN, BOB = ("ann", "phone"), ("bob", "desk")
 
 
-def _op(n: int, outcome: str | None = "ok", *, seq: int | None = None, code: str | None = None) -> SendOp:
+def _op(
+    n: int, outcome: str | None = "ok", *, seq: int | None = None, code: str | None = None
+) -> SendOp:
     seq = n if seq is None and outcome == "ok" else seq
     return SendOp(
         op=n,

@@ -64,11 +64,15 @@ async def test_restart_the_kafka_broker(chaos_cluster: Cluster, cast: Cast) -> N
     crossed = [
         r
         for r in history.receipts
-        if r.source == "push" and r.at > healed and sent_on.get((r.cid, r.seq), r.instance) != r.instance
+        if r.source == "push"
+        and r.at > healed
+        and sent_on.get((r.cid, r.seq), r.instance) != r.instance
     ]
     numbers.extra["cross_instance_pushes_after_heal"] = len(crossed)
     print(numbers.line())
-    assert crossed, "no push crossed instances after the broker came back"
+    assert crossed, "no push crossed instances after the broker came back:\n" + (
+        chaos_cluster.log_lines("sandcat.bus.kafka", "sandcat.pipeline")
+    )
 
 
 async def test_stop_postgres(chaos_cluster: Cluster, cast: Cast) -> None:
@@ -87,7 +91,9 @@ async def test_stop_postgres(chaos_cluster: Cluster, cast: Cast) -> None:
     assert not [op for op in ops if op.outcome == "ok" and down < (op.completed or 0) < up]
     refused = [op for op in ops if op.code == "unavailable" and down < (op.completed or 0) < up]
     assert refused, "sends were not refused with unavailable while PostgreSQL was down"
-    resumed = min(op.completed or 0 for op in ops if op.outcome == "ok" and (op.completed or 0) > up)
+    resumed = min(
+        op.completed or 0 for op in ops if op.outcome == "ok" and (op.completed or 0) > up
+    )
     numbers.extra["unavailable_while_down"] = len(refused)
     numbers.extra["first_ack_after_restart_s"] = round(resumed - up, 2)
     print(numbers.line())

@@ -48,7 +48,9 @@ def make_cast(cluster: Cluster) -> Cast:
         ids: list[str] = []
         names = [f"chaos{n}" for n in range(USERS)]
         for name in names:
-            reply = http.post("/api/v1/auth/register", json={"username": name, "password": PASSWORD})
+            reply = http.post(
+                "/api/v1/auth/register", json={"username": name, "password": PASSWORD}
+            )
             assert reply.status_code == 201, reply.text
             ids.append(str(reply.json()["user"]["id"]))
         tokens: dict[tuple[int, int], str] = {}
