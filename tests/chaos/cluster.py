@@ -176,11 +176,14 @@ class Cluster:
             row = conn.execute("SELECT count(*) FROM outbox").fetchone()
         return int(row[0]) if row else 0
 
-    def flush_redis(self) -> bytes:
-        """FLUSHALL on the Redis every instance shares."""
+    def flush_redis(self) -> tuple[bytes, bytes]:
+        """FLUSHALL on the Redis every instance shares, then drop every other client's
+        connection (subscribers included): the instances must reconnect by themselves."""
         with socket.create_connection(("127.0.0.1", self.redis_port), timeout=5) as link:
-            link.sendall(b"*1\r\n$8\r\nFLUSHALL\r\n")
-            return link.recv(64)
+            link.sendall(_resp("FLUSHALL"))
+            flushed = link.recv(64)
+            link.sendall(_resp("CLIENT", "KILL", "SKIPME", "yes"))
+            return flushed, link.recv(64)
 
     def stop_postgres(self) -> None:
         self.postgres.stop(mode="fast")
@@ -220,6 +223,14 @@ class Cluster:
         for instance in self.instances:
             if not instance.running:
                 instance.start()
+
+
+def _resp(*words: str) -> bytes:
+    """A Redis command in RESP."""
+    parts = [f"*{len(words)}\r\n".encode()]
+    for word in words:
+        parts.append(f"${len(word)}\r\n{word}\r\n".encode())
+    return b"".join(parts)
 
 
 def _text(body: bytes) -> str:

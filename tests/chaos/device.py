@@ -32,7 +32,19 @@ from trio_websocket import (
     connect_websocket_url,
 )
 
-from sandcat.protocol import Err, Hello, Msg, Ok, Pull, Send, Sync, decode_server, encode
+from sandcat.protocol import (
+    Err,
+    Hello,
+    Msg,
+    Ok,
+    Pull,
+    Read,
+    ReadState,
+    Send,
+    Sync,
+    decode_server,
+    encode,
+)
 from tests.chaos.history import DEFINITE_FAILURES, History
 
 CALL_TIMEOUT_S = 5.0
@@ -64,7 +76,7 @@ class _Link:
                     waiter = self._waiting.pop(frame.rid, None)
                     if waiter is not None:
                         waiter.send_nowait(frame)
-                elif isinstance(frame, Msg):
+                elif isinstance(frame, Msg | ReadState):
                     self._on_push(self, frame)  # type: ignore[operator]
         except ConnectionClosed:
             pass
@@ -74,7 +86,7 @@ class _Link:
                 waiter.close()
             self._waiting.clear()
 
-    async def call(self, frame: Send | Pull | Sync | Hello) -> Ok | Err:
+    async def call(self, frame: Send | Pull | Sync | Hello | Read) -> Ok | Err:
         if self.closed.is_set():
             raise LinkLost("closed")
         send, receive = trio.open_memory_channel[Ok | Err](1)
@@ -108,6 +120,8 @@ class Device:
     floor: dict[str, int] = field(default_factory=dict)
     counter: int = 0
     connects: int = 0
+    #: READ_STATE pushes received: (cid, reader, seq).
+    read_states: list[tuple[str, str, int]] = field(default_factory=list)
     link: _Link | None = None
     _wake: trio.Event | None = None
 
@@ -147,7 +161,10 @@ class Device:
         if self.missing(cid) and self._wake is not None:
             self._wake.set()
 
-    def _on_push(self, link: _Link, msg: Msg) -> None:
+    def _on_push(self, link: _Link, msg: Msg | ReadState) -> None:
+        if isinstance(msg, ReadState):
+            self.read_states.append((msg.cid, msg.user, msg.seq))
+            return
         text = msg.body.get("text") if isinstance(msg.body, dict) else None
         self.history.receipt(
             self.key, "push", msg.cid, msg.seq, msg.mid, msg.sender, str(text), link.name
@@ -204,6 +221,13 @@ class Device:
         with trio.fail_after(timeout_s):
             while not self.connected:  # noqa: ASYNC110 - polling a plain attribute
                 await trio.sleep(0.05)
+
+    async def mark_read(self, cid: str, seq: int) -> Ok | Err:
+        """READ ``cid`` up to ``seq`` (LinkLost if not connected)."""
+        link = self.link
+        if link is None:
+            raise LinkLost("not connected")
+        return await link.call(Read(rid=link.rid(), cid=cid, seq=seq))
 
     async def _sync(self, link: _Link) -> None:
         invoked = time.monotonic()

@@ -15,6 +15,7 @@ import time
 import pytest
 import trio
 
+from sandcat.protocol import Ok
 from tests.chaos.cluster import Cluster
 from tests.chaos.workload import Cast, Numbers, run_scenario
 
@@ -39,14 +40,45 @@ async def test_sigkill_an_instance(chaos_cluster: Cluster, cast: Cast) -> None:
     homed = [d for d in cast.devices if d.home == 0]
     assert sum(d.connects for d in cast.devices) - connects >= len(cast.devices) + len(homed)
     assert numbers.converge_s < 30
+    print(numbers.line())
 
 
 async def test_flushall_redis(chaos_cluster: Cluster, cast: Cast) -> None:
     async def fault(numbers: Numbers) -> None:
-        reply = await trio.to_thread.run_sync(chaos_cluster.flush_redis)
-        assert reply.startswith(b"+OK")
+        flushed, killed = await trio.to_thread.run_sync(chaos_cluster.flush_redis)
+        assert flushed.startswith(b"+OK")
+        # ":N" connections killed: at least each instance's subscriber.
+        assert int(killed.strip().lstrip(b":")) >= len(chaos_cluster.instances)
+        numbers.extra["redis_connections_killed"] = int(killed.strip().lstrip(b":"))
 
-    await run_scenario(chaos_cluster, cast, "flushall", fault)
+    print((await run_scenario(chaos_cluster, cast, "flushall", fault)).line())
+    # Ephemeral fan-out (Redis pub/sub) came back too: a READ on one instance reaches
+    # the peer's device on another as READ_STATE.
+    reader = cast.devices[0]
+    peers = [d for d in cast.devices if d.user != reader.user]
+    async with trio.open_nursery() as nursery:
+        for device in [reader, *peers]:
+            nursery.start_soon(device.run)
+        for device in [reader, *peers]:
+            await device.wait_connected(15)
+        assert reader.link is not None
+        here = reader.link.name
+        for cid in cast.history.conversations_of(reader.user):
+            members = cast.history.members[cid]
+            elsewhere = [
+                d for d in peers if d.user in members and d.link is not None and d.link.name != here
+            ]
+            if cid.startswith("d:") and elsewhere:
+                break
+        else:
+            pytest.fail("no direct peer on another instance")
+        seq = cast.history.final_max[cid]
+        reply = await reader.mark_read(cid, seq)
+        assert isinstance(reply, Ok), reply
+        with trio.fail_after(10):
+            while not any((cid, reader.user, seq) in d.read_states for d in elsewhere):  # noqa: ASYNC110
+                await trio.sleep(0.05)
+        nursery.cancel_scope.cancel()
 
 
 async def test_restart_the_kafka_broker(chaos_cluster: Cluster, cast: Cast) -> None:

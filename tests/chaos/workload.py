@@ -187,9 +187,8 @@ async def run_scenario(cluster: Cluster, cast: Cast, name: str, fault: Fault) ->
     assert not cluster.dead(), "\n".join(cluster.dead())
     await _read_final(cluster, history)
     numbers.counts = history.counts()
-    print(numbers.line())
     violations = check(history)
-    assert not violations, f"{name}:\n{report(violations)}"
+    assert not violations, f"{numbers.line()}\n{report(violations)}"
     assert history.online == {d.key for d in cast.devices}, "a device stayed offline"
     return numbers
 
