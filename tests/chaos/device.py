@@ -22,6 +22,7 @@ import contextlib
 import itertools
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import trio
@@ -56,7 +57,9 @@ class LinkLost(Exception):
 
 
 class _Link:
-    def __init__(self, ws: WebSocketConnection, name: str, on_push: object) -> None:
+    def __init__(
+        self, ws: WebSocketConnection, name: str, on_push: Callable[[_Link, Msg | ReadState], None]
+    ) -> None:
         self.ws = ws
         self.name = name
         self._rids = itertools.count(1)
@@ -77,7 +80,7 @@ class _Link:
                     if waiter is not None:
                         waiter.send_nowait(frame)
                 elif isinstance(frame, Msg | ReadState):
-                    self._on_push(self, frame)  # type: ignore[operator]
+                    self._on_push(self, frame)
         except ConnectionClosed:
             pass
         finally:
@@ -171,10 +174,9 @@ class Device:
         )
         self._note(msg.cid, msg.seq)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(self) -> None:
         """Stay connected (to any instance) and caught up, until cancelled."""
         self._wake = trio.Event()
-        started = False
         attempt = self.home
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._fill)
@@ -185,12 +187,7 @@ class Device:
                     await self._connect_and_serve(url, f"i{attempt % len(self.urls)}")
                 except* (LinkLost, OSError, HandshakeError, ConnectionClosed, trio.TooSlowError):
                     pass  # the instance is gone or going: try the next one
-                if not started and self.connected:
-                    started = True
                 self.link = None
-                if not started:
-                    task_status.started()
-                    started = True
                 attempt += 1
                 await trio.sleep(_RETRY_S)
 
