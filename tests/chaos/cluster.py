@@ -74,6 +74,7 @@ class Instance:
         self.log = root / f"{name}.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._killed = False
+        self._drained = False
 
     @property
     def ws_url(self) -> str:
@@ -134,12 +135,20 @@ class Instance:
             self._process.send_signal(signal.SIGKILL)
             self._process.wait(timeout=10)
 
+    def terminate(self) -> int | None:
+        """SIGTERM: drain and exit; the exit code (None if it had to be killed)."""
+        self.stop()
+        assert self._process is not None
+        return self._process.returncode if self._drained else None
+
     def stop(self) -> None:
         self._killed = True
+        self._drained = False
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)
             try:
                 self._process.wait(timeout=15)
+                self._drained = True
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()

@@ -10,6 +10,8 @@ history before any dedupe. Behaviour is that of a careful client:
   conversations (G4); it also SYNCs every ``sync_interval_s``, which is how it
   notices messages whose push never came (a lost bus event, a dead gateway);
 - a push past a hole wakes the filler, which PULLs from the first hole;
+- after a GOAWAY it sends nothing new on that link and moves on once the
+  server closes it;
 - a send is retried with the same cmid after a lost link, a timeout or a
   retryable ERR, until acked or definitely refused (G2).
 
@@ -35,6 +37,7 @@ from trio_websocket import (
 
 from sandcat.protocol import (
     Err,
+    GoAway,
     Hello,
     Msg,
     Ok,
@@ -66,6 +69,7 @@ class _Link:
         self._waiting: dict[int, trio.MemorySendChannel[Ok | Err]] = {}
         self._on_push = on_push
         self.closed = trio.Event()
+        self.going_away = False
 
     def rid(self) -> int:
         return next(self._rids)
@@ -81,6 +85,9 @@ class _Link:
                         waiter.send_nowait(frame)
                 elif isinstance(frame, Msg | ReadState):
                     self._on_push(self, frame)
+                elif isinstance(frame, GoAway):
+                    # No new requests here; the server closes once it has drained.
+                    self.going_away = True
         except ConnectionClosed:
             pass
         finally:
@@ -298,7 +305,7 @@ class Device:
         content = f"{self.user}/{self.name}#{self.counter}"
         while not give_up.is_set():
             link = self.link
-            if link is None or link.closed.is_set():
+            if link is None or link.closed.is_set() or link.going_away:
                 await trio.sleep(0.05)
                 continue
             op = self.history.invoke(self.user, self.name, cid, cmid, content, link.name)

@@ -1,6 +1,7 @@
 """Three ``sandcat serve`` instances on shared PostgreSQL, Redis and Kafka, under faults.
 
-Each scenario keeps twelve devices (six users, on three instances) sending
+Each scenario (SIGKILL and SIGTERM of an instance, Redis FLUSHALL, a Kafka
+restart, PostgreSQL stopped) keeps twelve devices (six users, on three instances) sending
 direct and group messages while one thing breaks, then checks invariants
 I1-I8 (``checker.py``) over the whole history recorded so far: the scenarios
 run in order on one cluster, so each check covers every earlier one too.
@@ -41,6 +42,36 @@ async def test_sigkill_an_instance(chaos_cluster: Cluster, cast: Cast) -> None:
     assert sum(d.connects for d in cast.devices) - connects >= len(cast.devices) + len(homed)
     assert numbers.converge_s < 30
     print(numbers.line())
+
+
+async def test_sigterm_an_instance_drains_cleanly(chaos_cluster: Cluster, cast: Cast) -> None:
+    """F2: a graceful drain answers every request it took: no send through the draining
+    instance is left without a reply (a lost link or a timeout)."""
+    victim = chaos_cluster.instances[1]
+    window: list[float] = []
+
+    async def fault(numbers: Numbers) -> None:
+        window.append(time.monotonic())
+        assert await trio.to_thread.run_sync(victim.terminate) == 0
+        window.append(time.monotonic())
+        await trio.sleep(DEAD_S)
+        await trio.to_thread.run_sync(victim.start)
+
+    numbers = await run_scenario(chaos_cluster, cast, "sigterm", fault)
+    begun, ended = window
+    # Sends through the victim that were open at SIGTERM or began before it exited.
+    during = [
+        op
+        for op in cast.history.ops
+        if op.instance == victim.name
+        and op.invoked <= ended
+        and (op.completed is None or op.completed >= begun)
+    ]
+    unanswered = [op for op in during if op.result == "info" and op.code != "unavailable"]
+    numbers.extra["sends_open_in_the_drain"] = len(during)
+    numbers.extra["unanswered"] = len(unanswered)
+    print(numbers.line())
+    assert not unanswered, [(op.cmid, op.code) for op in unanswered]
 
 
 async def test_flushall_redis(chaos_cluster: Cluster, cast: Cast) -> None:
