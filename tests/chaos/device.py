@@ -128,6 +128,7 @@ class Device:
     seen: dict[str, set[int]] = field(default_factory=dict)
     known: dict[str, int] = field(default_factory=dict)
     floor: dict[str, int] = field(default_factory=dict)
+    through: dict[str, int] = field(default_factory=dict)
     counter: int = 0
     connects: int = 0
     #: READ_STATE pushes received: (cid, reader, seq).
@@ -147,19 +148,22 @@ class Device:
     def connected(self) -> bool:
         return self.link is not None and not self.link.closed.is_set()
 
-    def missing(self, cid: str) -> list[int]:
-        low, high = self.floor.get(cid, 1), self.known.get(cid, 0)
+    def _contiguous(self, cid: str) -> int:
+        """The highest seq up to which this device has every message (a moving cursor)."""
         have = self.seen.get(cid, set())
-        return [seq for seq in range(low, high + 1) if seq not in have]
+        seq = max(self.through.get(cid, 0), self.floor.get(cid, 1) - 1)
+        while seq + 1 in have:
+            seq += 1
+        self.through[cid] = seq
+        return seq
+
+    def missing(self, cid: str) -> list[int]:
+        have = self.seen.get(cid, set())
+        start = self._contiguous(cid) + 1
+        return [seq for seq in range(start, self.known.get(cid, 0) + 1) if seq not in have]
 
     def has_all(self, heads: dict[str, int]) -> bool:
-        return all(
-            not (
-                set(range(self.floor.get(cid, 1), heads.get(cid, 0) + 1))
-                - self.seen.get(cid, set())
-            )
-            for cid in self.conversations
-        )
+        return all(self._contiguous(cid) >= heads.get(cid, 0) for cid in self.conversations)
 
     def _note(self, cid: str, seq: int) -> None:
         self.seen.setdefault(cid, set()).add(seq)
