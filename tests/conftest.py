@@ -17,6 +17,7 @@ import trio
 
 from sandcat.app import Server, run_server
 from tests.kafka import session_kafka
+from tests.mongo import database_url, session_mongo
 from tests.postgres import PostgresServer, session_postgres
 from tests.redis import session_redis
 from tests.s3server import running_s3
@@ -99,6 +100,19 @@ def redis_url() -> Iterator[str]:
     """One real Redis-compatible server (Valkey) for the whole session, started on first use."""
     with session_redis() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def mongo_server() -> Iterator[str]:
+    """One MongoDB wire-protocol server (briskdb, or $SANDCAT_TEST_MONGO_URL) per session."""
+    with session_mongo() as url:
+        yield url
+
+
+@pytest.fixture
+def mongo_url(mongo_server: str) -> str:
+    """A URL naming a database of the session's MongoDB no other test uses."""
+    return database_url(mongo_server)
 
 
 @pytest.fixture

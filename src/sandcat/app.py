@@ -46,6 +46,7 @@ from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files, run_janitor
 from sandcat.domain.groups import Groups
 from sandcat.domain.inbox import Inbox, run_inbox_janitor
+from sandcat.domain.inbox_relay import InboxRelay
 from sandcat.domain.notices import Notifier
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
@@ -139,8 +140,10 @@ def build_services(
     notifier: Notifier,
     mailbox: Mailbox,
     directory: Directory | None = None,
+    notice_relay: Notifier | None = None,
 ) -> Services:
-    """Every use case over the opened stores."""
+    """Every use case over the opened stores. ``notice_relay`` is told of notices
+    stores write in their own transactions (when those land in an outbox first)."""
     codes = VerificationCodes(
         stores.accounts,
         config=config.auth,
@@ -159,14 +162,14 @@ def build_services(
         contacts=Contacts(
             stores.contacts,
             clock=clock,
-            notifier=notifier,
+            notifier=notice_relay or notifier,
             request_cooldown_s=config.chat.friend_request_cooldown_s,
         ),
         groups=Groups(
             stores.groups,
             config=config.chat,
             clock=clock,
-            notifier=notifier,
+            notifier=notice_relay or notifier,
             directory=directory,
         ),
         inbox=Inbox(
@@ -194,8 +197,6 @@ async def run_server(
     ``listen_fds`` are the WebSocket and HTTP listening sockets a ``serve
     --workers`` supervisor hands its workers, used instead of binding ports.
     """
-    if config.backends.mongo_url:
-        raise ConfigError("backends.mongo_url", config.backends.mongo_url, "not supported yet")
     config.data_path.mkdir(parents=True, exist_ok=True)
     secret = token_secret(config)
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
@@ -223,8 +224,19 @@ async def run_server(
             queue=config.mail.queue,
             timeout_s=config.mail.timeout_s,
         )
+        notices = None
+        if stores.notice_outbox is not None:
+            # The inbox is in MongoDB: notices committed in SQL are moved there.
+            notices = InboxRelay(stores.notice_outbox, stores.inbox, notifier=hub)  # type: ignore[arg-type]
         services = build_services(
-            stores, config, secret=secret, clock=clock, notifier=hub, mailbox=postman, directory=hub
+            stores,
+            config,
+            secret=secret,
+            clock=clock,
+            notifier=hub,
+            mailbox=postman,
+            directory=hub,
+            notice_relay=notices,
         )
         accounts, messages = services.accounts, services.messages
         blobs, direct = await open_blob_store(config)
@@ -266,6 +278,10 @@ async def run_server(
                 with housekeeping:
                     async with trio.open_nursery() as tasks:
                         await tasks.start(postman.run)
+                        if notices is not None:
+                            await tasks.start(
+                                partial(notices.run, interval_s=config.inbox.relay_interval_s)
+                            )
                         tasks.start_soon(
                             lambda: run_inbox_janitor(
                                 services.inbox, interval_s=config.inbox.sweep_interval_s

@@ -70,6 +70,8 @@ class BackendsConfig:
     redis_channel: str = "sandcat.fanout"
     #: Deadline for one Redis call (connect, publish, subscribe).
     redis_timeout_s: float = field(default=5.0, metadata=_bounds(0.1, 600))
+    #: Deadline for one MongoDB store call (all the commands it sends).
+    mongo_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,6 +181,8 @@ class InboxConfig:
     retention_days: int = field(default=30, metadata=_bounds(1, 3650))
     #: How often the retention task runs.
     sweep_interval_s: float = field(default=3600.0, metadata=_bounds(1, 86400))
+    #: With the inbox in MongoDB: how often notices left in the SQL outbox are swept.
+    relay_interval_s: float = field(default=5.0, metadata=_bounds(0.01, 3600))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

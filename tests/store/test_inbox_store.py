@@ -1,17 +1,29 @@
-"""The InboxStore conformance suite, run on SQLite and on PostgreSQL (the
-``backend`` fixture); a MongoDB implementation must pass it too."""
+"""The InboxStore conformance suite, run on SQLite, PostgreSQL and MongoDB
+(briskdb, or a real MongoDB at $SANDCAT_TEST_MONGO_URL)."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from sandcat.store.inbox import InboxStore, NewNotice
-from tests.store.backend import Backend
+from sandcat.store.mongo import MongoInboxStore, open_mongo
+from tests.store.backend import open_backend
 
 
-@pytest.fixture
-def inbox_store(backend: Backend) -> InboxStore:
-    return backend.inbox
+@pytest.fixture(params=["sqlite", "postgres", "mongo"])
+async def inbox_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[InboxStore]:
+    if request.param == "mongo":
+        async with open_mongo(request.getfixturevalue("mongo_url"), timeout_s=10) as client:
+            store = MongoInboxStore(client)
+            await store.prepare()
+            yield store
+        return
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
+    async with open_backend(request.param, tmp_path=tmp_path, postgres_url=url) as backend:
+        yield backend.inbox
 
 
 def notice(user: str, n: int = 0) -> NewNotice:

@@ -5,18 +5,21 @@ embedded SQLite file, ``postgresql://...`` (or ``postgres://``) is PostgreSQL
 for every relational store. The rest of the server only sees the Protocols.
 With ``backends.kafka_bootstrap`` (PostgreSQL only) the message store also
 writes the transactional outbox, and ``Stores.outbox`` is where it lives.
+With ``backends.mongo_url`` the inbox lives in MongoDB, and the relational
+inbox table becomes ``Stores.notice_outbox`` (``sandcat.domain.inbox_relay``).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import trio
 
 from sandcat.clock import Clock
+from sandcat.domain.inbox_relay import NoticeOutbox
 from sandcat.config import Config
 from sandcat.errors import ConfigError
 from sandcat.store.accounts import AccountStore
@@ -48,6 +51,8 @@ class Stores:
     outbox: Outbox | None = None
     #: Who typing, presence and calls may reach (set by both backends).
     reach: ReachStore | None = None
+    #: With the inbox in MongoDB: the relational notices waiting to be moved there.
+    notice_outbox: NoticeOutbox | None = None
 
 
 def is_postgres(config: Config) -> bool:
@@ -80,6 +85,22 @@ async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> As
     ``instance`` names this process as the owner of the outbox rows it writes.
     """
     check_bus(config)
+    async with _open_relational(config, clock, instance) as stores:
+        if not config.backends.mongo_url:
+            yield stores
+            return
+        from sandcat.store.mongo import MongoInboxStore, open_mongo
+
+        async with open_mongo(
+            config.backends.mongo_url, timeout_s=config.backends.mongo_timeout_s
+        ) as client:
+            inbox = MongoInboxStore(client)
+            await inbox.prepare()
+            yield replace(stores, inbox=inbox, notice_outbox=stores.inbox)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def _open_relational(config: Config, clock: Clock, instance: str) -> AsyncIterator[Stores]:
     if is_postgres(config):
         async with _open_postgres(config, clock, instance) as stores:
             yield stores

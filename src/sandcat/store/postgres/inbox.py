@@ -103,3 +103,30 @@ class PostgresInboxStore:
             ).rowcount
 
         return await self._db.write(delete)
+
+    async def pending(self, limit: int) -> list[Notice]:
+        """The oldest notices still here, by user and nseq (as an outbox, when the
+        inbox itself lives elsewhere: ``sandcat.domain.inbox_relay``)."""
+
+        def select(conn: Connection) -> list[Notice]:
+            rows = conn.execute(
+                "SELECT user_id, nseq, type, data, created_at FROM inbox "
+                "ORDER BY user_id, nseq LIMIT %s",
+                (limit,),
+            ).fetchall()
+            return [
+                Notice(str(user), int(nseq), str(type_), dict(data), ms(created))
+                for user, nseq, type_, data, created in rows
+            ]
+
+        return await self._db.read(select)
+
+    async def remove(self, notices: Sequence[Notice]) -> None:
+        """Delete these notices (once they have been delivered elsewhere)."""
+        keys = [(n.user, n.nseq) for n in notices]
+
+        def delete(conn: Connection) -> None:
+            with conn.cursor() as cursor:
+                cursor.executemany("DELETE FROM inbox WHERE user_id = %s AND nseq = %s", keys)
+
+        await self._db.write(delete)

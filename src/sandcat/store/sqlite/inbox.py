@@ -91,3 +91,29 @@ class SqliteInboxStore:
             return conn.execute("DELETE FROM inbox WHERE created_at < ?", (before_ms,)).rowcount
 
         return await self._db.write(delete)
+
+    async def pending(self, limit: int) -> list[Notice]:
+        """The oldest notices still here, by user and nseq (as an outbox, when the
+        inbox itself lives elsewhere: ``sandcat.domain.inbox_relay``)."""
+
+        def select(conn: sqlite3.Connection) -> list[Notice]:
+            rows = conn.execute(
+                "SELECT user_id, nseq, type, data, created_at FROM inbox "
+                "ORDER BY user_id, nseq LIMIT ?",
+                (limit,),
+            ).fetchall()
+            return [
+                Notice(str(user), int(nseq), str(type_), json.loads(data), int(created))
+                for user, nseq, type_, data, created in rows
+            ]
+
+        return await self._db.read(select)
+
+    async def remove(self, notices: Sequence[Notice]) -> None:
+        """Delete these notices (once they have been delivered elsewhere)."""
+        keys = [(n.user, n.nseq) for n in notices]
+        await self._db.write(
+            lambda conn: conn.executemany(
+                "DELETE FROM inbox WHERE user_id = ? AND nseq = ?", keys
+            ).rowcount
+        )
