@@ -55,7 +55,8 @@ def session_mongo() -> Iterator[str]:
                 raise RuntimeError(f"briskdb did not start (exit {child.wait(_STARTUP_TIMEOUT_S)})")
             yield f"mongodb://{address}"
         finally:
-            assert child.stdin is not None and child.stdout is not None
+            assert child.stdin is not None
+            assert child.stdout is not None
             child.stdin.close()
             child.stdout.close()
             try:

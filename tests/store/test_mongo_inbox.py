@@ -38,8 +38,14 @@ async def crashed_writer(client: MongoClient, user: str, nseq: int, created: int
 
     def insert(db: Documents) -> None:
         db.inbox.insert_one(
-            {"_id": f"crashed-{nseq}", "user": user, "nseq": nseq, "type": "system",
-             "data": {}, "created": created}
+            {
+                "_id": f"crashed-{nseq}",
+                "user": user,
+                "nseq": nseq,
+                "type": "system",
+                "data": {},
+                "created": created,
+            }
         )
 
     await client.run(insert)

@@ -14,7 +14,11 @@ async def test_pending_lists_by_user_and_nseq_and_remove_deletes_only_those(
     await outbox.post([NewNotice("b", "t", {"k": 1}), NewNotice("a", "t", {})], now_ms=5)
     await outbox.post([NewNotice("a", "u", {"k": [1, "x"]})], now_ms=6)
     pending = await outbox.pending(10)
-    assert [(n.user, n.nseq, n.type) for n in pending] == [("a", 1, "t"), ("a", 2, "u"), ("b", 1, "t")]
+    assert [(n.user, n.nseq, n.type) for n in pending] == [
+        ("a", 1, "t"),
+        ("a", 2, "u"),
+        ("b", 1, "t"),
+    ]
     assert pending[1].data == {"k": [1, "x"]}
     assert pending[1].created_at == 6
     assert len(await outbox.pending(2)) == 2

@@ -19,8 +19,8 @@ from pathlib import Path
 import trio
 
 from sandcat.clock import Clock
-from sandcat.domain.inbox_relay import NoticeOutbox
 from sandcat.config import Config
+from sandcat.domain.inbox_relay import NoticeOutbox
 from sandcat.errors import ConfigError
 from sandcat.store.accounts import AccountStore
 from sandcat.store.contacts import ContactStore

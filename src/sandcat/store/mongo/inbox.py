@@ -133,9 +133,7 @@ class MongoInboxStore:
 
         def insert(db: Documents) -> list[Notice]:
             return [
-                insert_notice(
-                    db, NewNotice(n.user, n.type, n.data), key=key, now_ms=n.created_at
-                )
+                insert_notice(db, NewNotice(n.user, n.type, n.data), key=key, now_ms=n.created_at)
                 for key, n in keyed
             ]
 

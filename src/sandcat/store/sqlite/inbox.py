@@ -113,7 +113,7 @@ class SqliteInboxStore:
         """Delete these notices (once they have been delivered elsewhere)."""
         keys = [(n.user, n.nseq) for n in notices]
         await self._db.write(
-            lambda conn: conn.executemany(
-                "DELETE FROM inbox WHERE user_id = ? AND nseq = ?", keys
-            ).rowcount
+            lambda conn: (
+                conn.executemany("DELETE FROM inbox WHERE user_id = ? AND nseq = ?", keys).rowcount
+            )
         )
