@@ -186,6 +186,16 @@ class InboxConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RetentionConfig:
+    #: Messages older than this many days are removed and each conversation's
+    #: min_seq moves past them (0: keep every message for ever).
+    messages_days: int = field(default=0, metadata=_bounds(0, 36500))
+    #: PostgreSQL: drop retired month partitions, or detach them and keep them as
+    #: archived_messages_YYYY_MM tables for the operator.
+    archive: Literal["drop", "detach"] = "drop"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     #: Largest JSON request body; larger ones get 413 before they are read.
     max_body_bytes: int = field(default=1024 * 1024, metadata=_bounds(1024, 1 << 30))
@@ -261,6 +271,7 @@ class Config:
     http: HttpConfig = field(default_factory=HttpConfig)
     files: FilesConfig = field(default_factory=FilesConfig)
     inbox: InboxConfig = field(default_factory=InboxConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     mail: MailConfig = field(default_factory=MailConfig)
     oauth: OAuthConfig = field(default_factory=OAuthConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)

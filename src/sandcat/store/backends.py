@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -116,6 +117,17 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
 
     path = sqlite_path(config)
     async with open_database(path, synchronous=config.backends.sqlite_synchronous) as db:
+        janitor = None
+        if config.retention.messages_days:
+            from sandcat.store.sqlite.retention import run_retention_janitor
+
+            janitor = partial(
+                run_retention_janitor,
+                db,
+                clock,
+                messages_days=config.retention.messages_days,
+                interval_s=config.backends.janitor_interval_s,
+            )
         yield Stores(
             kind="sqlite",
             accounts=SqliteAccountStore(db),
@@ -125,6 +137,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
             files=SqliteFileStore(db),
             inbox=SqliteInboxStore(db),
             reach=SqliteReachStore(db),
+            janitor=janitor,
         )
 
 
@@ -155,6 +168,8 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
                 clock,
                 months_ahead=settings.partitions_ahead_months,
                 interval_s=settings.janitor_interval_s,
+                messages_days=config.retention.messages_days,
+                archive=config.retention.archive == "detach",
                 task_status=task_status,
             )
 

@@ -18,6 +18,7 @@ import trio
 from sandcat.clock import Clock
 from sandcat.errors import StoreUnavailable
 from sandcat.store.postgres.database import Connection, Database, at
+from sandcat.store.postgres.retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,12 @@ async def run_partition_janitor(
     *,
     months_ahead: int,
     interval_s: float,
+    messages_days: int = 0,
+    archive: bool = False,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Keep partitions ``months_ahead`` months ahead of ``clock``, for ever.
+    """Keep partitions ``months_ahead`` months ahead of ``clock``, for ever, and
+    with ``messages_days`` retire the ones older than that (``retention``).
 
     The first round runs before ``started``: an instance is ready only once
     this month's partition exists. A failed later round is logged and retried
@@ -63,6 +67,13 @@ async def run_partition_janitor(
     await ensure_partitions(db, now_ms=clock(), months_ahead=months_ahead)
     task_status.started()
     while True:
+        if messages_days:
+            try:
+                await apply_retention(
+                    db, now_ms=clock(), messages_days=messages_days, archive=archive
+                )
+            except StoreUnavailable as exc:
+                log.warning("message retention failed, retrying later: %s", exc)
         await trio.sleep(interval_s)
         try:
             await ensure_partitions(db, now_ms=clock(), months_ahead=months_ahead)
