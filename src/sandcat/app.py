@@ -50,6 +50,8 @@ from sandcat.domain.inbox_relay import InboxRelay
 from sandcat.domain.notices import Notifier
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
+from sandcat.domain.ratelimit import Limiters
+from sandcat.domain.revocations import run_revocation_watch
 from sandcat.domain.turn import TurnRelay
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
@@ -64,6 +66,7 @@ from sandcat.pipeline.relay import new_instance_id, open_bus, start_relay
 from sandcat.protocol import CloseCode, Limits
 from sandcat.store.backends import Janitor, Stores, open_stores
 from sandcat.store.messages import MessageStore
+from sandcat.store.shared import open_shared_state
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,7 @@ def build_services(
     mailbox: Mailbox,
     directory: Directory | None = None,
     notice_relay: Notifier | None = None,
+    limiters: Limiters | None = None,
 ) -> Services:
     """Every use case over the opened stores. ``notice_relay`` is told of notices
     stores write in their own transactions (when those land in an outbox first)."""
@@ -151,9 +155,15 @@ def build_services(
         clock=clock,
         mailbox=mailbox,
         templates=CodeTemplates.load(config.mail.template_dir),
+        limiters=limiters,
     )
     accounts = Accounts(
-        stores.accounts, config=config.auth, secret=secret, clock=clock, codes=codes
+        stores.accounts,
+        config=config.auth,
+        secret=secret,
+        clock=clock,
+        codes=codes,
+        limiters=limiters,
     )
     return Services(
         accounts=accounts,
@@ -210,6 +220,7 @@ async def run_server(
             channel=config.backends.redis_channel,
             timeout_s=config.backends.redis_timeout_s,
         ) as broadcast,
+        open_shared_state(config, clock) as shared,
     ):
         hub = Hub()
         metrics = ServerMetrics.create(Registry())
@@ -237,6 +248,7 @@ async def run_server(
             mailbox=postman,
             directory=hub,
             notice_relay=notices,
+            limiters=shared.limiters,
         )
         accounts, messages = services.accounts, services.messages
         blobs, direct = await open_blob_store(config)
@@ -265,8 +277,20 @@ async def run_server(
             if stores.janitor is not None:
                 await root.start(_scoped, partitions, stores.janitor)
             if broadcast is not None:
-                hub.fanout = fanout = Fanout(broadcast, instance=instance)
+                hub.fanout = fanout = Fanout(
+                    broadcast, instance=instance, revocations=shared.revocations
+                )
                 await root.start(_scoped, fanning, partial(fanout.run, hub))
+            if shared.revocations is not None:
+                watch = partial(
+                    run_revocation_watch,
+                    shared.revocations,
+                    hub,
+                    accounts,
+                    interval_s=config.backends.revocation_poll_s,
+                    close_code=CloseCode.SESSION_ENDED,
+                )
+                await root.start(_scoped, fanning, watch)
             relay = None
             if stores.outbox is not None and bus is not None:
                 relay = await start_relay(root, stores.outbox, bus, hub, config)

@@ -70,6 +70,11 @@ class BackendsConfig:
     redis_channel: str = "sandcat.fanout"
     #: Deadline for one Redis call (connect, publish, subscribe).
     redis_timeout_s: float = field(default=5.0, metadata=_bounds(0.1, 600))
+    #: Prefix of every Redis key of shared state (rate limits, revocation log).
+    redis_prefix: str = "sandcat:"
+    #: How often each instance reads the Redis log of revoked sessions (and closes
+    #: their sockets here): the bound on how long a revoked socket stays open.
+    revocation_poll_s: float = field(default=0.25, metadata=_bounds(0.01, 60))
     #: Deadline for one MongoDB store call (all the commands it sends).
     mongo_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
 

@@ -40,6 +40,7 @@ async def pair(
                 "backends.database_url": postgres_url,
                 "backends.redis_url": redis_url,
                 "backends.redis_channel": redis_channel,
+                "backends.redis_prefix": f"{redis_channel}:",
                 "auth.token_secret": TOKEN_SECRET,
             },
         )

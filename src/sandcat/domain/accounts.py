@@ -22,7 +22,7 @@ from sandcat.domain._text import bounded
 from sandcat.domain.avatars import default_avatar
 from sandcat.domain.codes import VerificationCodes, normalize_email
 from sandcat.domain.passwords import MAX_PASSWORD, PasswordHasher, check_password_policy
-from sandcat.domain.ratelimit import RateLimiter
+from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.domain.tokens import Tokens
 from sandcat.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from sandcat.ids import new_id, parse_id
@@ -109,6 +109,7 @@ class Accounts:
         secret: bytes,
         clock: Clock,
         codes: VerificationCodes | None = None,
+        limiters: Limiters | None = None,
     ) -> None:
         self._store = store
         self._config = config
@@ -117,9 +118,12 @@ class Accounts:
         self._tokens = Tokens(secret, access_ttl_s=config.access_ttl_s, clock=clock)
         self._passwords = PasswordHasher(config)
         window = config.login_window_s
-        self._failures = RateLimiter(limit=config.login_failures, window_s=window, clock=clock)
-        self._attempts = RateLimiter(
-            limit=config.login_attempts_per_ip, window_s=window, clock=clock
+        limiters = limiters or LocalLimiters(clock)
+        self._failures = limiters.limiter(
+            "login-failures", limit=config.login_failures, window_s=window
+        )
+        self._attempts = limiters.limiter(
+            "login-attempts", limit=config.login_attempts_per_ip, window_s=window
         )
 
     async def register(
@@ -190,7 +194,7 @@ class Accounts:
         """
         device, platform = check_device(device, platform)
         name = login.strip().lower()
-        wait = self._attempts.take(ip or "?") or self._failures.retry_after_ms(name)
+        wait = await self._attempts.take(ip or "?") or await self._failures.retry_after_ms(name)
         if wait:
             raise RateLimited("too many login attempts; wait", retry_after_ms=wait)
         if (
@@ -198,14 +202,14 @@ class Accounts:
             or len(password) > MAX_PASSWORD
             or not name.isprintable()
         ):
-            self._failures.hit(name)
+            await self._failures.hit(name)
             raise Unauthorized(_BAD_LOGIN)
         user = await self._store.find_login(self._login_key(login.strip()))
         ok = await self._passwords.verify(None if user is None else user.password_hash, password)
         if user is None or not ok:
-            self._failures.hit(name)
+            await self._failures.hit(name)
             raise Unauthorized(_BAD_LOGIN)
-        self._failures.reset(name)
+        await self._failures.reset(name)
         rehash = None
         if self._passwords.needs_rehash(user.password_hash):
             rehash = await self._passwords.hash(password)
@@ -300,6 +304,10 @@ class Accounts:
             raise Unauthorized("session revoked")
         return Principal(claims.user, claims.device, claims.session, claims.expires_at_ms)
 
+    async def is_session_live(self, user: str, session: str) -> bool:
+        """Whether ``session`` of ``user`` is live (not revoked, expired or disabled)."""
+        return await self._store.is_session_active(user, session)
+
     async def get_user(self, user_id: str) -> User:
         user = await self._store.get_user(user_id)
         if user is None:
@@ -359,13 +367,13 @@ class Accounts:
 
     async def _check_password(self, user: User, password: str, *, field: str) -> None:
         key = f"user:{user.id}"
-        wait = self._failures.retry_after_ms(key)
+        wait = await self._failures.retry_after_ms(key)
         if wait:
             raise RateLimited("too many wrong passwords; wait", retry_after_ms=wait)
         if len(password) > MAX_PASSWORD or not await self._passwords.verify(
             user.password_hash, password
         ):
-            self._failures.hit(key)
+            await self._failures.hit(key)
             raise Forbidden(f"{field}: incorrect password", field=field)
 
     def _issue(

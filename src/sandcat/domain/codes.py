@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 
 from sandcat.clock import Clock
 from sandcat.config import AuthConfig
-from sandcat.domain.ratelimit import RateLimiter
+from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import BadRequest, RateLimited
 from sandcat.mail import CodeTemplates, Mail
 from sandcat.store.accounts import CodeStore, UserStore
@@ -58,6 +58,7 @@ class VerificationCodes:
         clock: Clock,
         mailbox: Mailbox,
         templates: CodeTemplates,
+        limiters: Limiters | None = None,
     ) -> None:
         self._store = store
         self._config = config
@@ -65,11 +66,12 @@ class VerificationCodes:
         self._clock = clock
         self._mailbox = mailbox
         self._templates = templates
-        self._per_email = RateLimiter(
-            limit=config.codes_per_email, window_s=config.code_window_s, clock=clock
+        limiters = limiters or LocalLimiters(clock)
+        self._per_email = limiters.limiter(
+            "codes-per-email", limit=config.codes_per_email, window_s=config.code_window_s
         )
-        self._per_ip = RateLimiter(
-            limit=config.codes_per_ip, window_s=config.code_window_s, clock=clock
+        self._per_ip = limiters.limiter(
+            "codes-per-ip", limit=config.codes_per_ip, window_s=config.code_window_s
         )
 
     def _hash(self, email: str, purpose: str, code: str) -> str:
@@ -83,11 +85,11 @@ class VerificationCodes:
         if purpose not in PURPOSES:
             raise BadRequest("purpose: must be register or reset", field="purpose")
         for limiter, key in ((self._per_ip, ip or "?"), (self._per_email, email)):
-            wait = limiter.retry_after_ms(key)
+            wait = await limiter.retry_after_ms(key)
             if wait:
                 raise RateLimited("too many codes requested; wait", retry_after_ms=wait)
-        self._per_ip.hit(ip or "?")
-        self._per_email.hit(email)
+        await self._per_ip.hit(ip or "?")
+        await self._per_email.hit(email)
         user = await self._store.find_login(email)
         registered = user is not None and user.email == email
         sensible = (purpose == "register") != registered and not (

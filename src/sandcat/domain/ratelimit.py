@@ -1,15 +1,21 @@
-"""Keyed rate limits kept in process: at most ``limit`` hits per key per window.
+"""Keyed rate limits: at most ``limit`` hits per key per sliding window.
 
 Used for logins (per login name and per client address) and for verification
-codes (per email and per address). Memory is bounded: past ``max_keys`` keys
-the least recently used one is forgotten, which can only ever let a request
-through, never lock someone out. In cluster mode these counters move to Redis
-behind the same methods.
+codes (per email and per address). ``RateLimits`` is the interface;
+``RateLimiter`` keeps the counters in process (embedded mode) and
+``sandcat.store.redis.RedisRateLimiter`` in Redis, shared by every instance
+(cluster mode), with the same sliding-window semantics. A ``Limiters`` makes
+the named limiters a use case needs, so the use cases never know which.
+
+Memory is bounded in process: past ``max_keys`` keys the least recently used
+one is forgotten, which can only ever let a request through, never lock
+someone out (the same holds when Redis loses its data).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
+from typing import Protocol
 
 from sandcat.clock import Clock
 
@@ -17,7 +23,28 @@ from sandcat.clock import Clock
 DEFAULT_MAX_KEYS = 100_000
 
 
+class RateLimits(Protocol):
+    async def retry_after_ms(self, key: str) -> int:
+        """0 if ``key`` may go ahead now, else how long until it may."""
+
+    async def hit(self, key: str) -> None:
+        """Count one hit for ``key``."""
+
+    async def take(self, key: str) -> int:
+        """Check and count in one step: 0 (and counted) or the wait in ms."""
+
+    async def reset(self, key: str) -> None:
+        """Forget ``key``'s hits."""
+
+
+class Limiters(Protocol):
+    def limiter(self, name: str, *, limit: int, window_s: float) -> RateLimits:
+        """The limiter called ``name`` (its keys are apart from other names')."""
+
+
 class RateLimiter:
+    """``RateLimits`` in process memory."""
+
     def __init__(
         self, *, limit: int, window_s: float, clock: Clock, max_keys: int = DEFAULT_MAX_KEYS
     ) -> None:
@@ -27,8 +54,7 @@ class RateLimiter:
         self._max_keys = max_keys
         self._hits: OrderedDict[str, deque[int]] = OrderedDict()
 
-    def retry_after_ms(self, key: str) -> int:
-        """0 if ``key`` may go ahead now, else how long until it may."""
+    def wait_ms(self, key: str) -> int:
         hits = self._hits.get(key)
         if hits is None:
             return 0
@@ -39,8 +65,7 @@ class RateLimiter:
             return 0
         return max(1, hits[0] + self._window_ms - now)
 
-    def hit(self, key: str) -> None:
-        """Count one hit for ``key``."""
+    def count(self, key: str) -> None:
         hits = self._hits.get(key)
         if hits is None:
             hits = self._hits[key] = deque(maxlen=self._limit)
@@ -50,12 +75,27 @@ class RateLimiter:
             self._hits.move_to_end(key)
         hits.append(self._clock())
 
-    def take(self, key: str) -> int:
-        """Check and count in one step: 0 (and counted) or the wait in ms."""
-        wait = self.retry_after_ms(key)
+    async def retry_after_ms(self, key: str) -> int:
+        return self.wait_ms(key)
+
+    async def hit(self, key: str) -> None:
+        self.count(key)
+
+    async def take(self, key: str) -> int:
+        wait = self.wait_ms(key)
         if wait == 0:
-            self.hit(key)
+            self.count(key)
         return wait
 
-    def reset(self, key: str) -> None:
+    async def reset(self, key: str) -> None:
         self._hits.pop(key, None)
+
+
+class LocalLimiters:
+    """``Limiters`` in process memory (embedded mode)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    def limiter(self, name: str, *, limit: int, window_s: float) -> RateLimiter:
+        return RateLimiter(limit=limit, window_s=window_s, clock=self._clock)

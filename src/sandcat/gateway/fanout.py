@@ -20,6 +20,9 @@ import msgpack
 import trio
 
 from sandcat.bus.broadcast import Broadcast, BroadcastUnavailable
+from sandcat.domain.revocations import Revocations
+from sandcat.errors import Unavailable
+from sandcat.protocol import CloseCode
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +49,27 @@ class Target(Protocol):
 
 
 class Fanout:
-    def __init__(self, broadcast: Broadcast, *, instance: str) -> None:
+    def __init__(
+        self, broadcast: Broadcast, *, instance: str, revocations: Revocations | None = None
+    ) -> None:
         self.instance = instance
         self.dropped = 0
         self._broadcast = broadcast
         self._send, self._receive = trio.open_memory_channel[bytes](_QUEUE)
+        #: Session ends (4007) also go to the revocation log, the reliable path.
+        self._revocations = revocations
+        self._revoke_send, self._revoke_receive = trio.open_memory_channel[tuple[str, str | None]](
+            _QUEUE
+        )
 
     def end_sessions(self, user: str, *, session: str | None, code: int, reason: str) -> None:
         self._share({"t": "end", "u": user, "s": session, "c": code, "r": reason})
+        if self._revocations is not None and code == CloseCode.SESSION_ENDED:
+            try:
+                self._revoke_send.send_nowait((user, session))
+            except trio.WouldBlock:
+                self.dropped += 1
+                log.warning("revocation queue full: the database still refuses the session")
 
     def push_each(self, targets: list[tuple[str, str | None]], frame: bytes) -> None:
         self._share({"t": "push", "to": [list(target) for target in targets], "f": frame})
@@ -72,6 +88,8 @@ class Fanout:
         """Listen and publish until cancelled; started once listening."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self._broadcast.listen, lambda data: self.apply(target, data))
+            if self._revocations is not None:
+                nursery.start_soon(self._append_revocations, self._revocations)
             task_status.started()
             async for data in self._receive:
                 try:
@@ -79,6 +97,16 @@ class Fanout:
                 except BroadcastUnavailable as exc:
                     self.dropped += 1
                     log.warning("fan-out event dropped: %s", exc.message)
+
+    async def _append_revocations(self, revocations: Revocations) -> None:
+        async for user, session in self._revoke_receive:
+            try:
+                await revocations.revoke(user, session)
+            except Unavailable as exc:
+                # HELLO, AUTH and HTTP still check the database; the pub/sub event
+                # may still have closed the other instances' sockets.
+                self.dropped += 1
+                log.warning("revocation not logged: %s", exc.message)
 
     def apply(self, target: Target, data: bytes) -> None:
         """Apply an event that arrived from the broadcast (unless it is this instance's)."""

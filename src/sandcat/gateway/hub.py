@@ -91,6 +91,10 @@ class Hub:
         while self._live:
             await self._emptied.wait()
 
+    def sessions(self) -> list[tuple[str, str]]:
+        """``(user, session)`` of every authenticated connection here."""
+        return [(c.user, c.session) for devices in self._users.values() for c in devices.values()]
+
     def outlets(self, user: str) -> Iterable[Member]:
         devices = self._users.get(user)
         return () if devices is None else devices.values()

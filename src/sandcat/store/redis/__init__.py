@@ -1,5 +1,16 @@
-"""Redis-backed books for cluster mode: presence and calls (coredis, native on Trio)."""
+"""Redis-backed state for cluster mode (coredis, native on Trio): the presence and
+call books, and the shared-state interfaces (rate limits, revocation log)."""
 
 from sandcat.store.redis.books import open_redis_books
+from sandcat.store.redis.client import RedisState, open_redis_state
+from sandcat.store.redis.limits import RedisLimiters, RedisRateLimiter
+from sandcat.store.redis.revocations import RedisRevocations
 
-__all__ = ["open_redis_books"]
+__all__ = [
+    "RedisLimiters",
+    "RedisRateLimiter",
+    "RedisRevocations",
+    "RedisState",
+    "open_redis_books",
+    "open_redis_state",
+]
