@@ -10,6 +10,8 @@ Task tree (DESIGN.md §5)::
        ├─ relay      publisher ─ consumer (cluster mode: the outbox to Kafka, Kafka to here)
        ├─ fanout     session ends and READ_STATE to other instances (Redis; stopped last)
        ├─ signals    typing, presence, call timers; their beacon to other instances (Redis)
+       ├─ housekeeping  postman, inbox retention, revocation watch (Redis), notice relay
+       │                (inbox in MongoDB)
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
           ├─ gateway listener (own cancel scope: stopped first on drain)
@@ -281,16 +283,7 @@ async def run_server(
                     broadcast, instance=instance, revocations=shared.revocations
                 )
                 await root.start(_scoped, fanning, partial(fanout.run, hub))
-            if shared.revocations is not None:
-                watch = partial(
-                    run_revocation_watch,
-                    shared.revocations,
-                    hub,
-                    accounts,
-                    interval_s=config.backends.revocation_poll_s,
-                    close_code=CloseCode.SESSION_ENDED,
-                )
-                await root.start(_scoped, fanning, watch)
+
             relay = None
             if stores.outbox is not None and bus is not None:
                 relay = await start_relay(root, stores.outbox, bus, hub, config)
@@ -302,6 +295,17 @@ async def run_server(
                 with housekeeping:
                     async with trio.open_nursery() as tasks:
                         await tasks.start(postman.run)
+                        if shared.revocations is not None:
+                            await tasks.start(
+                                partial(
+                                    run_revocation_watch,
+                                    shared.revocations,
+                                    hub,
+                                    accounts,
+                                    interval_s=config.backends.revocation_poll_s,
+                                    close_code=CloseCode.SESSION_ENDED,
+                                )
+                            )
                         if notices is not None:
                             await tasks.start(
                                 partial(notices.run, interval_s=config.inbox.relay_interval_s)

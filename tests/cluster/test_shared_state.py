@@ -1,0 +1,94 @@
+"""State two instances share through Redis: login limits and the revocation log.
+
+The instances share PostgreSQL and one Redis key prefix but listen on
+*different* pub/sub channels, so no session-end event passes between them:
+only the revocation log can close B's socket of a session logged out on A.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from sandcat.app import Server, run_server
+from tests.cluster.conftest import TOKEN_SECRET, Instance
+from tests.cluster.test_fanout import Sockets, sockets  # noqa: F401 - a fixture
+from tests.scene import Api, make_config
+from tests.store.shared_state import flushall
+
+
+@pytest.fixture
+async def pair(
+    tmp_path: Path, nursery: trio.Nursery, postgres_url: str, redis_url: str, redis_channel: str
+) -> AsyncIterator[tuple[Instance, Instance]]:
+    servers: list[Server] = []
+    for name in ("a", "b"):
+        config = make_config(
+            tmp_path / name,
+            **{
+                "backends.database_url": postgres_url,
+                "backends.redis_url": redis_url,
+                "backends.redis_channel": f"{redis_channel}-{name}",
+                "backends.redis_prefix": f"{redis_channel}:",
+                "backends.revocation_poll_s": 0.05,
+                "auth.token_secret": TOKEN_SECRET,
+                "auth.login_failures": 3,
+            },
+        )
+        servers.append(
+            await nursery.start(
+                lambda task_status, c=config: run_server(c, task_status=task_status)
+            )
+        )
+    yield Instance(servers[0]), Instance(servers[1])
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture
+async def apis(pair: tuple[Instance, Instance]) -> AsyncIterator[tuple[Api, Api]]:
+    async with (
+        httpx.AsyncClient(base_url=pair[0].http_url, timeout=10) as first,
+        httpx.AsyncClient(base_url=pair[1].http_url, timeout=10) as second,
+    ):
+        yield Api(first), Api(second)
+
+
+async def _fail_login(api: Api, username: str) -> int:
+    reply = await api.http.post(
+        "/api/v1/auth/login", json={"login": username, "password": "wrong password 1"}
+    )
+    return reply.status_code
+
+
+async def test_login_failures_on_one_instance_count_on_the_other(
+    apis: tuple[Api, Api], redis_url: str
+) -> None:
+    on_a, on_b = apis
+    alice = await on_a.account("phone")
+    assert [await _fail_login(on_a, alice.username) for _ in range(3)] == [401, 401, 401]
+    assert await _fail_login(on_b, alice.username) == 429
+    # Redis losing its data forgets the count: attempts go through again, no errors.
+    await flushall(redis_url)
+    assert await _fail_login(on_b, alice.username) == 401
+
+
+async def test_a_logout_on_a_closes_bs_socket_through_the_log_alone(
+    pair: tuple[Instance, Instance],
+    apis: tuple[Api, Api],
+    sockets: Sockets,  # noqa: F811 - the fixture
+) -> None:
+    _, b = pair
+    on_a, _ = apis
+    alice = await on_a.account("phone")
+    phone = await sockets.open(b, alice.token, "phone")
+    started = trio.current_time()
+    reply = await on_a.http.post("/api/v1/auth/logout", headers=on_a.auth(alice))
+    assert reply.status_code == 204
+    with trio.fail_after(5):
+        assert await phone.close_code() == 4007
+    assert trio.current_time() - started < 1
