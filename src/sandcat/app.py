@@ -41,6 +41,7 @@ from sandcat.bus.broadcast import open_broadcast
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.cache import Cache
 from sandcat.domain.codes import Mailbox, VerificationCodes
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.direct_uploads import DirectUploads
@@ -147,6 +148,7 @@ def build_services(
     directory: Directory | None = None,
     notice_relay: Notifier | None = None,
     limiters: Limiters | None = None,
+    cache: Cache | None = None,
 ) -> Services:
     """Every use case over the opened stores. ``notice_relay`` is told of notices
     stores write in their own transactions (when those land in an outbox first)."""
@@ -166,6 +168,7 @@ def build_services(
         clock=clock,
         codes=codes,
         limiters=limiters,
+        sessions=cache,
     )
     return Services(
         accounts=accounts,
@@ -251,6 +254,7 @@ async def run_server(
             directory=hub,
             notice_relay=notices,
             limiters=shared.limiters,
+            cache=shared.cache,
         )
         accounts, messages = services.accounts, services.messages
         blobs, direct = await open_blob_store(config)

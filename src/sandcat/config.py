@@ -84,6 +84,10 @@ class AuthConfig:
     #: HMAC key for access tokens; empty means generate one and keep it in data_dir.
     token_secret: str = ""
     access_ttl_s: int = field(default=900, metadata=_bounds(30, 900))
+    #: How long a session found live is trusted without asking the database again
+    #: (0: ask on every request). Revocations made on this instance apply at once;
+    #: one made elsewhere applies within this long (and its sockets close sooner).
+    session_cache_ms: int = field(default=1000, metadata=_bounds(0, 60_000))
     refresh_ttl_s: int = field(default=30 * 86400, metadata=_bounds(300, 365 * 86400))
     email_verification: bool = False
     #: argon2id cost: m >= 19 MiB, t >= 2, p = 1 (OWASP minimum).

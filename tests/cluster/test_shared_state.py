@@ -77,18 +77,28 @@ async def test_login_failures_on_one_instance_count_on_the_other(
     assert await _fail_login(on_b, alice.username) == 401
 
 
+@pytest.mark.parametrize("flush_first", [False, True], ids=["redis-intact", "after-flushall"])
 async def test_a_logout_on_a_closes_bs_socket_through_the_log_alone(
     pair: tuple[Instance, Instance],
     apis: tuple[Api, Api],
     sockets: Sockets,  # noqa: F811 - the fixture
+    redis_url: str,
+    flush_first: bool,
 ) -> None:
     _, b = pair
-    on_a, _ = apis
+    on_a, on_b = apis
     alice = await on_a.account("phone")
     phone = await sockets.open(b, alice.token, "phone")
+    me = await on_b.http.get("/api/v1/users/me", headers=on_b.auth(alice))
+    assert me.status_code == 200  # B now holds the session as live in its cache
+    if flush_first:
+        # Redis loses the cache, the counters and the log: nothing may go wrong.
+        await flushall(redis_url)
     started = trio.current_time()
     reply = await on_a.http.post("/api/v1/auth/logout", headers=on_a.auth(alice))
     assert reply.status_code == 204
     with trio.fail_after(5):
         assert await phone.close_code() == 4007
     assert trio.current_time() - started < 1
+    refused = await on_b.http.get("/api/v1/users/me", headers=on_b.auth(alice))
+    assert refused.status_code == 401

@@ -20,6 +20,7 @@ from sandcat.clock import Clock
 from sandcat.config import AuthConfig
 from sandcat.domain._text import bounded
 from sandcat.domain.avatars import default_avatar
+from sandcat.domain.cache import Cache, LocalCache
 from sandcat.domain.codes import VerificationCodes, normalize_email
 from sandcat.domain.passwords import MAX_PASSWORD, PasswordHasher, check_password_policy
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
@@ -110,12 +111,18 @@ class Accounts:
         clock: Clock,
         codes: VerificationCodes | None = None,
         limiters: Limiters | None = None,
+        sessions: Cache | None = None,
     ) -> None:
         self._store = store
         self._config = config
         self._clock = clock
         self._codes = codes
         self._tokens = Tokens(secret, access_ttl_s=config.access_ttl_s, clock=clock)
+        #: Sessions recently found live: at most one database query per session per
+        #: ``session_cache_ms``. Every revocation here deletes its entries; one made
+        #: elsewhere (or a delete that failed) is seen within ``session_cache_ms``.
+        self._live = sessions or LocalCache(clock)
+        self._live_ms = config.session_cache_ms
         self._passwords = PasswordHasher(config)
         window = config.login_window_s
         limiters = limiters or LocalLimiters(clock)
@@ -282,6 +289,7 @@ class Accounts:
         )
         session = rotation.session
         if rotation.outcome == "reused" and session is not None:
+            await self._forget(session.user, [session.family])
             raise TokenReused(user=session.user, session=session.family)
         if rotation.outcome != "rotated" or session is None:
             raise Unauthorized("invalid refresh token")
@@ -291,17 +299,29 @@ class Accounts:
     async def logout(self, principal: Principal) -> None:
         """Revoke the principal's session: its refresh and access tokens stop working."""
         await self._store.revoke_session(principal.user, principal.session, now_ms=self._clock())
+        await self._forget(principal.user, [principal.session])
 
     async def logout_everywhere(self, principal: Principal) -> list[str]:
         """Revoke every session of the principal's user, this one included."""
-        return await self._store.revoke_all(principal.user, now_ms=self._clock())
+        ended = await self._store.revoke_all(principal.user, now_ms=self._clock())
+        return await self._forget(principal.user, [*ended, principal.session])
+
+    async def _forget(self, user: str, sessions: list[str]) -> list[str]:
+        """Drop ended sessions from the liveness cache; returns ``sessions``."""
+        await self._live.delete([f"session:{user}:{session}" for session in sessions])
+        return sessions
 
     async def authenticate(self, token: str) -> Principal:
         """The principal of a valid access token whose session is live and whose
         user is not disabled; ``Unauthorized`` otherwise."""
         claims = self._tokens.decode_access(token)
+        key = f"session:{claims.user}:{claims.session}"
+        if self._live_ms and await self._live.get(key) == b"1":
+            return Principal(claims.user, claims.device, claims.session, claims.expires_at_ms)
         if not await self._store.is_session_active(claims.user, claims.session):
             raise Unauthorized("session revoked")
+        if self._live_ms:
+            await self._live.put(key, b"1", ttl_ms=self._live_ms)
         return Principal(claims.user, claims.device, claims.session, claims.expires_at_ms)
 
     async def is_session_live(self, user: str, session: str) -> bool:
@@ -326,15 +346,17 @@ class Accounts:
         session = parse_id(session, field="id")
         if not await self._store.revoke_session(user, session, now_ms=self._clock()):
             raise NotFound("no such session")
+        await self._forget(user, [session])
 
     async def change_password(self, principal: Principal, *, current: str, new: str) -> list[str]:
         """Needs the current password; ends every other session (returned)."""
         user = await self.get_user(principal.user)
         await self._check_password(user, current, field="current_password")
         check_password_policy(new, username=user.username, field="new_password")
-        return await self._store.set_password(
+        ended = await self._store.set_password(
             user.id, await self._passwords.hash(new), keep=principal.session, now_ms=self._clock()
         )
+        return await self._forget(user.id, ended)
 
     async def reset_password(
         self, *, email: str, code: str | None, new: str
@@ -357,13 +379,13 @@ class Accounts:
         ended = await self._store.set_password(
             user.id, await self._passwords.hash(new), keep=None, now_ms=self._clock()
         )
-        return user.id, ended
+        return user.id, await self._forget(user.id, ended)
 
     async def disable(self, principal: Principal, *, password: str) -> list[str]:
         """Disable the caller's account (needs the password); ends every session."""
         user = await self.get_user(principal.user)
         await self._check_password(user, password, field="password")
-        return await self._store.disable(user.id, now_ms=self._clock())
+        return await self._forget(user.id, await self._store.disable(user.id, now_ms=self._clock()))
 
     async def _check_password(self, user: User, password: str, *, field: str) -> None:
         key = f"user:{user.id}"

@@ -1,12 +1,14 @@
 """Redis-backed state for cluster mode (coredis, native on Trio): the presence and
-call books, and the shared-state interfaces (rate limits, revocation log)."""
+call books, and the shared-state interfaces (rate limits, revocation log, cache)."""
 
 from sandcat.store.redis.books import open_redis_books
+from sandcat.store.redis.cache import RedisCache
 from sandcat.store.redis.client import RedisState, open_redis_state
 from sandcat.store.redis.limits import RedisLimiters, RedisRateLimiter
 from sandcat.store.redis.revocations import RedisRevocations
 
 __all__ = [
+    "RedisCache",
     "RedisLimiters",
     "RedisRateLimiter",
     "RedisRevocations",

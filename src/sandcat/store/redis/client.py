@@ -30,7 +30,9 @@ class RedisState:
         self._client = client
         self._timeout_s = timeout_s
 
-    async def script(self, source: str, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+    async def script(
+        self, source: str, keys: Sequence[str], args: Sequence[str | int | bytes]
+    ) -> Any:
         """Run a Lua script on ``keys`` (prefixed here) within the deadline."""
         try:
             with trio.fail_after(self._timeout_s):
