@@ -88,8 +88,6 @@ def test_instances_share_postgres_with_its_credentials(services: dict[str, Any])
         # Tokens issued by one instance must verify on the others.
         assert env["SANDCAT_TOKEN_SECRET"] == secret
         assert set(env) <= set(ENVIRONMENT), f"{name}: unknown SANDCAT_* variable"
-        # Backends this version cannot use yet would stop the instance at startup.
-        assert "SANDCAT_MONGO_URL" not in env
         # Live delivery between instances: the Kafka service's own listener.
         kafka = _env(services["kafka"], {})
         assert env["SANDCAT_KAFKA_BOOTSTRAP"] == kafka["KAFKA_ADVERTISED_LISTENERS"].removeprefix(
@@ -106,6 +104,9 @@ def test_instances_share_postgres_with_its_credentials(services: dict[str, Any])
             # Session ends and READ_STATE pushes between instances: the Redis service.
             assert env["SANDCAT_REDIS_URL"] == "redis://redis:6379/0"
             assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+            # The inbox: the MongoDB service.
+            assert env["SANDCAT_MONGO_URL"] == "mongodb://mongo:27017/sandcat"
+            assert service["depends_on"]["mongo"]["condition"] == "service_healthy"
         assert "./sandcat.toml:/etc/sandcat/sandcat.toml:ro" in service["volumes"]
         config = load_config(file=str(COMPOSE / "sandcat.toml"), env=env)
         assert is_postgres(config)
