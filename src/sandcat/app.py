@@ -374,6 +374,7 @@ async def run_server(
                             connections=connections,
                             metrics=metrics,
                             listen_fd=None if listen_fds is None else listen_fds[0],
+                            budgets=shared.budgets,
                             task_status=task_status,
                         )
 

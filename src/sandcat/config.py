@@ -124,6 +124,11 @@ class GatewayConfig:
     rate_burst: int = field(default=2000, metadata=_bounds(1, 10_000_000))
     #: Frames refused in a row for rate before the client counts as abusive (4004).
     abuse_strikes: int = field(default=200, metadata=_bounds(1, 10_000_000))
+    #: Frames per second one user may send over all connections and instances
+    #: (0: no per-user budget); bursts up to user_burst; leased in user_lease blocks.
+    user_rate_per_s: float = field(default=0.0, metadata=_bounds(0, 1_000_000))
+    user_burst: int = field(default=4000, metadata=_bounds(1, 10_000_000))
+    user_lease: int = field(default=50, metadata=_bounds(1, 100_000))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

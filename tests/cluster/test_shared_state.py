@@ -15,6 +15,7 @@ import pytest
 import trio
 
 from sandcat.app import Server, run_server
+from sandcat.protocol import Err, Ok, Ping
 from tests.cluster.conftest import TOKEN_SECRET, Instance
 from tests.cluster.test_fanout import Sockets, sockets  # noqa: F401 - a fixture
 from tests.scene import Api, make_config
@@ -37,6 +38,9 @@ async def pair(
                 "backends.revocation_poll_s": 0.05,
                 "auth.token_secret": TOKEN_SECRET,
                 "auth.login_failures": 3,
+                "gateway.user_rate_per_s": 0.01,
+                "gateway.user_burst": 4,
+                "gateway.user_lease": 2,
             },
         )
         servers.append(
@@ -102,3 +106,18 @@ async def test_a_logout_on_a_closes_bs_socket_through_the_log_alone(
     assert trio.current_time() - started < 1
     refused = await on_b.http.get("/api/v1/users/me", headers=on_b.auth(alice))
     assert refused.status_code == 401
+
+
+async def test_one_users_frame_budget_is_shared_across_instances(
+    pair: tuple[Instance, Instance],
+    apis: tuple[Api, Api],
+    sockets: Sockets,  # noqa: F811 - the fixture
+) -> None:
+    a, b = pair
+    on_a, _ = apis
+    alice = await on_a.account("phone")
+    tablet = await on_a.login(alice.username, alice.password, "tablet")
+    phone = await sockets.open(a, alice.token, "phone")
+    pad = await sockets.open(b, tablet.token, "tablet")
+    outcomes = [await raw.request(Ping(rid=raw.rid())) for raw in (phone, phone, pad, pad, pad)]
+    assert [type(o) for o in outcomes] == [Ok, Ok, Ok, Ok, Err]

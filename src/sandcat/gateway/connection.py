@@ -21,6 +21,7 @@ import trio
 
 from sandcat.config import GatewayConfig
 from sandcat.errors import SandcatError
+from sandcat.gateway.budget import Budgets
 from sandcat.gateway.throttle import Throttle
 from sandcat.gateway.transport import ConnectionClosed, WebSocket, WriteTimeout
 from sandcat.metrics import ServerMetrics
@@ -64,6 +65,7 @@ class Connection:
         limits: Limits,
         bearer: str | None,
         metrics: ServerMetrics | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.ws = ws
         self.user = ""
@@ -87,6 +89,9 @@ class Connection:
             strikes=config.abuse_strikes,
             now=trio.current_time(),
         )
+        #: The user's budget shared by all their connections, and tokens leased from it.
+        self._budgets = budgets
+        self._leased = 0
 
     # -- called from any task ------------------------------------------------------------
 
@@ -208,7 +213,7 @@ class Connection:
                 if not self._throttled(exc.rid):
                     self.reply_error(exc.rid, exc.code, str(exc))
             else:
-                if not self._throttled(frame.rid):
+                if not self._throttled(frame.rid) and not await self._over_budget(frame.rid):
                     return frame
             if self._close is not None:
                 return None
@@ -228,6 +233,25 @@ class Connection:
                 retry_after_ms=verdict.retry_after_ms,
             )
         return True
+
+    async def _over_budget(self, rid: int) -> bool:
+        """Spend a token of the user's shared budget (``gateway.budget``); True, with
+        ERR ``rate_limited``, if it is empty."""
+        if self._budgets is None or not self.user:
+            return False
+        if self._leased == 0:
+            lease = await self._budgets.lease(self.user, self._config.user_lease)
+            if not lease.granted:
+                self.reply_error(
+                    rid,
+                    ErrorCode.RATE_LIMITED,
+                    "too many requests from this account; slow down",
+                    retry_after_ms=lease.retry_after_ms,
+                )
+                return True
+            self._leased = lease.granted
+        self._leased -= 1
+        return False
 
     def _admit(self, frame: object) -> bool:
         """Check the frame against the session state machine; False if refused."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import trio
 
 from sandcat.config import GatewayConfig
+from sandcat.gateway.budget import Budgets
 from sandcat.gateway.connection import Connection
 from sandcat.gateway.hub import Hub
 from sandcat.gateway.operations import Operations
@@ -57,6 +58,7 @@ async def serve_gateway(
     connections: trio.Nursery,
     metrics: ServerMetrics | None = None,
     listen_fd: int | None = None,
+    budgets: Budgets | None = None,
     task_status: trio.TaskStatus[GatewayServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept WebSocket connections until cancelled; each runs in ``connections``.
@@ -112,6 +114,7 @@ async def serve_gateway(
             limits=limits,
             bearer=_bearer(upgrade),
             metrics=metrics,
+            budgets=budgets,
         )
         metrics.connections_opened.inc()
         active += 1

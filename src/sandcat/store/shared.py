@@ -19,6 +19,7 @@ from sandcat.config import Config
 from sandcat.domain.cache import Cache, LocalCache
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.domain.revocations import Revocations
+from sandcat.gateway.budget import Budgets, LocalBudgets
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +29,40 @@ class SharedState:
     cache: Cache
     #: Cluster mode only: the log of revoked sessions every instance polls.
     revocations: Revocations | None = None
+    #: Per-user frame budgets (``gateway.user_rate_per_s``; None when that is 0).
+    budgets: Budgets | None = None
 
 
 @asynccontextmanager
 async def open_shared_state(config: Config, clock: Clock) -> AsyncIterator[SharedState]:
+    gateway = config.gateway
     if not config.backends.redis_url:
-        yield SharedState(LocalLimiters(clock), LocalCache(clock))
+        budgets = None
+        if gateway.user_rate_per_s:
+            budgets = LocalBudgets(rate_per_s=gateway.user_rate_per_s, burst=gateway.user_burst)
+        yield SharedState(LocalLimiters(clock), LocalCache(clock), budgets=budgets)
         return
-    from sandcat.store.redis import RedisCache, RedisLimiters, RedisRevocations, open_redis_state
+    from sandcat.store.redis import (
+        RedisBudgets,
+        RedisCache,
+        RedisLimiters,
+        RedisRevocations,
+        open_redis_state,
+    )
 
     async with open_redis_state(
         config.backends.redis_url,
         timeout_s=config.backends.redis_timeout_s,
         prefix=config.backends.redis_prefix,
     ) as state:
-        yield SharedState(RedisLimiters(state, clock), RedisCache(state), RedisRevocations(state))
+        shared_budgets = None
+        if gateway.user_rate_per_s:
+            shared_budgets = RedisBudgets(
+                state, rate_per_s=gateway.user_rate_per_s, burst=gateway.user_burst
+            )
+        yield SharedState(
+            RedisLimiters(state, clock),
+            RedisCache(state),
+            RedisRevocations(state),
+            budgets=shared_budgets,
+        )

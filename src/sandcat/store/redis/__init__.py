@@ -1,13 +1,16 @@
 """Redis-backed state for cluster mode (coredis, native on Trio): the presence and
-call books, and the shared-state interfaces (rate limits, revocation log, cache)."""
+call books, and the shared-state interfaces (rate limits, frame budgets,
+revocation log, cache)."""
 
 from sandcat.store.redis.books import open_redis_books
+from sandcat.store.redis.budgets import RedisBudgets
 from sandcat.store.redis.cache import RedisCache
 from sandcat.store.redis.client import RedisState, open_redis_state
 from sandcat.store.redis.limits import RedisLimiters, RedisRateLimiter
 from sandcat.store.redis.revocations import RedisRevocations
 
 __all__ = [
+    "RedisBudgets",
     "RedisCache",
     "RedisLimiters",
     "RedisRateLimiter",
