@@ -98,7 +98,7 @@ def test_a_bad_config_file_exits_2(
     assert "missing.toml" in capsys.readouterr().err
 
 
-def test_an_unsupported_backend_exits_with_a_message_not_a_traceback(tmp_path: Path) -> None:
+def test_a_bad_backend_url_exits_with_a_message_not_a_traceback(tmp_path: Path) -> None:
     result = sandcat(
         "serve",
         "--data-dir",
@@ -108,12 +108,24 @@ def test_an_unsupported_backend_exits_with_a_message_not_a_traceback(tmp_path: P
         "--http-port",
         "0",
         cwd=tmp_path,
-        SANDCAT_MONGO_URL="mongodb://x",
+        SANDCAT_MONGO_URL="mongo://user:hunter22@x",
     )
     assert result.returncode == 2
     assert "backends.mongo_url" in result.stderr
-    assert "'mongodb://x'" in result.stderr
+    assert "'mongo://user:***@x'" in result.stderr
+    assert "hunter22" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_mongodb_exits_1_with_a_message(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = tmp_path / "sandcat.toml"
+    config.write_text("[backends]\nmongo_timeout_s = 0.3\n")
+    clean_env.setenv("SANDCAT_MONGO_URL", f"mongodb://127.0.0.1:{free_port()}/x")
+    argv = ["serve", "--config", str(config), "--data-dir", str(tmp_path / "data")]
+    assert main([*argv, "--ws-port", "0", "--http-port", "0"]) == 1
+    assert "sandcat: storage unavailable: mongodb failed" in capsys.readouterr().err
 
 
 def test_an_unreachable_redis_exits_1_with_a_message(

@@ -15,6 +15,7 @@ every call safe to run again after a write conflict.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,7 +26,7 @@ import pymongo.errors
 import trio
 from pymongo.database import Database
 
-from sandcat.errors import Conflict, StoreUnavailable
+from sandcat.errors import ConfigError, Conflict, StoreUnavailable
 
 T = TypeVar("T")
 Documents = Database[dict[str, Any]]
@@ -39,21 +40,29 @@ _WRITE_CONFLICT = 112
 _WRITE_CONFLICT_ATTEMPTS = 8
 
 
+def redacted(url: str) -> str:
+    """``url`` without its password (error messages and logs never show one)."""
+    return re.sub(r"//([^@/:]*):[^@/]*@", r"//\1:***@", url)
+
+
 class MongoClient:
     """The database named by a ``mongodb://`` URL (``sandcat`` if it names none)."""
 
     def __init__(self, url: str, *, timeout_s: float) -> None:
         self._timeout_s = timeout_s
         ms = int(timeout_s * 1000)
-        # Connecting is lazy: nothing blocks here.
-        self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            url,
-            serverSelectionTimeoutMS=ms,
-            connectTimeoutMS=ms,
-            socketTimeoutMS=ms,
-            tz_aware=False,
-        )
-        self.db: Documents = self._client.get_default_database("sandcat")
+        # Connecting is lazy: nothing blocks here, and only the URL can be wrong.
+        try:
+            self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+                url,
+                serverSelectionTimeoutMS=ms,
+                connectTimeoutMS=ms,
+                socketTimeoutMS=ms,
+                tz_aware=False,
+            )
+            self.db: Documents = self._client.get_default_database("sandcat")
+        except pymongo.errors.ConfigurationError as exc:
+            raise ConfigError("backends.mongo_url", redacted(url), str(exc)) from exc
 
     async def run(self, fn: Callable[[Documents], T]) -> T:
         """``fn(db)`` in a worker thread within ``timeout_s``; ``StoreUnavailable`` if
