@@ -177,6 +177,8 @@ def build_services(
         contacts=Contacts(
             stores.contacts,
             clock=clock,
+            # Notices written in a store's own transaction go through the relay
+            # when they land in an outbox first (the inbox in MongoDB).
             notifier=notice_relay or notifier,
             request_cooldown_s=config.chat.friend_request_cooldown_s,
         ),
