@@ -13,6 +13,7 @@ session ended, idle) or after what is queued has been written
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -92,6 +93,7 @@ class Connection:
         #: The user's budget shared by all their connections, and tokens leased from it.
         self._budgets = budgets
         self._leased = 0
+        self._budget_empty_until = 0.0
 
     # -- called from any task ------------------------------------------------------------
 
@@ -240,16 +242,23 @@ class Connection:
         if self._budgets is None or not self.user:
             return False
         if self._leased == 0:
-            lease = await self._budgets.lease(self.user, self._config.user_lease)
-            if not lease.granted:
+            now = trio.current_time()
+            # After a refusal, refuse locally until the bucket can have a token again:
+            # a client that keeps sending costs no round trip per frame.
+            wait_ms = math.ceil((self._budget_empty_until - now) * 1000)
+            if wait_ms <= 0:
+                lease = await self._budgets.lease(self.user, self._config.user_lease)
+                self._leased = lease.granted
+                wait_ms = lease.retry_after_ms
+                self._budget_empty_until = now + wait_ms / 1000
+            if not self._leased:
                 self.reply_error(
                     rid,
                     ErrorCode.RATE_LIMITED,
                     "too many requests from this account; slow down",
-                    retry_after_ms=lease.retry_after_ms,
+                    retry_after_ms=max(1, wait_ms),
                 )
                 return True
-            self._leased = lease.granted
         self._leased -= 1
         return False
 
