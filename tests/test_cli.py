@@ -250,6 +250,22 @@ def test_migrate_brings_sqlite_up_to_date(
     assert (tmp_path / "sandcat.db").exists()
 
 
+def test_migrate_prepares_the_mongodb_inbox_too(
+    tmp_path: Path,
+    clean_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mongo_url: str,
+) -> None:
+    clean_env.setenv("SANDCAT_MONGO_URL", mongo_url)
+    assert main(["migrate", "--data-dir", str(tmp_path)]) == 0
+    assert "mongodb inbox indexes ready" in capsys.readouterr().out
+    clean_env.setenv("SANDCAT_MONGO_URL", f"mongodb://127.0.0.1:{free_port()}/x")
+    config = tmp_path / "fast.toml"
+    config.write_text("[backends]\nmongo_timeout_s = 0.3\n")
+    assert main(["migrate", "--data-dir", str(tmp_path), "--config", str(config)]) == 1
+    assert "storage unavailable" in capsys.readouterr().err
+
+
 def test_migrate_applies_postgres_migrations_once(
     empty_postgres_url: str, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

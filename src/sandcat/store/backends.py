@@ -191,7 +191,21 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
 
 
 async def migrate_database(config: Config) -> str:
-    """Bring the configured database's schema up to date; a line saying what was done."""
+    """Bring the configured database's schema (and MongoDB's inbox indexes, with a
+    ``mongo_url``) up to date; a line saying what was done."""
+    done = await _migrate_relational(config)
+    if not config.backends.mongo_url:
+        return done
+    from sandcat.store.mongo import MongoInboxStore, open_mongo
+
+    async with open_mongo(
+        config.backends.mongo_url, timeout_s=config.backends.mongo_timeout_s
+    ) as client:
+        await MongoInboxStore(client).prepare()
+    return f"{done}; mongodb inbox indexes ready"
+
+
+async def _migrate_relational(config: Config) -> str:
     if is_postgres(config):
         from sandcat.store.postgres.database import Database
         from sandcat.store.postgres.schema import MIGRATIONS, migrate
