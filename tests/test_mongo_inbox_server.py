@@ -35,3 +35,17 @@ async def test_a_friend_request_notice_lands_in_the_mongo_inbox(api: Api) -> Non
     reply = await api.http.post(INBOX + "/ack", json={"upto": 1}, headers=api.auth(bob))
     assert reply.status_code == 200, reply.text
     assert (await api.http.get(INBOX, headers=api.auth(bob))).json()["notices"] == []
+
+
+async def test_a_group_invitation_notice_lands_in_the_mongo_inbox(api: Api) -> None:
+    alice, bob = await api.account(), await api.account()
+    await api.befriend(alice, bob)
+    await api.group(alice, [bob])
+    with trio.fail_after(10):
+        while True:
+            page = (await api.http.get(INBOX, headers=api.auth(bob))).json()
+            if any(n["type"] == "group.invited" for n in page["notices"]):
+                break
+            await trio.sleep(0.02)
+    nseqs = [n["nseq"] for n in page["notices"]]
+    assert nseqs == list(range(1, len(nseqs) + 1))
