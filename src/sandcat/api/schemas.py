@@ -62,6 +62,10 @@ SCHEMAS: dict[str, Schema] = {
         birthday={"type": ["string", "null"], "description": "YYYY-MM-DD; only in your own"},
         find_by_email={"type": "boolean", "description": "only in your own user"},
         find_by_phone={"type": "boolean", "description": "only in your own user"},
+        read_receipts={
+            "type": "boolean",
+            "description": "only in your own user; direct read receipts, both ways",
+        },
         last_login_at={"type": ["integer", "null"], "description": "only in your own user"},
         last_login_ip={"type": ["string", "null"], "description": "only in your own user"},
         last_login_device={"type": ["string", "null"], "description": "only in your own user"},
@@ -246,6 +250,7 @@ BODIES: dict[str, Schema] = {
             phone={**_PHONE, "type": ["string", "null"]},
             find_by_email={"type": "boolean"},
             find_by_phone={"type": "boolean"},
+            read_receipts={"type": "boolean"},
         ),
         "additionalProperties": False,
     },

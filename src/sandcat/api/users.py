@@ -31,6 +31,7 @@ def user_json(user: User, *, private: bool = False) -> dict[str, object]:
             birthday=user.birthday,
             find_by_email=user.find_by_email,
             find_by_phone=user.find_by_phone,
+            read_receipts=user.read_receipts,
             last_login_at=user.last_login_at,
             last_login_ip=user.last_login_ip,
             last_login_device=user.last_login_device,

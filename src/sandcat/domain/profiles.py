@@ -46,7 +46,7 @@ def _birthday(value: object, today: datetime.date) -> str | None:
 
 def _clean(field: str, value: object, today: datetime.date) -> object:
     """The stored form of one profile field, or ``BadRequest`` naming it."""
-    if field in ("find_by_email", "find_by_phone"):
+    if field in ("find_by_email", "find_by_phone", "read_receipts"):
         if not isinstance(value, bool):
             raise BadRequest(f"{field}: must be true or false", field=field)
         return int(value)

@@ -26,6 +26,8 @@ from ._errors import CloseCode, ErrorCode, FrameError, RequestError
 from ._frames import (
     Auth,
     ClientFrame,
+    ConvSet,
+    ConvState,
     Err,
     GoAway,
     Hello,
@@ -38,6 +40,7 @@ from ._frames import (
     Ping,
     Pull,
     Read,
+    Readers,
     ReadState,
     Send,
     ServerFrame,
@@ -53,14 +56,15 @@ _Frame = TypeVar("_Frame", ClientFrame, ServerFrame)
 
 _CLIENT_FRAMES: Final[Mapping[int, type[ClientFrame]]] = {
     cls.op: cls for cls in (Hello, Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck)
-} | {cls.op: cls for cls in (Typing, PresenceSet, Call)}
+} | {cls.op: cls for cls in (Typing, PresenceSet, Call, ConvSet, Readers)}
 _SERVER_FRAMES: Final[Mapping[int, type[ServerFrame]]] = {
     cls.op: cls for cls in (Ok, Err, Msg, ReadState, Notify, GoAway)
-} | {cls.op: cls for cls in (TypingEvent, Presence, CallEvent)}
+} | {cls.op: cls for cls in (TypingEvent, Presence, CallEvent, ConvState)}
 _PUSHES: Final = frozenset({Op.MSG, Op.READ_STATE, Op.NOTIFY, Op.GOAWAY}) | {
     Op.TYPING,
     Op.PRESENCE,
     Op.CALL_EVENT,
+    Op.CONV_STATE,
 }
 
 # Python names that are keywords or builtins on the wire.

@@ -24,8 +24,11 @@ from ._ids import is_valid_cid, is_valid_id
 from ._limits import Limits
 
 __all__ = [
+    "MAX_READERS_LIMIT",
     "Auth",
     "ClientFrame",
+    "ConvSet",
+    "ConvState",
     "Err",
     "GoAway",
     "Hello",
@@ -39,6 +42,7 @@ __all__ = [
     "Pull",
     "Read",
     "ReadState",
+    "Readers",
     "Send",
     "ServerFrame",
     "Sync",
@@ -62,6 +66,9 @@ class Op(enum.IntEnum):
     MSG = 20
     READ_STATE = 21
     NOTIFY = 22
+    CONV_STATE = 24
+    CONV_SET = 30
+    READERS = 31
     # Ephemeral signals (_signals.py): 40 and 42 are pushes, 40 also a request.
     TYPING = 40
     PRESENCE_SET = 41
@@ -441,7 +448,9 @@ class GoAway:
         _check_uint("reconnect_after_ms", self.reconnect_after_ms, Limits.max_duration_ms)
 
 
-# The signal frames build on the checks above (the package loads this module first).
+# Frame types kept in their own modules build on the checks above (the package
+# loads this module first), so they are imported here, at the end.
+from ._conversation_frames import MAX_READERS_LIMIT, ConvSet, ConvState, Readers  # noqa: E402
 from ._signals import Call, CallEvent, Presence, PresenceSet, Typing, TypingEvent  # noqa: E402
 
 ClientFrame: TypeAlias = (
@@ -457,7 +466,9 @@ ClientFrame: TypeAlias = (
     | Typing
     | PresenceSet
     | Call
+    | ConvSet
+    | Readers
 )
 ServerFrame: TypeAlias = (
-    Ok | Err | Msg | ReadState | Notify | GoAway | TypingEvent | Presence | CallEvent
+    Ok | Err | Msg | ReadState | Notify | GoAway | TypingEvent | Presence | CallEvent | ConvState
 )

@@ -24,7 +24,20 @@ from collections.abc import Mapping
 from typing import Final, TypeAlias
 
 from ._errors import CloseCode, ErrorCode, SessionError
-from ._frames import Auth, ClientFrame, Hello, InboxAck, InboxPull, Ping, Pull, Read, Send, Sync
+from ._frames import (
+    Auth,
+    ClientFrame,
+    ConvSet,
+    Hello,
+    InboxAck,
+    InboxPull,
+    Ping,
+    Pull,
+    Read,
+    Readers,
+    Send,
+    Sync,
+)
 from ._signals import Call, PresenceSet, Typing
 
 __all__ = ["Session", "SessionState"]
@@ -53,7 +66,19 @@ _Trigger: TypeAlias = type[ClientFrame] | _Event
 
 _S = SessionState
 _SIGNALS: Final = (Typing, PresenceSet, Call)
-_REQUESTS: Final = (Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck, *_SIGNALS)
+_REQUESTS: Final = (
+    Ping,
+    Auth,
+    Send,
+    Pull,
+    Sync,
+    Read,
+    InboxPull,
+    InboxAck,
+    *_SIGNALS,
+    ConvSet,
+    Readers,
+)
 
 _TRANSITIONS: Final[Mapping[tuple[SessionState, _Trigger], SessionState]] = {
     (_S.AWAITING_HELLO, Hello): _S.AUTHENTICATING,

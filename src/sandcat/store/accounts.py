@@ -33,6 +33,8 @@ class User:
     #: Whether others may find this user by exact email / phone in search.
     find_by_email: bool = True
     find_by_phone: bool = True
+    #: Whether this user's direct peers learn what they read, and they theirs.
+    read_receipts: bool = True
     created_at: int
     updated_at: int
     disabled: bool = False
@@ -54,6 +56,7 @@ PROFILE_FIELDS = frozenset(
         "phone",
         "find_by_email",
         "find_by_phone",
+        "read_receipts",
     }
 )
 
@@ -239,7 +242,7 @@ def user_from_row(row: Sequence[Any], *, millis: Callable[[Any], int] = _same) -
     """
     (id_, username, display_name, password_hash, email, phone, avatar, gender, birthday,
      signature, region, language, by_email, by_phone, created, updated, disabled,
-     login_at, login_ip, login_device) = row  # fmt: skip
+     login_at, login_ip, login_device, read_receipts) = row  # fmt: skip
     return User(
         id=id_,
         username=username,
@@ -261,6 +264,7 @@ def user_from_row(row: Sequence[Any], *, millis: Callable[[Any], int] = _same) -
         last_login_at=None if login_at is None else millis(login_at),
         last_login_ip=login_ip,
         last_login_device=login_device,
+        read_receipts=bool(read_receipts),
     )
 
 

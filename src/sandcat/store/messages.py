@@ -75,7 +75,12 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class ConversationState:
-    """One conversation as one member sees it (a CONV in SYNC)."""
+    """One conversation as one member sees it (a CONV in SYNC).
+
+    ``min_seq`` is the first seq this member can pull (after retention and
+    their cleared seq); ``unread`` and ``mention`` count from the later of the
+    read and cleared seqs (SPEC.md "SYNC").
+    """
 
     cid: str
     kind: Literal["direct", "group"]
@@ -85,6 +90,10 @@ class ConversationState:
     muted: bool
     pinned: bool
     last: StoredMessage | None
+    unread: int = 0
+    hidden: bool = False
+    cleared_seq: int = 0
+    mention: bool = False
 
 
 @dataclass(frozen=True, slots=True)

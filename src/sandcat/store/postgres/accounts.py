@@ -23,7 +23,7 @@ from sandcat.store.postgres.database import Connection, Database, at, ms
 _USER_COLUMNS = (
     "id, username, display_name, password_hash, email, phone, avatar, gender, birthday, "
     "signature, region, language, find_by_email, find_by_phone, created_at, updated_at, "
-    "disabled, last_login_at, last_login_ip, last_login_device"
+    "disabled, last_login_at, last_login_ip, last_login_device, read_receipts"
 )
 #: Sorts after every character, so ``key >= p AND key < p || _TOP`` is a prefix range.
 _TOP = "\U0010ffff"
@@ -39,6 +39,7 @@ _PROFILE_COLUMNS = {
     "phone": "phone",
     "find_by_email": "find_by_email",
     "find_by_phone": "find_by_phone",
+    "read_receipts": "read_receipts",
 }
 _SESSION_COLUMNS = (
     "id, family, user_id, device, platform, refresh_hash, created_at, expires_at, ip, revoked_at"

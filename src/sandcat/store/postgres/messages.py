@@ -37,6 +37,11 @@ from sandcat.store.messages import (
     StoredMessage,
 )
 from sandcat.store.outbox import Outbox
+from sandcat.store.postgres.conversation_list import (
+    conversation_states,
+    note_appended,
+    receipt_observers,
+)
 from sandcat.store.postgres.conversations import (
     bump_version,
     lock_conversations,
@@ -224,6 +229,7 @@ def _append(
     if rows:
         _insert(conn, rows, now_ms)
         record_attachments(conn, sent_files, now_ms)
+        note_appended(conn, rows)
         for user, cid in conn.execute(
             "SELECT user_id, cid FROM conversation_members "
             "WHERE cid = ANY(%s) AND until_seq IS NULL",
@@ -282,8 +288,9 @@ def _bounds(conn: Connection, user: str, cid: str, *, lock: bool = False) -> tup
     the history is visible, up to its removal or leaving (``until_seq``).
     """
     row = conn.execute(
-        "SELECT c.min_seq, c.max_seq, m.read_seq, m.from_seq, m.until_seq "
-        "FROM conversation_members m "
+        # A member never sees seqs up to their cleared seq again (CONV_SET clear).
+        "SELECT GREATEST(c.min_seq, m.cleared_seq + 1), c.max_seq, m.read_seq, m.from_seq, "
+        "m.until_seq FROM conversation_members m "
         "JOIN conversations c ON c.cid = m.cid WHERE m.user_id = %s AND m.cid = %s"
         + (" FOR UPDATE OF m" if lock else ""),
         (user, cid),
@@ -313,32 +320,7 @@ def _pull(conn: Connection, user: str, cid: str, after: int, limit: int) -> Page
 def _conversations(
     conn: Connection, user: str, since: int | None
 ) -> tuple[list[ConversationState], int]:
-    counter = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
-    assert counter is not None
-    floor = -1 if since is None else since
-    rows = conn.execute(
-        "SELECT c.cid, c.kind, coalesce(m.until_seq, c.max_seq), "
-        "greatest(c.min_seq, m.from_seq), m.read_seq, m.muted, m.pinned, "
-        f"{_LAST_COLUMNS} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
-        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = coalesce(m.until_seq, c.max_seq) "
-        "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s) "
-        "ORDER BY c.version DESC",
-        {"user": user, "floor": floor},
-    ).fetchall()
-    states = [
-        ConversationState(
-            cid=row[0],
-            kind=row[1],
-            max_seq=row[2],
-            min_seq=row[3],
-            read_seq=row[4],
-            muted=row[5],
-            pinned=row[6],
-            last=None if row[7] is None else _message(row[7:]),
-        )
-        for row in rows
-    ]
-    return states, int(counter[0])
+    return conversation_states(conn, user, since, last_columns=_LAST_COLUMNS, message=_message)
 
 
 def _mark_read(conn: Connection, user: str, cid: str, seq: int) -> ReadMark:
@@ -351,5 +333,4 @@ def _mark_read(conn: Connection, user: str, cid: str, seq: int) -> ReadMark:
         "WHERE user_id = %s AND cid = %s",
         (target, bump_version(conn), user, cid),
     )
-    peer = parse_cid(cid).peer_of(user)
-    return ReadMark(seq=target, advanced=True, observers=() if peer is None else (peer,))
+    return ReadMark(seq=target, advanced=True, observers=receipt_observers(conn, user, cid))

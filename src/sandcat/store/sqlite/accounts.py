@@ -24,7 +24,7 @@ from sandcat.store.sqlite.database import Database
 _USER_COLUMNS = (
     "id, username, display_name, password_hash, email, phone, avatar, gender, birthday, "
     "signature, region, language, find_by_email, find_by_phone, created_at, updated_at, "
-    "disabled, last_login_at, last_login_ip, last_login_device"
+    "disabled, last_login_at, last_login_ip, last_login_device, read_receipts"
 )
 _SESSION_COLUMNS = (
     "id, family, user_id, device, platform, refresh_hash, created_at, expires_at, ip, revoked_at"
@@ -43,6 +43,7 @@ _PROFILE_COLUMNS = {
     "phone": "phone",
     "find_by_email": "find_by_email",
     "find_by_phone": "find_by_phone",
+    "read_receipts": "read_receipts",
 }
 
 

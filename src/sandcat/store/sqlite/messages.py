@@ -18,6 +18,11 @@ from sandcat.store.messages import (
     Refused,
     StoredMessage,
 )
+from sandcat.store.sqlite.conversation_list import (
+    conversation_states,
+    note_appended,
+    receipt_observers,
+)
 from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
 from sandcat.store.sqlite.files import record_attachments, uploads_ready
@@ -164,6 +169,7 @@ def _append(
         )
         if new.files:
             record_attachments(conn, new.files, cid=new.cid, seq=stored.seq, now_ms=now_ms)
+        note_appended(conn, stored)
         in_batch[key] = stored
         if new.cid not in members:
             members[new.cid] = tuple(
@@ -184,8 +190,9 @@ def _bounds(conn: sqlite3.Connection, user: str, cid: str) -> tuple[int, int, in
     the history is visible, up to its removal or leaving (``until_seq``).
     """
     row = conn.execute(
-        "SELECT c.min_seq, c.max_seq, m.read_seq, m.from_seq, m.until_seq "
-        "FROM conversation_members m "
+        # A member never sees seqs up to their cleared seq again (CONV_SET clear).
+        "SELECT max(c.min_seq, m.cleared_seq + 1), c.max_seq, m.read_seq, m.from_seq, "
+        "m.until_seq FROM conversation_members m "
         "JOIN conversations c ON c.cid = m.cid WHERE m.user_id = ? AND m.cid = ?",
         (user, cid),
     ).fetchone()
@@ -214,30 +221,9 @@ def _pull(conn: sqlite3.Connection, user: str, cid: str, after: int, limit: int)
 def _conversations(
     conn: sqlite3.Connection, user: str, since: int | None
 ) -> tuple[list[ConversationState], int]:
-    (version,) = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
-    floor = -1 if since is None else since
-    rows = conn.execute(
-        "SELECT c.cid, c.kind, coalesce(m.until_seq, c.max_seq), max(c.min_seq, m.from_seq), "
-        "m.read_seq, m.muted, m.pinned, "
-        f"{_LAST_COLUMNS} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
-        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = coalesce(m.until_seq, c.max_seq) "
-        "WHERE m.user_id = ? AND (c.version > ? OR m.version > ?) ORDER BY c.version DESC",
-        (user, floor, floor),
-    ).fetchall()
-    states = [
-        ConversationState(
-            cid=row[0],
-            kind=row[1],
-            max_seq=row[2],
-            min_seq=row[3],
-            read_seq=row[4],
-            muted=bool(row[5]),
-            pinned=bool(row[6]),
-            last=None if row[7] is None else _row_to_message(row[7:]),
-        )
-        for row in rows
-    ]
-    return states, int(version)
+    return conversation_states(
+        conn, user, since, last_columns=_LAST_COLUMNS, message=_row_to_message
+    )
 
 
 def _mark_read(conn: sqlite3.Connection, user: str, cid: str, seq: int) -> ReadMark:
@@ -249,5 +235,4 @@ def _mark_read(conn: sqlite3.Connection, user: str, cid: str, seq: int) -> ReadM
         "UPDATE conversation_members SET read_seq = ?, version = ? WHERE user_id = ? AND cid = ?",
         (target, bump_version(conn), user, cid),
     )
-    peer = parse_cid(cid).peer_of(user)
-    return ReadMark(seq=target, advanced=True, observers=() if peer is None else (peer,))
+    return ReadMark(seq=target, advanced=True, observers=receipt_observers(conn, user, cid))

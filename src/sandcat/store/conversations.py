@@ -1,0 +1,128 @@
+"""Conversations as one member sees them: settings, mentions and who has read what.
+
+The list itself (SYNC's CONVs) comes from ``MessageStore.conversations``; this
+aggregate holds what a member changes about a conversation for themselves
+(pin, mute, hide, clear history) and the group read receipts (READERS).
+Every settings change takes a fresh SYNC version for the member's row, so
+incremental syncs on the member's other devices pick it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sandcat.store.messages import ConversationState, StoredMessage
+
+#: A mention of this id reaches every member of a group (``@all``).
+MENTION_ALL = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """A member's own settings for one conversation."""
+
+    cid: str
+    pinned: bool
+    muted: bool
+    hidden: bool
+    #: "Clear history for me": this member never sees seqs up to this one again.
+    cleared_seq: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SettingsChange:
+    """What CONV_SET asks for; None leaves a setting as it is."""
+
+    pinned: bool | None = None
+    muted: bool | None = None
+    hidden: bool | None = None
+    #: True moves ``cleared_seq`` to the conversation's current ``max_seq``.
+    clear: bool = False
+
+    def is_empty(self) -> bool:
+        return self.pinned is None and self.muted is None and self.hidden is None and not self.clear
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsUpdate:
+    settings: Settings
+    #: False when the change left everything as it was (no version, no push).
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Readers:
+    """One page of a conversation's members (ascending user id), split by whether
+    their read position has reached the asked seq."""
+
+    read: tuple[str, ...]
+    unread: tuple[str, ...]
+    #: The last user id of this page when more members follow (pass as ``after``).
+    next: str | None
+
+
+class ConversationStore(Protocol):
+    async def update_settings(
+        self, user: str, cid: str, change: SettingsChange, *, now_ms: int
+    ) -> SettingsUpdate:
+        """Apply ``change`` to ``user``'s row of ``cid``; ``Forbidden`` if not a member."""
+        ...
+
+    async def readers(
+        self, user: str, cid: str, seq: int, *, after: str | None, limit: int
+    ) -> Readers:
+        """Members of ``cid`` after ``after`` (at most ``limit``) by whether their
+        read seq is at least ``seq``; ``Forbidden`` if ``user`` is not a member."""
+        ...
+
+
+# -- shared by the SQLite and PostgreSQL stores ----------------------------------
+
+
+def apply_change(before: Settings, change: SettingsChange, max_seq: int) -> Settings:
+    """``before`` with ``change`` applied; clearing never moves back."""
+    return Settings(
+        before.cid,
+        before.pinned if change.pinned is None else change.pinned,
+        before.muted if change.muted is None else change.muted,
+        before.hidden if change.hidden is None else change.hidden,
+        max(before.cleared_seq, max_seq) if change.clear else before.cleared_seq,
+    )
+
+
+def split_readers(rows: Sequence[Sequence[Any]], limit: int) -> Readers:
+    """A page of ``(user, has read)`` rows (one more than ``limit`` if more follow)."""
+    page = rows[:limit]
+    return Readers(
+        read=tuple(str(u) for u, done in page if done),
+        unread=tuple(str(u) for u, done in page if not done),
+        next=str(page[-1][0]) if len(rows) > limit else None,
+    )
+
+
+def state_from_row(
+    row: Sequence[Any], message: Callable[[Any], StoredMessage]
+) -> ConversationState:
+    """A CONV from a ``conversation_states`` row (the same columns on both backends)."""
+    cid, kind, max_seq, min_seq, read_seq, muted, pinned, hidden, cleared, mention_seq = row[:10]
+    max_seq, min_seq, read_seq = int(max_seq), int(min_seq), int(read_seq)
+    cleared, mention_seq = int(cleared), int(mention_seq)
+    # Unread counts from the later of the read and cleared seqs; sending
+    # advances the sender's read seq, so every seq after it is someone else's.
+    seen = max(read_seq, cleared, min_seq - 1)
+    return ConversationState(
+        cid=str(cid),
+        kind="direct" if kind == "direct" else "group",
+        max_seq=max_seq,
+        min_seq=max(min_seq, cleared + 1),
+        read_seq=read_seq,
+        muted=bool(muted),
+        pinned=bool(pinned),
+        last=None if row[10] is None else message(row[10:]),
+        unread=max(0, max_seq - seen),
+        hidden=bool(hidden),
+        cleared_seq=cleared,
+        mention=mention_seq > seen,
+    )

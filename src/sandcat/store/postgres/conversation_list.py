@@ -1,0 +1,172 @@
+"""Conversations as one member sees them, in PostgreSQL (see ``sandcat.store.conversations``).
+
+The same hooks as the SQLite twin (``sandcat.store.sqlite.conversation_list``),
+batched: ``note_appended`` runs once per persister batch, after the messages
+are inserted and before the SYNC version is taken. Lock order: the batch
+already holds its conversations' rows; it then locks the member rows it
+updates, then the version counter — the order READ and CONV_SET use too
+(member row, then counter), so they never deadlock with the persister.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from sandcat.errors import Forbidden
+from sandcat.ids import parse_cid
+from sandcat.store.conversations import (
+    MENTION_ALL,
+    Readers,
+    Settings,
+    SettingsChange,
+    SettingsUpdate,
+    apply_change,
+    split_readers,
+    state_from_row,
+)
+from sandcat.store.messages import ConversationState, StoredMessage
+from sandcat.store.postgres.conversations import bump_version
+from sandcat.store.postgres.database import Connection, Database
+
+_NOT_MEMBER = "not a member of this conversation"
+
+
+class PostgresConversationStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def update_settings(
+        self, user: str, cid: str, change: SettingsChange, *, now_ms: int
+    ) -> SettingsUpdate:
+        return await self._db.write(lambda conn: _update_settings(conn, user, cid, change))
+
+    async def readers(
+        self, user: str, cid: str, seq: int, *, after: str | None, limit: int
+    ) -> Readers:
+        return await self._db.read(lambda conn: _readers(conn, user, cid, seq, after, limit))
+
+
+def _update_settings(
+    conn: Connection, user: str, cid: str, change: SettingsChange
+) -> SettingsUpdate:
+    row = conn.execute(
+        "SELECT m.pinned, m.muted, m.hidden, m.cleared_seq, c.max_seq "
+        "FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+        "WHERE m.user_id = %s AND m.cid = %s FOR UPDATE OF m",
+        (user, cid),
+    ).fetchone()
+    if row is None:
+        raise Forbidden(_NOT_MEMBER)
+    pinned, muted, hidden, cleared_seq, max_seq = row
+    before = Settings(cid, pinned, muted, hidden, int(cleared_seq))
+    after = apply_change(before, change, int(max_seq))
+    if after == before:
+        return SettingsUpdate(before, changed=False)
+    conn.execute(
+        "UPDATE conversation_members SET pinned = %s, muted = %s, hidden = %s, "
+        "cleared_seq = %s, version = %s WHERE user_id = %s AND cid = %s",
+        (
+            after.pinned,
+            after.muted,
+            after.hidden,
+            after.cleared_seq,
+            bump_version(conn),
+            user,
+            cid,
+        ),
+    )
+    return SettingsUpdate(after, changed=True)
+
+
+def _readers(
+    conn: Connection, user: str, cid: str, seq: int, after: str | None, limit: int
+) -> Readers:
+    member = conn.execute(
+        "SELECT 1 FROM conversation_members WHERE user_id = %s AND cid = %s", (user, cid)
+    ).fetchone()
+    if member is None:
+        raise Forbidden(_NOT_MEMBER)
+    rows = conn.execute(
+        "SELECT user_id, read_seq >= %s FROM conversation_members "
+        # Byte order, as in SQLite, so pages follow ids the same way on both.
+        'WHERE cid = %s AND user_id COLLATE "C" > %s ORDER BY user_id COLLATE "C" LIMIT %s',
+        (seq, cid, after or "", limit + 1),
+    ).fetchall()
+    return split_readers(rows, limit)
+
+
+def conversation_states(
+    conn: Connection,
+    user: str,
+    since: int | None,
+    *,
+    last_columns: str,
+    message: Callable[[Sequence[Any]], StoredMessage],
+) -> tuple[list[ConversationState], int]:
+    """The user's conversations changed after ``since`` (all if None), and the version."""
+    counter = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
+    assert counter is not None
+    floor = -1 if since is None else since
+    rows = conn.execute(
+        "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
+        "m.hidden, m.cleared_seq, m.mention_seq, "
+        f"{last_columns} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
+        "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s) "
+        "ORDER BY c.version DESC",
+        {"user": user, "floor": floor},
+    ).fetchall()
+    return [state_from_row(row, message) for row in rows], int(counter[0])
+
+
+def note_appended(conn: Connection, rows: Iterable[StoredMessage]) -> None:
+    """Member state that a batch of new messages changes (see the SQLite twin)."""
+    read: dict[tuple[str, str], int] = {}
+    mentioned: dict[tuple[str, str], int] = {}
+    everyone: dict[str, tuple[int, str]] = {}
+    for m in rows:
+        read[(m.sender, m.cid)] = max(read.get((m.sender, m.cid), 0), m.seq)
+        targets = [user for user in m.mentions or () if user != m.sender]
+        if MENTION_ALL in targets and m.cid.startswith("g:"):
+            everyone[m.cid] = (m.seq, m.sender)
+        else:
+            for user in targets:
+                mentioned[(user, m.cid)] = max(mentioned.get((user, m.cid), 0), m.seq)
+    # Sorted, so concurrent batches lock member rows in one order.
+    keys = sorted(read)
+    conn.execute(
+        "UPDATE conversation_members m SET read_seq = u.seq "
+        "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(user_id, cid, seq) "
+        "WHERE m.user_id = u.user_id AND m.cid = u.cid AND m.read_seq < u.seq",
+        ([k[0] for k in keys], [k[1] for k in keys], [read[k] for k in keys]),
+    )
+    conn.execute(
+        "UPDATE conversation_members SET hidden = false WHERE cid = ANY(%s) AND hidden",
+        (sorted({k[1] for k in keys}),),
+    )
+    if mentioned:
+        keys = sorted(mentioned)
+        conn.execute(
+            "UPDATE conversation_members m SET mention_seq = GREATEST(m.mention_seq, u.seq) "
+            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(user_id, cid, seq) "
+            "WHERE m.user_id = u.user_id AND m.cid = u.cid",
+            ([k[0] for k in keys], [k[1] for k in keys], [mentioned[k] for k in keys]),
+        )
+    for cid, (seq, sender) in sorted(everyone.items()):
+        conn.execute(
+            "UPDATE conversation_members SET mention_seq = GREATEST(mention_seq, %s) "
+            "WHERE cid = %s AND user_id <> %s",
+            (seq, cid, sender),
+        )
+
+
+def receipt_observers(conn: Connection, user: str, cid: str) -> tuple[str, ...]:
+    """The direct peer if both have read receipts on (see the SQLite twin)."""
+    peer = parse_cid(cid).peer_of(user)
+    if peer is None:
+        return ()
+    row = conn.execute(
+        "SELECT COUNT(*) FROM users WHERE id IN (%s, %s) AND read_receipts", (user, peer)
+    ).fetchone()
+    return (peer,) if row is not None and row[0] == 2 else ()

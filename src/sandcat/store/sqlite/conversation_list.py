@@ -1,0 +1,160 @@
+"""Conversations as one member sees them, in SQLite (see ``sandcat.store.conversations``).
+
+Besides the store, three hooks called by the message store:
+
+- ``conversation_states`` builds SYNC's list (unread, mention, cleared history);
+- ``note_appended`` runs for every stored message, in its transaction: the
+  sender has read up to their own message, mentioned members get their
+  mention seq, and members who hid the conversation see it again;
+- ``receipt_observers`` says who is told of a read (the direct peer, when
+  both have read receipts on).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from sandcat.errors import Forbidden
+from sandcat.ids import parse_cid
+from sandcat.store.conversations import (
+    MENTION_ALL,
+    Readers,
+    Settings,
+    SettingsChange,
+    SettingsUpdate,
+    apply_change,
+    split_readers,
+    state_from_row,
+)
+from sandcat.store.messages import ConversationState, StoredMessage
+from sandcat.store.sqlite.conversations import bump_version
+from sandcat.store.sqlite.database import Database
+
+_NOT_MEMBER = "not a member of this conversation"
+
+
+class SqliteConversationStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def update_settings(
+        self, user: str, cid: str, change: SettingsChange, *, now_ms: int
+    ) -> SettingsUpdate:
+        return await self._db.write(lambda conn: _update_settings(conn, user, cid, change))
+
+    async def readers(
+        self, user: str, cid: str, seq: int, *, after: str | None, limit: int
+    ) -> Readers:
+        return await self._db.read(lambda conn: _readers(conn, user, cid, seq, after, limit))
+
+
+def _update_settings(
+    conn: sqlite3.Connection, user: str, cid: str, change: SettingsChange
+) -> SettingsUpdate:
+    row = conn.execute(
+        "SELECT m.pinned, m.muted, m.hidden, m.cleared_seq, c.max_seq "
+        "FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+        "WHERE m.user_id = ? AND m.cid = ?",
+        (user, cid),
+    ).fetchone()
+    if row is None:
+        raise Forbidden(_NOT_MEMBER)
+    pinned, muted, hidden, cleared_seq, max_seq = row
+    before = Settings(cid, bool(pinned), bool(muted), bool(hidden), int(cleared_seq))
+    after = apply_change(before, change, int(max_seq))
+    if after == before:
+        return SettingsUpdate(before, changed=False)
+    conn.execute(
+        "UPDATE conversation_members SET pinned = ?, muted = ?, hidden = ?, cleared_seq = ?, "
+        "version = ? WHERE user_id = ? AND cid = ?",
+        (
+            int(after.pinned),
+            int(after.muted),
+            int(after.hidden),
+            after.cleared_seq,
+            bump_version(conn),
+            user,
+            cid,
+        ),
+    )
+    return SettingsUpdate(after, changed=True)
+
+
+def _readers(
+    conn: sqlite3.Connection, user: str, cid: str, seq: int, after: str | None, limit: int
+) -> Readers:
+    member = conn.execute(
+        "SELECT 1 FROM conversation_members WHERE user_id = ? AND cid = ?", (user, cid)
+    ).fetchone()
+    if member is None:
+        raise Forbidden(_NOT_MEMBER)
+    rows = conn.execute(
+        "SELECT user_id, read_seq >= ? FROM conversation_members "
+        "WHERE cid = ? AND user_id > ? ORDER BY user_id LIMIT ?",
+        (seq, cid, after or "", limit + 1),
+    ).fetchall()
+    return split_readers(rows, limit)
+
+
+def conversation_states(
+    conn: sqlite3.Connection,
+    user: str,
+    since: int | None,
+    *,
+    last_columns: str,
+    message: Callable[[tuple[object, ...]], StoredMessage],
+) -> tuple[list[ConversationState], int]:
+    """The user's conversations changed after ``since`` (all if None), and the version.
+
+    ``last_columns`` selects the latest message's columns from ``l`` in the
+    order ``message`` reads them.
+    """
+    (version,) = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
+    floor = -1 if since is None else since
+    rows = conn.execute(
+        "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
+        "m.hidden, m.cleared_seq, m.mention_seq, "
+        f"{last_columns} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
+        "WHERE m.user_id = ? AND (c.version > ? OR m.version > ?) ORDER BY c.version DESC",
+        (user, floor, floor),
+    ).fetchall()
+    return [state_from_row(row, message) for row in rows], int(version)
+
+
+def note_appended(conn: sqlite3.Connection, stored: StoredMessage) -> None:
+    """Member state that a new message changes (in the append's transaction)."""
+    conn.execute(
+        "UPDATE conversation_members SET read_seq = ? "
+        "WHERE user_id = ? AND cid = ? AND read_seq < ?",
+        (stored.seq, stored.sender, stored.cid, stored.seq),
+    )
+    conn.execute(
+        "UPDATE conversation_members SET hidden = 0 WHERE cid = ? AND hidden = 1", (stored.cid,)
+    )
+    mentioned = [user for user in stored.mentions or () if user != stored.sender]
+    if not mentioned:
+        return
+    if MENTION_ALL in mentioned and stored.cid.startswith("g:"):
+        conn.execute(
+            "UPDATE conversation_members SET mention_seq = ? WHERE cid = ? AND user_id != ?",
+            (stored.seq, stored.cid, stored.sender),
+        )
+        return
+    conn.executemany(
+        "UPDATE conversation_members SET mention_seq = ? WHERE user_id = ? AND cid = ?",
+        [(stored.seq, user, stored.cid) for user in dict.fromkeys(mentioned)],
+    )
+
+
+def receipt_observers(conn: sqlite3.Connection, user: str, cid: str) -> tuple[str, ...]:
+    """Who else learns that ``user`` read ``cid``: the direct peer, if both have
+    read receipts on (reciprocal); nobody in groups (they ask with READERS)."""
+    peer = parse_cid(cid).peer_of(user)
+    if peer is None:
+        return ()
+    (both,) = conn.execute(
+        "SELECT COUNT(*) FROM users WHERE id IN (?, ?) AND read_receipts = 1", (user, peer)
+    ).fetchone()
+    return (peer,) if both == 2 else ()
