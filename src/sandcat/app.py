@@ -44,6 +44,7 @@ from sandcat.domain.accounts import Accounts
 from sandcat.domain.cache import Cache
 from sandcat.domain.codes import Mailbox, VerificationCodes
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.conversations import Conversations
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files, run_janitor
@@ -58,6 +59,7 @@ from sandcat.domain.revocations import run_revocation_watch
 from sandcat.domain.turn import TurnRelay
 from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
+from sandcat.gateway.conversations import ConversationFrames, SettingsPusher
 from sandcat.gateway.fanout import Fanout
 from sandcat.gateway.listener import GatewayServer
 from sandcat.gateway.signals import run_signals
@@ -348,6 +350,9 @@ async def run_server(
                 )
             )
             hub.on_leave = signals.left
+            conversations = Conversations(
+                stores.conversations, messages, listener=SettingsPusher(hub), clock=clock
+            )
             operations = Operations(
                 accounts=accounts,
                 inbox=services.inbox,
@@ -360,6 +365,7 @@ async def run_server(
                 metrics=metrics,
                 files=files,
                 signals=signals,
+                conversations=ConversationFrames(conversations),
             )
             async with trio.open_nursery() as connections:
                 listening = trio.CancelScope()
@@ -386,6 +392,7 @@ async def run_server(
                     accounts=accounts,
                     contacts=services.contacts,
                     groups=services.groups,
+                    conversations=conversations,
                     profiles=services.profiles,
                     codes=services.codes,
                     inbox=services.inbox,

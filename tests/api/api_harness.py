@@ -18,6 +18,7 @@ from sandcat.blobs import LocalBlobStore
 from sandcat.clock import system_clock
 from sandcat.config import ChatConfig, Config
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.conversations import Conversations
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
@@ -27,6 +28,7 @@ from sandcat.store.inbox import Notice
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.conversation_list import SqliteConversationStore
 from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
@@ -48,9 +50,13 @@ class RecordingCloser:
 @dataclass
 class RecordingNotifier:
     notices: list[Notice] = field(default_factory=list)
+    settings: list[tuple[str, Any]] = field(default_factory=list)
 
     def publish(self, notices: Any) -> None:
         self.notices.extend(notices)
+
+    def settings_changed(self, user: str, settings: Any, *, skip_device: str | None) -> None:
+        self.settings.append((user, settings))
 
 
 @dataclass
@@ -139,6 +145,7 @@ async def open_api(
             messages=SqliteMessageStore(db),
             files=SqliteFileStore(db),
             inbox=SqliteInboxStore(db),
+            conversations=SqliteConversationStore(db),
         )
         services = build_services(
             stores, config, secret=SECRET, clock=clock, notifier=notifier, mailbox=mailbox
@@ -154,6 +161,9 @@ async def open_api(
             accounts=accounts,
             contacts=services.contacts,
             groups=services.groups,
+            conversations=Conversations(
+                stores.conversations, stores.messages, listener=notifier, clock=clock
+            ),
             profiles=services.profiles,
             codes=services.codes,
             inbox=services.inbox,

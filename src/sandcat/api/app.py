@@ -10,6 +10,7 @@ from quart_trio import QuartTrio
 from sandcat.api.auth import auth_blueprint
 from sandcat.api.bearer import SessionCloser
 from sandcat.api.calls import calls_blueprint
+from sandcat.api.conversations import conversations_blueprint
 from sandcat.api.errors import install_error_handlers
 from sandcat.api.files import files_blueprint
 from sandcat.api.friends import blocks_blueprint, friends_blueprint
@@ -26,6 +27,7 @@ from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.codes import VerificationCodes
 from sandcat.domain.contacts import Contacts
+from sandcat.domain.conversations import Conversations
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
@@ -42,6 +44,7 @@ def create_app(
     accounts: Accounts,
     contacts: Contacts,
     groups: Groups,
+    conversations: Conversations,
     files: Files,
     links: FileLinks,
     direct: DirectUploads,
@@ -84,6 +87,9 @@ def create_app(
     app.register_blueprint(blocks_blueprint(accounts, contacts))
     app.register_blueprint(inbox_blueprint(accounts, inbox, max_body_bytes=max_bytes))
     app.register_blueprint(groups_blueprint(accounts, groups, max_body_bytes=max_bytes))
+    app.register_blueprint(
+        conversations_blueprint(accounts, conversations, max_body_bytes=max_bytes)
+    )
     app.register_blueprint(
         files_blueprint(accounts, files, links, direct, max_body_bytes=max_bytes)
     )

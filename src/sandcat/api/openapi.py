@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 
 from sandcat.api.openapi_calls import call_paths
+from sandcat.api.openapi_conversations import CONVERSATION_SCHEMAS, conversation_paths
 from sandcat.api.openapi_files import FILE_SCHEMAS, file_paths
 from sandcat.api.openapi_groups import GROUP_SCHEMAS, group_paths
 from sandcat.api.people_paths import people_paths
@@ -134,12 +135,13 @@ def openapi_document() -> Schema:
         paths.setdefault(path, {}).update(item)
     paths.update(people_paths(op, _wrap))
     paths.update(call_paths(op))
+    paths.update(conversation_paths(op))
     document: Schema = {
         "openapi": "3.1.0",
         "info": {"title": "Sandcat HTTP API", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **FILE_SCHEMAS, **GROUP_SCHEMAS},
+            "schemas": {**SCHEMAS, **FILE_SCHEMAS, **GROUP_SCHEMAS, **CONVERSATION_SCHEMAS},
             "responses": {
                 f"E{code}": {"description": text, **_json(ref("Error"))}
                 for code, text in _ERRORS.items()

@@ -22,6 +22,7 @@ from sandcat.pipeline.router import msg_frame
 from sandcat.protocol import (
     Auth,
     Call,
+    ConvSet,
     Hello,
     InboxAck,
     InboxPull,
@@ -32,6 +33,7 @@ from sandcat.protocol import (
     PresenceSet,
     Pull,
     Read,
+    Readers,
     ReadState,
     Send,
     Sync,
@@ -46,6 +48,7 @@ from sandcat.store.messages import ConversationState, MessageStore, NewMessage, 
 
 if TYPE_CHECKING:
     from sandcat.gateway.connection import Connection
+    from sandcat.gateway.conversations import ConversationFrames
     from sandcat.gateway.hub import Hub
     from sandcat.gateway.signals import Signals
 
@@ -97,8 +100,10 @@ class Operations:
         metrics: ServerMetrics | None = None,
         files: AttachmentChecker | None = None,
         signals: Signals | None = None,
+        conversations: ConversationFrames | None = None,
     ) -> None:
         self._signals = signals
+        self._conversations = conversations
         self._metrics = metrics or ServerMetrics.create()
         self._files = files
         self._accounts = accounts
@@ -157,6 +162,8 @@ class Operations:
                 conn.push(encode(Ok(rid=frame.rid, body={})))
             case Typing() | PresenceSet() | Call() if self._signals is not None:
                 await self._signals.handle(conn, frame)
+            case ConvSet() | Readers() if self._conversations is not None:
+                await self._conversations.handle(conn, frame)
             case _:  # pragma: no cover - the session state machine admits nothing else
                 raise BadRequest(f"unexpected frame {type(frame).__name__}")
 
@@ -224,6 +231,10 @@ class Operations:
             read_seq=state.read_seq,
             muted=state.muted,
             pinned=state.pinned,
+            unread=state.unread,
+            mention=state.mention,
+            hidden=state.hidden,
+            cleared_seq=state.cleared_seq,
         )
         if state.last is not None:
             conv["last"] = self._entry(user, state.last)

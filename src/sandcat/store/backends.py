@@ -25,6 +25,7 @@ from sandcat.domain.inbox_relay import NoticeOutbox
 from sandcat.errors import ConfigError
 from sandcat.store.accounts import AccountStore
 from sandcat.store.contacts import ContactStore
+from sandcat.store.conversations import ConversationStore
 from sandcat.store.files import FileStore
 from sandcat.store.groups import GroupStore
 from sandcat.store.inbox import InboxStore
@@ -47,6 +48,7 @@ class Stores:
     messages: MessageStore
     files: FileStore
     inbox: InboxStore
+    conversations: ConversationStore
     janitor: Janitor | None = None
     #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
     outbox: Outbox | None = None
@@ -109,6 +111,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
     from sandcat.store.sqlite import open_database
     from sandcat.store.sqlite.accounts import SqliteAccountStore
     from sandcat.store.sqlite.contacts import SqliteContactStore
+    from sandcat.store.sqlite.conversation_list import SqliteConversationStore
     from sandcat.store.sqlite.files import SqliteFileStore
     from sandcat.store.sqlite.groups import SqliteGroupStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
@@ -138,6 +141,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
             inbox=SqliteInboxStore(db),
             reach=SqliteReachStore(db),
             janitor=janitor,
+            conversations=SqliteConversationStore(db),
         )
 
 
@@ -147,6 +151,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
     from sandcat.store.postgres import open_database
     from sandcat.store.postgres.accounts import PostgresAccountStore
     from sandcat.store.postgres.contacts import PostgresContactStore
+    from sandcat.store.postgres.conversation_list import PostgresConversationStore
     from sandcat.store.postgres.files import PostgresFileStore
     from sandcat.store.postgres.groups import PostgresGroupStore
     from sandcat.store.postgres.inbox import PostgresInboxStore
@@ -184,6 +189,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             messages=PostgresMessageStore(db, outbox=outbox),
             files=PostgresFileStore(db),
             inbox=PostgresInboxStore(db),
+            conversations=PostgresConversationStore(db),
             janitor=janitor,
             outbox=outbox,
             reach=PostgresReachStore(db),
