@@ -21,6 +21,8 @@ from sandcat.protocol import (
     Auth,
     Call,
     CallEvent,
+    ConvSet,
+    ConvState,
     Err,
     ErrorCode,
     FrameError,
@@ -36,6 +38,7 @@ from sandcat.protocol import (
     PresenceSet,
     Pull,
     Read,
+    Readers,
     ReadState,
     RequestError,
     Send,
@@ -64,6 +67,9 @@ FRAMES: dict[int, type[Any]] = {
     20: Msg,
     21: ReadState,
     22: Notify,
+    24: ConvState,
+    30: ConvSet,
+    31: Readers,
     126: GoAway,
     40: Typing,
     41: PresenceSet,
@@ -73,7 +79,7 @@ FRAMES: dict[int, type[Any]] = {
 }
 #: Ops whose frame type depends on who sends it (TYPING: request and push).
 SERVER_FRAMES: dict[int, type[Any]] = {40: TypingEvent}
-PUSHES = {20, 21, 22, 126, 40, 42, 44}
+PUSHES = {20, 21, 22, 24, 126, 40, 42, 44}
 
 
 def _load() -> list[dict[str, Any]]:
