@@ -20,6 +20,7 @@ from sandcat.store.postgres import conversations as pg_conversations
 from sandcat.store.postgres import open_database as open_postgres
 from sandcat.store.postgres.accounts import PostgresAccountStore
 from sandcat.store.postgres.contacts import PostgresContactStore
+from sandcat.store.postgres.conversation_list import PostgresConversationStore
 from sandcat.store.postgres.database import at
 from sandcat.store.postgres.files import PostgresFileStore
 from sandcat.store.postgres.groups import PostgresGroupStore
@@ -30,6 +31,7 @@ from sandcat.store.sqlite import conversations as sqlite_conversations
 from sandcat.store.sqlite import open_database as open_sqlite
 from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.conversation_list import SqliteConversationStore
 from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
@@ -61,6 +63,7 @@ class Backend:
     messages: SqliteMessageStore | PostgresMessageStore
     files: SqliteFileStore | PostgresFileStore
     inbox: SqliteInboxStore | PostgresInboxStore
+    conversations: SqliteConversationStore | PostgresConversationStore
 
     def _sql(self, sql: str) -> str:
         return sql if self.kind == "sqlite" else sql.replace("?", "%s")
@@ -127,6 +130,7 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
                 SqliteMessageStore(lite),
                 SqliteFileStore(lite),
                 SqliteInboxStore(lite),
+                SqliteConversationStore(lite),
             )
         return
     async with open_postgres(postgres_url, pool_size=4, timeout_s=10) as pg:
@@ -139,4 +143,5 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
             PostgresMessageStore(pg),
             PostgresFileStore(pg),
             PostgresInboxStore(pg),
+            PostgresConversationStore(pg),
         )
