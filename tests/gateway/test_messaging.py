@@ -345,9 +345,10 @@ async def test_sync_with_since_returns_only_conversations_changed_after_it(
     assert changed == [with_bob]
 
     _, bob_version = await sync(bob_conn, None)
-    await _ok(conn, Read(rid=conn.rid(), cid=with_carol, seq=1))  # a READ counts for the reader
+    # A READ counts for the reader (seq 1 is Alice's own: sending already read it).
+    await _ok(conn, Read(rid=conn.rid(), cid=with_bob, seq=2))
     changed, version = await sync(conn, version)
-    assert changed == [with_carol]
+    assert changed == [with_bob]
     assert (await sync(bob_conn, bob_version))[0] == []
     assert (await sync(conn, version))[0] == []
 
