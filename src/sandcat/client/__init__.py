@@ -20,7 +20,7 @@ from .errors import HttpError, SandcatClientError, SessionClosed
 from .http import HttpApi, Login, Tokens
 from .link import FINAL_CLOSES
 from .options import SessionOptions, SessionStatistics
-from .replies import Ack, Conversation, InboxPage, Page, SyncResult
+from .replies import Ack, Conversation, InboxPage, Page, ReadersPage, SyncResult
 from .session import Session
 from .signals import CallPlaced, PresenceSnapshot, Signals
 from .websocket import SUBPROTOCOL
@@ -40,6 +40,7 @@ __all__ = [
     "Login",
     "Page",
     "PresenceSnapshot",
+    "ReadersPage",
     "RefreshingCredentials",
     "SandcatClientError",
     "Session",

@@ -100,6 +100,10 @@ class Conversation:
     muted: bool = False
     pinned: bool = False
     last: Msg | None = None
+    unread: int = 0
+    mention: bool = False
+    hidden: bool = False
+    cleared_seq: int = 0
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Conversation:
@@ -115,6 +119,29 @@ class Conversation:
             muted=bool(body.get("muted", False)),
             pinned=bool(body.get("pinned", False)),
             last=None if last is None else message(last),
+            unread=_int(body, "unread", 0),
+            mention=bool(body.get("mention", False)),
+            hidden=bool(body.get("hidden", False)),
+            cleared_seq=_int(body, "cleared_seq", 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReadersPage:
+    """A READERS reply: one page of a group's members by whether they read a seq."""
+
+    read: Sequence[str]
+    unread: Sequence[str]
+    #: Pass as ``after`` for the next page; None on the last one.
+    next: str | None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ReadersPage:
+        after = body.get("next")
+        return cls(
+            read=tuple(str(u) for u in body.get("read", ())),
+            unread=tuple(str(u) for u in body.get("unread", ())),
+            next=None if after is None else str(after),
         )
 
 

@@ -27,6 +27,7 @@ import trio
 from sandcat.protocol import (
     CallEvent,
     ClientFrame,
+    ConvSet,
     InboxAck,
     InboxPull,
     Kind,
@@ -37,6 +38,7 @@ from sandcat.protocol import (
     Presence,
     Pull,
     Read,
+    Readers,
     ReadState,
     Send,
     ServerFrame,
@@ -50,7 +52,7 @@ from .delivery import Delivery
 from .errors import SandcatClientError, SessionClosed
 from .link import Link
 from .options import SessionOptions, SessionStatistics
-from .replies import Ack, InboxPage, Page, SyncResult
+from .replies import Ack, InboxPage, Page, ReadersPage, SyncResult
 from .signals import Signals
 
 __all__ = ["Session"]
@@ -202,6 +204,33 @@ class Session:
     async def read(self, cid: str, seq: int) -> None:
         """Mark ``cid`` read up to ``seq`` (other devices and the peer are told)."""
         await self._request(lambda rid: Read(rid=rid, cid=cid, seq=seq))
+
+    async def conv_set(
+        self,
+        cid: str,
+        *,
+        pinned: bool | None = None,
+        muted: bool | None = None,
+        hidden: bool | None = None,
+        clear: bool = False,
+    ) -> Mapping[str, Any]:
+        """Change this user's own settings of ``cid``; the settings after the change
+        (``cid, pinned, muted, hidden, cleared_seq``). The other devices get CONV_STATE."""
+        ok = await self._request(
+            lambda rid: ConvSet(
+                rid=rid, cid=cid, pinned=pinned, muted=muted, hidden=hidden, clear=clear or None
+            )
+        )
+        return ok.body
+
+    async def readers(
+        self, cid: str, seq: int, *, after: str | None = None, limit: int = 500
+    ) -> ReadersPage:
+        """Which members of the group ``cid`` have read up to ``seq`` (one page)."""
+        ok = await self._request(
+            lambda rid: Readers(rid=rid, cid=cid, seq=seq, after=after, limit=limit)
+        )
+        return ReadersPage.from_body(ok.body)
 
     async def inbox(self, after: int | None = None, limit: int = 50) -> InboxPage:
         """Inbox notices with nseq > ``after`` (default: after this device's ack)."""
