@@ -215,13 +215,18 @@ async def test_http_list_and_patch_match_sync_and_push_conv_state(
     a1, a2 = await _devices(api, connect, alice)
     b1 = await connect(bob.token)
     await _send(b1, cid, "1", mentions=(alice.id,))
-    custom = Send(rid=b1.rid(), cid=cid, cmid="bin", kind=1000, body={"ct": b"\x00\xff"})
+    custom = Send(
+        rid=b1.rid(), cid=cid, cmid="bin", kind=1000, body={"ct": b"\x00\xff", "k": [b"\x01"]}
+    )
     await _ok(b1, custom)
+    group = await api.group(bob, [alice])
     listed = await api.http.get("/api/v1/conversations", headers=api.auth(alice))
     assert listed.status_code == 200, listed.text
     [conv] = [c for c in listed.json()["conversations"] if c["cid"] == cid]
     assert (conv["peer"], conv["unread"], conv["mention"]) == (bob.id, 2, True)
-    assert conv["last"]["body"] == {"ct": {"$bin": "00ff"}}
+    [in_group] = [c for c in listed.json()["conversations"] if c["cid"] == group]
+    assert (in_group["group"], in_group["unread"], "last" not in in_group) == (group[2:], 0, True)
+    assert conv["last"]["body"] == {"ct": {"$bin": "00ff"}, "k": [{"$bin": "01"}]}
     version = listed.json()["version"]
     await _pushes(a1)
     await _pushes(a2)
