@@ -9,7 +9,7 @@ incremental syncs on the member's other devices pick it up.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -79,6 +79,32 @@ class ConversationStore(Protocol):
 
 
 # -- shared by the SQLite and PostgreSQL stores ----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AppendEffects:
+    """What a batch of new messages changes in member rows, one entry per row."""
+
+    #: (sender, cid) -> their last seq in the batch: the sender has read it.
+    read: dict[tuple[str, str], int]
+    #: (user, cid) -> the last seq in the batch that mentions them.
+    mentioned: dict[tuple[str, str], int]
+    #: group cid -> (last seq mentioning ``all``, its sender): every other member.
+    everyone: dict[str, tuple[int, str]]
+
+
+def append_effects(rows: Iterable[StoredMessage]) -> AppendEffects:
+    """Fold a batch of new messages (ascending seq per cid) into member-row changes."""
+    effects = AppendEffects({}, {}, {})
+    for m in rows:
+        effects.read[(m.sender, m.cid)] = m.seq
+        targets = [user for user in m.mentions or () if user != m.sender]
+        if MENTION_ALL in targets and m.cid.startswith("g:"):
+            effects.everyone[m.cid] = (m.seq, m.sender)
+        else:
+            for user in targets:
+                effects.mentioned[(user, m.cid)] = m.seq
+    return effects
 
 
 def apply_change(before: Settings, change: SettingsChange, max_seq: int) -> Settings:

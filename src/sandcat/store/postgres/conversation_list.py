@@ -16,11 +16,11 @@ from typing import Any
 from sandcat.errors import Forbidden
 from sandcat.ids import parse_cid
 from sandcat.store.conversations import (
-    MENTION_ALL,
     Readers,
     Settings,
     SettingsChange,
     SettingsUpdate,
+    append_effects,
     apply_change,
     split_readers,
     state_from_row,
@@ -122,38 +122,22 @@ def conversation_states(
 
 def note_appended(conn: Connection, rows: Iterable[StoredMessage]) -> None:
     """Member state that a batch of new messages changes (see the SQLite twin)."""
-    read: dict[tuple[str, str], int] = {}
-    mentioned: dict[tuple[str, str], int] = {}
-    everyone: dict[str, tuple[int, str]] = {}
-    for m in rows:
-        read[(m.sender, m.cid)] = max(read.get((m.sender, m.cid), 0), m.seq)
-        targets = [user for user in m.mentions or () if user != m.sender]
-        if MENTION_ALL in targets and m.cid.startswith("g:"):
-            everyone[m.cid] = (m.seq, m.sender)
-        else:
-            for user in targets:
-                mentioned[(user, m.cid)] = max(mentioned.get((user, m.cid), 0), m.seq)
+    effects = append_effects(rows)
     # Sorted, so concurrent batches lock member rows in one order.
-    keys = sorted(read)
-    conn.execute(
-        "UPDATE conversation_members m SET read_seq = u.seq "
-        "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(user_id, cid, seq) "
-        "WHERE m.user_id = u.user_id AND m.cid = u.cid AND m.read_seq < u.seq",
-        ([k[0] for k in keys], [k[1] for k in keys], [read[k] for k in keys]),
-    )
+    for changes, column in ((effects.read, "read_seq"), (effects.mentioned, "mention_seq")):
+        if changes:
+            keys = sorted(changes)
+            conn.execute(
+                f"UPDATE conversation_members m SET {column} = GREATEST(m.{column}, u.seq) "
+                "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(user_id, cid, seq) "
+                "WHERE m.user_id = u.user_id AND m.cid = u.cid",
+                ([k[0] for k in keys], [k[1] for k in keys], [changes[k] for k in keys]),
+            )
     conn.execute(
         "UPDATE conversation_members SET hidden = false WHERE cid = ANY(%s) AND hidden",
-        (sorted({k[1] for k in keys}),),
+        (sorted({cid for _, cid in effects.read}),),
     )
-    if mentioned:
-        keys = sorted(mentioned)
-        conn.execute(
-            "UPDATE conversation_members m SET mention_seq = GREATEST(m.mention_seq, u.seq) "
-            "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(user_id, cid, seq) "
-            "WHERE m.user_id = u.user_id AND m.cid = u.cid",
-            ([k[0] for k in keys], [k[1] for k in keys], [mentioned[k] for k in keys]),
-        )
-    for cid, (seq, sender) in sorted(everyone.items()):
+    for cid, (seq, sender) in sorted(effects.everyone.items()):
         conn.execute(
             "UPDATE conversation_members SET mention_seq = GREATEST(mention_seq, %s) "
             "WHERE cid = %s AND user_id <> %s",

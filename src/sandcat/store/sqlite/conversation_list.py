@@ -3,7 +3,7 @@
 Besides the store, three hooks called by the message store:
 
 - ``conversation_states`` builds SYNC's list (unread, mention, cleared history);
-- ``note_appended`` runs for every stored message, in its transaction: the
+- ``note_appended`` runs once per appended batch, in its transaction: each
   sender has read up to their own message, mentioned members get their
   mention seq, and members who hid the conversation see it again;
 - ``receipt_observers`` says who is told of a read (the direct peer, when
@@ -13,16 +13,16 @@ Besides the store, three hooks called by the message store:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sandcat.errors import Forbidden
 from sandcat.ids import parse_cid
 from sandcat.store.conversations import (
-    MENTION_ALL,
     Readers,
     Settings,
     SettingsChange,
     SettingsUpdate,
+    append_effects,
     apply_change,
     split_readers,
     state_from_row,
@@ -123,28 +123,26 @@ def conversation_states(
     return [state_from_row(row, message) for row in rows], int(version)
 
 
-def note_appended(conn: sqlite3.Connection, stored: StoredMessage) -> None:
-    """Member state that a new message changes (in the append's transaction)."""
-    conn.execute(
-        "UPDATE conversation_members SET read_seq = ? "
-        "WHERE user_id = ? AND cid = ? AND read_seq < ?",
-        (stored.seq, stored.sender, stored.cid, stored.seq),
-    )
-    conn.execute(
-        "UPDATE conversation_members SET hidden = 0 WHERE cid = ? AND hidden = 1", (stored.cid,)
-    )
-    mentioned = [user for user in stored.mentions or () if user != stored.sender]
-    if not mentioned:
-        return
-    if MENTION_ALL in mentioned and stored.cid.startswith("g:"):
-        conn.execute(
-            "UPDATE conversation_members SET mention_seq = ? WHERE cid = ? AND user_id != ?",
-            (stored.seq, stored.cid, stored.sender),
-        )
-        return
+def note_appended(conn: sqlite3.Connection, rows: Iterable[StoredMessage]) -> None:
+    """Member state that a batch of new messages changes (in the append's transaction)."""
+    effects = append_effects(rows)
     conn.executemany(
-        "UPDATE conversation_members SET mention_seq = ? WHERE user_id = ? AND cid = ?",
-        [(stored.seq, user, stored.cid) for user in dict.fromkeys(mentioned)],
+        "UPDATE conversation_members SET read_seq = max(read_seq, ?) WHERE user_id = ? AND cid = ?",
+        [(seq, user, cid) for (user, cid), seq in effects.read.items()],
+    )
+    conn.executemany(
+        "UPDATE conversation_members SET hidden = 0 WHERE cid = ? AND hidden = 1",
+        [(cid,) for cid in {cid for _, cid in effects.read}],
+    )
+    conn.executemany(
+        "UPDATE conversation_members SET mention_seq = max(mention_seq, ?) "
+        "WHERE user_id = ? AND cid = ?",
+        [(seq, user, cid) for (user, cid), seq in effects.mentioned.items()],
+    )
+    conn.executemany(
+        "UPDATE conversation_members SET mention_seq = max(mention_seq, ?) "
+        "WHERE cid = ? AND user_id != ?",
+        [(seq, cid, sender) for cid, (seq, sender) in effects.everyone.items()],
     )
 
 

@@ -169,7 +169,6 @@ def _append(
         )
         if new.files:
             record_attachments(conn, new.files, cid=new.cid, seq=stored.seq, now_ms=now_ms)
-        note_appended(conn, stored)
         in_batch[key] = stored
         if new.cid not in members:
             members[new.cid] = tuple(
@@ -180,6 +179,9 @@ def _append(
                 )
             )
         outcomes.append(Appended(stored, duplicate=False, members=members[new.cid]))
+    note_appended(
+        conn, [o.message for o in outcomes if isinstance(o, Appended) and not o.duplicate]
+    )
     return outcomes
 
 
