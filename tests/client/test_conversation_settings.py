@@ -24,6 +24,8 @@ async def test_settings_unread_and_readers_through_the_sdk(cast: Cast) -> None:
             assert (settings["pinned"], settings["cleared_seq"]) == (True, 2)
             [conv] = [c for c in (await desk.session.sync()).convs if c.cid == group]
             assert (conv.pinned, conv.unread, conv.mention, conv.min_seq) == (True, 0, False, 3)
+            [direct] = [c for c in (await desk.session.sync()).convs if c.cid == cid]
+            assert (direct.peer_read_seq, direct.unread) == (0, 0)
             page = await laptop.session.readers(group, 2)
             assert (page.read, page.unread, page.next) == ((ann.id,), (bob.id,), None)
             with pytest.raises(SandcatClientError) as info:

@@ -160,6 +160,9 @@ async def test_read_receipts_reach_the_peer_only_when_both_allow(
     await _pushes(b2)
     await _ok(b1, Read(rid=b1.rid(), cid=cid, seq=1))
     assert await _pushes(a1) == [ReadState(cid=cid, user=bob.id, seq=1)]
+    seen = await _conv(a1, cid)
+    assert seen is not None
+    assert seen["peer_read_seq"] == 1
     assert await _pushes(b2) == [ReadState(cid=cid, user=bob.id, seq=1)]
     reply = await api.http.patch(
         "/api/v1/users/me", json={"read_receipts": False}, headers=api.auth(bob)
@@ -168,6 +171,9 @@ async def test_read_receipts_reach_the_peer_only_when_both_allow(
     assert reply.json()["user"]["read_receipts"] is False
     await _ok(b1, Read(rid=b1.rid(), cid=cid, seq=2))
     assert await _pushes(a1) == []
+    unseen = await _conv(a1, cid)
+    assert unseen is not None
+    assert "peer_read_seq" not in unseen
     # Bob's own other device still follows his reads.
     assert await _pushes(b2) == [ReadState(cid=cid, user=bob.id, seq=2)]
     # Reciprocal: Alice's reads do not reach Bob either.

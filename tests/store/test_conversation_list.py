@@ -206,6 +206,25 @@ async def test_readers_split_members_by_read_seq_in_pages(
         assert (page.read, page.unread, page.next) == ((), (), None)
 
 
+async def test_sync_shows_the_direct_peers_read_seq_when_both_allow_it(
+    messages: MessageStore, db: Backend
+) -> None:
+    with trio.fail_after(5):
+        await send(messages, new("a", AB, "1"), new("a", AB, "2"), new("a", GROUP, "1"))
+        a = await conv(messages, "a", AB)
+        assert (a.peer_read_seq, (await conv(messages, "a", GROUP)).peer_read_seq) == (0, None)
+        _, version = await messages.conversations("a", since=None)
+        await messages.mark_read("b", AB, 1, now_ms=NOW)
+        # The peer's read is a change of the conversation for me.
+        states, version = await messages.conversations("a", since=version)
+        assert [(s.cid, s.peer_read_seq) for s in states] == [(AB, 1)]
+        await db.accounts.update_profile("b", {"read_receipts": False}, now_ms=NOW)
+        assert (await conv(messages, "a", AB)).peer_read_seq is None
+        assert (await conv(messages, "b", AB)).peer_read_seq is None
+        await messages.mark_read("b", AB, 2, now_ms=NOW)
+        assert (await messages.conversations("a", since=version))[0] == []
+
+
 async def test_direct_read_receipts_need_both_switches_on(
     messages: MessageStore, db: Backend
 ) -> None:

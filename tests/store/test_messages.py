@@ -252,12 +252,19 @@ async def test_conversations_since_a_version(store: MessageStore) -> None:
         assert (state.muted, state.pinned) == (False, False)
         # c is not in AB: its view is unchanged.
         assert (await store.conversations("c", since=v0))[0] == []
-        # Reading changes only the reader's view.
+        # Reading changes the reader's view, and in a direct conversation the
+        # peer's (read receipts, on by default); in a group only the reader's.
         await store.mark_read("a", AB, 1, now_ms=NOW)
         states, v2 = await store.conversations("a", since=v1)
         assert [(s.cid, s.read_seq) for s in states] == [(AB, 1)]
         assert v2 > v1
-        assert (await store.conversations("b", since=v1))[0] == []
+        assert [
+            (s.cid, s.peer_read_seq) for s in (await store.conversations("b", since=v1))[0]
+        ] == [(AB, 1)]
+        await append(store, new("b", GROUP, "1"))
+        _, v3 = await store.conversations("b", since=None)
+        await store.mark_read("a", GROUP, 1, now_ms=NOW)
+        assert (await store.conversations("b", since=v3))[0] == []
         # A stranger has nothing.
         assert (await store.conversations("e", since=None))[0] == []
 

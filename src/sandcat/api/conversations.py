@@ -55,6 +55,8 @@ def conversation_json(user: str, state: ConversationState) -> dict[str, object]:
         hidden=state.hidden,
         cleared_seq=state.cleared_seq,
     )
+    if state.peer_read_seq is not None:
+        view["peer_read_seq"] = state.peer_read_seq
     if state.last is not None:
         body = msgpack.unpackb(state.last.body, raw=False)
         last = msg_body(msg_frame(state.last, body, own=state.last.sender == user))

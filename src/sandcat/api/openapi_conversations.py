@@ -38,6 +38,10 @@ CONVERSATION_SCHEMAS: dict[str, Schema] = {
         mention={**_BOOL, "description": "you were @-mentioned after your read seq"},
         hidden={**_BOOL, "description": "hidden by you until a new message arrives"},
         cleared_seq={**_SEQ, "description": "you cleared the history up to this seq"},
+        peer_read_seq={
+            **_SEQ,
+            "description": "direct only, when both have read receipts on: the peer's read seq",
+        },
         last={
             "type": "object",
             "description": "the latest message you can see, as a MSG body; "

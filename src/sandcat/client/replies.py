@@ -104,6 +104,7 @@ class Conversation:
     mention: bool = False
     hidden: bool = False
     cleared_seq: int = 0
+    peer_read_seq: int | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Conversation:
@@ -123,6 +124,9 @@ class Conversation:
             mention=bool(body.get("mention", False)),
             hidden=bool(body.get("hidden", False)),
             cleared_seq=_int(body, "cleared_seq", 0),
+            peer_read_seq=None
+            if body.get("peer_read_seq") is None
+            else _int(body, "peer_read_seq"),
         )
 
 

@@ -236,6 +236,8 @@ class Operations:
             hidden=state.hidden,
             cleared_seq=state.cleared_seq,
         )
+        if state.peer_read_seq is not None:
+            conv["peer_read_seq"] = state.peer_read_seq
         if state.last is not None:
             conv["last"] = self._entry(user, state.last)
         return conv

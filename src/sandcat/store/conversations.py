@@ -133,6 +133,7 @@ def state_from_row(
 ) -> ConversationState:
     """A CONV from a ``conversation_states`` row (the same columns on both backends)."""
     cid, kind, max_seq, min_seq, read_seq, muted, pinned, hidden, cleared, mention_seq = row[:10]
+    peer_read = row[10]
     max_seq, min_seq, read_seq = int(max_seq), int(min_seq), int(read_seq)
     cleared, mention_seq = int(cleared), int(mention_seq)
     # Unread counts from the later of the read and cleared seqs; sending
@@ -146,9 +147,10 @@ def state_from_row(
         read_seq=read_seq,
         muted=bool(muted),
         pinned=bool(pinned),
-        last=None if row[10] is None else message(row[10:]),
+        last=None if row[11] is None else message(row[11:]),
         unread=max(0, max_seq - seen),
         hidden=bool(hidden),
         cleared_seq=cleared,
         mention=mention_seq > seen,
+        peer_read_seq=None if peer_read is None else int(peer_read),
     )

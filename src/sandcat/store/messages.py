@@ -94,6 +94,8 @@ class ConversationState:
     hidden: bool = False
     cleared_seq: int = 0
     mention: bool = False
+    #: Direct only, when both users have read receipts on: the peer's read seq.
+    peer_read_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,9 +111,16 @@ def conversation_states(
     rows = conn.execute(
         "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
         "m.hidden, m.cleared_seq, m.mention_seq, "
+        # The direct peer's read seq (and its changes) only when both allow receipts.
+        "CASE WHEN me.read_receipts AND pu.read_receipts THEN p.read_seq END, "
         f"{last_columns} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+        "JOIN users me ON me.id = m.user_id "
+        "LEFT JOIN conversation_members p "
+        "ON c.kind = 'direct' AND p.cid = c.cid AND p.user_id <> m.user_id "
+        "LEFT JOIN users pu ON pu.id = p.user_id "
         "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
-        "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s) "
+        "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s "
+        "OR (p.version > %(floor)s AND me.read_receipts AND pu.read_receipts)) "
         "ORDER BY c.version DESC",
         {"user": user, "floor": floor},
     ).fetchall()

@@ -115,10 +115,18 @@ def conversation_states(
     rows = conn.execute(
         "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
         "m.hidden, m.cleared_seq, m.mention_seq, "
+        # The direct peer's read seq (and its changes) only when both allow receipts.
+        "CASE WHEN me.read_receipts = 1 AND pu.read_receipts = 1 THEN p.read_seq END, "
         f"{last_columns} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+        "JOIN users me ON me.id = m.user_id "
+        "LEFT JOIN conversation_members p "
+        "ON c.kind = 'direct' AND p.cid = c.cid AND p.user_id != m.user_id "
+        "LEFT JOIN users pu ON pu.id = p.user_id "
         "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
-        "WHERE m.user_id = ? AND (c.version > ? OR m.version > ?) ORDER BY c.version DESC",
-        (user, floor, floor),
+        "WHERE m.user_id = ?1 AND (c.version > ?2 OR m.version > ?2 "
+        "OR (p.version > ?2 AND me.read_receipts = 1 AND pu.read_receipts = 1)) "
+        "ORDER BY c.version DESC",
+        (user, floor),
     ).fetchall()
     return [state_from_row(row, message) for row in rows], int(version)
 
