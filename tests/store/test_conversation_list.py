@@ -100,15 +100,17 @@ async def test_mentions_set_the_flag_until_read(messages: MessageStore) -> None:
         assert not (await conv(messages, "b", GROUP)).mention
         # @all reaches every member but the sender, in one batch with others.
         await send(
-            messages, new("b", GROUP, "2", mentions=("all",)), new("c", GROUP, "3", mentions=("b",))
+            messages,
+            new("b", GROUP, "2", mentions=("@all",)),
+            new("c", GROUP, "3", mentions=("b",)),
         )
         assert [(await conv(messages, u, GROUP)).mention for u in ("a", "b", "c")] == [
             True,
             True,
             False,
         ]
-        # "all" is only a user id in a direct conversation: it mentions nobody there.
-        await send(messages, new("a", AB, "1", mentions=("all",)))
+        # @all means nothing in a direct conversation.
+        await send(messages, new("a", AB, "1", mentions=("@all",)))
         assert not (await conv(messages, "b", AB)).mention
 
 

@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from sandcat.store.messages import ConversationState, StoredMessage
 
-#: A mention of this id reaches every member of a group (``@all``).
-MENTION_ALL = "all"
+#: A mention of every member of a group (not an id: ids have no ``@``); SEND
+#: allows it to group owners and admins (SPEC.md "SEND").
+MENTION_ALL = "@all"
 
 
 @dataclass(frozen=True, slots=True)
