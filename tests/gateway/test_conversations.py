@@ -334,3 +334,33 @@ async def test_refusals_change_nothing_and_the_connection_keeps_serving(
         False,
         0,
     )
+
+
+async def test_a_paged_sync_walks_every_conversation_once(api: Api, connect: Connect) -> None:
+    alice = await api.account()
+    friends = [await api.account() for _ in range(5)]
+    cids = [await api.befriend(alice, friend) for friend in friends]
+    conn = await connect(alice.token)
+    await _send(conn, cids[0], "late")  # the oldest conversation changes last
+    seen: list[str] = []
+    since = None
+    while True:
+        body = await _ok(conn, Sync(rid=conn.rid(), since=since, limit=2))
+        seen += [c["cid"] for c in body["convs"]]
+        since = body["version"]
+        if not body["more"]:
+            break
+    assert sorted(seen) == sorted(cids)
+    assert len(seen) == len(set(seen))
+    assert seen[-1] == cids[0]
+    assert since == await _version(conn)
+    listed = await api.http.get(
+        "/api/v1/conversations", params={"limit": 4}, headers=api.auth(alice)
+    )
+    assert listed.status_code == 200, listed.text
+    assert (len(listed.json()["conversations"]), listed.json()["more"]) == (4, True)
+    rid = conn.rid()
+    await conn.send(msgpack.packb([12, rid, {"limit": 0}]))
+    refused = await conn.reply(rid)
+    assert isinstance(refused, Err)
+    assert refused.code == "bad_request"

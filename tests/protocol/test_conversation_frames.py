@@ -19,6 +19,7 @@ from sandcat.protocol import (
     Session,
     SessionError,
     SessionState,
+    Sync,
     decode_client,
     decode_server,
     encode,
@@ -44,6 +45,8 @@ def test_valid_frames_construct() -> None:
     Readers(rid=1, cid="g:g", seq=2**53 - 1, after="u" * 64, limit=1)
     Readers(rid=1, cid="g:g", seq=0, limit=MAX_READERS_LIMIT)
     ConvState(**{**STATE, "cleared_seq": 2**53 - 1})
+    Sync(rid=1, limit=1000)
+    Sync(rid=1, since=0, limit=1)
 
 
 CASES: list[tuple[Callable[..., object], dict[str, Any], str]] = [
@@ -64,6 +67,9 @@ CASES: list[tuple[Callable[..., object], dict[str, Any], str]] = [
     (ConvState, {**STATE, "pinned": None}, "pinned"),
     (ConvState, {**STATE, "hidden": 1}, "hidden"),
     (ConvState, {**STATE, "cleared_seq": 2**53}, "cleared_seq"),
+    (Sync, {"rid": 1, "limit": 0}, "limit"),
+    (Sync, {"rid": 1, "limit": 1001}, "limit"),
+    (Sync, {"rid": 1, "limit": True}, "limit"),
 ]
 
 

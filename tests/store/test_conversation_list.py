@@ -227,6 +227,31 @@ async def test_sync_shows_the_direct_peers_read_seq_when_both_allow_it(
         assert (await messages.conversations("a", since=version))[0] == []
 
 
+async def test_a_paged_list_takes_the_oldest_changes_and_never_splits_a_version(
+    store: ConversationStore, messages: MessageStore, db: Backend
+) -> None:
+    with trio.fail_after(5):
+        p0, p1, p2, p3 = (f"g:p{n}" for n in range(4))
+        for cid in (p0, p1, p2, p3):
+            await db.open_conversation(cid, "group", ("a", "b"))
+        # One batch changes two conversations: they share one version.
+        await send(messages, new("b", p1, "1"), new("b", p2, "1"))
+        await store.update_settings("a", p0, SettingsChange(pinned=True), now_ms=NOW)
+        _, current = await messages.conversations("a", since=None)
+        pages: list[set[str]] = []
+        since = None
+        while True:
+            states, since = await messages.conversations("a", since=since, limit=2)
+            pages.append({s.cid for s in states})
+            if len(states) < 2:
+                break
+        assert pages == [{AB, GROUP}, {p3, p1, p2}, {p0}]
+        assert since == current
+        # Unpaged, or with a limit that fits everything: one answer, the current version.
+        everything, version = await messages.conversations("a", since=None, limit=6)
+        assert (len(everything), version) == (6, current)
+
+
 async def test_direct_read_receipts_need_both_switches_on(
     messages: MessageStore, db: Backend
 ) -> None:

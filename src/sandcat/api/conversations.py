@@ -18,7 +18,7 @@ from sandcat.domain.conversations import MAX_READERS_PAGE, Conversations
 from sandcat.errors import BadRequest
 from sandcat.ids import parse_id
 from sandcat.pipeline.router import msg_frame
-from sandcat.protocol import msg_body
+from sandcat.protocol import Limits, msg_body
 from sandcat.store.conversations import Settings, SettingsChange
 from sandcat.store.messages import ConversationState
 
@@ -98,13 +98,15 @@ def conversations_blueprint(
     async def mine() -> Response:
         principal = await authenticated(accounts)
         since = query_int("since", default=None, low=0, high=_MAX_SEQ)
-        states, version = await conversations.list(principal.user, since=since)
-        return json_response(
-            {
-                "conversations": [conversation_json(principal.user, s) for s in states],
-                "version": version,
-            }
-        )
+        limit = query_int("limit", default=None, low=1, high=Limits.max_sync_limit)
+        states, version = await conversations.list(principal.user, since=since, limit=limit)
+        answer: dict[str, object] = {
+            "conversations": [conversation_json(principal.user, s) for s in states],
+            "version": version,
+        }
+        if limit is not None:
+            answer["more"] = len(states) >= limit
+        return json_response(answer)
 
     @routes.patch("/<cid>")
     async def update(cid: str) -> Response:

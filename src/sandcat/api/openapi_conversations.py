@@ -137,10 +137,21 @@ def conversation_paths(op: Callable[..., Schema]) -> dict[str, Schema]:
                         ["conversations", "version"],
                         conversations={"type": "array", "items": ref("Conversation")},
                         version={**_SEQ, "description": "pass as since next time"},
+                        more={
+                            "type": "boolean",
+                            "description": "with limit: a full page; ask again with since",
+                        },
                     ),
                 ),
                 errors=(422,),
-                query=(_query("since", _SEQ, "a version from an earlier answer"),),
+                query=(
+                    _query("since", _SEQ, "a version from an earlier answer"),
+                    _query(
+                        "limit",
+                        {"type": "integer", "minimum": 1, "maximum": 1000},
+                        "page: about this many of the oldest changes",
+                    ),
+                ),
             )
         },
         "/api/v1/conversations/{id}": {"patch": update},

@@ -156,6 +156,8 @@ class SyncResult:
     convs: Sequence[Conversation]
     version: int
     inbox_max: int
+    #: Only for a paged SYNC: the page was full; sync again ``since`` its version.
+    more: bool = False
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> SyncResult:
@@ -163,6 +165,7 @@ class SyncResult:
             convs=tuple(Conversation.from_body(conv) for conv in body.get("convs", ())),
             version=_int(body, "version"),
             inbox_max=_int(body, "inbox_max", 0),
+            more=bool(body.get("more", False)),
         )
 
 

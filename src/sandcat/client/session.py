@@ -196,9 +196,10 @@ class Session:
         ok = await self._request(lambda rid: Pull(rid=rid, cid=cid, after=after, limit=limit))
         return Page.from_body(ok.body)
 
-    async def sync(self, since: int | None = None) -> SyncResult:
-        """Every conversation, or those changed after version ``since``."""
-        ok = await self._request(lambda rid: Sync(rid=rid, since=since))
+    async def sync(self, since: int | None = None, *, limit: int | None = None) -> SyncResult:
+        """Every conversation, or those changed after version ``since``; with ``limit``,
+        a page of the oldest changes (``more``: sync again from its ``version``)."""
+        ok = await self._request(lambda rid: Sync(rid=rid, since=since, limit=limit))
         return SyncResult.from_body(ok.body)
 
     async def read(self, cid: str, seq: int) -> None:

@@ -29,7 +29,7 @@ MAX_READERS_PAGE = 500
 
 class ConversationLister(Protocol):
     async def conversations(
-        self, user: str, *, since: int | None
+        self, user: str, *, since: int | None, limit: int | None = None
     ) -> tuple[list[ConversationState], int]: ...
 
 
@@ -52,9 +52,12 @@ class Conversations:
         self._listener = listener
         self._clock = clock
 
-    async def list(self, user: str, *, since: int | None) -> tuple[list[ConversationState], int]:
-        """The user's conversations changed after ``since`` (all if None), and the version."""
-        return await self._lister.conversations(user, since=since)
+    async def list(
+        self, user: str, *, since: int | None, limit: int | None = None
+    ) -> tuple[list[ConversationState], int]:
+        """The user's conversations changed after ``since`` (all if None), and the version;
+        with ``limit``, a page of the oldest changes (SPEC.md "SYNC")."""
+        return await self._lister.conversations(user, since=since, limit=limit)
 
     async def update(
         self, user: str, cid: str, change: SettingsChange, *, device: str | None = None

@@ -244,20 +244,18 @@ class Operations:
 
     async def _sync(self, conn: Connection, frame: Sync) -> None:
         started = time.perf_counter()
-        states, version = await self._store.conversations(conn.user, since=frame.since)
-        self._metrics.store_read.observe(time.perf_counter() - started)
-        conn.push(
-            encode(
-                Ok(
-                    rid=frame.rid,
-                    body={
-                        "convs": [self._conv(conn.user, state) for state in states],
-                        "version": version,
-                        "inbox_max": await self._inbox.head(conn.user),
-                    },
-                )
-            )
+        states, version = await self._store.conversations(
+            conn.user, since=frame.since, limit=frame.limit
         )
+        self._metrics.store_read.observe(time.perf_counter() - started)
+        body = {
+            "convs": [self._conv(conn.user, state) for state in states],
+            "version": version,
+            "inbox_max": await self._inbox.head(conn.user),
+        }
+        if frame.limit is not None:
+            body["more"] = len(states) >= frame.limit
+        conn.push(encode(Ok(rid=frame.rid, body=body)))
 
     async def _inbox_pull(self, conn: Connection, frame: InboxPull) -> None:
         page = await self._inbox.pull(conn.user, conn.device, after=frame.after, limit=frame.limit)

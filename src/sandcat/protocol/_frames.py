@@ -245,11 +245,17 @@ class Sync:
     op: ClassVar[Op] = Op.SYNC
     rid: int
     since: int | None = None
+    #: Page the answer: about this many of the oldest changes (SPEC.md "SYNC").
+    limit: int | None = None
 
     def __post_init__(self) -> None:
         _check_request_rid(self.rid)
         if self.since is not None:
             _check_uint("since", self.since)
+        if self.limit is not None and (
+            not _is_uint(self.limit, Limits.max_sync_limit + 1) or self.limit == 0
+        ):
+            raise ValueError(f"limit: must be an int of 1-{Limits.max_sync_limit}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

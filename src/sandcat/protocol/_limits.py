@@ -46,6 +46,8 @@ class Limits:
     default_pull_limit: ClassVar[int] = 50
     # Mentions fan out notifications; 100 bounds the work one SEND can cause.
     max_mentions: ClassVar[int] = 100
+    # A SYNC page: 1000 CONVs with short previews stay around 200 KiB.
+    max_sync_limit: ClassVar[int] = 1000
     # Access tokens are JWTs; 4096 chars is far above any we issue and stops
     # a client from making the server hash megabytes.
     max_token_chars: ClassVar[int] = 4096

@@ -119,6 +119,22 @@ def apply_change(before: Settings, change: SettingsChange, max_seq: int) -> Sett
     )
 
 
+def cut_page(changes: Sequence[tuple[str, int]], limit: int) -> tuple[list[str], int] | None:
+    """The cids of the first SYNC page of ``limit`` and its version, or None if all fit.
+
+    ``changes`` are ``(cid, change version)``. The page takes the oldest
+    changes first and never splits one version (a client resumes with
+    ``since`` = the page's version): it holds more than ``limit`` when one
+    transaction changed several of the user's conversations at the cut.
+    """
+    if len(changes) <= limit:
+        return None
+    ordered = sorted(changes, key=lambda change: change[1])
+    last = ordered[limit - 1][1]
+    page = ordered[:limit] + [change for change in ordered[limit:] if change[1] == last]
+    return [cid for cid, _ in page], last
+
+
 def split_readers(rows: Sequence[Sequence[Any]], limit: int) -> Readers:
     """A page of ``(user, has read)`` rows (one more than ``limit`` if more follow)."""
     page = rows[:limit]

@@ -125,9 +125,13 @@ class MessageStore(Protocol):
         ...
 
     async def conversations(
-        self, user: str, *, since: int | None
+        self, user: str, *, since: int | None, limit: int | None = None
     ) -> tuple[list[ConversationState], int]:
-        """The user's conversations changed after ``since`` (all if None), and the version."""
+        """The user's conversations changed after ``since`` (all if None), and the version.
+
+        With ``limit``: the oldest changes first, about ``limit`` of them (a
+        version is never split), and that page's version to continue from.
+        """
         ...
 
     async def mark_read(self, user: str, cid: str, seq: int, *, now_ms: int) -> ReadMark:

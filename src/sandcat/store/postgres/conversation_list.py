@@ -22,6 +22,7 @@ from sandcat.store.conversations import (
     SettingsUpdate,
     append_effects,
     apply_change,
+    cut_page,
     split_readers,
     state_from_row,
 )
@@ -96,35 +97,55 @@ def _readers(
     return split_readers(rows, limit)
 
 
+_RECEIPTS = "me.read_receipts AND pu.read_receipts"
+# A member's conversations with the direct peer's row and both users' switches.
+_FROM = (
+    "FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+    "JOIN users me ON me.id = m.user_id "
+    "LEFT JOIN conversation_members p "
+    "ON c.kind = 'direct' AND p.cid = c.cid AND p.user_id <> m.user_id "
+    "LEFT JOIN users pu ON pu.id = p.user_id "
+)
+# Changed after the floor: a message, my row, or (receipts on) the peer's read.
+_CHANGED_AFTER = (
+    "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s "
+    f"OR (p.version > %(floor)s AND {_RECEIPTS}))"
+)
+_CHANGE = f"GREATEST(c.version, m.version, CASE WHEN {_RECEIPTS} THEN p.version END)"
+
+
 def conversation_states(
     conn: Connection,
     user: str,
     since: int | None,
     *,
+    limit: int | None = None,
     last_columns: str,
     message: Callable[[Sequence[Any]], StoredMessage],
 ) -> tuple[list[ConversationState], int]:
-    """The user's conversations changed after ``since`` (all if None), and the version."""
+    """The user's conversations changed after ``since`` (all if None), and the version
+    (see the SQLite twin for ``limit``)."""
     counter = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
     assert counter is not None
-    floor = -1 if since is None else since
+    version = int(counter[0])
+    params: dict[str, object] = {"user": user, "floor": -1 if since is None else since}
+    only = ""
+    if limit is not None:
+        changes = conn.execute(f"SELECT c.cid, {_CHANGE} {_FROM}{_CHANGED_AFTER}", params)
+        page = cut_page([(cid, int(change)) for cid, change in changes], limit)
+        if page is not None:
+            params["cids"], version = page
+            only = " AND c.cid = ANY(%(cids)s)"
     rows = conn.execute(
         "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
         "m.hidden, m.cleared_seq, m.mention_seq, "
-        # The direct peer's read seq (and its changes) only when both allow receipts.
-        "CASE WHEN me.read_receipts AND pu.read_receipts THEN p.read_seq END, "
-        f"{last_columns} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
-        "JOIN users me ON me.id = m.user_id "
-        "LEFT JOIN conversation_members p "
-        "ON c.kind = 'direct' AND p.cid = c.cid AND p.user_id <> m.user_id "
-        "LEFT JOIN users pu ON pu.id = p.user_id "
+        # The direct peer's read seq only when both allow receipts.
+        f"CASE WHEN {_RECEIPTS} THEN p.read_seq END, {last_columns} {_FROM}"
         "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
-        "WHERE m.user_id = %(user)s AND (c.version > %(floor)s OR m.version > %(floor)s "
-        "OR (p.version > %(floor)s AND me.read_receipts AND pu.read_receipts)) "
-        "ORDER BY c.version DESC",
-        {"user": user, "floor": floor},
+        f"{_CHANGED_AFTER}{only} ORDER BY c.version DESC",
+        params,
     ).fetchall()
-    return [state_from_row(row, message) for row in rows], int(counter[0])
+    return [state_from_row(row, message) for row in rows], version
 
 
 def note_appended(conn: Connection, rows: Iterable[StoredMessage]) -> None:

@@ -102,9 +102,9 @@ class PostgresMessageStore:
         return await self._db.read(lambda conn: _pull(conn, user, cid, after, limit))
 
     async def conversations(
-        self, user: str, *, since: int | None
+        self, user: str, *, since: int | None, limit: int | None = None
     ) -> tuple[list[ConversationState], int]:
-        return await self._db.read(lambda conn: _conversations(conn, user, since))
+        return await self._db.read(lambda conn: _conversations(conn, user, since, limit))
 
     async def mark_read(self, user: str, cid: str, seq: int, *, now_ms: int) -> ReadMark:
         return await self._db.write(lambda conn: _mark_read(conn, user, cid, seq))
@@ -318,9 +318,11 @@ def _pull(conn: Connection, user: str, cid: str, after: int, limit: int) -> Page
 
 
 def _conversations(
-    conn: Connection, user: str, since: int | None
+    conn: Connection, user: str, since: int | None, limit: int | None
 ) -> tuple[list[ConversationState], int]:
-    return conversation_states(conn, user, since, last_columns=_LAST_COLUMNS, message=_message)
+    return conversation_states(
+        conn, user, since, limit=limit, last_columns=_LAST_COLUMNS, message=_message
+    )
 
 
 def _mark_read(conn: Connection, user: str, cid: str, seq: int) -> ReadMark:

@@ -12,6 +12,7 @@ Besides the store, three hooks called by the message store:
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable, Iterable
 
@@ -24,6 +25,7 @@ from sandcat.store.conversations import (
     SettingsUpdate,
     append_effects,
     apply_change,
+    cut_page,
     split_readers,
     state_from_row,
 )
@@ -97,36 +99,57 @@ def _readers(
     return split_readers(rows, limit)
 
 
+_RECEIPTS = "me.read_receipts = 1 AND pu.read_receipts = 1"
+# A member's conversations with the direct peer's row and both users' switches.
+_FROM = (
+    "FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
+    "JOIN users me ON me.id = m.user_id "
+    "LEFT JOIN conversation_members p "
+    "ON c.kind = 'direct' AND p.cid = c.cid AND p.user_id != m.user_id "
+    "LEFT JOIN users pu ON pu.id = p.user_id "
+)
+# Changed after ?2: a message, my row, or (receipts on) the peer's read.
+_CHANGED_AFTER = (
+    "WHERE m.user_id = ?1 AND (c.version > ?2 OR m.version > ?2 "
+    f"OR (p.version > ?2 AND {_RECEIPTS}))"
+)
+_CHANGE = f"max(c.version, m.version, CASE WHEN {_RECEIPTS} THEN p.version ELSE 0 END)"
+
+
 def conversation_states(
     conn: sqlite3.Connection,
     user: str,
     since: int | None,
     *,
+    limit: int | None = None,
     last_columns: str,
     message: Callable[[tuple[object, ...]], StoredMessage],
 ) -> tuple[list[ConversationState], int]:
     """The user's conversations changed after ``since`` (all if None), and the version.
 
-    ``last_columns`` selects the latest message's columns from ``l`` in the
-    order ``message`` reads them.
+    With ``limit``, a page of the oldest changes (see ``cut_page``) and its
+    version. ``last_columns`` selects the latest message's columns from ``l``
+    in the order ``message`` reads them.
     """
     (version,) = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
     floor = -1 if since is None else since
+    only = ""
+    params: tuple[object, ...] = (user, floor)
+    if limit is not None:
+        changes = conn.execute(f"SELECT c.cid, {_CHANGE} {_FROM}{_CHANGED_AFTER}", params)
+        page = cut_page([(str(cid), int(change)) for cid, change in changes], limit)
+        if page is not None:
+            cids, version = page
+            only = " AND c.cid IN (SELECT value FROM json_each(?3))"
+            params = (user, floor, json.dumps(cids))
     rows = conn.execute(
         "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
         "m.hidden, m.cleared_seq, m.mention_seq, "
-        # The direct peer's read seq (and its changes) only when both allow receipts.
-        "CASE WHEN me.read_receipts = 1 AND pu.read_receipts = 1 THEN p.read_seq END, "
-        f"{last_columns} FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
-        "JOIN users me ON me.id = m.user_id "
-        "LEFT JOIN conversation_members p "
-        "ON c.kind = 'direct' AND p.cid = c.cid AND p.user_id != m.user_id "
-        "LEFT JOIN users pu ON pu.id = p.user_id "
+        # The direct peer's read seq only when both allow receipts.
+        f"CASE WHEN {_RECEIPTS} THEN p.read_seq END, {last_columns} {_FROM}"
         "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
-        "WHERE m.user_id = ?1 AND (c.version > ?2 OR m.version > ?2 "
-        "OR (p.version > ?2 AND me.read_receipts = 1 AND pu.read_receipts = 1)) "
-        "ORDER BY c.version DESC",
-        (user, floor),
+        f"{_CHANGED_AFTER}{only} ORDER BY c.version DESC",
+        params,
     ).fetchall()
     return [state_from_row(row, message) for row in rows], int(version)
 
