@@ -330,9 +330,11 @@ def _mark_read(conn: Connection, user: str, cid: str, seq: int) -> ReadMark:
     target = min(seq, max_seq)
     if target <= read_seq:
         return ReadMark(seq=read_seq, advanced=False, observers=())
+    # Before the version: its lock is held from there to the commit.
+    observers = receipt_observers(conn, user, cid)
     conn.execute(
         "UPDATE conversation_members SET read_seq = %s, version = %s "
         "WHERE user_id = %s AND cid = %s",
         (target, bump_version(conn), user, cid),
     )
-    return ReadMark(seq=target, advanced=True, observers=receipt_observers(conn, user, cid))
+    return ReadMark(seq=target, advanced=True, observers=observers)
