@@ -308,10 +308,15 @@ async def test_refusals_change_nothing_and_the_connection_keeps_serving(
     ):
         reply = await api.http.patch(path, json=payload, headers=api.auth(alice))
         assert reply.status_code == 422, (path, payload, reply.text)
-    reply = await api.http.patch(
-        f"/api/v1/conversations/{group}", json={"pinned": True}, headers=api.auth(eve)
-    )
-    assert reply.status_code == 403
+    for target in (group, "g:nosuchgroup"):
+        reply = await api.http.patch(
+            f"/api/v1/conversations/{target}", json={"pinned": True}, headers=api.auth(eve)
+        )
+        assert reply.status_code == 403, reply.text
+        reply = await api.http.get(
+            f"/api/v1/conversations/{target}/readers", params={"seq": 1}, headers=api.auth(eve)
+        )
+        assert reply.status_code == 403, reply.text
     for params in ({}, {"seq": "x"}, {"seq": 1, "after": "a:b"}, {"seq": 1, "limit": 501}):
         reply = await api.http.get(
             f"/api/v1/conversations/{group}/readers", params=params, headers=api.auth(alice)
