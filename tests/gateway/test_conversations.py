@@ -369,3 +369,42 @@ async def test_a_paged_sync_walks_every_conversation_once(api: Api, connect: Con
     refused = await conn.reply(rid)
     assert isinstance(refused, Err)
     assert refused.code == "bad_request"
+
+
+async def test_group_changes_count_as_messages_and_removed_members_leave_readers(
+    api: Api, connect: Connect
+) -> None:
+    owner, bob, carol = await api.account(), await api.account(), await api.account()
+    await api.befriend(owner, bob)
+    await api.befriend(owner, carol)
+    cid = await api.group(owner, [bob, carol])
+    group_id = cid[2:]
+    o1, b1 = await connect(owner.token), await connect(bob.token)
+    await _ok(b1, ConvSet(rid=b1.rid(), cid=cid, hidden=True))
+    before = await _conv(b1, cid)
+    assert before is not None
+    reply = await api.http.patch(
+        f"/api/v1/groups/{group_id}", json={"name": "renamed"}, headers=api.auth(owner)
+    )
+    assert reply.status_code == 200, reply.text
+    # The system message unhides the group and is unread to all but its actor.
+    mine, bobs = await _conv(o1, cid), await _conv(b1, cid)
+    assert mine is not None
+    assert bobs is not None
+    assert (mine["unread"], bobs["unread"], bobs["hidden"]) == (0, before["unread"] + 1, False)
+    reply = await api.http.post(
+        f"/api/v1/groups/{group_id}/members/remove",
+        json={"users": [carol.id]},
+        headers=api.auth(owner),
+    )
+    assert reply.status_code == 200, reply.text
+    seq = await _send(o1, cid, "after")
+    readers = await _ok(o1, Readers(rid=o1.rid(), cid=cid, seq=seq))
+    assert sorted(readers["read"] + readers["unread"]) == sorted([owner.id, bob.id])
+    c1 = await connect(carol.token)
+    assert await _err(c1, Readers(rid=c1.rid(), cid=cid, seq=1)) == "forbidden"
+    # Carol's list ends at her removal; she may still tidy it up.
+    gone = await _conv(c1, cid)
+    assert gone is not None
+    assert gone["max_seq"] == seq - 1
+    assert (await _ok(c1, ConvSet(rid=c1.rid(), cid=cid, clear=True)))["cleared_seq"] == seq - 1

@@ -269,3 +269,26 @@ async def test_direct_read_receipts_need_both_switches_on(
         await db.accounts.update_profile("b", {"read_receipts": False}, now_ms=NOW)
         await send(messages, new("a", AB, "4"))
         assert (await messages.mark_read("b", AB, 5, now_ms=NOW)).observers == ()
+
+
+async def test_a_group_members_window_bounds_unread_last_and_mentions(
+    store: ConversationStore, messages: MessageStore, db: Backend
+) -> None:
+    with trio.fail_after(5):
+        await send(messages, *(new("a", GROUP, str(n)) for n in range(4)))
+        # c joined at seq 3 (history hidden); b left after seq 2.
+        await db.execute("UPDATE conversation_members SET from_seq = 3 WHERE user_id = 'c'")
+        await db.execute(
+            "UPDATE conversation_members SET until_seq = 2 WHERE user_id = 'b' AND cid = ?", GROUP
+        )
+        c, b = await conv(messages, "c", GROUP), await conv(messages, "b", GROUP)
+        assert (c.min_seq, c.max_seq, c.unread) == (3, 4, 2)
+        assert (b.max_seq, b.unread, b.last is not None and b.last.seq) == (2, 2, 2)
+        await send(messages, new("a", GROUP, "all", mentions=("@all",)))
+        assert [(await conv(messages, u, GROUP)).mention for u in ("b", "c")] == [False, True]
+        page = await store.readers("a", GROUP, 1, after=None, limit=10)
+        assert (page.read, page.unread) == (("a",), ("c",))
+        with pytest.raises(Forbidden):
+            await store.readers("b", GROUP, 1, after=None, limit=10)
+        cleared = await store.update_settings("b", GROUP, SettingsChange(clear=True), now_ms=NOW)
+        assert cleared.settings.cleared_seq == 2

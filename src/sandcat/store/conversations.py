@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sandcat.store.group_sql import Tx
 from sandcat.store.messages import ConversationState, StoredMessage
 
 #: A mention of every member of a group (not an id: ids have no ``@``); SEND
@@ -92,6 +93,25 @@ class AppendEffects:
     mentioned: dict[tuple[str, str], int]
     #: group cid -> (last seq mentioning ``all``, its sender): every other member.
     everyone: dict[str, tuple[int, str]]
+
+
+def note_system_message(tx: Tx, message: StoredMessage) -> None:
+    """What a group's system message changes for its members, like a sent one: the
+    actor has read it, and members who hid the group see it again."""
+    tx.run(
+        "UPDATE conversation_members SET read_seq = ? "
+        "WHERE cid = ? AND user_id = ? AND read_seq < ?",
+        message.seq,
+        message.cid,
+        message.sender,
+        message.seq,
+    )
+    tx.run(
+        "UPDATE conversation_members SET hidden = ? WHERE cid = ? AND hidden = ?",
+        False,
+        message.cid,
+        True,
+    )
 
 
 def append_effects(rows: Iterable[StoredMessage]) -> AppendEffects:

@@ -17,6 +17,7 @@ import msgpack
 
 from sandcat.errors import NotFound
 from sandcat.ids import group_cid, new_id
+from sandcat.store.conversations import note_system_message
 from sandcat.store.group_sql import Tx
 from sandcat.store.groups import Change, SystemEntry
 from sandcat.store.inbox import NewNotice
@@ -82,6 +83,7 @@ class Timeline:
             message.body,
             tx.time_in(now_ms),
         )
+        note_system_message(tx, message)  # the actor has read it; it unhides (store.conversations)
         # Members at commit, and those whose window ends with this very message
         # (the removed, the leaver, everyone of a dismissed group).
         members = tuple(

@@ -52,7 +52,7 @@ def _update_settings(
     conn: Connection, user: str, cid: str, change: SettingsChange
 ) -> SettingsUpdate:
     row = conn.execute(
-        "SELECT m.pinned, m.muted, m.hidden, m.cleared_seq, c.max_seq "
+        "SELECT m.pinned, m.muted, m.hidden, m.cleared_seq, coalesce(m.until_seq, c.max_seq) "
         "FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
         "WHERE m.user_id = %s AND m.cid = %s FOR UPDATE OF m",
         (user, cid),
@@ -84,14 +84,16 @@ def _readers(
     conn: Connection, user: str, cid: str, seq: int, after: str | None, limit: int
 ) -> Readers:
     member = conn.execute(
-        "SELECT 1 FROM conversation_members WHERE user_id = %s AND cid = %s", (user, cid)
+        "SELECT 1 FROM conversation_members WHERE user_id = %s AND cid = %s AND until_seq IS NULL",
+        (user, cid),
     ).fetchone()
     if member is None:
         raise Forbidden(_NOT_MEMBER)
     rows = conn.execute(
         "SELECT user_id, read_seq >= %s FROM conversation_members "
         # Byte order, as in SQLite, so pages follow ids the same way on both.
-        'WHERE cid = %s AND user_id COLLATE "C" > %s ORDER BY user_id COLLATE "C" LIMIT %s',
+        'WHERE cid = %s AND user_id COLLATE "C" > %s AND until_seq IS NULL '
+        'ORDER BY user_id COLLATE "C" LIMIT %s',
         (seq, cid, after or "", limit + 1),
     ).fetchall()
     return split_readers(rows, limit)
@@ -137,11 +139,13 @@ def conversation_states(
             params["cids"], version = page
             only = " AND c.cid = ANY(%(cids)s)"
     rows = conn.execute(
-        "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
-        "m.hidden, m.cleared_seq, m.mention_seq, "
+        # A group member's window: from its join (from_seq) to its leaving (until_seq).
+        "SELECT c.cid, c.kind, coalesce(m.until_seq, c.max_seq), GREATEST(c.min_seq, m.from_seq), "
+        "m.read_seq, m.muted, m.pinned, m.hidden, m.cleared_seq, m.mention_seq, "
         # The direct peer's read seq only when both allow receipts.
         f"CASE WHEN {_RECEIPTS} THEN p.read_seq END, {last_columns} {_FROM}"
-        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
+        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = coalesce(m.until_seq, c.max_seq) "
+        "AND l.seq > m.cleared_seq "
         f"{_CHANGED_AFTER}{only} ORDER BY c.version DESC",
         params,
     ).fetchall()
@@ -168,7 +172,7 @@ def note_appended(conn: Connection, rows: Iterable[StoredMessage]) -> None:
     for cid, (seq, sender) in sorted(effects.everyone.items()):
         conn.execute(
             "UPDATE conversation_members SET mention_seq = GREATEST(mention_seq, %s) "
-            "WHERE cid = %s AND user_id <> %s",
+            "WHERE cid = %s AND user_id <> %s AND until_seq IS NULL",
             (seq, cid, sender),
         )
 

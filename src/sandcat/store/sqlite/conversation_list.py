@@ -55,7 +55,7 @@ def _update_settings(
     conn: sqlite3.Connection, user: str, cid: str, change: SettingsChange
 ) -> SettingsUpdate:
     row = conn.execute(
-        "SELECT m.pinned, m.muted, m.hidden, m.cleared_seq, c.max_seq "
+        "SELECT m.pinned, m.muted, m.hidden, m.cleared_seq, coalesce(m.until_seq, c.max_seq) "
         "FROM conversation_members m JOIN conversations c ON c.cid = m.cid "
         "WHERE m.user_id = ? AND m.cid = ?",
         (user, cid),
@@ -87,13 +87,14 @@ def _readers(
     conn: sqlite3.Connection, user: str, cid: str, seq: int, after: str | None, limit: int
 ) -> Readers:
     member = conn.execute(
-        "SELECT 1 FROM conversation_members WHERE user_id = ? AND cid = ?", (user, cid)
+        "SELECT 1 FROM conversation_members WHERE user_id = ? AND cid = ? AND until_seq IS NULL",
+        (user, cid),
     ).fetchone()
     if member is None:
         raise Forbidden(_NOT_MEMBER)
     rows = conn.execute(
         "SELECT user_id, read_seq >= ? FROM conversation_members "
-        "WHERE cid = ? AND user_id > ? ORDER BY user_id LIMIT ?",
+        "WHERE cid = ? AND user_id > ? AND until_seq IS NULL ORDER BY user_id LIMIT ?",
         (seq, cid, after or "", limit + 1),
     ).fetchall()
     return split_readers(rows, limit)
@@ -143,11 +144,13 @@ def conversation_states(
             only = " AND c.cid IN (SELECT value FROM json_each(?3))"
             params = (user, floor, json.dumps(cids))
     rows = conn.execute(
-        "SELECT c.cid, c.kind, c.max_seq, c.min_seq, m.read_seq, m.muted, m.pinned, "
-        "m.hidden, m.cleared_seq, m.mention_seq, "
+        # A group member's window: from its join (from_seq) to its leaving (until_seq).
+        "SELECT c.cid, c.kind, coalesce(m.until_seq, c.max_seq), max(c.min_seq, m.from_seq), "
+        "m.read_seq, m.muted, m.pinned, m.hidden, m.cleared_seq, m.mention_seq, "
         # The direct peer's read seq only when both allow receipts.
         f"CASE WHEN {_RECEIPTS} THEN p.read_seq END, {last_columns} {_FROM}"
-        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = c.max_seq AND l.seq > m.cleared_seq "
+        "LEFT JOIN messages l ON l.cid = c.cid AND l.seq = coalesce(m.until_seq, c.max_seq) "
+        "AND l.seq > m.cleared_seq "
         f"{_CHANGED_AFTER}{only} ORDER BY c.version DESC",
         params,
     ).fetchall()
@@ -172,7 +175,7 @@ def note_appended(conn: sqlite3.Connection, rows: Iterable[StoredMessage]) -> No
     )
     conn.executemany(
         "UPDATE conversation_members SET mention_seq = max(mention_seq, ?) "
-        "WHERE cid = ? AND user_id != ?",
+        "WHERE cid = ? AND user_id != ? AND until_seq IS NULL",
         [(seq, cid, sender) for cid, (seq, sender) in effects.everyone.items()],
     )
 
