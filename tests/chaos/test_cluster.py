@@ -16,7 +16,7 @@ import time
 import pytest
 import trio
 
-from sandcat.protocol import Ok
+from sandcat.protocol import Ok, Send
 from tests.chaos.cluster import Cluster
 from tests.chaos.workload import Cast, Numbers, run_scenario
 
@@ -103,7 +103,15 @@ async def test_flushall_redis(chaos_cluster: Cluster, cast: Cast) -> None:
                 break
         else:
             pytest.fail("no direct peer on another instance")
-        seq = cast.history.final_max[cid]
+        # A peer writes first: sending moves the sender's read seq (SPEC.md
+        # "SYNC"), so the reader's last message would leave nothing to read.
+        writer = elsewhere[0]
+        assert writer.link is not None
+        sent = await writer.link.call(
+            Send(rid=writer.link.rid(), cid=cid, cmid="read-me", kind=1, body={"text": "read me"})
+        )
+        assert isinstance(sent, Ok), sent
+        seq = int(sent.body["seq"])
         reply = await reader.mark_read(cid, seq)
         assert isinstance(reply, Ok), reply
         with trio.fail_after(10):
