@@ -1,0 +1,87 @@
+"""Conversation rows (opened by friendships and groups, advanced by the message
+store) behave the same on SQLite and PostgreSQL: opening is idempotent and keeps
+history and read state, sending rights follow ``can_send``, and every change
+gets a SYNC version above every earlier one."""
+
+from __future__ import annotations
+
+from sandcat.store.messages import Appended, NewMessage, Refused
+from sandcat.store.postgres import conversations as pg_conversations
+from sandcat.store.sqlite import conversations as sqlite_conversations
+from tests.store.backend import Backend, make_user
+
+AB = "d:a:b"
+NOW = 1_700_000_000_000
+
+
+async def set_can_send(backend: Backend, cid: str, user: str, *, can_send: bool) -> None:
+    if backend.kind == "sqlite":
+        await backend.db.write(  # type: ignore[call-arg]
+            lambda conn: sqlite_conversations.set_can_send(
+                conn, cid=cid, users=[user], can_send=can_send
+            )
+        )
+    else:
+        await backend.db.write(
+            lambda conn: pg_conversations.set_can_send(
+                conn,
+                cid=cid,
+                users=[user],
+                can_send=can_send,
+                version=pg_conversations.bump_version(conn),
+            )
+        )
+
+
+async def send(backend: Backend, cmid: str) -> Appended | Refused:
+    [outcome] = await backend.messages.append(
+        [NewMessage("a", "a-d", AB, cmid, 1, b"\xa1x")], now_ms=NOW, open_direct=False
+    )
+    return outcome
+
+
+async def test_opening_again_keeps_history_and_read_state(backend: Backend) -> None:
+    await backend.users(make_user("a"), make_user("b"))
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    assert isinstance(await send(backend, "m1"), Appended)
+    await backend.messages.mark_read("b", AB, 1, now_ms=NOW)
+    _, before = await backend.messages.conversations("b", since=None)
+    await backend.open_conversation(AB, "direct", ("a", "b"), now_ms=NOW + 1)
+    changed, after = await backend.messages.conversations("b", since=before)
+    assert after > before
+    [state] = changed
+    assert (state.cid, state.kind, state.max_seq, state.min_seq, state.read_seq) == (
+        AB,
+        "direct",
+        1,
+        1,
+        1,
+    )
+
+
+async def test_sending_follows_can_send_and_refusals_take_no_seq(backend: Backend) -> None:
+    await backend.users(make_user("a"), make_user("b"))
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    _, v0 = await backend.messages.conversations("a", since=None)
+    await set_can_send(backend, AB, "a", can_send=False)
+    _, v1 = await backend.messages.conversations("a", since=v0)
+    assert v1 > v0
+    assert isinstance(await send(backend, "m1"), Refused)
+    await set_can_send(backend, AB, "a", can_send=True)
+    sent = await send(backend, "m2")
+    assert isinstance(sent, Appended)
+    assert sent.message.seq == 1
+
+
+async def test_reopening_restores_sending_rights(backend: Backend) -> None:
+    await backend.users(make_user("a"), make_user("b"))
+    await backend.open_conversation(AB, "direct", ("a", "b"), can_send=False)
+    assert isinstance(await send(backend, "m1"), Refused)
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    assert isinstance(await send(backend, "m2"), Appended)
+
+
+async def test_a_stranger_sees_no_conversation(backend: Backend) -> None:
+    await backend.users(make_user("a"), make_user("b"), make_user("z"))
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    assert (await backend.messages.conversations("z", since=None))[0] == []
