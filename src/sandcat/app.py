@@ -366,6 +366,7 @@ async def run_server(
                 files=files,
                 signals=signals,
                 conversations=ConversationFrames(conversations),
+                history=stores.history,
             )
             async with trio.open_nursery() as connections:
                 listening = trio.CancelScope()
@@ -405,6 +406,8 @@ async def run_server(
                     ready=lambda: ready,
                     metrics=metrics.registry,
                     turn=TurnRelay(config.calls, clock=clock),
+                    history=stores.history,
+                    clock=clock,
                 )
                 http_port = await root.start(
                     lambda task_status: serve_http(

@@ -153,6 +153,10 @@ class ChatConfig:
     max_group_members: int = field(default=500, metadata=_bounds(2, 1_000_000))
     #: After a rejection or an unfriending, how long before the same user may ask again.
     friend_request_cooldown_s: int = field(default=86400, metadata=_bounds(0, 365 * 86400))
+    #: How long after sending a user may recall a message (group owners and admins: always).
+    recall_window_s: int = field(default=120, metadata=_bounds(0, 365 * 86400))
+    #: How long after sending a user may edit a text message.
+    edit_window_s: int = field(default=900, metadata=_bounds(0, 365 * 86400))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -31,6 +31,7 @@ from sandcat.store.sqlite.contacts import SqliteContactStore
 from sandcat.store.sqlite.conversation_list import SqliteConversationStore
 from sandcat.store.sqlite.files import SqliteFileStore
 from sandcat.store.sqlite.groups import SqliteGroupStore
+from sandcat.store.sqlite.history import SqliteHistoryStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
 
@@ -146,6 +147,7 @@ async def open_api(
             files=SqliteFileStore(db),
             inbox=SqliteInboxStore(db),
             conversations=SqliteConversationStore(db),
+            history=SqliteHistoryStore(db),
         )
         services = build_services(
             stores, config, secret=SECRET, clock=clock, notifier=notifier, mailbox=mailbox
@@ -174,6 +176,8 @@ async def open_api(
             sessions=closer,
             config=config,
             ready=ready or (lambda: bool(flag[0])),
+            history=stores.history,
+            clock=clock,
         )
         shutdown = trio.Event()
         port = await nursery.start(

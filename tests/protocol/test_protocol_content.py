@@ -54,6 +54,11 @@ VALID: list[tuple[Kind, dict[str, Any]]] = [
     (Kind.EMOJI, {"emoji": "🎉"}),
     (Kind.LOCATION, {"lat": 52.52, "lon": -180, "name": "Berlin", "address": "Mitte"}),
     (Kind.LOCATION, {"lat": -90, "lon": 13.4}),
+    (Kind.CONTACT, {"user": "u-42"}),
+    (
+        Kind.CONTACT,
+        {"user": "u-42", "username": "carol", "display_name": "Carol C.", "avatar": "a1"},
+    ),
 ]
 
 
@@ -70,7 +75,7 @@ FILE = {"file": "f", "mime": "text/plain", "size": 1, "name": "n"}
 VOICE = {"file": "f", "mime": "audio/ogg", "size": 1, "duration_ms": 1}
 INVALID: list[tuple[int, object, str]] = [
     (0, {"text": "x"}, "kind: unknown kind 0"),
-    (10, {}, "kind: unknown kind 10"),
+    (13, {}, "kind: unknown kind 13"),
     (999, {}, "kind: unknown kind 999"),
     (Kind.TEXT, "hi", "body: must be a map"),
     (Kind.TEXT, {}, "body.text: required"),
@@ -95,6 +100,14 @@ INVALID: list[tuple[int, object, str]] = [
     (Kind.LOCATION, {"lat": 0, "lon": float("inf")}, "body.lon:"),
     (Kind.LOCATION, {"lat": True, "lon": 0}, "body.lat:"),
     (Kind.LOCATION, {"lat": "0", "lon": 0}, "body.lat:"),
+    (Kind.CONTACT, {}, "body.user: required"),
+    (Kind.CONTACT, {"user": "a:b"}, "body.user: must be an id"),
+    (Kind.CONTACT, {"user": "u", "display_name": ""}, "body.display_name: must be a str of 1-64"),
+    (Kind.CONTACT, {"user": "u", "username": "a\nb"}, "body.username: must be a str of 1-64"),
+    (Kind.CONTACT, {"user": "u", "avatar": 7}, "body.avatar: must be an id"),
+    (Kind.CONTACT, {"user": "u", "phone": "1"}, "body.phone: not allowed for kind contact"),
+    (Kind.RECALL, {"seq": 1}, "kind: recall messages are sent by the server only"),
+    (Kind.EDIT, {"seq": 1, "body": {}}, "kind: edit messages are sent by the server only"),
     (Kind.CALL_LOG, {}, "kind: call_log messages are sent by the server only"),
     (Kind.SYSTEM, {"event": "x"}, "kind: system messages are sent by the server only"),
 ]
@@ -146,3 +159,13 @@ def test_text_limit_follows_limits() -> None:
     validate_content(Kind.TEXT, {"text": "abc"}, Limits(max_text_bytes=3))
     with pytest.raises(ContentError, match="1-3 UTF-8 bytes"):
         validate_content(Kind.TEXT, {"text": "abcd"}, Limits(max_text_bytes=3))
+
+
+def test_recall_and_edit_events_are_server_kinds() -> None:
+    assert {Kind.RECALL, Kind.EDIT} <= SERVER_KINDS
+    validate_content(Kind.RECALL, {"seq": 7}, server_authored=True)
+    validate_content(Kind.EDIT, {"seq": 7, "body": {"text": "x"}}, server_authored=True)
+    with pytest.raises(ContentError, match=r"^body.seq: must be an unsigned int"):
+        validate_content(Kind.RECALL, {"seq": -1}, server_authored=True)
+    with pytest.raises(ContentError, match=r"^body.body: must be a map"):
+        validate_content(Kind.EDIT, {"seq": 1, "body": "x"}, server_authored=True)

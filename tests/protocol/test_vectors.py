@@ -23,11 +23,14 @@ from sandcat.protocol import (
     CallEvent,
     ConvSet,
     ConvState,
+    Edit,
     Err,
     ErrorCode,
     FrameError,
     GoAway,
     Hello,
+    Hide,
+    History,
     InboxAck,
     InboxPull,
     Msg,
@@ -40,6 +43,7 @@ from sandcat.protocol import (
     Read,
     Readers,
     ReadState,
+    Recall,
     RequestError,
     Send,
     Sync,
@@ -64,6 +68,10 @@ FRAMES: dict[int, type[Any]] = {
     13: Read,
     14: InboxPull,
     15: InboxAck,
+    16: Recall,
+    17: Edit,
+    18: History,
+    19: Hide,
     20: Msg,
     21: ReadState,
     22: Notify,
@@ -116,7 +124,7 @@ def _expected_frame(vector: dict[str, Any]) -> Any:
     if cls is Hello:
         kwargs["token"] = None  # the one optional field without a default
     for key, value in body.items():
-        if key in ("mentions", "users"):
+        if key in ("mentions", "users", "seqs"):
             value = tuple(value)
         elif key == "code":
             value = ErrorCode(value)

@@ -16,13 +16,14 @@ from sandcat.api.files import files_blueprint
 from sandcat.api.friends import blocks_blueprint, friends_blueprint
 from sandcat.api.groups import groups_blueprint
 from sandcat.api.inbox import inbox_blueprint
+from sandcat.api.messages import messages_blueprint
 from sandcat.api.oauth import oauth_blueprint
 from sandcat.api.openapi import openapi_document
 from sandcat.api.payload import json_response
 from sandcat.api.sessions import sessions_blueprint
 from sandcat.api.upload_stream import StreamingConnection, StreamingRequest
 from sandcat.api.users import users_blueprint
-from sandcat.clock import system_clock
+from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.codes import VerificationCodes
@@ -37,6 +38,7 @@ from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
 from sandcat.domain.turn import TurnRelay
 from sandcat.metrics import CONTENT_TYPE, Registry
+from sandcat.store.history import HistoryStore
 
 
 def create_app(
@@ -57,6 +59,8 @@ def create_app(
     ready: Callable[[], bool],
     metrics: Registry | None = None,
     turn: TurnRelay | None = None,
+    history: HistoryStore,
+    clock: Clock = system_clock,
 ) -> QuartTrio:
     """The HTTP API (PROTOCOL.md §5) and ``GET /healthz`` (§6).
 
@@ -95,6 +99,9 @@ def create_app(
     )
     app.register_blueprint(
         calls_blueprint(accounts, turn or TurnRelay(config.calls, clock=system_clock))
+    )
+    app.register_blueprint(
+        messages_blueprint(accounts, history, clock=clock, max_body_bytes=max_bytes)
     )
     document = openapi_document()
 

@@ -13,6 +13,7 @@ from sandcat.api.openapi_calls import call_paths
 from sandcat.api.openapi_conversations import CONVERSATION_SCHEMAS, conversation_paths
 from sandcat.api.openapi_files import FILE_SCHEMAS, file_paths
 from sandcat.api.openapi_groups import GROUP_SCHEMAS, group_paths
+from sandcat.api.openapi_messages import MESSAGE_SCHEMAS, message_paths
 from sandcat.api.people_paths import people_paths
 from sandcat.api.schemas import BODIES, ID, SCHEMAS, Schema, obj, ref
 
@@ -136,12 +137,19 @@ def openapi_document() -> Schema:
     paths.update(people_paths(op, _wrap))
     paths.update(call_paths(op))
     paths.update(conversation_paths(op))
+    paths.update(message_paths(op))
     document: Schema = {
         "openapi": "3.1.0",
         "info": {"title": "Sandcat HTTP API", "version": "1"},
         "paths": paths,
         "components": {
-            "schemas": {**SCHEMAS, **FILE_SCHEMAS, **GROUP_SCHEMAS, **CONVERSATION_SCHEMAS},
+            "schemas": {
+                **SCHEMAS,
+                **FILE_SCHEMAS,
+                **GROUP_SCHEMAS,
+                **CONVERSATION_SCHEMAS,
+                **MESSAGE_SCHEMAS,
+            },
             "responses": {
                 f"E{code}": {"description": text, **_json(ref("Error"))}
                 for code, text in _ERRORS.items()

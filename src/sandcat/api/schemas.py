@@ -183,6 +183,15 @@ _PASSWORD = text(8, 128, description="8-128 characters, not a common password")
 _PHONE = {"type": "string", "description": "international format, e.g. +15551234567"}
 
 BODIES: dict[str, Schema] = {
+    "hide_messages": obj(
+        ["seqs"],
+        seqs={
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": 2**53 - 1},
+            "minItems": 1,
+            "maxItems": 200,
+        },
+    ),
     "register": obj(
         ["username", "password"],
         username=text(

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgpack
 
-from sandcat.store.messages import StoredMessage
+from sandcat.store.messages import Origin, StoredMessage
 
 #: The event format this code writes and reads.
 VERSION = 1
@@ -57,6 +57,9 @@ def encode_event(event: Event) -> bytes:
         "mentions": None if m.mentions is None else list(m.mentions),
         "members": list(event.members),
     }
+    if m.forward is not None:
+        # Added within version 1: older readers ignore the key.
+        data["forward"] = [m.forward.cid, m.forward.seq, m.forward.sender]
     packed: bytes = msgpack.packb(data, use_bin_type=True)
     return packed
 
@@ -74,6 +77,20 @@ def _strings(value: object, name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise BadEvent(f"event field {name!r} is not a list of strings")
     return tuple(value)
+
+
+def _origin(value: object) -> Origin | None:
+    if value is None:
+        return None
+    if not (
+        isinstance(value, list)
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and isinstance(value[1], int)
+        and isinstance(value[2], str)
+    ):
+        raise BadEvent("event field 'forward' is not [cid, seq, from]")
+    return Origin(value[0], value[1], value[2])
 
 
 def decode_event(data: bytes) -> Event:
@@ -107,6 +124,7 @@ def decode_event(data: bytes) -> Event:
         ts=_field(raw, "ts", int),
         reply_to=_field(raw, "reply_to", int, optional=True),
         mentions=None if mentions is None else _strings(mentions, "mentions"),
+        forward=_origin(raw.get("forward")),
     )
     if message.seq < 1:
         raise BadEvent("event seq must be positive")

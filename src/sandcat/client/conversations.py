@@ -26,6 +26,8 @@ class _Conversation:
     delivered: int
     known_max: int
     ahead: dict[int, Msg] = field(default_factory=dict)
+    #: Seqs this user hid (HIDE): a pull skips them, so they never arrive.
+    hidden: set[int] = field(default_factory=set)
 
 
 class Conversations:
@@ -90,6 +92,9 @@ class Conversations:
     def pop_ready(self) -> Msg | None:
         """The next message to deliver (the one after ``delivered`` of some cid)."""
         for conv in self._convs.values():
+            while conv.delivered + 1 in conv.hidden:
+                conv.hidden.discard(conv.delivered + 1)
+                conv.delivered += 1
             msg = conv.ahead.pop(conv.delivered + 1, None)
             if msg is not None:
                 conv.delivered = msg.seq
@@ -103,7 +108,9 @@ class Conversations:
         but has not arrived: pull ``seq > hole`` to fill it.
         """
         conv = self._convs.get(cid)
-        if conv is None or conv.known_max <= conv.delivered or conv.delivered + 1 in conv.ahead:
+        if conv is None or conv.known_max <= conv.delivered:
+            return None
+        if conv.delivered + 1 in conv.ahead or conv.delivered + 1 in conv.hidden:
             return None
         return conv.delivered
 
@@ -114,6 +121,24 @@ class Conversations:
             if after is not None:
                 return cid, after
         return None
+
+    def pulled(self, cid: str, after: int, seqs: list[int]) -> int:
+        """A pull of ``seq > after`` returned ``seqs`` (ascending).
+
+        A PULL reply leaves out the messages this user hid (SPEC.md "The timeline"),
+        so a seq missing between ``after`` and the last one returned will
+        never come: stop waiting for it. Returns how many seqs that was.
+        """
+        conv = self._conversation(cid)
+        skipped = 0
+        expected = after + 1
+        for seq in seqs:
+            for gap in range(max(expected, conv.delivered + 1), seq):
+                if gap not in conv.ahead:
+                    conv.hidden.add(gap)
+                    skipped += 1
+            expected = max(expected, seq + 1)
+        return skipped
 
     def settle(self, cid: str, max_seq: int) -> int:
         """The server has nothing to add after ``delivered``, up to ``max_seq``.

@@ -112,6 +112,7 @@ class Delivery:
         self.conversations.skip_to(cid, page.min_seq)
         for msg in page.msgs:
             self.conversations.offer(msg)
+        self._stats.skipped += self.conversations.pulled(cid, after, [m.seq for m in page.msgs])
         if not any(msg.seq > after for msg in page.msgs):
             # The server has nothing after `after`: do not ask again forever.
             self._stats.skipped += self.conversations.settle(cid, page.max_seq)

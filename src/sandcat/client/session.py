@@ -28,6 +28,9 @@ from sandcat.protocol import (
     CallEvent,
     ClientFrame,
     ConvSet,
+    Edit,
+    Hide,
+    History,
     InboxAck,
     InboxPull,
     Kind,
@@ -40,6 +43,7 @@ from sandcat.protocol import (
     Read,
     Readers,
     ReadState,
+    Recall,
     Send,
     ServerFrame,
     Sync,
@@ -131,8 +135,13 @@ class Session:
         cmid: str | None = None,
         reply_to: int | None = None,
         mentions: tuple[str, ...] | None = None,
+        forward: Mapping[str, object] | None = None,
     ) -> Ack:
         """Send a message: ``text``, or a ``body`` of content ``kind``.
+
+        ``forward`` (``{cid, seq}``) sends a copy of that message: ``kind`` and
+        ``body`` must be its own. (This device's own copy, built from the ack,
+        does not know the origin's author; other devices get ``forward`` in full.)
 
         The message gets a fresh ``cmid`` unless one is given (give the
         same one to resend a message whose outcome is unknown). Until the
@@ -162,6 +171,7 @@ class Session:
             "body": body,
             "reply_to": reply_to,
             "mentions": mentions,
+            "forward": forward,
         }
         Send(rid=1, **fields)  # check the fields once, here, in the caller
 
@@ -190,6 +200,79 @@ class Session:
         finally:
             self._stats.sends_pending -= 1
         return Ack.from_body(ok.body, cmid)
+
+    async def recall(self, cid: str, seq: int, *, cmid: str | None = None) -> Ack:
+        """Recall message ``seq`` of ``cid``: the ack of the recall event (kind 11).
+
+        Resent like a SEND until acked. Raises `SandcatClientError`
+        (``forbidden``: not yours or too late; ``bad_request``: no such message).
+        """
+        event: dict[str, object] = {"seq": seq}
+        return await self._revise(
+            cmid, Kind.RECALL, event, lambda rid, c: Recall(rid=rid, cid=cid, cmid=c, seq=seq)
+        )
+
+    async def edit(self, cid: str, seq: int, text: str, *, cmid: str | None = None) -> Ack:
+        """Replace the text of message ``seq`` of ``cid``: the ack of the edit event (kind 12)."""
+        body = {"text": text}
+        event: dict[str, object] = {"seq": seq, "body": body}
+        return await self._revise(
+            cmid,
+            Kind.EDIT,
+            event,
+            lambda rid, c: Edit(rid=rid, cid=cid, cmid=c, seq=seq, body=body),
+        )
+
+    async def _revise(
+        self,
+        cmid: str | None,
+        kind: Kind,
+        event: dict[str, object],
+        build: Callable[[int, str], Recall | Edit],
+    ) -> Ack:
+        cmid = cmid or uuid.uuid4().hex
+        build(1, cmid)  # check the fields once, here, in the caller
+
+        def record(ok: Mapping[str, Any]) -> None:
+            ack = Ack.from_body(ok, cmid)
+            own = Msg(
+                cid=ack.cid,
+                seq=ack.seq,
+                mid=ack.mid,
+                sender=self.user,
+                kind=kind,
+                body=event,
+                ts=ack.ts,
+                cmid=cmid,
+                device=self.device,
+            )
+            self._delivery.offer(own)
+
+        ok = await self._request(lambda rid: build(rid, cmid), on_ok=record, send=True)
+        return Ack.from_body(ok.body, cmid)
+
+    async def history(
+        self,
+        cid: str,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> Page:
+        """A page of ``cid``, ascending: after ``after``, before ``before``, or the latest."""
+        ok = await self._request(
+            lambda rid: History(rid=rid, cid=cid, before=before, after=after, limit=limit)
+        )
+        return Page.from_body(ok.body)
+
+    async def message(self, mid: str) -> Msg:
+        """One message by its mid (`SandcatClientError` ``not_found`` if not visible)."""
+        ok = await self._request(lambda rid: History(rid=rid, mid=mid))
+        return Page.from_body(ok.body).msgs[0]
+
+    async def hide(self, cid: str, seqs: list[int]) -> None:
+        """Hide messages of ``cid`` from this user (every device), not from others."""
+        await self._request(lambda rid: Hide(rid=rid, cid=cid, seqs=tuple(seqs)))
 
     async def pull(self, cid: str, after: int = 0, limit: int = 50) -> Page:
         """Messages of ``cid`` with seq > ``after``, ascending (at most ``limit``)."""

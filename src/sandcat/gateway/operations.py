@@ -16,6 +16,7 @@ import msgpack
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.errors import BadRequest, Unauthorized
+from sandcat.gateway.timeline import Timeline
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline import Pipeline, SendRequest
 from sandcat.pipeline.router import msg_frame
@@ -23,7 +24,10 @@ from sandcat.protocol import (
     Auth,
     Call,
     ConvSet,
+    Edit,
     Hello,
+    Hide,
+    History,
     InboxAck,
     InboxPull,
     Limits,
@@ -35,6 +39,7 @@ from sandcat.protocol import (
     Read,
     Readers,
     ReadState,
+    Recall,
     Send,
     Sync,
     Typing,
@@ -43,6 +48,7 @@ from sandcat.protocol import (
     notice_body,
     validate_content,
 )
+from sandcat.store.history import HistoryStore
 from sandcat.store.inbox import InboxPage
 from sandcat.store.messages import ConversationState, MessageStore, NewMessage, StoredMessage
 
@@ -101,9 +107,13 @@ class Operations:
         files: AttachmentChecker | None = None,
         signals: Signals | None = None,
         conversations: ConversationFrames | None = None,
+        history: HistoryStore,
     ) -> None:
         self._signals = signals
         self._conversations = conversations
+        self._timeline = Timeline(
+            history=history, pipeline=pipeline, chat=config.chat, limits=limits
+        )
         self._metrics = metrics or ServerMetrics.create()
         self._files = files
         self._accounts = accounts
@@ -164,6 +174,8 @@ class Operations:
                 await self._signals.handle(conn, frame)
             case ConvSet() | Readers() if self._conversations is not None:
                 await self._conversations.handle(conn, frame)
+            case Recall() | Edit() | History() | Hide():
+                await self._revise(conn, frame)
             case _:  # pragma: no cover - the session state machine admits nothing else
                 raise BadRequest(f"unexpected frame {type(frame).__name__}")
 
@@ -172,6 +184,7 @@ class Operations:
             validate_content(frame.kind, frame.body, self._limits)
         except ValueError as exc:
             raise BadRequest(f"body: {exc}", field="body") from exc
+        forward = await self._timeline.check_send(conn.user, frame)
         attached: tuple[str, ...] = ()
         if self._files is not None:
             attached = await self._files.attachments(conn.user, frame.kind, frame.body)
@@ -185,6 +198,7 @@ class Operations:
             reply_to=frame.reply_to,
             mentions=frame.mentions,
             files=attached,
+            forward=forward,
         )
         await self._pipeline.submit(
             SendRequest(
@@ -195,6 +209,17 @@ class Operations:
                 received=time.perf_counter(),
             )
         )
+
+    async def _revise(self, conn: Connection, frame: Recall | Edit | History | Hide) -> None:
+        match frame:
+            case Recall():
+                await self._timeline.recall(conn, frame)
+            case Edit():
+                await self._timeline.edit(conn, frame)
+            case History():
+                await self._timeline.history(conn, frame)
+            case Hide():
+                await self._timeline.hide(conn, frame, now_ms=self._clock())
 
     def _entry(self, user: str, message: StoredMessage) -> dict[str, object]:
         body = msgpack.unpackb(message.body, raw=False)

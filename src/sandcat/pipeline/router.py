@@ -18,7 +18,7 @@ from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.sequencer import Ack, RecentAcks, SendRequest
 from sandcat.protocol import Err, ErrorCode, Msg, encode
-from sandcat.store.messages import Appended, Refused, StoredMessage
+from sandcat.store.messages import Appended, Origin, Refused, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,15 @@ def msg_frame(message: StoredMessage, body: object, *, own: bool) -> Msg:
         device=message.device if own else None,
         reply_to=message.reply_to,
         mentions=message.mentions,
+        forward=None if message.forward is None else origin_body(message.forward),
+        edited_at=message.edited_at,
+        recalled=message.recalled or None,
     )
+
+
+def origin_body(origin: Origin) -> dict[str, object]:
+    """MSG's ``forward`` map: where a forwarded copy came from."""
+    return {"cid": origin.cid, "seq": origin.seq, "from": origin.sender}
 
 
 async def run_router(

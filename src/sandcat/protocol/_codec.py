@@ -28,9 +28,12 @@ from ._frames import (
     ClientFrame,
     ConvSet,
     ConvState,
+    Edit,
     Err,
     GoAway,
     Hello,
+    Hide,
+    History,
     InboxAck,
     InboxPull,
     Msg,
@@ -42,6 +45,7 @@ from ._frames import (
     Read,
     Readers,
     ReadState,
+    Recall,
     Send,
     ServerFrame,
     Sync,
@@ -55,7 +59,22 @@ __all__ = ["decode_client", "decode_server", "encode", "msg_body", "notice_body"
 _Frame = TypeVar("_Frame", ClientFrame, ServerFrame)
 
 _CLIENT_FRAMES: Final[Mapping[int, type[ClientFrame]]] = {
-    cls.op: cls for cls in (Hello, Ping, Auth, Send, Pull, Sync, Read, InboxPull, InboxAck)
+    cls.op: cls
+    for cls in (
+        Hello,
+        Ping,
+        Auth,
+        Send,
+        Pull,
+        Sync,
+        Read,
+        InboxPull,
+        InboxAck,
+        Recall,
+        Edit,
+        History,
+        Hide,
+    )
 } | {cls.op: cls for cls in (Typing, PresenceSet, Call, ConvSet, Readers)}
 _SERVER_FRAMES: Final[Mapping[int, type[ServerFrame]]] = {
     cls.op: cls for cls in (Ok, Err, Msg, ReadState, Notify, GoAway)
@@ -329,4 +348,9 @@ def _as_error_code(value: object) -> object:
     return value
 
 
-_CONVERTERS: Final = {"mentions": _as_tuple, "users": _as_tuple, "code": _as_error_code}
+_CONVERTERS: Final = {
+    "mentions": _as_tuple,
+    "users": _as_tuple,
+    "seqs": _as_tuple,
+    "code": _as_error_code,
+}

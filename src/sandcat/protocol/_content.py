@@ -27,7 +27,7 @@ __all__ = ["CUSTOM_KIND_MIN", "SERVER_KINDS", "Kind", "validate_content"]
 
 
 class Kind(enum.IntEnum):
-    """Content kinds defined by the protocol. Kinds 10-999 are reserved."""
+    """Content kinds defined by the protocol. Kinds 13-999 are reserved."""
 
     TEXT = 1
     IMAGE = 2
@@ -38,14 +38,18 @@ class Kind(enum.IntEnum):
     LOCATION = 7
     CALL_LOG = 8
     SYSTEM = 9
+    CONTACT = 10
+    RECALL = 11
+    EDIT = 12
 
 
 # Kinds from here up are application-defined and opaque to the server.
 CUSTOM_KIND_MIN: Final = 1000
 
-# Kinds only the server authors (call logs, group notices): a client that
-# could send them could forge history.
-SERVER_KINDS: Final = frozenset({Kind.CALL_LOG, Kind.SYSTEM})
+# Kinds only the server authors (call logs, group notices, and the recall and
+# edit events it writes for RECALL and EDIT): a client that could send them
+# could forge history.
+SERVER_KINDS: Final = frozenset({Kind.CALL_LOG, Kind.SYSTEM, Kind.RECALL, Kind.EDIT})
 
 # A value check returns None if the value fits, else the rule it broke.
 _Check = Callable[[object, Limits], str | None]
@@ -54,6 +58,7 @@ _MIME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,63}/[A-Za-z0-9!
 _EVENT_RE: Final = re.compile(r"[a-z0-9_.]{1,64}")
 _MAX_NAME_CHARS: Final = 255  # a file name on every common file system
 _MAX_EMOJI_BYTES: Final = 64  # one grapheme cluster or a ":short_code:"
+_MAX_LABEL_CHARS: Final = 64  # a username or display name on a contact card
 
 
 def _uint(bound: int) -> _Check:
@@ -128,7 +133,14 @@ def _map(value: object, _limits: Limits) -> str | None:
     return None if isinstance(value, dict) else "must be a map"
 
 
+def _label(value: object, _limits: Limits) -> str | None:
+    if isinstance(value, str) and 1 <= len(value) <= _MAX_LABEL_CHARS and value.isprintable():
+        return None
+    return f"must be a str of 1-{_MAX_LABEL_CHARS} printable chars"
+
+
 _SIZE = _uint(Limits.max_seq)
+_SEQ = _SIZE
 _PIXELS = _uint(2**31)
 _DURATION = _uint(Limits.max_duration_ms)
 
@@ -179,6 +191,14 @@ _SCHEMAS: Final[Mapping[int, Mapping[str, tuple[_Check, bool]]]] = {
         "duration_ms": (_DURATION, True),
     },
     Kind.SYSTEM: {"event": (_event, True), "data": (_map, False)},
+    Kind.CONTACT: {
+        "user": (_id, True),
+        "username": (_label, False),
+        "display_name": (_label, False),
+        "avatar": (_id, False),
+    },
+    Kind.RECALL: {"seq": (_SEQ, True)},
+    Kind.EDIT: {"seq": (_SEQ, True), "body": (_map, True)},
 }
 
 

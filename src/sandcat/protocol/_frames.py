@@ -25,13 +25,17 @@ from ._limits import Limits
 
 __all__ = [
     "MAX_READERS_LIMIT",
+    "MENTION_ALL",
     "Auth",
     "ClientFrame",
     "ConvSet",
     "ConvState",
+    "Edit",
     "Err",
     "GoAway",
     "Hello",
+    "Hide",
+    "History",
     "InboxAck",
     "InboxPull",
     "Msg",
@@ -43,6 +47,7 @@ __all__ = [
     "Read",
     "ReadState",
     "Readers",
+    "Recall",
     "Send",
     "ServerFrame",
     "Sync",
@@ -63,6 +68,10 @@ class Op(enum.IntEnum):
     READ = 13
     INBOX_PULL = 14
     INBOX_ACK = 15
+    RECALL = 16
+    EDIT = 17
+    HISTORY = 18
+    HIDE = 19
     MSG = 20
     READ_STATE = 21
     NOTIFY = 22
@@ -127,15 +136,32 @@ def _check_cmid(value: object) -> None:
         raise ValueError(f"cmid: must be a str of 1-{Limits.max_cmid_bytes} UTF-8 bytes")
 
 
+#: The mention of everyone in a group: not an id (ids have no "@"), so never a user.
+MENTION_ALL = "@all"
+
+
 def _check_mentions(value: object) -> None:
     if value is None:
         return
     if not (
         isinstance(value, tuple)
         and len(value) <= Limits.max_mentions
-        and all(is_valid_id(user) for user in value)
+        and all(is_valid_id(user) or user == MENTION_ALL for user in value)
     ):
-        raise ValueError(f"mentions: must be a list of at most {Limits.max_mentions} user ids")
+        raise ValueError(
+            f'mentions: must be a list of at most {Limits.max_mentions} user ids or "@all"'
+        )
+
+
+def _check_ref(field: str, value: object, keys: tuple[str, ...]) -> None:
+    """A message reference: a map of exactly ``keys`` (cid, seq, and from in MSG)."""
+    problem = f"{field}: must be a map of {', '.join(keys)}"
+    if not (isinstance(value, Mapping) and set(value) == set(keys)):
+        raise ValueError(problem)
+    if not (is_valid_cid(value["cid"]) and _is_uint(value["seq"], Limits.max_seq)):
+        raise ValueError(problem)
+    if "from" in keys and not is_valid_id(value["from"]):
+        raise ValueError(problem)
 
 
 _NOTICE_TYPE = re.compile(r"[a-z0-9_.]+")
@@ -209,6 +235,8 @@ class Send:
     body: object
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
+    #: ``{cid, seq}`` of the message this one forwards (kind and body equal to it).
+    forward: Mapping[str, object] | None = None
 
     def __post_init__(self) -> None:
         _check_request_rid(self.rid)
@@ -218,6 +246,8 @@ class Send:
         if self.reply_to is not None:
             _check_uint("reply_to", self.reply_to)
         _check_mentions(self.mentions)
+        if self.forward is not None:
+            _check_ref("forward", self.forward, ("cid", "seq"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -362,6 +392,12 @@ class Msg:
     device: str | None = None
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
+    #: ``{cid, seq, from}`` of the original, when this is a forwarded copy.
+    forward: Mapping[str, object] | None = None
+    #: When the body was last replaced by an EDIT.
+    edited_at: int | None = None
+    #: True for a recalled message (a tombstone: its body is nil).
+    recalled: bool | None = None
 
     @property
     def rid(self) -> int:
@@ -382,6 +418,12 @@ class Msg:
         if self.reply_to is not None:
             _check_uint("reply_to", self.reply_to)
         _check_mentions(self.mentions)
+        if self.forward is not None:
+            _check_ref("forward", self.forward, ("cid", "seq", "from"))
+        if self.edited_at is not None:
+            _check_uint("edited_at", self.edited_at)
+        if self.recalled is not None and self.recalled is not True:
+            raise ValueError("recalled: must be true when present")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -458,6 +500,7 @@ class GoAway:
 # loads this module first), so they are imported here, at the end.
 from ._conversation_frames import MAX_READERS_LIMIT, ConvSet, ConvState, Readers  # noqa: E402
 from ._signals import Call, CallEvent, Presence, PresenceSet, Typing, TypingEvent  # noqa: E402
+from ._timeline_frames import Edit, Hide, History, Recall  # noqa: E402
 
 ClientFrame: TypeAlias = (
     Hello
@@ -474,6 +517,10 @@ ClientFrame: TypeAlias = (
     | Call
     | ConvSet
     | Readers
+    | Recall
+    | Edit
+    | History
+    | Hide
 )
 ServerFrame: TypeAlias = (
     Ok | Err | Msg | ReadState | Notify | GoAway | TypingEvent | Presence | CallEvent | ConvState

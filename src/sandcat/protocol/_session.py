@@ -28,13 +28,17 @@ from ._frames import (
     Auth,
     ClientFrame,
     ConvSet,
+    Edit,
     Hello,
+    Hide,
+    History,
     InboxAck,
     InboxPull,
     Ping,
     Pull,
     Read,
     Readers,
+    Recall,
     Send,
     Sync,
 )
@@ -79,16 +83,21 @@ _REQUESTS: Final = (
     ConvSet,
     Readers,
 )
+# Requests that go through the send pipeline (they write a seq'd event).
+_WRITES: Final = (Send, Recall, Edit)
+_TIMELINE: Final = (Recall, Edit, History, Hide)
 
 _TRANSITIONS: Final[Mapping[tuple[SessionState, _Trigger], SessionState]] = {
     (_S.AWAITING_HELLO, Hello): _S.AUTHENTICATING,
     (_S.AUTHENTICATING, _Event.HELLO_ACCEPTED): _S.ACTIVE,
     (_S.AUTHENTICATING, _Event.HELLO_REJECTED): _S.CLOSED,
-    **{(_S.ACTIVE, frame): _S.ACTIVE for frame in _REQUESTS},
+    **{(_S.ACTIVE, frame): _S.ACTIVE for frame in _REQUESTS + _TIMELINE},
     (_S.ACTIVE, _Event.START_DRAINING): _S.DRAINING,
     # A draining server still answers reads so clients can finish their
     # work; new messages must go to an instance that is staying up.
-    **{(_S.DRAINING, frame): _S.DRAINING for frame in _REQUESTS if frame is not Send},
+    **{
+        (_S.DRAINING, frame): _S.DRAINING for frame in _REQUESTS + _TIMELINE if frame not in _WRITES
+    },
     # Draining again, or draining a session not yet active, changes nothing:
     # shutdown closes those connections with 1001 anyway.
     **{(state, _Event.START_DRAINING): state for state in _S if state is not _S.ACTIVE},
@@ -111,11 +120,14 @@ _REFUSALS: Final[Mapping[tuple[SessionState, type[ClientFrame] | None], _Refusal
     ),
     (_S.ACTIVE, Hello): (ErrorCode.BAD_REQUEST, None, "already authenticated"),
     (_S.DRAINING, Hello): (ErrorCode.BAD_REQUEST, None, "already authenticated"),
-    (_S.DRAINING, Send): (
-        ErrorCode.UNAVAILABLE,
-        None,
-        "server is shutting down; send again after reconnecting",
-    ),
+    **{
+        (_S.DRAINING, frame): (
+            ErrorCode.UNAVAILABLE,
+            None,
+            "server is shutting down; send again after reconnecting",
+        )
+        for frame in _WRITES
+    },
     # The close is already under way (its code was chosen by whatever closed
     # the session); a frame still read is dropped. 1000 only matters if the
     # transport is somehow still open.

@@ -28,6 +28,7 @@ from sandcat.store.contacts import ContactStore
 from sandcat.store.conversations import ConversationStore
 from sandcat.store.files import FileStore
 from sandcat.store.groups import GroupStore
+from sandcat.store.history import HistoryStore
 from sandcat.store.inbox import InboxStore
 from sandcat.store.messages import MessageStore
 from sandcat.store.outbox import Outbox
@@ -49,6 +50,7 @@ class Stores:
     files: FileStore
     inbox: InboxStore
     conversations: ConversationStore
+    history: HistoryStore
     janitor: Janitor | None = None
     #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
     outbox: Outbox | None = None
@@ -114,6 +116,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
     from sandcat.store.sqlite.conversation_list import SqliteConversationStore
     from sandcat.store.sqlite.files import SqliteFileStore
     from sandcat.store.sqlite.groups import SqliteGroupStore
+    from sandcat.store.sqlite.history import SqliteHistoryStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
     from sandcat.store.sqlite.messages import SqliteMessageStore
     from sandcat.store.sqlite.reach import SqliteReachStore
@@ -140,6 +143,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
             files=SqliteFileStore(db),
             inbox=SqliteInboxStore(db),
             reach=SqliteReachStore(db),
+            history=SqliteHistoryStore(db),
             janitor=janitor,
             conversations=SqliteConversationStore(db),
         )
@@ -154,6 +158,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
     from sandcat.store.postgres.conversation_list import PostgresConversationStore
     from sandcat.store.postgres.files import PostgresFileStore
     from sandcat.store.postgres.groups import PostgresGroupStore
+    from sandcat.store.postgres.history import PostgresHistoryStore
     from sandcat.store.postgres.inbox import PostgresInboxStore
     from sandcat.store.postgres.messages import PostgresMessageStore
     from sandcat.store.postgres.outbox import PostgresOutboxStore
@@ -190,6 +195,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             files=PostgresFileStore(db),
             inbox=PostgresInboxStore(db),
             conversations=PostgresConversationStore(db),
+            history=PostgresHistoryStore(db),
             janitor=janitor,
             outbox=outbox,
             reach=PostgresReachStore(db),

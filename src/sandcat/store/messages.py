@@ -15,8 +15,22 @@ from typing import Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a forwarded message came from: the original's place and sender."""
+
+    cid: str
+    seq: int
+    sender: str
+
+
+@dataclass(frozen=True, slots=True)
 class NewMessage:
-    """A send to be stored; ``body`` is the msgpack encoding of the body value."""
+    """A send to be stored; ``body`` is the msgpack encoding of the body value.
+
+    A recall or edit event (kinds 11 and 12) names its ``target`` seq; the
+    store checks it may be revised (the sender's ``window_ms`` after it was
+    sent, or a group owner or admin for a recall) in the append's transaction.
+    """
 
     sender: str
     device: str
@@ -28,6 +42,13 @@ class NewMessage:
     mentions: tuple[str, ...] | None = None
     #: Uploads the body refers to (checked by the gateway; recorded with the message).
     files: tuple[str, ...] = ()
+    #: A forwarded copy: the original (checked by the gateway).
+    forward: Origin | None = None
+    #: Recall and edit events: the seq they revise, and the sender's window for it.
+    target: int | None = None
+    window_ms: int = 0
+    #: Edit events: the target's new body (msgpack).
+    replacement: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +64,11 @@ class StoredMessage:
     ts: int
     reply_to: int | None = None
     mentions: tuple[str, ...] | None = None
+    forward: Origin | None = None
+    #: When an edit last replaced the body; None if never edited.
+    edited_at: int | None = None
+    #: A recalled message is a tombstone: its body is msgpack nil.
+    recalled: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,8 +51,18 @@ from sandcat.store.postgres.database import Connection, Database, at, ms
 from sandcat.store.postgres.files import ready_uploads, record_attachments
 from sandcat.store.postgres.groups import send_refusal
 from sandcat.store.postgres.outbox import write_outbox
+from sandcat.store.postgres.revisions import (
+    NOT_HIDDEN,
+    READ_COLUMNS,
+    WRITE_COLUMNS,
+    apply,
+    forward_values,
+    refusal,
+    revision_fields,
+)
 
-_COLUMNS = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
+_WRITTEN = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
+_COLUMNS = f"{_WRITTEN}, {READ_COLUMNS}"
 _LAST_COLUMNS = ", ".join(f"l.{name.strip()}" for name in _COLUMNS.split(","))
 _NOT_MEMBER = "not a member of this conversation"
 
@@ -60,7 +70,7 @@ Key = tuple[str, str, str]
 
 
 def _message(row: Sequence[Any]) -> StoredMessage:
-    cid, seq, mid, sender, device, cmid, kind, body, created, reply_to, mentions = row
+    cid, seq, mid, sender, device, cmid, kind, body, created, reply_to, mentions = row[:11]
     return StoredMessage(
         cid=cid,
         seq=seq,
@@ -73,6 +83,7 @@ def _message(row: Sequence[Any]) -> StoredMessage:
         ts=ms(created),
         reply_to=reply_to,
         mentions=None if mentions is None else tuple(mentions),
+        **revision_fields(row[11:]),
     )
 
 
@@ -180,6 +191,7 @@ def _append(
     fresh: list[NewMessage] = []
     refused: dict[int, Refused] = {}
     seen: set[Key] = set()
+    recalled: set[tuple[str, int]] = set()
     for index, new in enumerate(batch):
         key = (new.sender, new.cid, new.cmid)
         if key in stored or key in seen:
@@ -190,6 +202,8 @@ def _append(
             refused[index] = Refused("forbidden", muted[(new.sender, new.cid)])
         elif not ready.issuperset(new.files):
             refused[index] = Refused("bad_request", "body.file: no such upload")
+        elif (revision := refusal(conn, new, now_ms, recalled)) is not None:
+            refused[index] = revision
         else:
             seen.add(key)
             fresh.append(new)
@@ -221,6 +235,7 @@ def _append(
             ts=now_ms,
             reply_to=new.reply_to,
             mentions=new.mentions,
+            forward=new.forward,
         )
         stored[(new.sender, new.cid, new.cmid)] = message
         rows.append(message)
@@ -228,6 +243,8 @@ def _append(
     members: dict[str, tuple[str, ...]] = {}
     if rows:
         _insert(conn, rows, now_ms)
+        for new, message in zip(fresh, rows, strict=True):
+            apply(conn, new, message.seq, now_ms)
         record_attachments(conn, sent_files, now_ms)
         note_appended(conn, rows)
         for user, cid in conn.execute(
@@ -261,7 +278,7 @@ def _insert(conn: Connection, rows: list[StoredMessage], now_ms: int) -> None:
     created = at(now_ms)
     with (
         conn.cursor() as cursor,
-        cursor.copy(f"COPY messages ({_COLUMNS}) FROM STDIN") as copy,
+        cursor.copy(f"COPY messages ({_WRITTEN}, {WRITE_COLUMNS}) FROM STDIN") as copy,
     ):
         for m in rows:
             copy.write_row(
@@ -277,6 +294,7 @@ def _insert(conn: Connection, rows: list[StoredMessage], now_ms: int) -> None:
                     created,
                     m.reply_to,
                     None if m.mentions is None else list(m.mentions),
+                    *forward_values(m),
                 )
             )
 
@@ -306,8 +324,8 @@ def _pull(conn: Connection, user: str, cid: str, after: int, limit: int) -> Page
     start = max(after, min_seq - 1)
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE cid = %s AND seq > %s AND seq <= %s "
-        "ORDER BY seq LIMIT %s",
-        (cid, start, max_seq, limit + 1),
+        f"AND {NOT_HIDDEN} ORDER BY seq LIMIT %s",
+        (cid, start, max_seq, user, limit + 1),
     ).fetchall()
     return Page(
         messages=tuple(_message(row) for row in rows[:limit]),

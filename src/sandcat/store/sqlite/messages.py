@@ -27,14 +27,24 @@ from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
 from sandcat.store.sqlite.files import record_attachments, uploads_ready
 from sandcat.store.sqlite.groups import send_refusal
+from sandcat.store.sqlite.revisions import (
+    NOT_HIDDEN,
+    READ_COLUMNS,
+    WRITE_COLUMNS,
+    apply,
+    forward_values,
+    refusal,
+    revision_fields,
+)
 
-_COLUMNS = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
+_WRITTEN = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
+_COLUMNS = f"{_WRITTEN}, {READ_COLUMNS}"
 _LAST_COLUMNS = ", ".join(f"l.{name.strip()}" for name in _COLUMNS.split(","))
 _NOT_MEMBER = "not a member of this conversation"
 
 
 def _row_to_message(row: tuple[object, ...]) -> StoredMessage:
-    cid, seq, mid, sender, device, cmid, kind, body, ts, reply_to, mentions = row
+    cid, seq, mid, sender, device, cmid, kind, body, ts, reply_to, mentions = row[:11]
     return StoredMessage(
         cid=str(cid),
         seq=int(seq),  # type: ignore[call-overload]
@@ -47,6 +57,7 @@ def _row_to_message(row: tuple[object, ...]) -> StoredMessage:
         ts=int(ts),  # type: ignore[call-overload]
         reply_to=None if reply_to is None else int(reply_to),  # type: ignore[call-overload]
         mentions=None if mentions is None else tuple(msgpack.unpackb(mentions)),
+        **revision_fields(row[11:]),  # type: ignore[arg-type]
     )
 
 
@@ -131,6 +142,9 @@ def _append(
         if new.files and not uploads_ready(conn, new.files):
             outcomes.append(Refused("bad_request", "body.file: no such upload"))
             continue
+        if (refused := refusal(conn, new, now_ms)) is not None:
+            outcomes.append(refused)
+            continue
         if version is None:
             version = bump_version(conn)
         (seq,) = conn.execute(
@@ -150,9 +164,11 @@ def _append(
             ts=now_ms,
             reply_to=new.reply_to,
             mentions=new.mentions,
+            forward=new.forward,
         )
         conn.execute(
-            f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO messages ({_WRITTEN}, {WRITE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 stored.cid,
                 stored.seq,
@@ -165,8 +181,10 @@ def _append(
                 stored.ts,
                 stored.reply_to,
                 None if stored.mentions is None else msgpack.packb(list(stored.mentions)),
+                *forward_values(new),
             ),
         )
+        apply(conn, new, stored.seq, now_ms)
         if new.files:
             record_attachments(conn, new.files, cid=new.cid, seq=stored.seq, now_ms=now_ms)
         in_batch[key] = stored
@@ -209,8 +227,8 @@ def _pull(conn: sqlite3.Connection, user: str, cid: str, after: int, limit: int)
     start = max(after, min_seq - 1)
     rows = conn.execute(
         f"SELECT {_COLUMNS} FROM messages WHERE cid = ? AND seq > ? AND seq <= ? "
-        "ORDER BY seq LIMIT ?",
-        (cid, start, max_seq, limit + 1),
+        f"AND {NOT_HIDDEN} ORDER BY seq LIMIT ?",
+        (cid, start, max_seq, user, limit + 1),
     ).fetchall()
     return Page(
         messages=tuple(_row_to_message(row) for row in rows[:limit]),

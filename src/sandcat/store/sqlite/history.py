@@ -1,0 +1,115 @@
+"""History in both directions, lookup by mid, and hiding, in SQLite.
+
+See ``sandcat.store.history`` for the contract. Membership and ``min_seq``
+come from the same ``_bounds`` as PULL, so both answer alike.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+from sandcat.errors import BadRequest, Forbidden, NotFound
+from sandcat.store.messages import Page, StoredMessage
+from sandcat.store.sqlite.database import Database
+from sandcat.store.sqlite.messages import _COLUMNS, _bounds, _row_to_message
+from sandcat.store.sqlite.revisions import NOT_HIDDEN
+
+
+class SqliteHistoryStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def history(
+        self, user: str, cid: str, *, before: int | None, after: int | None, limit: int
+    ) -> Page:
+        return await self._db.read(lambda conn: _history(conn, user, cid, before, after, limit))
+
+    async def message(self, user: str, mid: str) -> StoredMessage:
+        return await self._db.read(lambda conn: _message(conn, user, mid))
+
+    async def roles(self, cid: str, users: Sequence[str]) -> dict[str, str]:
+        return await self._db.read(lambda conn: _roles(conn, cid, users))
+
+    async def hide(self, user: str, cid: str, seqs: Sequence[int], *, now_ms: int) -> None:
+        await self._db.write(lambda conn: _hide(conn, user, cid, seqs, now_ms))
+
+
+def _history(
+    conn: sqlite3.Connection,
+    user: str,
+    cid: str,
+    before: int | None,
+    after: int | None,
+    limit: int,
+) -> Page:
+    min_seq, max_seq, _ = _bounds(conn, user, cid)
+    if after is not None:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE cid = ? AND seq > ? AND seq <= ? "
+            f"AND {NOT_HIDDEN} ORDER BY seq LIMIT ?",
+            (cid, max(after, min_seq - 1), max_seq, user, limit + 1),
+        ).fetchall()
+        found = rows[:limit]
+    else:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE cid = ? AND seq < ? AND seq >= ? "
+            f"AND {NOT_HIDDEN} ORDER BY seq DESC LIMIT ?",
+            (
+                cid,
+                max_seq + 1 if before is None else min(before, max_seq + 1),
+                min_seq,
+                user,
+                limit + 1,
+            ),
+        ).fetchall()
+        found = rows[:limit][::-1]
+    return Page(
+        messages=tuple(_row_to_message(row) for row in found),
+        more=len(rows) > limit,
+        min_seq=min_seq,
+        max_seq=max_seq,
+    )
+
+
+def _message(conn: sqlite3.Connection, user: str, mid: str) -> StoredMessage:
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM messages WHERE mid = ? AND {NOT_HIDDEN}", (mid, user)
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such message")
+    message = _row_to_message(row)
+    try:
+        min_seq, max_seq, _ = _bounds(conn, user, message.cid)
+    except Forbidden as exc:
+        raise NotFound("no such message") from exc
+    if not min_seq <= message.seq <= max_seq:
+        raise NotFound("no such message")
+    return message
+
+
+def _roles(conn: sqlite3.Connection, cid: str, users: Sequence[str]) -> dict[str, str]:
+    marks = ", ".join("?" for _ in users)
+    if cid.startswith("g:"):
+        rows = conn.execute(
+            f"SELECT user_id, role FROM group_members WHERE group_id = ? AND user_id IN ({marks})",
+            (cid[2:], *users),
+        )
+    else:
+        rows = conn.execute(
+            "SELECT user_id, 'member' FROM conversation_members "
+            f"WHERE cid = ? AND user_id IN ({marks})",
+            (cid, *users),
+        )
+    return {str(user): str(role) for user, role in rows}
+
+
+def _hide(conn: sqlite3.Connection, user: str, cid: str, seqs: Sequence[int], now_ms: int) -> None:
+    _, max_seq, _ = _bounds(conn, user, cid)
+    if max(seqs) > max_seq:
+        raise BadRequest(f"seqs: {max(seqs)} is above the conversation's max_seq {max_seq}")
+    conn.executemany(
+        "INSERT INTO hidden_messages (user_id, cid, seq, hidden_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [(user, cid, seq, now_ms) for seq in dict.fromkeys(seqs)],
+    )
