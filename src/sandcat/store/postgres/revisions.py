@@ -16,6 +16,7 @@ from typing import Any
 from sandcat.protocol import Kind
 from sandcat.store.messages import NewMessage, Origin, Refused, StoredMessage
 from sandcat.store.postgres.database import Connection, at, ms
+from sandcat.store.postgres.groups import role_in
 from sandcat.store.revisions import TOMBSTONE, is_revision, judge
 
 #: Columns written with every message, after the foundation's.
@@ -68,11 +69,7 @@ def refusal(
         return Refused("bad_request", "seq: no such message")
     role = None
     if new.kind == Kind.RECALL and new.cid.startswith("g:"):
-        found = conn.execute(
-            "SELECT role FROM group_members WHERE group_id = %s AND user_id = %s",
-            (new.cid[2:], new.sender),
-        ).fetchone()
-        role = None if found is None else str(found[0])
+        role = role_in(conn, new.cid[2:], new.sender)
     refused = judge(
         new,
         now_ms=now_ms,

@@ -13,6 +13,7 @@ import sqlite3
 from sandcat.protocol import Kind
 from sandcat.store.messages import NewMessage, Origin, Refused
 from sandcat.store.revisions import TOMBSTONE, is_revision, judge
+from sandcat.store.sqlite.groups import role_in
 
 #: Columns written with every message, after the foundation's.
 WRITE_COLUMNS = "forward_cid, forward_seq, forward_from"
@@ -59,11 +60,7 @@ def refusal(conn: sqlite3.Connection, new: NewMessage, now_ms: int) -> Refused |
         return Refused("bad_request", "seq: no such message")
     role = None
     if new.kind == Kind.RECALL and new.cid.startswith("g:"):
-        found = conn.execute(
-            "SELECT role FROM group_members WHERE group_id = ? AND user_id = ?",
-            (new.cid[2:], new.sender),
-        ).fetchone()
-        role = None if found is None else str(found[0])
+        role = role_in(conn, new.cid[2:], new.sender)
     return judge(
         new,
         now_ms=now_ms,
