@@ -7,7 +7,6 @@ that the refusal consumed none.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -205,17 +204,18 @@ def _str(text: str) -> bytes:
 
 
 async def test_group_owner_and_admin_recall_any_message_at_any_time_members_do_not(
-    api: Api, connect: Any, clock: MovableClock, tmp_path: Path
+    api: Api, connect: Any, clock: MovableClock
 ) -> None:
     owner, admin, member = await api.account(), await api.account(), await api.account()
     await api.befriend(owner, admin)
     await api.befriend(owner, member)
     cid = await api.group(owner, [admin, member])
-    with sqlite3.connect(tmp_path / "data" / "sandcat.db") as db:
-        db.execute(
-            "UPDATE group_members SET role = 'admin' WHERE group_id = ? AND user_id = ?",
-            (cid[2:], admin.id),
-        )
+    made = await api.http.post(
+        f"/api/v1/groups/{cid[2:]}/roles",
+        json={"user": admin.id, "role": "admin"},
+        headers=api.auth(owner),
+    )
+    assert made.status_code == 200, made.text
     o, a, m = [await connect(x.token) for x in (owner, admin, member)]
     owners = (await _text(o, cid, "rules"))["seq"]
     first = (await _text(m, cid, "spam"))["seq"]
