@@ -85,3 +85,14 @@ async def test_a_stranger_sees_no_conversation(backend: Backend) -> None:
     await backend.users(make_user("a"), make_user("b"), make_user("z"))
     await backend.open_conversation(AB, "direct", ("a", "b"))
     assert (await backend.messages.conversations("z", since=None))[0] == []
+
+
+async def test_a_since_from_the_future_syncs_everything(backend: Backend) -> None:
+    await backend.users(make_user("a"), make_user("b"), make_user("c"))
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    await backend.open_conversation("d:a:c", "direct", ("a", "c"))
+    everything, version = await backend.messages.conversations("a", since=None)
+    assert len(everything) == 2
+    # A client holding a version from before a database restore.
+    states, after = await backend.messages.conversations("a", since=version + 1000)
+    assert (states, after) == (everything, version)

@@ -155,6 +155,7 @@ class MessageStore(Protocol):
     ) -> tuple[list[ConversationState], int]:
         """The user's conversations changed after ``since`` (all if None), and the version.
 
+        A ``since`` above the current version (a restored database) gets them all.
         With ``limit``: the oldest changes first, about ``limit`` of them (a
         version is never split), and that page's version to continue from.
         """

@@ -130,7 +130,9 @@ def conversation_states(
     counter = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
     assert counter is not None
     version = int(counter[0])
-    params: dict[str, object] = {"user": user, "floor": -1 if since is None else since}
+    # A since from the future (a restored database) means: everything.
+    floor = -1 if since is None or since > version else since
+    params: dict[str, object] = {"user": user, "floor": floor}
     only = ""
     if limit is not None:
         changes = conn.execute(f"SELECT c.cid, {_CHANGE} {_FROM}{_CHANGED_AFTER}", params)

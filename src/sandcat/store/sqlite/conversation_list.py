@@ -133,7 +133,8 @@ def conversation_states(
     in the order ``message`` reads them.
     """
     (version,) = conn.execute("SELECT value FROM counters WHERE name = 'version'").fetchone()
-    floor = -1 if since is None else since
+    # A since from the future (a restored database) means: everything.
+    floor = -1 if since is None or since > version else since
     only = ""
     params: tuple[object, ...] = (user, floor)
     if limit is not None:
