@@ -12,7 +12,9 @@ import msgpack
 import pytest
 import trio
 
+from sandcat.errors import StoreUnavailable
 from sandcat.protocol import Call, CallEvent, Msg, Pull, encode
+from sandcat.store.sqlite.messages import SqliteMessageStore
 from tests.gateway.raw import Connect, Raw
 from tests.scene import Account, Api
 from tests.signals.watch import call_event, err_code, next_push, ok, pushes_within
@@ -49,6 +51,13 @@ async def call_logs(raw: Raw, cid: str) -> list[dict[str, Any]]:
             if logs:
                 return logs
             await trio.sleep(0.02)
+
+
+async def logs_now(raw: Raw, cid: str) -> list[dict[str, Any]]:
+    """The call-log messages of ``cid`` that PULL returns right away (after "ended",
+    which is pushed once the log is stored)."""
+    msgs = ok(await raw.request(Pull(rid=raw.rid(), cid=cid, after=0)))["msgs"]
+    return [m for m in msgs if m["kind"] == 8]
 
 
 async def ended(raw: Raw) -> CallEvent:
@@ -96,22 +105,22 @@ async def test_accepted_call_relays_sdp_and_ice_and_logs_its_duration(
 
     await trio.sleep(0.2)
     ok(await act(laptop, "hangup", call))
+    # The log is a message like any other: pushed to every device too (before
+    # "ended"), and to the caller's own devices as written by the server (device _system).
+    pushed = await next_push(phone, Msg)
+    own = await next_push(laptop, Msg)
     for device in (laptop, desk, phone, tablet):
         end = await ended(device)
         assert (end.outcome, end.reason) == ("completed", "hangup")
         assert end.duration_ms is not None
         assert end.duration_ms >= 200
-    (log,) = await call_logs(desk, direct)
+    (log,) = await logs_now(desk, direct)
     assert log["from"] == alice.id
     assert log["body"]["call"] == call
     assert log["body"]["outcome"] == "completed"
     assert log["body"]["duration_ms"] >= 200
     assert log["body"]["media"] == "video"
-    # The log is a message like any other: pushed to every device too, and to
-    # the caller's own devices as written by the server (device _system).
-    pushed = await next_push(phone, Msg)
     assert (pushed.kind, pushed.seq) == (8, log["seq"])
-    own = await next_push(laptop, Msg)
     assert (own.seq, own.device, own.cmid) == (log["seq"], "_system", f"call-{call}")
 
 
@@ -134,10 +143,29 @@ async def test_unanswered_calls_end_and_are_logged(
     end = await ended(laptop)
     assert (end.outcome, end.duration_ms) == (outcome, 0)
     assert (await ended(phone)).outcome == outcome
-    (log,) = await call_logs(laptop, direct)
+    (log,) = await logs_now(laptop, direct)
     assert log["body"] == {"call": call, "media": "audio", "outcome": outcome, "duration_ms": 0}
     # The call is over: a late accept finds nothing.
     assert err_code(await act(phone, "accept", call)) == "not_found"
+
+
+async def test_a_call_log_that_cannot_be_stored_still_ends_the_call(
+    api: Api, connect: Connect, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice, bob = await api.account(), await api.account()
+    await api.befriend(alice, bob)
+    laptop = await connect(alice.token, device="laptop")
+    phone = await connect(bob.token, device="phone")
+    call = (await invite(laptop, bob))["call"]
+    await call_event(phone, "ring")
+
+    async def down(*args: object, **kwargs: object) -> None:
+        raise StoreUnavailable("database down")
+
+    monkeypatch.setattr(SqliteMessageStore, "append", down)
+    ok(await act(laptop, "cancel", call))
+    assert (await ended(phone)).outcome == "cancelled"
+    assert "call log refused" in caplog.text
 
 
 async def test_the_server_answers_busy_itself(api: Api, connect: Connect) -> None:
@@ -176,7 +204,7 @@ async def test_a_disconnected_device_ends_its_call_after_the_grace(
     await desk.ws.aclose()
     end = await ended(laptop)
     assert (end.outcome, end.reason) == ("completed", "disconnected")
-    (log,) = await call_logs(laptop, direct)
+    (log,) = await logs_now(laptop, direct)
     assert log["body"]["outcome"] == "completed"
 
 
@@ -266,7 +294,7 @@ async def test_a_caller_hanging_up_while_ringing_cancels(api: Api, connect: Conn
     ok(await act(laptop, "hangup", call))
     end = await ended(phone)
     assert (end.outcome, end.reason) == ("cancelled", "cancelled")
-    assert [log["body"]["outcome"] for log in await call_logs(phone, direct)] == ["cancelled"]
+    assert [log["body"]["outcome"] for log in await logs_now(phone, direct)] == ["cancelled"]
     assert err_code(await act(laptop, "hangup", call)) == "not_found"
 
 

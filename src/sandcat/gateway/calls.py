@@ -13,6 +13,8 @@ direct conversation, sent through the send pipeline like any message (so it
 gets a seq and reaches every device) with the caller as its sender, the
 device ``_system`` (as group system messages: server-authored) and a cmid
 derived from the call id, so it is written once however many instances try.
+Both parties' devices get ``ended`` once that log is committed (or refused),
+so a PULL on ``ended`` finds it.
 The instance where a call was placed owns its ring timer and keeps its book
 entries alive; a device that disconnects ends its call after
 ``disconnect_grace_s`` unless it is back by then.
@@ -51,16 +53,18 @@ class Caller(Protocol):
 
 
 class _LogOrigin:
-    """Where the pipeline's answer to a call log goes: nowhere but the log on refusal."""
+    """Where the pipeline's answer to a call log goes: ``answered`` is set once the
+    log is committed or refused (a refusal is logged)."""
 
     device = ""
+
+    def __init__(self) -> None:
+        self.answered = trio.Event()
 
     def push(self, data: bytes) -> None:
         if data[1] == Op.ERR:
             log.warning("call log refused: %r", msgpack.unpackb(data, raw=False)[2])
-
-
-_ORIGIN = _LogOrigin()
+        self.answered.set()
 
 
 class CallDesk:
@@ -255,12 +259,15 @@ class CallDesk:
         event = CallEvent(
             call=call.id, action="ended", outcome=outcome, reason=reason, duration_ms=duration
         )
-        self._beacon.push([(call.caller, None, None), (call.callee, None, None)], encode(event))
         self._owned.discard(call.id)
         for key in ((call.caller, call.caller_device), (call.callee, call.callee_device)):
             if self._bound.get(key) == call.id:
                 del self._bound[key]
-        await self._log(call, outcome, duration)
+        try:
+            await self._log(call, outcome, duration)
+        finally:
+            # After the log is stored, so a PULL on "ended" finds it; ended even if it is not.
+            self._beacon.push([(call.caller, None, None), (call.callee, None, None)], encode(event))
 
     async def _log(self, call: CallRecord, outcome: str, duration_ms: int) -> None:
         body = {
@@ -278,12 +285,16 @@ class CallDesk:
             kind=Kind.CALL_LOG,
             body=msgpack.packb(body, use_bin_type=True),
         )
+        origin = _LogOrigin()
         try:
             await self._pipeline.submit(
-                SendRequest(message=message, body=body, origin=_ORIGIN, rid=1)
+                SendRequest(message=message, body=body, origin=origin, rid=1)
             )
         except Unavailable as exc:
             log.warning("call log of %s not written: %s", call.id, exc.message)
+            return
+        # Queued sends are always answered, even while the pipeline drains.
+        await origin.answered.wait()
 
     # -- timers ---------------------------------------------------------------------------
 
