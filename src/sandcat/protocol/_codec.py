@@ -23,6 +23,7 @@ from typing import Any, Final, TypeVar
 import msgpack
 
 from ._errors import CloseCode, ErrorCode, FrameError, RequestError
+from ._fields import _is_uint
 from ._frames import (
     Auth,
     ClientFrame,
@@ -49,7 +50,6 @@ from ._frames import (
     Send,
     ServerFrame,
     Sync,
-    _is_uint,
 )
 from ._limits import DEFAULT_LIMITS, Limits
 from ._signals import Call, CallEvent, Presence, PresenceSet, Typing, TypingEvent

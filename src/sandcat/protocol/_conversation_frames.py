@@ -3,8 +3,8 @@
 CONV_SET changes pin, mute, hide or "clear history for me"; CONV_STATE tells
 the member's other devices; READERS asks who in a group has read up to a seq
 (SPEC.md "CONV_SET", "CONV_STATE", "READERS"). Same rules as `_frames`:
-frozen, validated on construction, field order is wire order. `_frames`
-imports this module at its end; import these frames from `_frames`.
+frozen, validated on construction, field order is wire order. Import these
+frames from `_frames`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from ._frames import Op, _check_cid, _check_id, _check_request_rid, _check_uint, _is_uint
+from ._fields import Op, _check_cid, _check_id, _check_request_rid, _check_uint, _is_uint
 
 __all__ = ["MAX_READERS_LIMIT", "ConvSet", "ConvState", "Readers"]
 

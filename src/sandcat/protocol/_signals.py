@@ -2,9 +2,8 @@
 
 Nothing these frames carry is stored (except the call log a call leaves, a
 kind 8 message). They follow the rules of every other frame: frozen,
-validated on construction, body keys in field order. ``_frames`` imports
-this module at its end (the package's ``__init__`` always loads ``_frames``
-first), so the checks used here are already defined.
+validated on construction, body keys in field order. The checks come from
+``_fields``.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from ._frames import Op, _check_cid, _check_id, _check_request_rid, _check_uint, _is_uint
+from ._fields import Op, _check_cid, _check_id, _check_request_rid, _check_uint, _is_uint
 from ._limits import Limits
 
 __all__ = [

@@ -3,8 +3,7 @@
 RECALL and EDIT write recall and edit events (kinds 11 and 12) through the
 send path; HISTORY reads in either direction or by mid; HIDE hides messages
 from one user (SPEC.md "The timeline"). Same rules as `_frames`: frozen, validated on
-construction, field order is wire order. `_frames` imports this module at its
-end; import these frames from `_frames`.
+construction, field order is wire order. Import these frames from `_frames`.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._frames import (
+from ._fields import (
     Op,
     _check_cid,
     _check_cmid,
