@@ -13,12 +13,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sandcat.protocol import MENTION_ALL
 from sandcat.store.group_sql import Tx
 from sandcat.store.messages import ConversationState, StoredMessage
-
-#: A mention of every member of a group (not an id: ids have no ``@``); SEND
-#: allows it to group owners and admins (SPEC.md "SEND").
-MENTION_ALL = "@all"
 
 
 @dataclass(frozen=True, slots=True)
