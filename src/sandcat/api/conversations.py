@@ -8,17 +8,17 @@ vectors.
 
 from __future__ import annotations
 
-import msgpack
 from quart import Blueprint, Response, request
 
 from sandcat.api.bearer import authenticated
+from sandcat.api.messages import json_value
 from sandcat.api.payload import json_response, query_int, read_body
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.conversations import MAX_READERS_PAGE, Conversations
 from sandcat.errors import BadRequest
+from sandcat.gateway.conversations import conv_body
 from sandcat.ids import parse_id
-from sandcat.pipeline.router import msg_frame
-from sandcat.protocol import Limits, msg_body
+from sandcat.protocol import Limits
 from sandcat.store.conversations import Settings, SettingsChange
 from sandcat.store.messages import ConversationState
 
@@ -26,42 +26,9 @@ _MAX_SEQ = 2**53 - 1
 _FLAGS = ("pinned", "muted", "hidden", "clear")
 
 
-def _json_safe(value: object) -> object:
-    if isinstance(value, bytes):
-        return {"$bin": value.hex()}
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-def conversation_json(user: str, state: ConversationState) -> dict[str, object]:
+def conversation_json(user: str, state: ConversationState) -> object:
     """A CONV (SPEC.md "SYNC") as JSON."""
-    view: dict[str, object] = {"cid": state.cid, "kind": state.kind}
-    parts = state.cid.split(":")
-    if state.kind == "direct":
-        view["peer"] = parts[2] if parts[1] == user else parts[1]
-    else:
-        view["group"] = parts[1]
-    view.update(
-        max_seq=state.max_seq,
-        min_seq=state.min_seq,
-        read_seq=state.read_seq,
-        muted=state.muted,
-        pinned=state.pinned,
-        unread=state.unread,
-        mention=state.mention,
-        hidden=state.hidden,
-        cleared_seq=state.cleared_seq,
-    )
-    if state.peer_read_seq is not None:
-        view["peer_read_seq"] = state.peer_read_seq
-    if state.last is not None:
-        body = msgpack.unpackb(state.last.body, raw=False)
-        last = msg_body(msg_frame(state.last, body, own=state.last.sender == user))
-        view["last"] = _json_safe(last)
-    return view
+    return json_value(conv_body(user, state))
 
 
 def settings_json(settings: Settings) -> dict[str, object]:

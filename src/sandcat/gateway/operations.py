@@ -16,10 +16,10 @@ import msgpack
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.errors import BadRequest, Unauthorized
-from sandcat.gateway.timeline import Timeline
+from sandcat.gateway.conversations import conv_body
+from sandcat.gateway.timeline import Timeline, entry
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline import Pipeline, SendRequest
-from sandcat.pipeline.router import msg_frame
 from sandcat.protocol import (
     Auth,
     Call,
@@ -44,13 +44,12 @@ from sandcat.protocol import (
     Sync,
     Typing,
     encode,
-    msg_body,
     notice_body,
     validate_content,
 )
 from sandcat.store.history import HistoryStore
 from sandcat.store.inbox import InboxPage
-from sandcat.store.messages import ConversationState, MessageStore, NewMessage, StoredMessage
+from sandcat.store.messages import MessageStore, NewMessage
 
 if TYPE_CHECKING:
     from sandcat.gateway.connection import Connection
@@ -221,10 +220,6 @@ class Operations:
             case Hide():
                 await self._timeline.hide(conn, frame, now_ms=self._clock())
 
-    def _entry(self, user: str, message: StoredMessage) -> dict[str, object]:
-        body = msgpack.unpackb(message.body, raw=False)
-        return msg_body(msg_frame(message, body, own=message.sender == user))
-
     async def _pull(self, conn: Connection, frame: Pull) -> None:
         started = time.perf_counter()
         page = await self._store.pull(conn.user, frame.cid, after=frame.after, limit=frame.limit)
@@ -234,7 +229,7 @@ class Operations:
                 Ok(
                     rid=frame.rid,
                     body={
-                        "msgs": [self._entry(conn.user, m) for m in page.messages],
+                        "msgs": [entry(conn.user, m) for m in page.messages],
                         "more": page.more,
                         "min_seq": page.min_seq,
                         "max_seq": page.max_seq,
@@ -243,30 +238,6 @@ class Operations:
             )
         )
 
-    def _conv(self, user: str, state: ConversationState) -> dict[str, object]:
-        conv: dict[str, object] = {"cid": state.cid, "kind": state.kind}
-        parts = state.cid.split(":")
-        if state.kind == "direct":
-            conv["peer"] = parts[2] if parts[1] == user else parts[1]
-        else:
-            conv["group"] = parts[1]
-        conv.update(
-            max_seq=state.max_seq,
-            min_seq=state.min_seq,
-            read_seq=state.read_seq,
-            muted=state.muted,
-            pinned=state.pinned,
-            unread=state.unread,
-            mention=state.mention,
-            hidden=state.hidden,
-            cleared_seq=state.cleared_seq,
-        )
-        if state.peer_read_seq is not None:
-            conv["peer_read_seq"] = state.peer_read_seq
-        if state.last is not None:
-            conv["last"] = self._entry(user, state.last)
-        return conv
-
     async def _sync(self, conn: Connection, frame: Sync) -> None:
         started = time.perf_counter()
         states, version = await self._store.conversations(
@@ -274,7 +245,7 @@ class Operations:
         )
         self._metrics.store_read.observe(time.perf_counter() - started)
         body = {
-            "convs": [self._conv(conn.user, state) for state in states],
+            "convs": [conv_body(conn.user, state) for state in states],
             "version": version,
             "inbox_max": await self._inbox.head(conn.user),
         }
