@@ -18,6 +18,7 @@ import trio
 from sandcat.app import Server, run_server
 from tests.kafka import session_kafka
 from tests.mongo import database_url, session_mongo
+from tests.passwords import FAST_PASSWORDS
 from tests.postgres import PostgresServer, session_postgres
 from tests.redis import session_redis
 from tests.s3server import running_s3
@@ -36,7 +37,7 @@ async def server(
 ) -> AsyncIterator[Server]:
     config = make_config(tmp_path / "data", **server_overrides)
     running: Server = await nursery.start(
-        lambda task_status: run_server(config, task_status=task_status)
+        lambda task_status: run_server(config, passwords=FAST_PASSWORDS, task_status=task_status)
     )
     yield running
     running.shutdown()

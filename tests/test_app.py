@@ -12,6 +12,7 @@ import trio
 from sandcat.app import Server, run_server, token_secret
 from sandcat.errors import ConfigError
 from sandcat.store.backends import sqlite_path
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import Api, make_config
 
 
@@ -78,7 +79,7 @@ async def test_on_postgres_the_janitor_prepares_partitions_and_stops_on_drain(
 async def test_kafka_needs_postgresql_for_its_outbox(tmp_path: Path) -> None:
     config = make_config(tmp_path / "data", **{"backends.kafka_bootstrap": "127.0.0.1:9"})
     with pytest.raises(ConfigError, match=r"backends\.kafka_bootstrap.*postgresql"):
-        await run_server(config)
+        await run_server(config, passwords=FAST_PASSWORDS)
 
 
 async def test_on_postgres_with_kafka_the_instance_relays_its_outbox_and_retires(
@@ -96,7 +97,9 @@ async def test_on_postgres_with_kafka_the_instance_relays_its_outbox_and_retires
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             server: Server = await nursery.start(
-                lambda task_status: run_server(config, task_status=task_status)
+                lambda task_status: run_server(
+                    config, passwords=FAST_PASSWORDS, task_status=task_status
+                )
             )
             assert server.instance
             server.shutdown()

@@ -29,6 +29,7 @@ from sandcat.errors import ConfigError
 from sandcat.supervisor import bind, check
 from tests.cluster.conftest import TOKEN_SECRET
 from tests.gateway.raw import Raw
+from tests.passwords import FAST_PASSWORDS
 from tests.postgres import free_port
 from tests.scene import Api, make_config
 from tests.test_cli import child_env, sandcat
@@ -155,7 +156,9 @@ async def test_a_worker_serves_on_the_sockets_it_inherits(
     try:
         config = make_config(tmp_path, **{"server.ws_port": 1, "server.http_port": 1})
         server = await nursery.start(
-            lambda task_status: run_server(config, listen_fds=fds, task_status=task_status)
+            lambda task_status: run_server(
+                config, listen_fds=fds, passwords=FAST_PASSWORDS, task_status=task_status
+            )
         )
         assert (server.ws_port, server.http_port) == (ws.getsockname()[1], http.getsockname()[1])
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as client:

@@ -53,6 +53,7 @@ from sandcat.domain.inbox import Inbox, run_inbox_janitor
 from sandcat.domain.inbox_relay import InboxRelay
 from sandcat.domain.notices import Notifier
 from sandcat.domain.oauth import GithubLogin
+from sandcat.domain.passwords import PasswordHasher
 from sandcat.domain.profiles import Profiles
 from sandcat.domain.ratelimit import Limiters
 from sandcat.domain.revocations import run_revocation_watch
@@ -151,6 +152,7 @@ def build_services(
     notice_relay: Notifier | None = None,
     limiters: Limiters | None = None,
     cache: Cache | None = None,
+    passwords: PasswordHasher | None = None,
 ) -> Services:
     """Every use case over the opened stores. ``notice_relay`` is told of notices
     stores write in their own transactions (when those land in an outbox first)."""
@@ -171,6 +173,7 @@ def build_services(
         codes=codes,
         limiters=limiters,
         sessions=cache,
+        passwords=passwords,
     )
     return Services(
         accounts=accounts,
@@ -209,12 +212,15 @@ async def run_server(
     clock: Clock = system_clock,
     handle_signals: bool = False,
     listen_fds: tuple[int, int] | None = None,
+    passwords: PasswordHasher | None = None,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run one Sandcat instance until it is shut down and drained.
 
     ``listen_fds`` are the WebSocket and HTTP listening sockets a ``serve
     --workers`` supervisor hands its workers, used instead of binding ports.
+    ``passwords`` replaces the hasher built from ``config.auth`` (tests use a
+    cheaper cost; production never passes one).
     """
     config.data_path.mkdir(parents=True, exist_ok=True)
     secret = token_secret(config)
@@ -259,6 +265,7 @@ async def run_server(
             notice_relay=notices,
             limiters=shared.limiters,
             cache=shared.cache,
+            passwords=passwords,
         )
         accounts, messages = services.accounts, services.messages
         blobs, direct = await open_blob_store(config)

@@ -9,12 +9,16 @@ import os
 import resource
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import trio
 
 from sandcat import __version__
 from sandcat.config import Config, load_config
 from sandcat.errors import ConfigError, StoreUnavailable, Unavailable
+
+if TYPE_CHECKING:
+    from sandcat.domain.passwords import PasswordHasher
 
 log = logging.getLogger("sandcat")
 
@@ -75,7 +79,9 @@ def _config(args: argparse.Namespace, env: dict[str, str]) -> Config:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None = None) -> int:
+    """Run the ``sandcat`` command. ``passwords`` replaces the configured password
+    hasher of a single-process ``serve`` (a test entry point's cheaper cost)."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=args.log_level,
@@ -113,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     config,
                     handle_signals=True,
                     listen_fds=args.listen_fds,
+                    passwords=passwords,
                     task_status=task_status,
                 )
             )

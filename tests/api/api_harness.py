@@ -34,6 +34,7 @@ from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.history import SqliteHistoryStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
+from tests.passwords import FAST_PASSWORDS
 
 SECRET = b"test-secret-of-at-least-32-bytes!!"
 
@@ -150,7 +151,13 @@ async def open_api(
             history=SqliteHistoryStore(db),
         )
         services = build_services(
-            stores, config, secret=SECRET, clock=clock, notifier=notifier, mailbox=mailbox
+            stores,
+            config,
+            secret=SECRET,
+            clock=clock,
+            notifier=notifier,
+            mailbox=mailbox,
+            passwords=FAST_PASSWORDS,
         )
         accounts = services.accounts
         blobs = LocalBlobStore(tmp_path / "blobs")

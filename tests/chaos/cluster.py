@@ -29,6 +29,7 @@ import msgpack
 import psycopg
 
 from tests.kafka import Tansu
+from tests.passwords import serve_environment
 from tests.postgres import EmbeddedPostgres, free_port
 from tests.s3server import ACCESS_KEY, SECRET_KEY, RcloneS3
 
@@ -96,7 +97,7 @@ class Instance:
                 [
                     sys.executable,
                     "-m",
-                    "sandcat",
+                    "tests.serve",
                     "serve",
                     "--config",
                     str(self.config),
@@ -111,7 +112,7 @@ class Instance:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=serve_environment({**os.environ, "PYTHONUNBUFFERED": "1"}),
             )
         deadline = time.monotonic() + _START_TIMEOUT_S
         while True:

@@ -17,6 +17,7 @@ from sandcat.client import HttpApi, Session, open_session
 from sandcat.protocol import CloseCode
 from tests.client.cast import Cast, take
 from tests.client.proxy import Proxy
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import make_config
 
 
@@ -123,7 +124,9 @@ async def test_goaway_then_restart_reconnects_and_resends(
 
         async def start() -> Server:
             server: Server = await nursery.start(
-                lambda task_status: run_server(config, task_status=task_status)
+                lambda task_status: run_server(
+                    config, passwords=FAST_PASSWORDS, task_status=task_status
+                )
             )
             return server
 

@@ -12,6 +12,7 @@ import trio
 from sandcat.app import Server, run_server
 from sandcat.client import HttpApi
 from tests.client.cast import Cast
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import make_config
 
 #: Every instance of a cluster signs and checks the same access tokens.
@@ -56,7 +57,9 @@ async def cluster(
         config = make_config(tmp_path / name, **settings)
         servers.append(
             await nursery.start(
-                lambda task_status, c=config: run_server(c, task_status=task_status)
+                lambda task_status, c=config: run_server(
+                    c, passwords=FAST_PASSWORDS, task_status=task_status
+                )
             )
         )
     yield Instance(servers[0]), Instance(servers[1])

@@ -25,6 +25,7 @@ from sandcat.bus.redis import open_redis_broadcast
 from sandcat.protocol import Notify, Ok, Ping, Read, ReadState, Send
 from tests.cluster.conftest import TOKEN_SECRET, Instance
 from tests.gateway.raw import TIMEOUT_S, Raw
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import Api, make_config
 
 
@@ -46,7 +47,9 @@ async def pair(
         )
         servers.append(
             await nursery.start(
-                lambda task_status, c=config: run_server(c, task_status=task_status)
+                lambda task_status, c=config: run_server(
+                    c, passwords=FAST_PASSWORDS, task_status=task_status
+                )
             )
         )
     yield Instance(servers[0]), Instance(servers[1])

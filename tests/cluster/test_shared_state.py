@@ -18,6 +18,7 @@ from sandcat.app import Server, run_server
 from sandcat.protocol import Err, Ok, Ping
 from tests.cluster.conftest import TOKEN_SECRET, Instance
 from tests.cluster.test_fanout import Sockets, sockets  # noqa: F401 - a fixture
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import Api, make_config
 from tests.store.shared_state import flushall
 
@@ -45,7 +46,9 @@ async def pair(
         )
         servers.append(
             await nursery.start(
-                lambda task_status, c=config: run_server(c, task_status=task_status)
+                lambda task_status, c=config: run_server(
+                    c, passwords=FAST_PASSWORDS, task_status=task_status
+                )
             )
         )
     yield Instance(servers[0]), Instance(servers[1])

@@ -21,6 +21,7 @@ from sandcat.bus.redis import open_redis_broadcast
 from sandcat.protocol import Call, Ping, Presence, PresenceSet, Pull, Typing, TypingEvent
 from tests.cluster.conftest import TOKEN_SECRET, Instance
 from tests.gateway.raw import TIMEOUT_S, Raw
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import Api, make_config
 from tests.signals.watch import call_event, err_code, next_push, ok
 
@@ -43,7 +44,9 @@ async def pair(
         )
         servers.append(
             await nursery.start(
-                lambda task_status, c=config: run_server(c, task_status=task_status)
+                lambda task_status, c=config: run_server(
+                    c, passwords=FAST_PASSWORDS, task_status=task_status
+                )
             )
         )
     yield Instance(servers[0]), Instance(servers[1])

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import trio
 
+from tests.passwords import serve_environment
+
 _LISTENING = re.compile(rb"listening on ws://[^:]+:(\d+)/ws and http://[^:]+:(\d+)")
 #: A cold start imports quart, hypercorn and argon2: allow for a slow machine.
 START_TIMEOUT_S = 30
@@ -49,15 +51,15 @@ class ServeProcess:
 async def serve_process(
     data_dir: Path, *extra: str, env: dict[str, str] | None = None
 ) -> AsyncIterator[ServeProcess]:
-    """Start ``python -m sandcat serve`` on free ports; kill it on exit if still running.
+    """Start ``sandcat serve`` (tests/serve.py) on free ports; kill it on exit if running.
 
     ``env`` adds to the environment (``SANDCAT_DATABASE_URL`` for PostgreSQL).
     """
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    env = serve_environment({**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     command = [
         sys.executable,
         "-m",
-        "sandcat",
+        "tests.serve",
         "serve",
         "--data-dir",
         str(data_dir),

@@ -31,6 +31,7 @@ from sandcat.protocol import (
     encode,
 )
 from tests.gateway.raw import Connect, Deaf, Raw, frames_until_close, ok_body
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import Account, Api, make_config
 
 #: The shortest access-token lifetime the config allows; minting shifts the clock.
@@ -315,7 +316,9 @@ async def test_drain_of_open_sessions_does_not_wait_out_close_timeouts(
     stopped = trio.Event()
 
     async def serve(task_status: trio.TaskStatus[Server]) -> None:
-        await run_server(make_config(tmp_path / "own"), task_status=task_status)
+        await run_server(
+            make_config(tmp_path / "own"), passwords=FAST_PASSWORDS, task_status=task_status
+        )
         stopped.set()
 
     server: Server = await nursery.start(serve)

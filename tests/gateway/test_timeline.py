@@ -33,6 +33,7 @@ from sandcat.protocol import (
 from tests.files.media import png
 from tests.files.scene import content, uploaded
 from tests.gateway.raw import Raw, ok_body
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import Account, Api, make_config
 
 RECALL_S, EDIT_S = 60, 120
@@ -62,7 +63,9 @@ async def server(
         tmp_path / "data", **{"chat.recall_window_s": RECALL_S, "chat.edit_window_s": EDIT_S}
     )
     running: Server = await nursery.start(
-        lambda task_status: run_server(config, clock=clock, task_status=task_status)
+        lambda task_status: run_server(
+            config, clock=clock, passwords=FAST_PASSWORDS, task_status=task_status
+        )
     )
     yield running
     running.shutdown()

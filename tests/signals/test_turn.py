@@ -13,6 +13,7 @@ import pytest
 import trio
 
 from sandcat.app import run_server
+from tests.passwords import FAST_PASSWORDS
 from tests.scene import Api, make_config
 
 SECRET = "coturn-static-auth-secret"
@@ -53,7 +54,9 @@ async def test_without_a_turn_secret_the_route_is_not_found(
     tmp_path: Path, nursery: trio.Nursery
 ) -> None:
     config = make_config(tmp_path / "plain", **{"calls.turn_urls": URIS})
-    server = await nursery.start(lambda task_status: run_server(config, task_status=task_status))
+    server = await nursery.start(
+        lambda task_status: run_server(config, passwords=FAST_PASSWORDS, task_status=task_status)
+    )
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{server.http_port}", timeout=10
     ) as http:

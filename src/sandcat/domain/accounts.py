@@ -112,6 +112,7 @@ class Accounts:
         codes: VerificationCodes | None = None,
         limiters: Limiters | None = None,
         sessions: Cache | None = None,
+        passwords: PasswordHasher | None = None,
     ) -> None:
         self._store = store
         self._config = config
@@ -123,7 +124,7 @@ class Accounts:
         #: elsewhere (or a delete that failed) is seen within ``session_cache_ms``.
         self._live = sessions or LocalCache(clock)
         self._live_ms = config.session_cache_ms
-        self._passwords = PasswordHasher(config)
+        self._passwords = passwords or PasswordHasher.from_config(config)
         window = config.login_window_s
         limiters = limiters or LocalLimiters(clock)
         self._failures = limiters.limiter(

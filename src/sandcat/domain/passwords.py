@@ -21,16 +21,27 @@ from sandcat.errors import BadRequest
 
 
 class PasswordHasher:
-    """Hashes and verifies passwords with the configured argon2id cost."""
+    """Hashes and verifies passwords with argon2id at a given cost.
 
-    def __init__(self, config: AuthConfig) -> None:
+    The server builds one from the configuration (``from_config``), whose bounds keep
+    the cost at or above OWASP's minimum. The composition root accepts another
+    instance, so a test suite can run thousands of logins at a cheaper cost while the
+    production parameters are tested on their own.
+    """
+
+    def __init__(self, *, time_cost: int, memory_kib: int) -> None:
         self._argon2 = _Argon2(
-            time_cost=config.argon2_time_cost,
-            memory_cost=config.argon2_memory_kib,
+            time_cost=time_cost,
+            memory_cost=memory_kib,
             parallelism=1,
             type=Type.ID,
         )
         self._dummy: str | None = None
+
+    @classmethod
+    def from_config(cls, config: AuthConfig) -> PasswordHasher:
+        """The hasher at the configured cost (never below OWASP's minimum)."""
+        return cls(time_cost=config.argon2_time_cost, memory_kib=config.argon2_memory_kib)
 
     async def hash(self, password: str) -> str:
         """The encoded argon2id hash of ``password`` (with a fresh random salt)."""
