@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         config = Path(data) / "sandcat.toml"
         # Generous limits: the fuzzer logs in and asks for codes far more than people do.
         config.write_text(
-            "[auth]\nlogin_attempts_per_ip = 1000000\nlogin_failures = 100000\n"
+            "[auth]\nlogin_failures_per_ip = 1000000\nlogin_failures = 100000\n"
             "codes_per_ip = 1000000\ncodes_per_email = 100000\n",
             encoding="utf-8",
         )

@@ -93,10 +93,16 @@ class AuthConfig:
     #: argon2id cost: m >= 19 MiB, t >= 2, p = 1 (OWASP minimum).
     argon2_memory_kib: int = field(default=19456, metadata=_bounds(19456, 4 * 1024 * 1024))
     argon2_time_cost: int = field(default=2, metadata=_bounds(2, 20))
-    #: Failed logins per login name within login_window_s before 429.
+    #: Failed logins per account (or, for an unknown login, per normalised login)
+    #: before it is locked: the last of them locks it for login_lockout_s, each
+    #: further failure for twice as long, up to login_lockout_max_s (429).
     login_failures: int = field(default=5, metadata=_bounds(1, 100_000))
-    #: Login attempts per client address within login_window_s before 429.
-    login_attempts_per_ip: int = field(default=100, metadata=_bounds(1, 1_000_000))
+    login_lockout_s: float = field(default=30.0, metadata=_bounds(0.001, 86400))
+    login_lockout_max_s: float = field(default=900.0, metadata=_bounds(0.001, 86400))
+    #: Failed logins per client address within login_window_s before 429
+    #: (successful ones do not count). Formerly ``login_attempts_per_ip``.
+    login_failures_per_ip: int = field(default=100, metadata=_bounds(1, 1_000_000))
+    #: Failures further apart than this (after any lock) start counting afresh.
     login_window_s: float = field(default=900.0, metadata=_bounds(1, 86400))
     #: Email verification codes: lifetime, and wrong guesses before a code is burnt.
     code_ttl_s: int = field(default=300, metadata=_bounds(30, 3600))
@@ -386,10 +392,21 @@ def _merge(layers: dict[str, dict[str, object]], flat: Mapping[str, object], sou
         layers.setdefault(section, {})[key] = value
 
 
+#: Keys that were renamed: the old name is still read (the new one wins if both are set).
+RENAMED: Mapping[str, str] = {
+    "auth.login_attempts_per_ip": "auth.login_failures_per_ip",
+}
+
+
 def _build_section(name: str, cls: type[Any], values: dict[str, object]) -> object:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, object] = {}
+    for old, new in RENAMED.items():
+        old_section, _, old_key = old.partition(".")
+        if old_section == name and old_key in values:
+            raw = values.pop(old_key)
+            values.setdefault(new.partition(".")[2], raw)
     for key, raw in values.items():
         if key not in fields:
             raise ConfigError(f"{name}.{key}", raw, "unknown key")

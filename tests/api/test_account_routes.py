@@ -198,8 +198,8 @@ async def test_failed_logins_are_limited_per_login_name(tmp_path: Path) -> None:
         assert (await api.login("ann"))["user"]["username"] == "ann"
 
 
-async def test_login_attempts_are_limited_per_address(tmp_path: Path) -> None:
-    config = build_config(auth=AuthConfig(login_attempts_per_ip=3, login_window_s=60))
+async def test_failed_logins_are_limited_per_address(tmp_path: Path) -> None:
+    config = build_config(auth=AuthConfig(login_failures_per_ip=3, login_window_s=60))
     async for api in open_api(tmp_path, config):
         await api.register("ann")
         for name in ("a1", "a2", "a3"):

@@ -59,7 +59,7 @@ store_timeout_s = 3.0
 [auth]
 token_secret = "{TOKEN_SECRET}"
 # The test logs every device in from one address.
-login_attempts_per_ip = 100000
+login_failures_per_ip = 100000
 """
 
 

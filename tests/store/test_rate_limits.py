@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
+from sandcat.domain.lockout import LockoutPolicy
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import StoreUnavailable
 from sandcat.store.redis import RedisLimiters, open_redis_state
@@ -94,6 +95,86 @@ async def test_hostile_keys_are_plain_keys(limiters: Limiters) -> None:
     for key in hostile:
         assert await limiter.retry_after_ms(key) == 60_000
     assert await limiter.retry_after_ms("a") == 0
+
+
+POLICY = LockoutPolicy(free=3, base_ms=1_000, max_ms=10_000, window_ms=60_000)
+
+
+async def test_a_lockout_starts_at_the_last_free_failure_and_doubles_to_its_cap(
+    limiters: Limiters, clock: Clock
+) -> None:
+    lockout = limiters.lockout("login", POLICY)
+    assert [await lockout.fail("k") for _ in range(2)] == [0, 0]
+    assert await lockout.retry_after_ms("k") == 0
+    locks = []
+    for _ in range(7):
+        locks.append(await lockout.fail("k"))
+        assert await lockout.retry_after_ms("k") == locks[-1]
+        clock.now_ms += locks[-1] // 2
+        assert await lockout.retry_after_ms("k") == locks[-1] - locks[-1] // 2
+        clock.now_ms += locks[-1] - locks[-1] // 2
+        assert await lockout.retry_after_ms("k") == 0
+    assert locks == [1_000, 2_000, 4_000, 8_000, 10_000, 10_000, 10_000]
+    assert await lockout.retry_after_ms("other") == 0
+
+
+async def test_a_lockout_forgets_after_its_window_and_on_reset(
+    limiters: Limiters, clock: Clock
+) -> None:
+    lockout = limiters.lockout("login", POLICY)
+    for _ in range(4):
+        await lockout.fail("k")
+    # The window runs from the end of the last lock: one millisecond short keeps the count.
+    clock.now_ms += 2_000 + 60_000
+    assert await lockout.fail("k") == 4_000
+    clock.now_ms += 4_000 + 60_001
+    assert await lockout.fail("k") == 0
+    await lockout.fail("k")
+    assert await lockout.fail("k") == 1_000
+    await lockout.reset("k")
+    assert await lockout.retry_after_ms("k") == 0
+    assert await lockout.fail("k") == 0
+
+
+async def test_a_huge_count_cannot_overflow_the_doubling(limiters: Limiters) -> None:
+    lockout = limiters.lockout(
+        "login", LockoutPolicy(free=1, base_ms=1, max_ms=900_000, window_ms=1)
+    )
+    locks = [await lockout.fail("k") for _ in range(100)]
+    assert locks[:3] == [1, 2, 4]
+    assert locks[-1] == 900_000
+
+
+async def test_lockout_names_and_keys_stay_apart(limiters: Limiters) -> None:
+    first = limiters.lockout("one", LockoutPolicy(free=1, base_ms=5, max_ms=5, window_ms=5))
+    second = limiters.lockout("two", LockoutPolicy(free=1, base_ms=5, max_ms=5, window_ms=5))
+    assert await first.fail("\x00' or 1=1") == 5
+    assert await second.retry_after_ms("\x00' or 1=1") == 0
+    assert await first.retry_after_ms("*") == 0
+
+
+async def test_instances_share_redis_lockouts(redis_url: str, clock: Clock) -> None:
+    async with redis_state(redis_url) as state:
+        first = RedisLimiters(state, clock).lockout("login", POLICY)
+        second = RedisLimiters(state, clock).lockout("login", POLICY)
+        await first.fail("alice")
+        await second.fail("alice")
+        assert await first.fail("alice") == 1_000
+        assert await second.retry_after_ms("alice") == 1_000
+        await second.reset("alice")
+        assert await first.retry_after_ms("alice") == 0
+
+
+async def test_a_lockout_counts_in_process_while_redis_is_down(clock: Clock) -> None:
+    with private_redis() as (url, stop):
+        async with redis_state(url) as state:
+            lockout = RedisLimiters(state, clock).lockout("login", POLICY)
+            stop()
+            with trio.fail_after(10):
+                assert [await lockout.fail("k") for _ in range(3)] == [0, 0, 1_000]
+                assert await lockout.retry_after_ms("k") == 1_000
+                await lockout.reset("k")
+                assert await lockout.retry_after_ms("k") == 0
 
 
 async def test_instances_share_redis_counters(redis_url: str, clock: Clock) -> None:

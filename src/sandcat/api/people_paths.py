@@ -53,7 +53,9 @@ def people_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema
         "/api/v1/auth/login": {
             "post": op(
                 "login",
-                "open a session; unknown login and wrong password give the same 401",
+                "open a session; unknown login and wrong password give the same 401; "
+                "repeated failures lock the account (under any of its logins) or the "
+                "address: 429 with Retry-After",
                 ok=(200, ref("LoginResult")),
                 body="login",
                 errors=(401, 403, 429),

@@ -22,6 +22,7 @@ from sandcat.domain._text import bounded
 from sandcat.domain.avatars import default_avatar
 from sandcat.domain.cache import Cache, LocalCache
 from sandcat.domain.codes import VerificationCodes, normalize_email
+from sandcat.domain.lockout import LockoutPolicy
 from sandcat.domain.passwords import MAX_PASSWORD, PasswordHasher, check_password_policy
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.domain.tokens import Tokens
@@ -127,11 +128,20 @@ class Accounts:
         self._passwords = passwords or PasswordHasher.from_config(config)
         window = config.login_window_s
         limiters = limiters or LocalLimiters(clock)
-        self._failures = limiters.limiter(
-            "login-failures", limit=config.login_failures, window_s=window
+        #: Per account (``user:ID``), or per normalised login when no account has it:
+        #: every spelling of one phone number or email counts against the same key.
+        self._lockout = limiters.lockout(
+            "login-lockout",
+            LockoutPolicy(
+                free=config.login_failures,
+                base_ms=round(config.login_lockout_s * 1000),
+                max_ms=round(config.login_lockout_max_s * 1000),
+                window_ms=round(window * 1000),
+            ),
         )
-        self._attempts = limiters.limiter(
-            "login-attempts", limit=config.login_attempts_per_ip, window_s=window
+        #: Failures only: many people logging in behind one address lock nobody out.
+        self._address_failures = limiters.limiter(
+            "login-failures-ip", limit=config.login_failures_per_ip, window_s=window
         )
 
     async def register(
@@ -196,28 +206,32 @@ class Accounts:
 
         Without ``device`` the session gets a fresh device id, so two such logins
         never replace each other. An unknown login and a wrong password give the
-        same ``Unauthorized`` after the same amount of hashing work. Too many
-        failures for one login name, or attempts from one address, give
-        ``RateLimited`` whatever the password.
+        same ``Unauthorized`` after the same amount of hashing work. An account
+        locked by failures (under any of its logins), or an address with too
+        many failures, gives ``RateLimited`` whatever the password.
         """
         device, platform = check_device(device, platform)
-        name = login.strip().lower()
-        wait = await self._attempts.take(ip or "?") or await self._failures.retry_after_ms(name)
+        address = ip or "?"
+        wait = await self._address_failures.retry_after_ms(address)
         if wait:
-            raise RateLimited("too many login attempts; wait", retry_after_ms=wait)
-        if (
-            not 1 <= len(name) <= _MAX_LOGIN
-            or len(password) > MAX_PASSWORD
-            or not name.isprintable()
-        ):
-            await self._failures.hit(name)
-            raise Unauthorized(_BAD_LOGIN)
-        user = await self._store.find_login(self._login_key(login.strip()))
-        ok = await self._passwords.verify(None if user is None else user.password_hash, password)
+            raise RateLimited("too many failed logins from this address; wait", retry_after_ms=wait)
+        name = self._login_key(login.strip().lower())
+        sane = 1 <= len(name) <= _MAX_LOGIN and len(password) <= MAX_PASSWORD
+        user = None
+        if sane and name.isprintable():
+            user = await self._store.find_login(self._login_key(login.strip()))
+        key = f"login:{name}" if user is None else f"user:{user.id}"
+        wait = await self._lockout.retry_after_ms(key)
+        if wait:
+            raise RateLimited("too many failed logins; wait", retry_after_ms=wait)
+        ok = sane and await self._passwords.verify(
+            None if user is None else user.password_hash, password
+        )
         if user is None or not ok:
-            await self._failures.hit(name)
+            await self._lockout.fail(key)
+            await self._address_failures.hit(address)
             raise Unauthorized(_BAD_LOGIN)
-        await self._failures.reset(name)
+        await self._lockout.reset(key)
         rehash = None
         if self._passwords.needs_rehash(user.password_hash):
             rehash = await self._passwords.hash(password)
@@ -390,13 +404,13 @@ class Accounts:
 
     async def _check_password(self, user: User, password: str, *, field: str) -> None:
         key = f"user:{user.id}"
-        wait = await self._failures.retry_after_ms(key)
+        wait = await self._lockout.retry_after_ms(key)
         if wait:
             raise RateLimited("too many wrong passwords; wait", retry_after_ms=wait)
         if len(password) > MAX_PASSWORD or not await self._passwords.verify(
             user.password_hash, password
         ):
-            await self._failures.hit(key)
+            await self._lockout.fail(key)
             raise Forbidden(f"{field}: incorrect password", field=field)
 
     def _issue(

@@ -18,6 +18,7 @@ from collections import OrderedDict, deque
 from typing import Protocol
 
 from sandcat.clock import Clock
+from sandcat.domain.lockout import LocalLockout, LockoutPolicy, Lockouts
 
 #: Distinct keys remembered per limiter (~100 bytes each).
 DEFAULT_MAX_KEYS = 100_000
@@ -40,6 +41,9 @@ class RateLimits(Protocol):
 class Limiters(Protocol):
     def limiter(self, name: str, *, limit: int, window_s: float) -> RateLimits:
         """The limiter called ``name`` (its keys are apart from other names')."""
+
+    def lockout(self, name: str, policy: LockoutPolicy) -> Lockouts:
+        """The growing lockout called ``name`` (``sandcat.domain.lockout``)."""
 
 
 class RateLimiter:
@@ -99,3 +103,6 @@ class LocalLimiters:
 
     def limiter(self, name: str, *, limit: int, window_s: float) -> RateLimiter:
         return RateLimiter(limit=limit, window_s=window_s, clock=self._clock)
+
+    def lockout(self, name: str, policy: LockoutPolicy) -> Lockouts:
+        return LocalLockout(policy, clock=self._clock)

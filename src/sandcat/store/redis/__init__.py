@@ -6,13 +6,14 @@ from sandcat.store.redis.books import open_redis_books
 from sandcat.store.redis.budgets import RedisBudgets
 from sandcat.store.redis.cache import RedisCache
 from sandcat.store.redis.client import RedisState, open_redis_state
-from sandcat.store.redis.limits import RedisLimiters, RedisRateLimiter
+from sandcat.store.redis.limits import RedisLimiters, RedisLockout, RedisRateLimiter
 from sandcat.store.redis.revocations import RedisRevocations
 
 __all__ = [
     "RedisBudgets",
     "RedisCache",
     "RedisLimiters",
+    "RedisLockout",
     "RedisRateLimiter",
     "RedisRevocations",
     "RedisState",

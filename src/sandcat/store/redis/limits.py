@@ -15,6 +15,7 @@ import logging
 import secrets
 
 from sandcat.clock import Clock
+from sandcat.domain.lockout import LocalLockout, LockoutPolicy
 from sandcat.domain.ratelimit import RateLimiter
 from sandcat.errors import StoreUnavailable
 from sandcat.store.redis.client import RedisState
@@ -101,3 +102,74 @@ class RedisLimiters:
         return RedisRateLimiter(
             self._state, name=name, limit=limit, window_s=window_s, clock=self._clock
         )
+
+    def lockout(self, name: str, policy: LockoutPolicy) -> RedisLockout:
+        return RedisLockout(self._state, name=name, policy=policy, clock=self._clock)
+
+
+# KEYS[1]: a hash {failures, last, until}. ARGV: now_ms, mode ("peek", "fail",
+# "reset"), free, base_ms, max_ms, window_ms. Returns the lock left (peek) or
+# started (fail) in ms. The doubling is capped before it is computed.
+_LOCKOUT = """
+local key = KEYS[1]
+local now, mode = tonumber(ARGV[1]), ARGV[2]
+if mode == 'reset' then
+  redis.call('DEL', key)
+  return 0
+end
+local state = redis.call('HMGET', key, 'failures', 'last', 'until')
+local failures = tonumber(state[1]) or 0
+local last = tonumber(state[2]) or 0
+local locked = tonumber(state[3]) or 0
+if mode == 'peek' then
+  return math.max(0, locked - now)
+end
+local free, base, most = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local window = tonumber(ARGV[6])
+if now - math.max(last, locked) > window then
+  failures, locked = 0, 0
+end
+failures = failures + 1
+local lock = 0
+if failures >= free then
+  lock = math.floor(math.min(base * 2 ^ math.min(failures - free, 62), most))
+  locked = now + lock
+end
+redis.call('HSET', key, 'failures', failures, 'last', now, 'until', locked)
+redis.call('PEXPIRE', key, math.max(locked, now) - now + window)
+return lock
+"""
+
+
+class RedisLockout:
+    """``Lockouts`` in Redis under ``lockout:NAME:KEY``; in process while Redis is down."""
+
+    def __init__(
+        self, state: RedisState, *, name: str, policy: LockoutPolicy, clock: Clock
+    ) -> None:
+        self._state = state
+        self._prefix = f"lockout:{name}:"
+        self._policy = policy
+        self._clock = clock
+        self._fallback = LocalLockout(policy, clock=clock)
+
+    async def _run(self, key: str, mode: str) -> int | None:
+        policy = self._policy
+        args = (self._clock(), mode, policy.free, policy.base_ms, policy.max_ms, policy.window_ms)
+        try:
+            return int(await self._state.script(_LOCKOUT, [self._prefix + key], args))
+        except StoreUnavailable as exc:
+            log.warning("lockout %s: %s; counting in process", self._prefix, exc.message)
+        return None
+
+    async def retry_after_ms(self, key: str) -> int:
+        wait = await self._run(key, "peek")
+        return await self._fallback.retry_after_ms(key) if wait is None else wait
+
+    async def fail(self, key: str) -> int:
+        lock = await self._run(key, "fail")
+        return await self._fallback.fail(key) if lock is None else lock
+
+    async def reset(self, key: str) -> None:
+        await self._fallback.reset(key)
+        await self._run(key, "reset")
