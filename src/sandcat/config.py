@@ -241,6 +241,12 @@ class FilesConfig:
     max_avatar_bytes: int = field(default=5 * _MIB, metadata=_bounds(1024, 1 << 40))
     #: Images with more pixels are refused before decoding (decompression bombs).
     max_image_pixels: int = field(default=50_000_000, metadata=_bounds(1, 1 << 34))
+    #: Memory one image's decode may take (width x height x bytes per pixel, twice
+    #: with alpha; JPEGs count at the scale they are decoded at); larger ones get 413.
+    max_image_decode_bytes: int = field(default=96 * _MIB, metadata=_bounds(_MIB, 1 << 40))
+    max_avatar_decode_bytes: int = field(default=64 * _MIB, metadata=_bounds(_MIB, 1 << 40))
+    #: Image decodes running at once per instance (each takes up to the limit above).
+    image_workers: int = field(default=2, metadata=_bounds(1, 64))
     #: Bytes of finished uploads one user may keep.
     quota_bytes: int = field(default=1024 * _MIB, metadata=_bounds(0, 1 << 50))
     #: Uploads never sent in a message are deleted this long after upload.

@@ -35,6 +35,8 @@ from sandcat.store.files import FileStore, QuotaExceeded, Upload
 log = logging.getLogger(__name__)
 
 KINDS: Final = ("image", "file", "voice", "video", "avatar")
+#: Kinds whose probe decodes pixels (and so runs on the image limiter).
+IMAGE_KINDS: Final = frozenset({"image", "avatar"})
 #: Message kinds (SPEC.md §9) whose bodies refer to uploads, and the upload kinds they take.
 MESSAGE_FILE_KINDS: Final[Mapping[int, frozenset[str]]] = {
     2: frozenset({"image"}),
@@ -79,6 +81,14 @@ class Files:
         self.config = config
         self._spool = spool
         self._clock = clock
+        #: Image decodes take up to max_*_decode_bytes each: at most image_workers
+        #: run at once (not trio's default 40 threads); the others queue here.
+        self._image_work = trio.CapacityLimiter(config.image_workers)
+
+    def _decode_bytes(self, kind: str) -> int:
+        if kind == "avatar":
+            return self.config.max_avatar_decode_bytes
+        return self.config.max_image_decode_bytes
 
     def limit(self, kind: str) -> int:
         limit: int = getattr(self.config, f"max_{kind}_bytes")
@@ -154,7 +164,9 @@ class Files:
                     upload.kind,
                     content_type,
                     max_pixels=self.config.max_image_pixels,
-                )
+                    max_decode_bytes=self._decode_bytes(upload.kind),
+                ),
+                limiter=self._image_work if upload.kind in IMAGE_KINDS else None,
             )
             source: Path | bytes = spooled
             if found.replacement is not None:

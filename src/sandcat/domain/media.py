@@ -2,14 +2,21 @@
 
 Runs in a worker thread on the spooled upload (blocking, CPU-bound). Images
 are decoded by Pillow restricted to the one format the declared type names
-(so a PNG upload can never reach, say, the EPS decoder), after a check of the
-pixel count from the header (a decompression bomb is refused before any
-pixel is decoded). Durations are read only where it is cheap: WAV headers,
-the last Ogg page, an MP4 ``mvhd`` box; otherwise they stay unknown.
+(so a PNG upload can never reach, say, the EPS decoder), after two checks
+from the header, before any pixel is decoded: the pixel count (decompression
+bombs), and the memory the decode takes (``max_decode_bytes``: a 7000x7000
+RGBA PNG of 208 KB decodes to 196 MB, and resizing an image with alpha
+copies it once more). JPEGs are decoded scaled down (``draft``) to what the
+thumbnail needs, so only their scaled raster counts. Every later step works
+on a reduced copy, and the allocator's free memory goes back to the system
+after each image (``release_memory``). Durations are read only where it is
+cheap: WAV headers, the last Ogg page, an MP4 ``mvhd`` box; otherwise they
+stay unknown.
 """
 
 from __future__ import annotations
 
+import ctypes
 import io
 import struct
 import warnings
@@ -32,6 +39,10 @@ THUMB_TYPE: Final = "image/jpeg"
 AVATAR_TYPE: Final = "image/png"
 _THUMB_PIXELS: Final = 320
 _AVATAR_PIXELS: Final = 256
+#: Modes whose decoded pixels take 1 byte (Pillow keeps most others in 4, RGB too).
+_ONE_BYTE_MODES: Final = frozenset({"1", "L", "P"})
+#: Modes Pillow resizes through a premultiplied full-size copy.
+_ALPHA_MODES: Final = frozenset({"LA", "RGBA", "PA"})
 #: How far from the end of an Ogg file the last page is looked for.
 _OGG_TAIL: Final = 65536
 
@@ -49,17 +60,40 @@ class Probe:
     replacement_type: str | None = None
 
 
-def probe(path: Path, kind: str, content_type: str, *, max_pixels: int) -> Probe:
-    """Inspect the file at ``path`` (blocking). 415 for undecodable images, 413 for bombs."""
+def probe(
+    path: Path, kind: str, content_type: str, *, max_pixels: int, max_decode_bytes: int
+) -> Probe:
+    """Inspect the file at ``path`` (blocking). 415 for undecodable images, 413 for
+    bombs and for images whose decode would take more than ``max_decode_bytes``."""
     if kind in {"image", "avatar"}:
-        return _probe_image(path, content_type, max_pixels=max_pixels, avatar=kind == "avatar")
+        try:
+            return _probe_image(
+                path,
+                content_type,
+                max_pixels=max_pixels,
+                max_decode_bytes=max_decode_bytes,
+                avatar=kind == "avatar",
+            )
+        finally:
+            release_memory()
     if kind in {"voice", "video"}:
         return Probe(duration_ms=_duration_ms(path, content_type))
     return Probe()
 
 
-def _probe_image(path: Path, content_type: str, *, max_pixels: int, avatar: bool) -> Probe:
+def decode_bytes(size: tuple[int, int], mode: str) -> int:
+    """The memory Pillow takes to decode and then resize an image of ``size`` and ``mode``."""
+    width, height = size
+    per_pixel = 1 if mode in _ONE_BYTE_MODES else 2 if mode.startswith("I;16") else 4
+    copies = 2 if mode in _ALPHA_MODES else 1
+    return width * height * per_pixel * copies
+
+
+def _probe_image(
+    path: Path, content_type: str, *, max_pixels: int, max_decode_bytes: int, avatar: bool
+) -> Probe:
     fmt = _PIL_FORMATS[content_type]
+    side = _AVATAR_PIXELS if avatar else _THUMB_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -68,25 +102,63 @@ def _probe_image(path: Path, content_type: str, *, max_pixels: int, avatar: bool
                 if width * height > max_pixels:
                     raise TooLarge(f"image of {width}x{height} pixels is over {max_pixels}")
                 image.seek(0)
-                image.load()
-                if avatar:
-                    data = _encode(_square(image, _AVATAR_PIXELS), "PNG")
-                    return Probe(
-                        width=_AVATAR_PIXELS,
-                        height=_AVATAR_PIXELS,
-                        replacement=data,
-                        replacement_type=AVATAR_TYPE,
+                # JPEG only: decode at 1/2..1/8 scale, still twice the output size.
+                image.draft("RGB", (2 * side, 2 * side))
+                cost = decode_bytes(image.size, image.mode)
+                if cost > max_decode_bytes:
+                    raise TooLarge(
+                        f"image of {width}x{height} pixels ({image.mode}) takes {cost} bytes "
+                        f"to decode, over {max_decode_bytes}"
                     )
-                upright = ImageOps.exif_transpose(image)
-                width, height = upright.size
-                upright.thumbnail((_THUMB_PIXELS, _THUMB_PIXELS))
-                thumb = _encode(_flatten(upright), "JPEG")
+                image.load()
+                orientation = image.getexif().get(_ORIENTATION, 1)
+                small = _reduced(image, side)
+            upright = _transposed(small, orientation)
+            if avatar:
+                data = _encode(ImageOps.fit(upright.convert("RGBA"), (side, side)), "PNG")
+                return Probe(
+                    width=side, height=side, replacement=data, replacement_type=AVATAR_TYPE
+                )
+            if orientation in _SIDEWAYS:
+                width, height = height, width
+            upright.thumbnail((side, side))
+            thumb = _encode(_flatten(upright), "JPEG")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise TooLarge(f"image is too large to decode: {exc}") from exc
     except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         # Pillow reports undecodable and truncated files through these.
         raise UnsupportedMediaType(f"not a valid {content_type} image") from exc
     return Probe(width=width, height=height, thumbnail=thumb)
+
+
+#: The EXIF orientation tag, and the orientations that swap width and height.
+_ORIENTATION: Final = 0x0112
+_SIDEWAYS: Final = frozenset({5, 6, 7, 8})
+_TRANSPOSES: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduced(image: Image.Image, side: int) -> Image.Image:
+    """A copy whose shorter side is at least ``2 * side`` (the image itself if small)."""
+    factor = min(image.size) // (2 * side)
+    if factor < 2:
+        return image.copy()
+    # Palette and bilevel images are reduced as pixels (no new colours); others averaged.
+    nearest = image.mode in {"1", "P"}
+    resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BOX
+    return image.resize((image.width // factor, image.height // factor), resample)
+
+
+def _transposed(image: Image.Image, orientation: object) -> Image.Image:
+    method = _TRANSPOSES.get(orientation) if isinstance(orientation, int) else None
+    return image if method is None else image.transpose(method)
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -97,9 +169,25 @@ def _flatten(image: Image.Image) -> Image.Image:
     return canvas
 
 
-def _square(image: Image.Image, side: int) -> Image.Image:
-    upright = ImageOps.exif_transpose(image).convert("RGBA")
-    return ImageOps.fit(upright, (side, side))
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # pragma: no cover - not glibc (musl, macOS): nothing to trim
+        return None
+
+
+_LIBC: Final = _load_libc()
+
+
+def release_memory() -> None:
+    """Give the allocator's free memory back to the system (glibc ``malloc_trim``).
+
+    A decoded image is freed at once, but glibc keeps big freed blocks in the
+    worker thread's arena; without this an instance's RSS stays at the high
+    mark of its largest images for good.
+    """
+    if _LIBC is not None:  # pragma: no branch - glibc on every supported system
+        _LIBC.malloc_trim(0)
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
