@@ -37,21 +37,20 @@ class Cast:
         username = f"{name or 'user'}{next(_names)}"
         user = await self.api.register(username, PASSWORD, display_name=username.title())
         login = await self.api.login(username, PASSWORD, device="setup", platform="test")
-        assert login.user_id == user["id"]
-        return Person(id=str(user["id"]), username=username, token=login.tokens.access_token)
+        assert login.user_id == user.id
+        return Person(id=user.id, username=username, token=login.tokens.access_token)
 
     async def befriend(self, a: Person, b: Person) -> str:
         """Make ``a`` and ``b`` friends; returns their direct cid."""
         request = await self.api.request_friend(a.token, b.id)
-        friend = await self.api.accept_friend(b.token, str(request["id"]))
+        friend = await self.api.accept_friend(b.token, request.id)
         low, high = sorted((a.id, b.id))
-        cid = f"d:{low}:{high}"
-        assert friend.get("cid", cid) == cid, friend
-        return cid
+        assert friend.cid == f"d:{low}:{high}", friend
+        return friend.cid
 
     async def group(self, owner: Person, members: list[Person], name: str = "crew") -> str:
         group = await self.api.create_group(owner.token, name, [m.id for m in members])
-        return str(group["cid"])
+        return group.cid
 
     @asynccontextmanager
     async def client(

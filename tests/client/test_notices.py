@@ -14,7 +14,7 @@ async def test_notices_are_pushed_pulled_and_acked(cast: Cast) -> None:
             request = await cast.api.request_friend(ann.token, bob.id, message="hi bob")
             notice = await phone.session.receive_notice()
             assert (notice.nseq, notice.type) == (1, "friend.requested")
-            assert notice.data["request"] == request["id"]
+            assert notice.data["request"] == request.id
             assert notice.data["message"] == "hi bob"
 
             page = await phone.session.inbox()

@@ -160,3 +160,16 @@ def openapi_document() -> Schema:
         },
     }
     return copy.deepcopy(document)
+
+
+def operation_ids(document: Schema) -> dict[str, tuple[str, str]]:
+    """Every operation of an OpenAPI ``document``: operationId -> (METHOD, path).
+
+    SDKs test their route tables against this (tests/client/test_http_coverage.py),
+    so a route added to the document without SDK support fails the suite.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            found[str(operation["operationId"])] = (method.upper(), path)
+    return found

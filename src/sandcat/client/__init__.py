@@ -13,11 +13,27 @@ Messages arrive per conversation in seq order, exactly once, holes filled by
 PULL; sends are resent with their ``cmid`` across reconnects until acked.
 """
 
-from .client import Client, open_client, open_session
+from .client import Client, SentFile, open_client, open_session
 from .conversations import Conversations
 from .credentials import Credentials, RefreshingCredentials, StaticToken
 from .errors import HttpError, SandcatClientError, SessionClosed
-from .http import HttpApi, Login, Tokens
+from .http import ALSO_CALLS, OPERATIONS, HttpApi
+from .http_conversations import ConversationList, ConversationSettings
+from .http_files import AvatarSet, DirectUpload, FileInfo, FileLinks, FileList, attachment
+from .http_groups import Group, GroupMember, Invitation, JoinRequest, MemberPage
+from .http_people import (
+    Blocked,
+    ContactChanges,
+    Friend,
+    FriendRequest,
+    FriendRequests,
+    Login,
+    SessionInfo,
+    Tokens,
+    TurnCredentials,
+    User,
+    UserPage,
+)
 from .link import FINAL_CLOSES
 from .options import SessionOptions, SessionStatistics
 from .replies import Ack, Conversation, InboxPage, Page, ReadersPage, SyncResult
@@ -26,31 +42,56 @@ from .signals import CallPlaced, PresenceSnapshot, Signals
 from .websocket import SUBPROTOCOL
 
 __all__ = [
+    "ALSO_CALLS",
     "FINAL_CLOSES",
+    "OPERATIONS",
     "SUBPROTOCOL",
     "Ack",
+    "AvatarSet",
+    "Blocked",
     "CallPlaced",
     "Client",
+    "ContactChanges",
     "Conversation",
+    "ConversationList",
+    "ConversationSettings",
     "Conversations",
     "Credentials",
+    "DirectUpload",
+    "FileInfo",
+    "FileLinks",
+    "FileList",
+    "Friend",
+    "FriendRequest",
+    "FriendRequests",
+    "Group",
+    "GroupMember",
     "HttpApi",
     "HttpError",
     "InboxPage",
+    "Invitation",
+    "JoinRequest",
     "Login",
+    "MemberPage",
     "Page",
     "PresenceSnapshot",
     "ReadersPage",
     "RefreshingCredentials",
     "SandcatClientError",
+    "SentFile",
     "Session",
     "SessionClosed",
+    "SessionInfo",
     "SessionOptions",
     "SessionStatistics",
     "Signals",
     "StaticToken",
     "SyncResult",
     "Tokens",
+    "TurnCredentials",
+    "User",
+    "UserPage",
+    "attachment",
     "open_client",
     "open_session",
 ]

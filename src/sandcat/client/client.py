@@ -5,17 +5,21 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
 from sandcat.protocol import is_valid_id
 
 from .credentials import Credentials, RefreshingCredentials, StaticToken
-from .http import JSON, HttpApi
+from .http import HttpApi
+from .http_files import FileInfo, attachment
+from .http_people import User
 from .options import SessionOptions
+from .replies import Ack
 from .session import Session
 
-__all__ = ["Client", "open_client", "open_session"]
+__all__ = ["Client", "SentFile", "open_client", "open_session"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,16 +35,82 @@ class Client:
 
     api: HttpApi
     session: Session
-    user: JSON
+    user: User
     credentials: RefreshingCredentials
 
     @property
     def user_id(self) -> str:
-        return str(self.user["id"])
+        return self.user.id
 
     async def access_token(self) -> str:
         """A valid access token for HTTP calls (refreshed when due)."""
         return await self.credentials.access_token()
+
+    async def send_file(
+        self,
+        cid: str,
+        data: bytes,
+        *,
+        content_type: str,
+        kind: str = "file",
+        name: str | None = None,
+        multipart: bool = False,
+        **fields: Any,
+    ) -> SentFile:
+        """Upload ``data`` as an upload of ``kind`` and send it to ``cid``.
+
+        ``kind`` is the upload kind (image, file, voice, video); the message is
+        the matching kind (SPEC.md §9) with ``mime``, ``size``, ``width`` ... taken
+        from the upload (`attachment`). ``fields``: ``thumb``, ``width``,
+        ``height``, ``duration_ms`` the server could not read, and `Session.send`'s
+        ``reply_to``, ``mentions``, ``cmid``.
+
+        Raises:
+            HttpError: the upload was refused (413 too large, 415 wrong type).
+            SandcatClientError: the send was refused.
+            ValueError: the message needs a field the upload does not give.
+        """
+        token = await self.access_token()
+        file = await self.api.upload_file(
+            token, data, content_type=content_type, kind=kind, name=name, multipart=multipart
+        )
+        return SentFile(file=file, ack=await self.send_upload(cid, file, **fields))
+
+    async def send_upload(
+        self,
+        cid: str,
+        file: FileInfo,
+        *,
+        kind: int | None = None,
+        name: str | None = None,
+        thumb: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        duration_ms: int | None = None,
+        **send: Any,
+    ) -> Ack:
+        """Send an upload already made; `attachment` builds the body.
+
+        ``send``: `Session.send`'s ``reply_to``, ``mentions``, ``cmid``.
+        """
+        message_kind, body = attachment(
+            file,
+            kind=kind,
+            name=name,
+            thumb=thumb,
+            width=width,
+            height=height,
+            duration_ms=duration_ms,
+        )
+        return await self.session.send(cid, kind=message_kind, body=body, **send)
+
+
+@dataclass(frozen=True, slots=True)
+class SentFile:
+    """What `Client.send_file` did: the upload, and the ack of the message sending it."""
+
+    file: FileInfo
+    ack: Ack
 
 
 @asynccontextmanager

@@ -40,11 +40,21 @@ class HttpError(SandcatClientError):
 
     Attributes:
         status: the HTTP status code.
+        field: the request field at fault (422), when the server named it.
     """
 
-    def __init__(self, status: int, code: ErrorCode | str, message: str) -> None:
-        super().__init__(code, message)
+    def __init__(
+        self,
+        status: int,
+        code: ErrorCode | str,
+        message: str,
+        *,
+        retry_after_ms: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(code, message, retry_after_ms)
         self.status = status
+        self.field = field
 
     def __str__(self) -> str:
         return f"HTTP {self.status} {self.code}: {self.message}"
