@@ -90,10 +90,15 @@ async def test_accounts_sessions_and_profiles(cast: Cast, tmp_path: Path) -> Non
 async def _first_mail(outbox: Path) -> str:
     """The first mail the outbox sender wrote (the postman writes it after the answer)."""
     for _ in range(500):
-        if mails := sorted(outbox.glob("*.eml")):
-            return mails[0].read_text()
+        if mail := _read_first(outbox):
+            return mail
         await trio.sleep(0.02)
     raise AssertionError(f"no mail in {outbox}")
+
+
+def _read_first(outbox: Path) -> str:
+    mails = sorted(outbox.glob("*.eml"))
+    return mails[0].read_text() if mails else ""
 
 
 async def test_github_routes_are_404_when_not_configured(cast: Cast) -> None:
