@@ -1,0 +1,180 @@
+// End to end against a real `sandcat serve`: two users become friends and
+// chat; text, image and file; a group; recall and edit; receipts; the
+// conversation settings, history, hiding, typing, presence and the inbox.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+
+import { Kind, SandcatError, type Client, type Message } from "../src/index.js";
+import { Server, befriend, connect, person, until, type Person } from "./server.js";
+
+// A 4x3 PNG: the server checks an image's bytes against its type.
+const PNG = Buffer.from(
+  "89504e470d0a1a0a0000000d49484452000000040000000308020000003b963991000000144944415478" +
+    "9c633c2127c700034c0c480085030026da010a40003b0f0000000049454e44ae426082",
+  "hex",
+);
+
+describe("two users on a real server", () => {
+  let server: Server;
+  let alice: Person;
+  let bob: Person;
+  let carol: Person;
+  let cid: string;
+  let a: Client;
+  let b: Client;
+  const gotA: Message[] = [];
+  const gotB: Message[] = [];
+
+  before(async () => {
+    server = await Server.start();
+    alice = await person(server, "alice");
+    bob = await person(server, "bob");
+    carol = await person(server, "carol");
+    cid = await befriend(alice, bob);
+    await befriend(alice, carol);
+    a = await connect(server, alice, "alice-web");
+    b = await connect(server, bob, "bob-web");
+    a.on("message", (m) => gotA.push(m));
+    b.on("message", (m) => gotB.push(m));
+  });
+
+  after(async () => {
+    await a?.close();
+    await b?.close();
+    await server?.dispose();
+  });
+
+  test("HELLO names the user", () => {
+    assert.equal(a.user, alice.id);
+    assert.equal(b.user, bob.id);
+    assert.equal(a.state, "connected");
+  });
+
+  test("text both ways, in order, with the sender's own copy", async () => {
+    const ack1 = await a.sendText(cid, "hello, bob");
+    const ack2 = await b.sendText(cid, "hi alice", { replyTo: ack1.seq });
+    assert.equal(ack2.seq, ack1.seq + 1);
+    await until(() => gotA.length >= 2 && gotB.length >= 2, "both messages on both sides");
+    for (const got of [gotA, gotB]) {
+      assert.deepEqual(
+        got.map((m) => [m.seq, m.from, (m.body as { text: string }).text]),
+        [
+          [ack1.seq, alice.id, "hello, bob"],
+          [ack2.seq, bob.id, "hi alice"],
+        ],
+      );
+    }
+    assert.equal(gotA[0]?.cmid, ack1.cmid);
+    assert.equal(gotB[1]?.reply_to, ack1.seq);
+  });
+
+  test("an image and a file: upload, then send", async () => {
+    const image = await a.sendUpload(cid, new Blob([PNG], { type: "image/png" }), { kind: "image", name: "dot.png" });
+    const file = await a.sendUpload(cid, new TextEncoder().encode("some notes\n"), {
+      kind: "file",
+      name: "notes.txt",
+      contentType: "text/plain",
+    });
+    await until(() => gotB.some((m) => m.seq === file.seq), "the file message");
+    const img = gotB.find((m) => m.seq === image.seq) as Message;
+    assert.equal(img.kind, Kind.IMAGE);
+    assert.deepEqual(img.body, { file: image.file, mime: "image/png", size: PNG.length, width: 4, height: 3, name: "dot.png" });
+    const doc = gotB.find((m) => m.seq === file.seq) as Message;
+    assert.equal(doc.kind, Kind.FILE);
+    assert.equal((doc.body as { name: string }).name, "notes.txt");
+    // Bob may download what was sent to him.
+    const bytes = new Uint8Array(await (await bob.http.downloadFile(file.file)).arrayBuffer());
+    assert.equal(new TextDecoder().decode(bytes), "some notes\n");
+    const thumb = await bob.http.downloadThumbnail(image.file);
+    assert.equal(thumb.type, "image/jpeg");
+  });
+
+  test("recall and edit arrive as events; history shows the result", async () => {
+    const first = await a.sendText(cid, "tpyo");
+    const second = await a.sendText(cid, "oops");
+    const edit = await a.edit(cid, first.seq, "typo");
+    const recall = await a.recall(cid, second.seq);
+    await until(() => gotB.some((m) => m.seq === recall.seq), "the recall event");
+    const editEvent = gotB.find((m) => m.seq === edit.seq) as Message;
+    assert.equal(editEvent.kind, Kind.EDIT);
+    assert.deepEqual(editEvent.body, { seq: first.seq, body: { text: "typo" } });
+    const recallEvent = gotB.find((m) => m.seq === recall.seq) as Message;
+    assert.equal(recallEvent.kind, Kind.RECALL);
+    assert.deepEqual(recallEvent.body, { seq: second.seq });
+    const page = await b.history(cid, { after: first.seq - 1, limit: 2 });
+    assert.deepEqual(page.msgs[0]?.body, { text: "typo" });
+    assert.ok(page.msgs[0]?.edited_at);
+    assert.equal(page.msgs[1]?.recalled, true);
+    assert.equal(page.msgs[1]?.body, null);
+    // Only the sender may edit.
+    await assert.rejects(b.edit(cid, first.seq, "mine now"), (e: unknown) => e instanceof SandcatError && e.code === "forbidden");
+  });
+
+  test("read receipts: READ_STATE to the peer", async () => {
+    const last = gotB[gotB.length - 1] as Message;
+    const receipt = a.next("readState", (r) => r.user === bob.id && r.seq === last.seq);
+    await b.read(cid, last.seq);
+    assert.deepEqual(await receipt, { cid, user: bob.id, seq: last.seq });
+  });
+
+  test("a group: create over HTTP, chat, readers", async () => {
+    const { group } = await alice.http.createGroup({ name: "team", members: [bob.id, carol.id] });
+    const gcid = group.cid;
+    const ack = await a.sendText(gcid, "welcome");
+    await until(() => gotB.some((m) => m.cid === gcid && m.seq === ack.seq), "the group message");
+    const inGroup = gotB.filter((m) => m.cid === gcid);
+    assert.deepEqual(
+      inGroup.map((m) => m.seq),
+      Array.from({ length: ack.seq }, (_, i) => i + 1),
+    );
+    await b.read(gcid, ack.seq);
+    const readers = await a.readers(gcid, ack.seq);
+    assert.deepEqual(readers.read.sort(), [alice.id, bob.id].sort());
+    assert.deepEqual(readers.unread, [carol.id]);
+  });
+
+  test("conversation settings, SYNC, hide", async () => {
+    const state = a.next("convState");
+    const c = await connect(server, alice, "alice-phone");
+    try {
+      const settings = await c.setConversation(cid, { pinned: true });
+      assert.equal(settings.pinned, true);
+      assert.deepEqual(await state, settings);
+      const sync = await a.sync();
+      const conv = sync.convs.find((x) => x.cid === cid);
+      assert.equal(conv?.pinned, true);
+      assert.equal(conv?.peer, bob.id);
+      const seq = (gotA[0] as Message).seq;
+      await a.hide(cid, [seq]);
+      const page = await a.history(cid, { limit: 200 });
+      assert.ok(!page.msgs.some((m) => m.seq === seq));
+    } finally {
+      await c.close();
+    }
+  });
+
+  test("typing and presence", async () => {
+    const snapshot = await a.setPresence("online");
+    assert.equal(snapshot.state, "online");
+    const typing = b.next("typing");
+    await a.typing(cid);
+    assert.deepEqual(await typing, { cid, user: alice.id, active: true });
+  });
+
+  test("the inbox: a friend request is a notice", async () => {
+    const dave = await person(server, "dave");
+    const notice = a.next("notice", (n) => n.type === "friend.requested");
+    await dave.http.sendFriendRequest({ to: alice.id });
+    const n = await notice;
+    assert.equal(n.data.from, dave.id);
+    const page = await a.inbox({ after: n.nseq - 1 });
+    assert.equal(page.notices[0]?.nseq, n.nseq);
+    await a.inboxAck(n.nseq);
+  });
+
+  test("bad arguments fail in the caller, before the wire", async () => {
+    await assert.rejects(a.sendText("d:bob:alice", "x"), /cid: must be a conversation id/);
+    await assert.rejects(a.pull(cid, 0, 201), /limit: must be an int from 1 to 200/);
+  });
+});
