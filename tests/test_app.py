@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import psycopg
 import pytest
 import trio
 
-from sandcat.app import Server, run_server, token_secret
+from sandcat.app import Server, run_server
 from sandcat.errors import ConfigError
 from sandcat.store.backends import sqlite_path
 from tests.passwords import FAST_PASSWORDS
@@ -23,22 +22,6 @@ async def test_login_hands_out_the_bound_websocket_port(server: Server, api: Api
         "/api/v1/auth/login", json={"login": username, "password": "correct horse 1"}
     )
     assert reply.json()["ws_url"] == f"ws://127.0.0.1:{server.ws_port}/ws"
-
-
-def test_token_secret_is_generated_once_and_kept_private(tmp_path: Path) -> None:
-    config = make_config(tmp_path)
-    tmp_path.mkdir(exist_ok=True)
-    first = token_secret(config)
-    assert len(first) == 32
-    assert token_secret(config) == first
-    mode = stat.S_IMODE((tmp_path / "token.key").stat().st_mode)
-    assert mode == 0o600
-
-
-def test_configured_token_secret_must_be_long(tmp_path: Path) -> None:
-    assert token_secret(make_config(tmp_path, **{"auth.token_secret": "k" * 32})) == b"k" * 32
-    with pytest.raises(ConfigError, match=r"auth\.token_secret"):
-        token_secret(make_config(tmp_path, **{"auth.token_secret": "short"}))
 
 
 def test_database_location(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ Task tree (DESIGN.md §5)::
        ├─ relay      publisher ─ consumer (cluster mode: the outbox to Kafka, Kafka to here)
        ├─ fanout     session ends and READ_STATE to other instances (Redis; stopped last)
        ├─ signals    typing, presence, call timers; their beacon to other instances (Redis)
-       ├─ housekeeping  postman, inbox retention, revocation watch (Redis), notice relay
-       │                (inbox in MongoDB)
+       ├─ housekeeping  postman, token keys, inbox retention, revocation watch (Redis),
+       │                notice relay (inbox in MongoDB)
        ├─ http       hypercorn + quart-trio
        └─ connections nursery
           ├─ gateway listener (own cancel scope: stopped first on drain)
@@ -27,7 +27,6 @@ HTTP server stops.
 from __future__ import annotations
 
 import logging
-import secrets
 import signal
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -51,6 +50,7 @@ from sandcat.domain.files import Files, run_janitor
 from sandcat.domain.groups import Groups
 from sandcat.domain.inbox import Inbox, run_inbox_janitor
 from sandcat.domain.inbox_relay import InboxRelay
+from sandcat.domain.keyring import KeyRing, open_key_ring
 from sandcat.domain.notices import Notifier
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.passwords import PasswordHasher
@@ -58,7 +58,6 @@ from sandcat.domain.profiles import Profiles
 from sandcat.domain.ratelimit import Limiters
 from sandcat.domain.revocations import run_revocation_watch
 from sandcat.domain.turn import TurnRelay
-from sandcat.errors import ConfigError
 from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.gateway.conversations import ConversationFrames, SettingsPusher
 from sandcat.gateway.fanout import Fanout
@@ -110,22 +109,6 @@ async def open_blob_store(config: Config) -> tuple[BlobStore, DirectBlobStore | 
     return local, None
 
 
-def token_secret(config: Config) -> bytes:
-    """The access-token key: configured, or generated once into the data directory."""
-    if config.auth.token_secret:
-        if len(config.auth.token_secret) < 32:
-            raise ConfigError("auth.token_secret", "***", "must be at least 32 characters")
-        return config.auth.token_secret.encode()
-    path = config.data_path / "token.key"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        key = secrets.token_bytes(32)
-        path.touch(mode=0o600)
-        path.write_bytes(key)
-        return key
-
-
 @dataclass(frozen=True, slots=True)
 class Services:
     """The use cases, wired to their stores."""
@@ -144,7 +127,7 @@ def build_services(
     stores: Stores,
     config: Config,
     *,
-    secret: bytes,
+    secret: KeyRing | bytes,
     clock: Clock,
     notifier: Notifier,
     mailbox: Mailbox,
@@ -223,7 +206,6 @@ async def run_server(
     cheaper cost; production never passes one).
     """
     config.data_path.mkdir(parents=True, exist_ok=True)
-    secret = token_secret(config)
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
     ready = False
     instance = new_instance_id()
@@ -237,6 +219,13 @@ async def run_server(
         ) as broadcast,
         open_shared_state(config, clock) as shared,
     ):
+        secret = await open_key_ring(
+            config.auth.token_secret,
+            stores.token_keys,
+            legacy_file=config.data_path / "token.key",
+            access_ttl_s=config.auth.access_ttl_s,
+            clock=clock,
+        )
         hub = Hub()
         metrics = ServerMetrics.create(Registry())
         metrics.watch("sandcat_connections", "Authenticated WebSocket connections.", hub.__len__)
@@ -310,6 +299,7 @@ async def run_server(
                 with housekeeping:
                     async with trio.open_nursery() as tasks:
                         await tasks.start(postman.run)
+                        await tasks.start(partial(secret.run, interval_s=config.auth.key_refresh_s))
                         if shared.revocations is not None:
                             await tasks.start(
                                 partial(

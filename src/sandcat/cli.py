@@ -9,13 +9,15 @@ import os
 import resource
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import trio
 
 from sandcat import __version__
 from sandcat.config import Config, load_config
-from sandcat.errors import ConfigError, StoreUnavailable, Unavailable
+from sandcat.domain.keyring import Rotation
+from sandcat.errors import ConfigError, Conflict, StoreUnavailable, Unavailable
 
 if TYPE_CHECKING:
     from sandcat.domain.passwords import PasswordHasher
@@ -48,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--config", help="TOML configuration file")
     migrate.add_argument("--data-dir", help="where embedded data lives (default ./sandcat-data)")
     migrate.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    rotate = commands.add_parser(
+        "rotate-token-key",
+        help="make a new access-token signing key; the old one stays accepted for one "
+        "access-token lifetime",
+    )
+    rotate.add_argument("--config", help="TOML configuration file")
+    rotate.add_argument("--data-dir", help="where embedded data lives (default ./sandcat-data)")
+    rotate.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     return parser
@@ -95,6 +107,8 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
         return 2
     if args.command == "migrate":
         return _migrate(config)
+    if args.command == "rotate-token-key":
+        return _rotate_token_key(config)
     if args.workers > 1:
         from sandcat.supervisor import run_workers
 
@@ -181,6 +195,61 @@ def _migrate(config: Config) -> int:
         print(f"sandcat: storage unavailable: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _rotate_token_key(config: Config) -> int:
+    if config.auth.token_secret:
+        print(
+            "sandcat: auth.token_secret is set, so the key is not in the database: "
+            "rotate it by changing the secret on every instance",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        rotation = trio.run(_rotate, config)
+    except ConfigError as exc:
+        print(f"sandcat: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"sandcat: storage unavailable: {exc}", file=sys.stderr)
+        return 1
+    except Conflict as exc:
+        print(f"sandcat: {exc}; try again", file=sys.stderr)
+        return 1
+    print(
+        f"sandcat: token key {rotation.new.id} signs from {_utc(rotation.new.active_at_ms)} "
+        f"(once every instance has read it); key {rotation.old.id} is accepted until "
+        f"{_utc(rotation.old_accepted_until_ms)}; {rotation.kept} keys kept",
+        flush=True,
+    )
+    return 0
+
+
+async def _rotate(config: Config) -> Rotation:
+    from sandcat.clock import system_clock
+    from sandcat.domain.keyring import open_key_ring, rotate
+    from sandcat.store.backends import open_token_keys
+
+    await trio.Path(config.data_path).mkdir(parents=True, exist_ok=True)
+    async with open_token_keys(config) as store:
+        # A first key (or the one an older version left in token.key) before the next.
+        await open_key_ring(
+            "",
+            store,
+            legacy_file=config.data_path / "token.key",
+            access_ttl_s=config.auth.access_ttl_s,
+            clock=system_clock,
+        )
+        return await rotate(
+            store,
+            access_ttl_s=config.auth.access_ttl_s,
+            refresh_s=config.auth.key_refresh_s,
+            clock=system_clock,
+        )
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _freeze_startup_objects() -> None:

@@ -81,9 +81,12 @@ class BackendsConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AuthConfig:
-    #: HMAC key for access tokens; empty means generate one and keep it in data_dir.
+    #: HMAC key for access tokens; empty means the keys in the database (made once).
     token_secret: str = ""
     access_ttl_s: int = field(default=900, metadata=_bounds(30, 900))
+    #: How often each instance re-reads the token keys from the database: a
+    #: rotated key signs two periods after ``sandcat rotate-token-key``.
+    key_refresh_s: float = field(default=60.0, metadata=_bounds(0.05, 3600))
     #: How long a session found live is trusted without asking the database again
     #: (0: ask on every request). Revocations made on this instance apply at once;
     #: one made elsewhere applies within this long (and its sockets close sooner).

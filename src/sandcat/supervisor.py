@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import trio
 
 from sandcat import __version__
-from sandcat.app import token_secret
 from sandcat.config import Config
+from sandcat.domain.keyring import check_configured
 from sandcat.errors import ConfigError
 from sandcat.store.backends import is_postgres
 
@@ -68,7 +68,8 @@ def run_workers(config: Config, workers: int, argv: Sequence[str]) -> int:
     """Start ``workers`` children of ``sandcat serve`` (``argv`` without ``--workers``)."""
     check(config, workers)
     config.data_path.mkdir(parents=True, exist_ok=True)
-    token_secret(config)  # generated here once, not raced by the workers
+    # Without a configured secret the workers agree on the database's key.
+    check_configured(config.auth.token_secret)
     ws = bind(config.server.host, config.server.ws_port)
     http = bind(config.server.host, config.server.http_port)
     try:

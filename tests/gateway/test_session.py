@@ -7,6 +7,8 @@ expire soon, or expired long ago, are minted with the server's own key.
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -16,6 +18,7 @@ from trio_websocket import open_websocket_url
 
 from sandcat.app import Server, run_server
 from sandcat.clock import system_clock
+from sandcat.domain.keyring import KeyRing, SigningKey
 from sandcat.domain.tokens import AccessToken, Tokens
 from sandcat.protocol import (
     Auth,
@@ -44,9 +47,12 @@ def configured(overrides: dict[str, object]) -> pytest.MarkDecorator:
 
 
 def _tokens(tmp_path: Path, *, shift_ms: int = 0) -> Tokens:
-    """The server's token service (same key: ``server`` keeps it in tmp_path/data)."""
-    secret = (tmp_path / "data" / "token.key").read_bytes()
-    return Tokens(secret, access_ttl_s=_TTL_S, clock=lambda: system_clock() + shift_ms)
+    """The server's token service (same key: ``server`` keeps it in its database)."""
+    with closing(sqlite3.connect(tmp_path / "data" / "sandcat.db")) as db:
+        (hexed,) = db.execute("SELECT secret FROM token_keys WHERE id = 1").fetchone()
+    clock = lambda: system_clock() + shift_ms  # noqa: E731
+    keys = KeyRing([SigningKey("1", bytes.fromhex(hexed), 0)], access_ttl_s=_TTL_S, clock=clock)
+    return Tokens(keys, access_ttl_s=_TTL_S, clock=clock)
 
 
 def _mint(tmp_path: Path, account: Account, *, expires_in_ms: int) -> AccessToken:

@@ -22,6 +22,7 @@ from sandcat.domain._text import bounded
 from sandcat.domain.avatars import default_avatar
 from sandcat.domain.cache import Cache, LocalCache
 from sandcat.domain.codes import VerificationCodes, normalize_email
+from sandcat.domain.keyring import KeyRing
 from sandcat.domain.lockout import LockoutPolicy
 from sandcat.domain.passwords import MAX_PASSWORD, PasswordHasher, check_password_policy
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
@@ -108,7 +109,7 @@ class Accounts:
         store: AccountStore,
         *,
         config: AuthConfig,
-        secret: bytes,
+        secret: KeyRing | bytes,
         clock: Clock,
         codes: VerificationCodes | None = None,
         limiters: Limiters | None = None,

@@ -17,6 +17,7 @@ from typing import Literal, Protocol
 
 from sandcat.clock import Clock
 from sandcat.config import AuthConfig
+from sandcat.domain.keyring import KeyRing
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import BadRequest, RateLimited
 from sandcat.mail import CodeTemplates, Mail
@@ -54,7 +55,7 @@ class VerificationCodes:
         store: Store,
         *,
         config: AuthConfig,
-        secret: bytes,
+        secret: KeyRing | bytes,
         clock: Clock,
         mailbox: Mailbox,
         templates: CodeTemplates,
@@ -62,7 +63,9 @@ class VerificationCodes:
     ) -> None:
         self._store = store
         self._config = config
-        self._secret = secret
+        # The ring's first key never changes (a rotation adds keys): a code
+        # requested before a rotation is still redeemed after it.
+        self._secret = secret.first.secret if isinstance(secret, KeyRing) else secret
         self._clock = clock
         self._mailbox = mailbox
         self._templates = templates

@@ -4,7 +4,9 @@ Access tokens are JWTs signed with HS256, and only HS256 is accepted when
 decoding (RFC 8725 §3.1: never let the token choose its algorithm). They
 carry ``sub`` (user), ``dev`` (device), ``sid`` (session), ``iat`` and
 ``exp``; they live at most 15 minutes (``auth.access_ttl_s``). Expiry is
-checked against the injected clock, not PyJWT's, so tests control time.
+checked against the injected clock, not PyJWT's, so tests control time. The
+header's ``kid`` names the signing key of the ``KeyRing`` (rotation); a token
+without one was signed by the ring's oldest key.
 
 Refresh tokens are 256 random bits, opaque to clients; only their SHA-256 is
 stored, so a database leak does not hand out sessions.
@@ -19,12 +21,11 @@ from dataclasses import dataclass
 import jwt
 
 from sandcat.clock import Clock
+from sandcat.domain.keyring import KeyRing
 from sandcat.errors import Unauthorized
 from sandcat.ids import is_id
 
 _ALGORITHM = "HS256"
-#: RFC 7518 §3.2: an HS256 key must be at least as long as the hash output.
-MIN_SECRET_BYTES = 32
 #: Tolerated clock skew for ``iat`` in the future.
 _SKEW_MS = 60_000
 _REQUIRED = ("sub", "dev", "sid", "iat", "exp")
@@ -48,10 +49,10 @@ class AccessToken:
 class Tokens:
     """Issues and checks access tokens; makes and hashes refresh tokens."""
 
-    def __init__(self, secret: bytes, *, access_ttl_s: int, clock: Clock) -> None:
-        if len(secret) < MIN_SECRET_BYTES:
-            raise ValueError(f"token secret must be at least {MIN_SECRET_BYTES} bytes")
-        self._secret = secret
+    def __init__(self, keys: KeyRing | bytes, *, access_ttl_s: int, clock: Clock) -> None:
+        if isinstance(keys, bytes):
+            keys = KeyRing.fixed(keys, access_ttl_s=access_ttl_s, clock=clock)
+        self._keys = keys
         self._ttl_ms = access_ttl_s * 1000
         self._clock = clock
 
@@ -59,15 +60,21 @@ class Tokens:
         now_s = self._clock() // 1000
         expires_s = now_s + self._ttl_ms // 1000
         claims = {"sub": user, "dev": device, "sid": session, "iat": now_s, "exp": expires_s}
-        token = jwt.encode(claims, self._secret, algorithm=_ALGORITHM)
+        key = self._keys.current()
+        headers = {"kid": key.kid} if key.kid else None
+        token = jwt.encode(claims, key.secret, algorithm=_ALGORITHM, headers=headers)
         return AccessToken(token, expires_s * 1000)
 
     def decode_access(self, token: str) -> AccessClaims:
         """The claims of a valid, unexpired access token; ``Unauthorized`` otherwise."""
         try:
+            # PyJWT refuses a ``kid`` that is not a string.
+            key = self._keys.find(jwt.get_unverified_header(token).get("kid"))
+            if key is None:
+                raise Unauthorized("invalid access token")
             claims = jwt.decode(
                 token,
-                self._secret,
+                key.secret,
                 algorithms=[_ALGORITHM],
                 options={"require": list(_REQUIRED), "verify_exp": False, "verify_iat": False},
             )

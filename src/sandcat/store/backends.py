@@ -33,6 +33,7 @@ from sandcat.store.inbox import InboxStore
 from sandcat.store.messages import MessageStore
 from sandcat.store.outbox import Outbox
 from sandcat.store.reach import ReachStore
+from sandcat.store.token_keys import TokenKeyStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
 Janitor = Callable[..., Awaitable[None]]
@@ -51,6 +52,8 @@ class Stores:
     inbox: InboxStore
     conversations: ConversationStore
     history: HistoryStore
+    #: The access-token signing keys (both backends, one implementation).
+    token_keys: TokenKeyStore
     janitor: Janitor | None = None
     #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
     outbox: Outbox | None = None
@@ -115,6 +118,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
     from sandcat.store.sqlite.contacts import SqliteContactStore
     from sandcat.store.sqlite.conversation_list import SqliteConversationStore
     from sandcat.store.sqlite.files import SqliteFileStore
+    from sandcat.store.sqlite.groups import ENGINE as SQLITE_ENGINE
     from sandcat.store.sqlite.groups import SqliteGroupStore
     from sandcat.store.sqlite.history import SqliteHistoryStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
@@ -144,6 +148,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
             inbox=SqliteInboxStore(db),
             reach=SqliteReachStore(db),
             history=SqliteHistoryStore(db),
+            token_keys=TokenKeyStore(db, SQLITE_ENGINE),
             janitor=janitor,
             conversations=SqliteConversationStore(db),
         )
@@ -158,6 +163,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
     from sandcat.store.postgres.conversation_list import PostgresConversationStore
     from sandcat.store.postgres.files import PostgresFileStore
     from sandcat.store.postgres.groups import PostgresGroupStore
+    from sandcat.store.postgres.groups import engine as postgres_engine
     from sandcat.store.postgres.history import PostgresHistoryStore
     from sandcat.store.postgres.inbox import PostgresInboxStore
     from sandcat.store.postgres.messages import PostgresMessageStore
@@ -196,10 +202,34 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             inbox=PostgresInboxStore(db),
             conversations=PostgresConversationStore(db),
             history=PostgresHistoryStore(db),
+            token_keys=TokenKeyStore(db, postgres_engine()),
             janitor=janitor,
             outbox=outbox,
             reach=PostgresReachStore(db),
         )
+
+
+@asynccontextmanager
+async def open_token_keys(config: Config) -> AsyncIterator[TokenKeyStore]:
+    """The token key table alone (migrating the database), for admin commands."""
+    if is_postgres(config):
+        from sandcat.store.postgres import open_database as open_postgres
+        from sandcat.store.postgres.groups import engine as postgres_engine
+
+        async with open_postgres(
+            config.backends.database_url,
+            pool_size=1,
+            timeout_s=config.backends.postgres_timeout_s,
+        ) as pg:
+            yield TokenKeyStore(pg, postgres_engine())
+        return
+    from sandcat.store.sqlite import open_database
+    from sandcat.store.sqlite.groups import ENGINE as SQLITE_ENGINE
+
+    async with open_database(
+        sqlite_path(config), synchronous=config.backends.sqlite_synchronous
+    ) as lite:
+        yield TokenKeyStore(lite, SQLITE_ENGINE)
 
 
 async def migrate_database(config: Config) -> str:
