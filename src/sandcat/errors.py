@@ -86,6 +86,13 @@ class StoreUnavailable(Unavailable):
     """A store's driver failed; raised by adapters with ``from exc``."""
 
 
+class RejectedValue(ServerError):
+    """The store refused a value of a write (PostgreSQL text with U+0000, a string
+    with a lone surrogate, a number out of range): the write rolled back, and
+    writing the same values again cannot succeed. The edges should have refused
+    the value first, so reaching here is a server error, not an outage."""
+
+
 class ConfigError(Exception):
     """A configuration value is invalid; the message names the key and value."""
 

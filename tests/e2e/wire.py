@@ -43,9 +43,13 @@ class Wire:
     async def call(self, frame: object) -> Ok | Err:
         """Send a request and wait for its reply; ConnectionClosed if the link dies."""
         rid: int = frame.rid  # type: ignore[attr-defined]
+        return await self.call_raw(rid, encode(frame))  # type: ignore[arg-type]
+
+    async def call_raw(self, rid: int, data: bytes) -> Ok | Err:
+        """Send an encoded request (which may be one ``encode`` refuses) with ``rid``."""
         send, receive = trio.open_memory_channel[Ok | Err](1)
         self._waiting[rid] = send
-        await self.ws.send_message(encode(frame))  # type: ignore[arg-type]
+        await self.ws.send_message(data)
         with trio.fail_after(CALL_TIMEOUT_S):
             try:
                 return await receive.receive()

@@ -45,7 +45,9 @@ cids = st.one_of(
 rids = st.integers(1, 2**32 - 1)
 seqs = st.integers(0, 2**53 - 1)
 kinds = st.integers(0, 2**31 - 1)
-cmids = st.text(min_size=1, max_size=16)  # at most 4 UTF-8 bytes per char: <= 64 bytes
+#: Strings without U+0000 and surrogates, which every str field refuses.
+clean = st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",))
+cmids = st.text(clean, min_size=1, max_size=16)  # at most 4 UTF-8 bytes per char: <= 64 bytes
 labels = st.text(min_size=1, max_size=64).filter(str.isprintable)
 mentions = st.none() | st.lists(ids, max_size=5).map(tuple)
 
@@ -75,13 +77,13 @@ client_frames: st.SearchStrategy[ClientFrame] = st.one_of(
     st.builds(
         Hello,
         rid=rids,
-        token=st.none() | st.text(min_size=1, max_size=100),
+        token=st.none() | st.text(clean, min_size=1, max_size=100),
         device=ids,
         platform=labels,
         client=st.none() | labels,
     ),
     st.builds(Ping, rid=rids),
-    st.builds(Auth, rid=rids, token=st.text(min_size=1, max_size=100)),
+    st.builds(Auth, rid=rids, token=st.text(clean, min_size=1, max_size=100)),
     st.builds(
         Send,
         rid=rids,
@@ -104,7 +106,7 @@ server_frames: st.SearchStrategy[ServerFrame] = st.one_of(
         Err,
         rid=rids,
         code=st.sampled_from(ErrorCode),
-        message=st.text(max_size=100),
+        message=st.text(clean, max_size=100),
         retry_after_ms=st.none() | st.integers(0, 2**32 - 1),
     ),
     st.builds(
@@ -129,7 +131,9 @@ server_frames: st.SearchStrategy[ServerFrame] = st.one_of(
         data=st.dictionaries(st.text(), values, max_size=4),
         ts=seqs,
     ),
-    st.builds(GoAway, reason=st.text(max_size=50), reconnect_after_ms=st.integers(0, 2**32 - 1)),
+    st.builds(
+        GoAway, reason=st.text(clean, max_size=50), reconnect_after_ms=st.integers(0, 2**32 - 1)
+    ),
 )
 
 

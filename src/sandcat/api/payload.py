@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from quart import Response, request
 
 from sandcat.errors import BadRequest, ClientError, TooLarge
+from sandcat.protocol import is_clean_text
 
 
 class UnsupportedMediaType(ClientError):
@@ -82,13 +83,35 @@ async def read_body(*, max_bytes: int) -> JsonBody:
         raise UnsupportedMediaType("Content-Type must be application/json")
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
-        # Lone surrogates ("\ud800") parse but cannot be stored or hashed.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        # "\u0000" and lone surrogates ("\ud800") parse, but cannot be stored.
+        unclean = _unclean_field(data, "")
     except (ValueError, RecursionError) as exc:
         raise ClientError("request body is not valid JSON") from exc
+    if unclean is not None:
+        raise ClientError(f"{unclean or 'body'}: must not contain U+0000 or lone surrogates")
     if not isinstance(data, dict):
         raise ClientError("request body must be a JSON object")
     return JsonBody(data)
+
+
+def _unclean_field(value: object, path: str) -> str | None:
+    """The path of the first string (value or key) holding U+0000 or a surrogate."""
+    if isinstance(value, str):
+        return None if is_clean_text(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            if not is_clean_text(key):
+                return path or "body"
+            found = _unclean_field(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unclean_field(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def query_int(name: str, *, default: int | None, low: int, high: int) -> int | None:
@@ -106,6 +129,8 @@ def query_text(name: str) -> str:
     raw = request.args.get(name)
     if raw is None:
         raise BadRequest(f"{name}: required", field=name)
+    if not is_clean_text(raw):
+        raise BadRequest(f"{name}: must not contain U+0000 or lone surrogates", field=name)
     return raw
 
 

@@ -17,6 +17,7 @@ from ._errors import (
     RequestError,
     SessionError,
 )
+from ._fields import is_clean_text
 from ._frames import (
     MAX_READERS_LIMIT,
     MENTION_ALL,
@@ -115,6 +116,7 @@ __all__ = [
     "direct_cid",
     "encode",
     "group_cid",
+    "is_clean_text",
     "is_valid_cid",
     "is_valid_id",
     "msg_body",

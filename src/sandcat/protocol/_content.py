@@ -20,6 +20,7 @@ from typing import Final
 import msgpack
 
 from ._errors import ContentError
+from ._fields import is_clean_text
 from ._ids import is_valid_id
 from ._limits import DEFAULT_LIMITS, Limits
 
@@ -70,26 +71,31 @@ def _uint(bound: int) -> _Check:
     return check
 
 
+_UNCLEAN: Final = "must not contain U+0000 or lone surrogates"
+
+
 def _text(value: object, limits: Limits) -> str | None:
-    if isinstance(value, str) and 1 <= len(value.encode("utf-8", "surrogatepass")) <= (
-        limits.max_text_bytes
+    if not (
+        isinstance(value, str)
+        and 1 <= len(value.encode("utf-8", "surrogatepass")) <= limits.max_text_bytes
     ):
-        return None
-    return f"must be a str of 1-{limits.max_text_bytes} UTF-8 bytes"
+        return f"must be a str of 1-{limits.max_text_bytes} UTF-8 bytes"
+    return None if is_clean_text(value) else _UNCLEAN
 
 
 def _name(value: object, _limits: Limits) -> str | None:
-    if isinstance(value, str) and 1 <= len(value) <= _MAX_NAME_CHARS:
-        return None
-    return f"must be a str of 1-{_MAX_NAME_CHARS} chars"
+    if not (isinstance(value, str) and 1 <= len(value) <= _MAX_NAME_CHARS):
+        return f"must be a str of 1-{_MAX_NAME_CHARS} chars"
+    return None if is_clean_text(value) else _UNCLEAN
 
 
 def _emoji(value: object, _limits: Limits) -> str | None:
-    if isinstance(value, str) and 1 <= len(value.encode("utf-8", "surrogatepass")) <= (
-        _MAX_EMOJI_BYTES
+    if not (
+        isinstance(value, str)
+        and 1 <= len(value.encode("utf-8", "surrogatepass")) <= _MAX_EMOJI_BYTES
     ):
-        return None
-    return f"must be a str of 1-{_MAX_EMOJI_BYTES} UTF-8 bytes"
+        return f"must be a str of 1-{_MAX_EMOJI_BYTES} UTF-8 bytes"
+    return None if is_clean_text(value) else _UNCLEAN
 
 
 def _id(value: object, _limits: Limits) -> str | None:

@@ -8,12 +8,13 @@ from ``__post_init__``.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 
 from ._ids import is_valid_cid, is_valid_id
 from ._limits import Limits
 
-__all__ = ["MENTION_ALL", "Op"]
+__all__ = ["MENTION_ALL", "Op", "is_clean_text"]
 
 
 class Op(enum.IntEnum):
@@ -78,9 +79,26 @@ def _check_cid(value: object) -> None:
         raise ValueError('cid: must be "d:<id>:<id>" (ids in ascending order) or "g:<id>"')
 
 
+#: U+0000 and surrogates. msgpack's strict UTF-8 keeps lone surrogates out of
+#: frames, but JSON's "\ud800" reaches str; PostgreSQL text holds neither, and
+#: NUL ends a string in C clients and logs (SPEC.md "Strings").
+_UNCLEAN = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_clean_text(value: str) -> bool:
+    """True unless ``value`` holds U+0000 or a surrogate code point."""
+    return _UNCLEAN.search(value) is None
+
+
+def _check_clean(field: str, value: str) -> None:
+    if not is_clean_text(value):
+        raise ValueError(f"{field}: must not contain U+0000 or lone surrogates")
+
+
 def _check_str(field: str, value: object, *, min_chars: int, max_chars: int) -> None:
     if not (isinstance(value, str) and min_chars <= len(value) <= max_chars):
         raise ValueError(f"{field}: must be a str of {min_chars}-{max_chars} chars")
+    _check_clean(field, value)
 
 
 def _check_label(field: str, value: object) -> None:
@@ -96,6 +114,7 @@ def _check_cmid(value: object) -> None:
         and 1 <= len(value.encode("utf-8", "surrogatepass")) <= Limits.max_cmid_bytes
     ):
         raise ValueError(f"cmid: must be a str of 1-{Limits.max_cmid_bytes} UTF-8 bytes")
+    _check_clean("cmid", value)
 
 
 #: The mention of everyone in a group: not an id (ids have no "@"), so never a user.

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
-from ._fields import Op, _check_cid, _check_id, _check_request_rid, _check_uint, _is_uint
+from ._fields import (
+    Op,
+    _check_cid,
+    _check_clean,
+    _check_id,
+    _check_request_rid,
+    _check_uint,
+    _is_uint,
+)
 from ._limits import Limits
 
 __all__ = [
@@ -66,6 +74,7 @@ def _check_choice(field: str, value: object, choices: tuple[str, ...]) -> None:
 def _check_sdp(value: object) -> None:
     if not (isinstance(value, str) and 1 <= len(value) <= MAX_SDP_CHARS):
         raise ValueError(f"sdp: must be a str of 1-{MAX_SDP_CHARS} chars")
+    _check_clean("sdp", value)
 
 
 def _check_candidate(value: object) -> None:
@@ -79,8 +88,11 @@ def _check_candidate(value: object) -> None:
     line, mid, index = (value.get(k) for k in ("candidate", "sdp_mid", "sdp_m_line_index"))
     if not (isinstance(line, str) and len(line) <= _MAX_CANDIDATE_CHARS):
         raise ValueError(rule)
+    _check_clean("candidate", line)
     if mid is not None and not (isinstance(mid, str) and len(mid) <= _MAX_MID_CHARS):
         raise ValueError(rule)
+    if mid is not None:
+        _check_clean("candidate", mid)
     if index is not None and not _is_uint(index, 2**16):
         raise ValueError(rule)
 

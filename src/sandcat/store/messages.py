@@ -142,7 +142,9 @@ class MessageStore(Protocol):
 
         ``open_direct`` lets a send open a direct conversation between two
         existing users that are not friends (``dm_policy = "anyone"``).
-        Raises ``StoreUnavailable`` and stores nothing if the commit fails.
+        Raises ``StoreUnavailable`` and stores nothing if the commit fails, and
+        ``RejectedValue`` (storing nothing) if a send holds a value the store
+        cannot take.
         """
         ...
 

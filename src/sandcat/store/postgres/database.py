@@ -34,7 +34,7 @@ import psycopg
 import psycopg.errors
 import trio
 
-from sandcat.errors import Conflict, SandcatError, StoreUnavailable
+from sandcat.errors import Conflict, RejectedValue, SandcatError, StoreUnavailable
 
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
@@ -113,7 +113,8 @@ class Database:
 
         If ``fn`` raises, the transaction rolls back and the error propagates.
         A unique violation of a constraint named in ``conflicts`` raises the
-        error made by its factory; of any other, ``Conflict``. Server or connection failures raise
+        error made by its factory; of any other, ``Conflict``. A value PostgreSQL
+        cannot take raises ``RejectedValue``; server or connection failures raise
         ``StoreUnavailable``; nothing was committed unless the commit returned.
         """
         return await self.run(fn, write=True, conflicts=conflicts)
@@ -141,6 +142,10 @@ class Database:
             raise (Conflict("conflicting write") if make is None else make()) from exc
         except psycopg.errors.IntegrityError as exc:
             raise Conflict(f"integrity violation: {exc.diag.message_primary}") from exc
+        except (psycopg.DataError, UnicodeEncodeError) as exc:
+            # Text with U+0000 (refused by psycopg before sending), a lone
+            # surrogate (unencodable), a number out of a column's range.
+            raise RejectedValue(f"postgres refused a value: {exc}") from exc
         except psycopg.Error as exc:
             raise StoreUnavailable(f"postgres failed: {exc}") from exc
         except OSError as exc:

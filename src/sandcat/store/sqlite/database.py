@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import trio
 
-from sandcat.errors import StoreUnavailable
+from sandcat.errors import RejectedValue, StoreUnavailable
 from sandcat.store.sqlite.schema import MIGRATIONS
 
 T = TypeVar("T")
@@ -82,8 +82,9 @@ class Database:
         """Run ``fn`` inside one write transaction and commit it.
 
         If ``fn`` raises, the transaction is rolled back and the exception
-        propagates; a SQLite failure becomes ``StoreUnavailable``. Nothing is
-        visible to readers until the commit has returned.
+        propagates; a value SQLite cannot take becomes ``RejectedValue``, any
+        other SQLite failure ``StoreUnavailable``. Nothing is visible to
+        readers until the commit has returned.
         """
         writer = self._writer
         if writer is None or self._closed:
@@ -108,6 +109,9 @@ class Database:
             return await trio.to_thread.run_sync(transaction, limiter=self._write_limiter)
         except sqlite3.IntegrityError:
             raise
+        except (sqlite3.DataError, UnicodeEncodeError, OverflowError) as exc:
+            # Binding a str with a lone surrogate, an int beyond 64 bits, ...
+            raise RejectedValue(f"sqlite refused a value: {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"sqlite write failed: {exc}") from exc
 
