@@ -7,8 +7,9 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +101,45 @@ async def serve_process(
             cleanup.shield = True
             await process.wait()
             await process.stdout.aclose()
+
+
+@contextmanager
+def serve_in_background(data_dir: Path, *extra: str) -> Iterator[tuple[str, str]]:
+    """``sandcat serve`` (tests/serve.py) for a whole module: a plain child process
+    (no Trio), so a module-scoped fixture can share it between tests. Yields its
+    ``(ws_url, http_url)``; its output goes to ``data_dir/serve.log``."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "serve.log"
+    command = [
+        sys.executable,
+        "-m",
+        "tests.serve",
+        "serve",
+        "--data-dir",
+        str(data_dir / "data"),
+        "--ws-port",
+        "0",
+        "--http-port",
+        "0",
+        "--log-level",
+        "WARNING",
+        *extra,
+    ]
+    env = serve_environment({**os.environ, "PYTHONUNBUFFERED": "1"})
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while (found := _LISTENING.search(log.read_bytes())) is None:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"sandcat did not start:\n{log.read_text()}")
+            time.sleep(0.05)
+        ws_port, http_port = int(found.group(1)), int(found.group(2))
+        yield f"ws://127.0.0.1:{ws_port}/ws", f"http://127.0.0.1:{http_port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
