@@ -147,6 +147,17 @@ def test_the_proxy_routes_websocket_and_http_to_every_instance() -> None:
     assert "listen 8080;" in conf
 
 
+def test_the_instances_trust_the_proxy_and_only_it(services: dict[str, Any]) -> None:
+    proxy = services["proxy"]["networks"]["default"]["ipv4_address"]
+    for name in INSTANCES:
+        env = _env(services[name], {})
+        config = load_config(file=str(COMPOSE / "sandcat.toml"), env=env)
+        assert config.server.trusted_proxies == (proxy,)
+    conf = (COMPOSE / "nginx.conf").read_text()
+    # The proxy appends the address it saw to X-Forwarded-For, on both routes.
+    assert conf.count("proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;") == 2
+
+
 def test_the_image_serves_on_every_interface_as_an_unprivileged_user() -> None:
     dockerfile = (COMPOSE / "Dockerfile").read_text()
     assert "EXPOSE 50000 50001" in dockerfile

@@ -69,6 +69,7 @@ from sandcat.pipeline import run_pipeline
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.relay import new_instance_id, open_bus, start_relay
 from sandcat.protocol import CloseCode, Limits
+from sandcat.proxies import TrustedProxies
 from sandcat.store.backends import Janitor, Stores, open_stores
 from sandcat.store.messages import MessageStore
 from sandcat.store.shared import open_shared_state
@@ -381,6 +382,7 @@ async def run_server(
                             metrics=metrics,
                             listen_fd=None if listen_fds is None else listen_fds[0],
                             budgets=shared.budgets,
+                            proxies=TrustedProxies(config.server.trusted_proxies),
                             task_status=task_status,
                         )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sandcat.errors import ConfigError
+from sandcat.proxies import parse_networks
 
 
 def _bounds(low: float, high: float | None = None) -> dict[str, Any]:
@@ -35,6 +36,9 @@ class ServerConfig:
     public_ws_url: str = ""
     #: How long SIGTERM waits for in-flight sends to commit before closing.
     drain_timeout_s: float = field(default=10.0, metadata=_bounds(0, 600))
+    #: Reverse proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded
+    #: headers name the client (sandcat/proxies.py); empty: the socket's peer is.
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata={"check": parse_networks})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -330,6 +334,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "SANDCAT_HOST": "server.host",
     "SANDCAT_WS_PORT": "server.ws_port",
     "SANDCAT_HTTP_PORT": "server.http_port",
+    "SANDCAT_TRUSTED_PROXIES": "server.trusted_proxies",
     "SANDCAT_DATABASE_URL": "backends.database_url",
     "SANDCAT_REDIS_URL": "backends.redis_url",
     "SANDCAT_KAFKA_BOOTSTRAP": "backends.kafka_bootstrap",
@@ -442,6 +447,14 @@ def _coerce(key: str, raw: object, hint: object, metadata: Mapping[str, Any]) ->
         if raw not in choices:
             raise ConfigError(key, raw, f"must be one of {', '.join(map(str, choices))}")
         value = raw
+    elif hint == tuple[str, ...]:
+        value = _to_strings(key, raw)
+        check = metadata.get("check")
+        if check is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise ConfigError(key, raw, str(exc)) from exc
     elif hint is str or (isinstance(hint, types.UnionType) and str in typing.get_args(hint)):
         if not isinstance(raw, str):
             raise ConfigError(key, raw, "must be a string")
@@ -449,6 +462,19 @@ def _coerce(key: str, raw: object, hint: object, metadata: Mapping[str, Any]) ->
     else:  # pragma: no cover - every field type is handled above
         raise ConfigError(key, raw, f"unsupported type {hint}")
     return value
+
+
+def _to_strings(key: str, raw: object) -> tuple[str, ...]:
+    """A TOML array of strings, or one comma-separated string (the environment)."""
+    if isinstance(raw, str):
+        items: list[object] = [item for item in raw.split(",") if item.strip()]
+    elif isinstance(raw, list | tuple):
+        items = list(raw)
+    else:
+        raise ConfigError(key, raw, "must be a list of strings or a comma-separated string")
+    if not all(isinstance(item, str) for item in items):
+        raise ConfigError(key, raw, "must be a list of strings")
+    return tuple(str(item).strip() for item in items)
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

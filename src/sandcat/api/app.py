@@ -38,6 +38,7 @@ from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
 from sandcat.domain.turn import TurnRelay
 from sandcat.metrics import CONTENT_TYPE, Registry
+from sandcat.proxies import ForwardedClient, TrustedProxies
 from sandcat.store.history import HistoryStore
 
 
@@ -83,6 +84,11 @@ def create_app(
         PROPAGATE_EXCEPTIONS=False,
     )
     install_error_handlers(app)
+    # Behind trusted proxies the client is who they say (rate limits, sessions, logs).
+    app.asgi_app = ForwardedClient(  # type: ignore[method-assign,assignment]
+        app.asgi_app,  # type: ignore[arg-type]
+        TrustedProxies(config.server.trusted_proxies),
+    )
     app.register_blueprint(auth_blueprint(accounts, codes, sessions, config))
     app.register_blueprint(users_blueprint(accounts, profiles, sessions, max_body_bytes=max_bytes))
     app.register_blueprint(oauth_blueprint(github, config))

@@ -67,8 +67,11 @@ class Connection:
         bearer: str | None,
         metrics: ServerMetrics | None = None,
         budgets: Budgets | None = None,
+        address: str = "?",
     ) -> None:
         self.ws = ws
+        #: The client's address (behind trusted proxies: the one they forwarded).
+        self.address = address
         self.user = ""
         self.device = ""
         self.session = ""
@@ -226,6 +229,11 @@ class Connection:
         if verdict.allowed:
             return False
         if verdict.abusive:
+            log.warning(
+                "closing the connection of %s (user %s) with 4004: it ignored the rate limit",
+                self.address,
+                self.user or "-",
+            )
             self.close_after_flush(CloseCode.ABUSE, "rate limit ignored")
         else:
             self.reply_error(
@@ -315,7 +323,11 @@ class Connection:
                 # A bug, not the client's fault: this connection ends with an
                 # ERR internal and 1011; everyone else keeps being served.
                 log.exception(
-                    "%s from user %s device %s failed", type(frame).__name__, self.user, self.device
+                    "%s from user %s device %s at %s failed",
+                    type(frame).__name__,
+                    self.user,
+                    self.device,
+                    self.address,
                 )
                 self.reply_error(rid, ErrorCode.INTERNAL, "internal error")
                 self.close_after_flush(CloseCode.INTERNAL_ERROR, "internal error")

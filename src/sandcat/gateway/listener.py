@@ -18,6 +18,7 @@ from sandcat.gateway.operations import Operations
 from sandcat.gateway.transport import Flusher, Upgrade, adopt, read_upgrade
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import Limits
+from sandcat.proxies import TrustedProxies
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,13 @@ def _bearer(upgrade: Upgrade) -> str | None:
     return None
 
 
+def _peer(sock: socket.socket) -> str:
+    try:
+        return str(sock.getpeername()[0])
+    except OSError:  # already reset by the client
+        return "?"
+
+
 async def serve_gateway(
     *,
     host: str,
@@ -59,18 +67,21 @@ async def serve_gateway(
     metrics: ServerMetrics | None = None,
     listen_fd: int | None = None,
     budgets: Budgets | None = None,
+    proxies: TrustedProxies | None = None,
     task_status: trio.TaskStatus[GatewayServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept WebSocket connections until cancelled; each runs in ``connections``.
 
     ``listen_fd`` is a listening socket inherited from ``sandcat serve --workers``
-    (every worker accepts from it) instead of ``host:port``.
+    (every worker accepts from it) instead of ``host:port``. ``proxies`` decide
+    whose forwarding headers name the client (``Connection.address``, in logs).
 
     Cancelling this task stops accepting; connections already open keep running
     in their own nursery (and so does the flusher that writes for them) so a
     drain can finish them.
     """
     active = 0
+    proxies = proxies or TrustedProxies()
     metrics = metrics or ServerMetrics.create()
     flusher = Flusher()
     connections.start_soon(flusher.run)
@@ -115,6 +126,7 @@ async def serve_gateway(
             bearer=_bearer(upgrade),
             metrics=metrics,
             budgets=budgets,
+            address=proxies.client(_peer(sock), upgrade.request.extra_headers),
         )
         metrics.connections_opened.inc()
         active += 1
