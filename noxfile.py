@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["check"]
@@ -77,3 +79,33 @@ def fuzz_api(session: nox.Session) -> None:
     schemathesis, e.g. ``nox -s fuzz-api -- --max-examples 200``."""
     session.install("-e", ".", "schemathesis>=4.0")
     session.run("python", "tools/fuzz_api.py", *session.posargs)
+
+
+#: What the browser tests need from Debian: the browser, and a font for the emoji.
+BROWSER_PACKAGES = {
+    "chromium": Path("/usr/bin/chromium"),
+    "fonts-noto-color-emoji": Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf"),
+}
+
+
+@nox.session
+def browser(session: nox.Session) -> None:
+    """The web client in Debian's headless Chromium (tests/web): installs chromium with
+    apt (as root) and web/'s Node packages with npm, checks that the shipped assets match
+    a fresh build, installs Sandcat from a wheel (``pip install .``: no Node) and runs
+    the browser tests in a network namespace of their own (loopback only, which WebRTC
+    then uses)."""
+    missing = [name for name, path in BROWSER_PACKAGES.items() if not path.exists()]
+    if missing:
+        session.run("apt-get", "update", "-q", external=True)
+        session.run(
+            "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, external=True
+        )
+    session.run("npm", "ci", "--prefix", "web", "--no-audit", "--no-fund", external=True)
+    session.install(".", "pytest", "pytest-trio", "playwright>=1.49")
+    command = ["python", "-m", *PYTEST, "--confcutdir=tests/web", "tests/web", *session.posargs]
+    session.run(
+        "unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command,
+        external=True,
+        env={"SANDCAT_BROWSER": "1"},
+    )  # fmt: skip

@@ -231,6 +231,8 @@ class HttpConfig:
     #: Largest JSON request body; larger ones get 413 before they are read.
     max_body_bytes: int = field(default=1024 * 1024, metadata=_bounds(1024, 1 << 30))
     request_timeout_s: float = field(default=30.0, metadata=_bounds(0.1, 3600))
+    #: Serve the web client (its static files) at ``/``; false leaves ``/`` a 404.
+    web_client: bool = True
 
 
 _MIB = 1024 * 1024
@@ -344,6 +346,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "SANDCAT_GITHUB_CLIENT_SECRET": "oauth.github_client_secret",
     "SANDCAT_SMTP_PASSWORD": "mail.smtp_password",
     "SANDCAT_TURN_SECRET": "calls.turn_secret",
+    "SANDCAT_WEB_CLIENT": "http.web_client",
 }
 
 

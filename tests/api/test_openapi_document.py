@@ -34,7 +34,8 @@ def api_rules(api: Api) -> list[tuple[set[str], str]]:
     return [
         (set(rule.methods or ()) - {"HEAD", "OPTIONS"}, rule.rule)
         for rule in api.app.url_map.iter_rules()
-        if rule.endpoint != "static"
+        # Quart's own static route, and the web client's page and files (not the API).
+        if rule.endpoint != "static" and not rule.endpoint.startswith("webclient.")
     ]
 
 

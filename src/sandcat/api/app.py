@@ -23,6 +23,7 @@ from sandcat.api.payload import json_response
 from sandcat.api.sessions import sessions_blueprint
 from sandcat.api.upload_stream import StreamingConnection, StreamingRequest
 from sandcat.api.users import users_blueprint
+from sandcat.api.webclient import webclient_blueprint
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
@@ -109,6 +110,8 @@ def create_app(
     app.register_blueprint(
         messages_blueprint(accounts, history, clock=clock, max_body_bytes=max_bytes)
     )
+    if config.http.web_client:
+        app.register_blueprint(webclient_blueprint(config.ws_url))
     document = openapi_document()
 
     @app.get("/healthz")
