@@ -129,6 +129,13 @@ class GatewayConfig:
     max_frame_bytes: int = field(default=65536, metadata=_bounds(1024, 16 * 1024 * 1024))
     #: Frames queued for one client before it counts as a slow consumer (4005).
     outbound_queue_frames: int = field(default=1024, metadata=_bounds(1, 1_000_000))
+    #: Bytes queued for one client: a push that does not fit closes it (4005), and
+    #: the client's next request waits until a largest reply fits (the reader stops
+    #: reading). At least twice max_reply_bytes.
+    outbound_queue_bytes: int = field(default=4 * 1024 * 1024, metadata=_bounds(2048, 1 << 34))
+    #: PULL and HISTORY replies stop adding messages at about this size (``more``
+    #: true); one message is always returned, so a reply may exceed it by one.
+    max_reply_bytes: int = field(default=1024 * 1024, metadata=_bounds(1024, 1 << 33))
     #: Deadline for one socket write; a peer slower than this is dropped.
     send_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
     max_connections: int = field(default=100_000, metadata=_bounds(1, 10_000_000))
@@ -142,6 +149,14 @@ class GatewayConfig:
     user_rate_per_s: float = field(default=0.0, metadata=_bounds(0, 1_000_000))
     user_burst: int = field(default=4000, metadata=_bounds(1, 10_000_000))
     user_lease: int = field(default=50, metadata=_bounds(1, 100_000))
+
+    def __post_init__(self) -> None:
+        if self.outbound_queue_bytes < 2 * self.max_reply_bytes:
+            raise ConfigError(
+                "gateway.outbound_queue_bytes",
+                self.outbound_queue_bytes,
+                f"must be at least twice gateway.max_reply_bytes ({self.max_reply_bytes})",
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,9 +5,15 @@ queues encoded frames with ``push``, which never blocks: the frame goes into
 the socket's outbox (gateway/transport.py), written with the next tick's
 flush or, when the kernel's buffer is full, by the socket's writer. A client
 whose backlog is full has stopped reading and is closed with 4005
-(PROTOCOL.md §3). Closing is either immediate (``close``: replaced, slow,
-session ended, idle) or after what is queued has been written
-(``close_after_flush``: an ERR then 1007).
+(PROTOCOL.md §3): more than ``outbound_queue_frames`` frames, or a push that
+would take the queue over ``outbound_queue_bytes``. Replies are bounded the
+other way: the reader takes the client's next request only once the queue
+has room for a largest reply (``max_reply_bytes``; PULL and HISTORY cut
+theirs there), so a client that asks much and reads slowly is simply served
+slowly, and one that reads nothing is dropped by the write timeout.
+Closing is either immediate (``close``: replaced, slow, session ended,
+idle) or after what is queued has been written (``close_after_flush``: an
+ERR then 1007).
 """
 
 from __future__ import annotations
@@ -103,10 +109,13 @@ class Connection:
     def push(self, data: bytes) -> None:
         if self._close is not None:
             return
-        # Every frame is a msgpack fixarray [op, rid, body]: byte 1 is the op.
+        # Every frame is a msgpack fixarray [op, rid, body]: byte 1 is the op,
+        # byte 2 is 0 for a push (rid 0) and the start of the rid in a reply.
         self._frames_out[data[1]] += 1
         if self.ws.backlog >= self._config.outbound_queue_frames:
             self.close(CloseCode.SLOW_CONSUMER, "outbound queue full")
+        elif data[2] == 0 and self.ws.queued_bytes + len(data) > self._config.outbound_queue_bytes:
+            self.close(CloseCode.SLOW_CONSUMER, "outbound queue over its bytes")
         else:
             self.ws.send(data)
 
@@ -302,7 +311,10 @@ class Connection:
         return False
 
     async def _read(self) -> None:
+        room = self._config.outbound_queue_bytes - self._config.max_reply_bytes
         while True:
+            # Read on only when a largest reply fits in the queue (see the module doc).
+            await self.ws.wait_queued_at_most(room)
             frame = await self._next_frame()
             if frame is None:
                 return

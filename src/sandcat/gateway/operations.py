@@ -17,7 +17,7 @@ from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.errors import BadRequest, Unauthorized
 from sandcat.gateway.conversations import conv_body
-from sandcat.gateway.timeline import Timeline, entry
+from sandcat.gateway.timeline import Timeline, entries
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline import Pipeline, SendRequest
 from sandcat.protocol import (
@@ -111,7 +111,11 @@ class Operations:
         self._signals = signals
         self._conversations = conversations
         self._timeline = Timeline(
-            history=history, pipeline=pipeline, chat=config.chat, limits=limits
+            history=history,
+            pipeline=pipeline,
+            chat=config.chat,
+            limits=limits,
+            max_reply_bytes=config.gateway.max_reply_bytes,
         )
         self._metrics = metrics or ServerMetrics.create()
         self._files = files
@@ -224,13 +228,14 @@ class Operations:
         started = time.perf_counter()
         page = await self._store.pull(conn.user, frame.cid, after=frame.after, limit=frame.limit)
         self._metrics.store_read.observe(time.perf_counter() - started)
+        msgs, cut = entries(conn.user, page.messages, self._config.gateway.max_reply_bytes)
         conn.push(
             encode(
                 Ok(
                     rid=frame.rid,
                     body={
-                        "msgs": [entry(conn.user, m) for m in page.messages],
-                        "more": page.more,
+                        "msgs": msgs,
+                        "more": page.more or cut,
                         "min_seq": page.min_seq,
                         "max_seq": page.max_seq,
                     },

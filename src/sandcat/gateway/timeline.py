@@ -10,6 +10,7 @@ and are pushed to every member as MSG. HISTORY and HIDE are answered here.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import msgpack
@@ -48,6 +49,34 @@ def entry(user: str, message: StoredMessage) -> dict[str, object]:
     return msg_body(msg_frame(message, body, own=message.sender == user))
 
 
+#: An upper bound of a MSG body's encoded bytes besides its content and mentions:
+#: keys, cid, mid, from, device and cmid (<= 66 bytes each), integers, forward.
+_ENTRY_BYTES = 1024
+#: What each mention adds at most (an id of 64 chars and its header).
+_MENTION_BYTES = 66
+
+
+def entries(
+    user: str, messages: Sequence[StoredMessage], max_bytes: int, *, newest: bool = False
+) -> tuple[list[dict[str, object]], bool]:
+    """The MSG bodies of ``messages`` (ascending) that fit in about ``max_bytes``.
+
+    Keeps the oldest (or with ``newest`` the newest) messages whose encoded size,
+    bounded from above, adds up to at most ``max_bytes`` -- always at least one,
+    so a reader always makes progress. True as the second value if any were cut:
+    the reply then says ``more`` (SPEC.md §5.5).
+    """
+    kept = total = 0
+    for message in reversed(messages) if newest else messages:
+        size = len(message.body) + _ENTRY_BYTES + _MENTION_BYTES * len(message.mentions or ())
+        if kept and total + size > max_bytes:
+            break
+        total += size
+        kept += 1
+    chosen = messages[len(messages) - kept :] if newest else messages[:kept]
+    return [entry(user, m) for m in chosen], kept < len(messages)
+
+
 class Timeline:
     """What a connection may do to a conversation's timeline beyond SEND and PULL."""
 
@@ -58,7 +87,9 @@ class Timeline:
         pipeline: Pipeline,
         chat: ChatConfig,
         limits: Limits,
+        max_reply_bytes: int,
     ) -> None:
+        self._max_reply_bytes = max_reply_bytes
         self._history = history
         self._pipeline = pipeline
         self._recall_ms = chat.recall_window_s * 1000
@@ -183,9 +214,13 @@ class Timeline:
             page = await self._history.history(
                 conn.user, frame.cid, before=frame.before, after=frame.after, limit=frame.limit
             )
+            # With after: the oldest fit and newer ones are left; else the newest fit.
+            msgs, cut = entries(
+                conn.user, page.messages, self._max_reply_bytes, newest=frame.after is None
+            )
             body = {
-                "msgs": [entry(conn.user, m) for m in page.messages],
-                "more": page.more,
+                "msgs": msgs,
+                "more": page.more or cut,
                 "min_seq": page.min_seq,
                 "max_seq": page.max_seq,
             }

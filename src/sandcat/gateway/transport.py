@@ -129,6 +129,8 @@ class WebSocket:
         self._done = 0
         self._dirty = False
         self._blocked = trio.lowlevel.ParkingLot()
+        #: Tasks waiting for the outbox to shrink (``wait_queued_at_most``).
+        self._drained = trio.lowlevel.ParkingLot()
         self._pongs = trio.lowlevel.ParkingLot()
         self._messages: deque[bytes | str] = deque()
         self._parts: list[bytes | bytearray | str] = []
@@ -141,6 +143,16 @@ class WebSocket:
     def backlog(self) -> int:
         """Frames queued and not yet fully handed to the kernel."""
         return len(self._ends)
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes queued and not yet handed to the kernel."""
+        return len(self._out)
+
+    async def wait_queued_at_most(self, limit: int) -> None:
+        """Return once at most ``limit`` bytes are queued (at once if so already)."""
+        while len(self._out) > limit and not (self._broken or self._closed):
+            await self._drained.park()
 
     # -- writing -----------------------------------------------------------------------
 
@@ -171,6 +183,7 @@ class WebSocket:
         if self._broken or self._closed:
             self._out.clear()
             self._ends.clear()
+            self._drained.unpark_all()
             return True
         try:
             written = self._sock.send(self._out)
@@ -181,8 +194,10 @@ class WebSocket:
             self._broken = True
             self._out.clear()
             self._ends.clear()
+            self._drained.unpark_all()
             return True
         if written:
+            self._drained.unpark_all()
             del self._out[:written]
             self._sent += written
             ends = self._ends
@@ -336,6 +351,7 @@ class WebSocket:
         if not self._closed:
             self._closed = True
             self._pongs.unpark_all()
+            self._drained.unpark_all()
             trio.lowlevel.notify_closing(self._sock)
             self._sock.close()
 
