@@ -12,9 +12,11 @@ refuse them on the client). Time windows are lowered to 1 s and probed at
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import msgpack
 import pytest
 import trio
@@ -577,3 +579,29 @@ async def test_call_sdp_and_candidate_sizes(cast: Cast, connect: Any) -> None:
         candidate={"candidate": "c" * 1025},
     )
     await caller.ok(Op.CALL, action="hangup", call=call)
+
+
+async def test_a_json_body_is_at_most_http_max_body_bytes(cast: Cast) -> None:
+    """``http.max_body_bytes`` (1 MiB by default) for JSON routes; uploads have their own."""
+    ann = await cast.person("ann")
+    limit = 1024 * 1024
+
+    def padded(signature: str, size: int) -> bytes:
+        # JSON allows whitespace after the value: pad to exactly ``size`` bytes.
+        body = json.dumps({"signature": signature}).encode()
+        return body + b" " * (size - len(body))
+
+    headers = {"Authorization": f"Bearer {ann.token}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(base_url=cast.http_url, timeout=30) as http:
+        for size, signature in ((limit - 1, "one"), (limit, "two")):
+            reply = await http.patch(
+                "/api/v1/users/me", content=padded(signature, size), headers=headers
+            )
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["user"]["signature"] == signature
+        over = await http.patch(
+            "/api/v1/users/me", content=padded("three", limit + 1), headers=headers
+        )
+        assert over.status_code == 413
+        assert over.json()["error"]["code"] == "too_large"
+    assert (await cast.api.me(ann.token)).signature == "two"
