@@ -3,10 +3,12 @@
 //
 // The interpreter is $SANDCAT_PYTHON, else the repository's .venv, else
 // python3; the repository's src/ goes first on PYTHONPATH, so the server is
-// the code of this checkout.
+// the code of this checkout. It runs as `python -m tests.serve`: the sandcat
+// command with the test suite's cheap password hasher (tests/passwords.py).
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer, connect as tcpConnect, type Server as TcpServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -42,14 +44,15 @@ export class Server {
   }
 
   /** Starts a server; `env` adds settings (SANDCAT_* variables). */
-  static async start(env: Record<string, string> = {}, dataDir?: string): Promise<Server> {
+  static async start(env: Record<string, string> = {}, dataDir?: string, listen: [number, number] = [0, 0]): Promise<Server> {
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), "sandcat-ts-"));
-    const pythonPath = [join(REPO, "src"), process.env.PYTHONPATH].filter(Boolean).join(":");
-    const child = spawn(
-      python(),
-      ["-m", "sandcat", "serve", "--data-dir", dir, "--ws-port", "0", "--http-port", "0", "--log-level", "WARNING"],
-      { env: { ...process.env, PYTHONUNBUFFERED: "1", PYTHONPATH: pythonPath, ...env }, stdio: ["ignore", "pipe", "pipe"] },
-    );
+    const pythonPath = [join(REPO, "src"), REPO, process.env.PYTHONPATH].filter(Boolean).join(":");
+    const args = ["--data-dir", dir, "--ws-port", String(listen[0]), "--http-port", String(listen[1]), "--log-level", "WARNING"];
+    const child = spawn(python(), ["-m", "tests.serve", "serve", ...args], {
+      cwd: REPO,
+      env: { ...process.env, PYTHONUNBUFFERED: "1", PYTHONPATH: pythonPath, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     const ports = await new Promise<[number, number]>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`sandcat did not start within ${START_TIMEOUT_MS} ms:\n${output}`)), START_TIMEOUT_MS);
@@ -86,6 +89,11 @@ export class Server {
     const timer = setTimeout(() => this.process.kill("SIGKILL"), 20_000);
     await exited;
     clearTimeout(timer);
+  }
+
+  /** The same server again (same data, same ports) after `stop`. */
+  restart(env: Record<string, string> = {}): Promise<Server> {
+    return Server.start(env, this.dataDir, [this.wsPort, this.httpPort]);
   }
 
   /** Stops the server and removes its data. */
@@ -139,5 +147,52 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** A TCP proxy in front of a port whose connections a test can cut. */
+export class Proxy {
+  private constructor(
+    private readonly server: TcpServer,
+    readonly port: number,
+    private readonly sockets: Set<Socket>,
+  ) {}
+
+  static async start(target: number): Promise<Proxy> {
+    const sockets = new Set<Socket>();
+    const server = createServer((client) => {
+      const upstream = tcpConnect(target, "127.0.0.1");
+      for (const [a, b] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        sockets.add(a);
+        a.on("data", (chunk) => b.write(chunk));
+        a.on("close", () => {
+          sockets.delete(a);
+          b.destroy();
+        });
+        a.on("error", () => b.destroy());
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const address = server.address();
+    return new Proxy(server, typeof address === "object" && address ? address.port : 0, sockets);
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
+  /** Drops every connection at once, without a close frame (like a network failure). */
+  cut(): number {
+    const n = this.sockets.size;
+    for (const socket of this.sockets) socket.destroy();
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }
