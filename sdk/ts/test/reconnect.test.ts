@@ -105,15 +105,18 @@ describe("reconnect in the middle of a burst", () => {
 
   test("messages sent while a device is away arrive after it reconnects (PULL backfill)", async () => {
     const a = await connect(server, alice, "alice-web");
-    const b = await connect(server, bob, "bob-web", { url: proxy.wsUrl, backoffMinMs: 1500, backoffMaxMs: 1500 });
+    const b = await connect(server, bob, "bob-web", { url: proxy.wsUrl, backoffMinMs: 50, backoffMaxMs: 200, maxAttempts: Infinity });
     const gotB: Message[] = [];
     b.on("message", (m) => gotB.push(m));
     try {
       const down = b.next("state", (s) => s === "reconnecting");
+      proxy.blocked = true;
       proxy.cut();
       await down;
       const acks: SendAck[] = [];
       for (let i = 0; i < 5; i++) acks.push(await a.sendText(cid, `while away ${i}`));
+      assert.equal(gotB.length, 0);
+      proxy.blocked = false;
       await until(() => gotB.length >= 5, "the backfilled messages", 20_000);
       assert.deepEqual(
         gotB.map((m) => m.seq),
@@ -121,6 +124,7 @@ describe("reconnect in the middle of a burst", () => {
       );
       assert.ok(b.statistics().pulls >= 1, "they came by PULL");
     } finally {
+      proxy.blocked = false;
       await a.close();
       await b.close();
     }

@@ -152,6 +152,9 @@ export async function until(predicate: () => boolean, what: string, timeoutMs = 
 
 /** A TCP proxy in front of a port whose connections a test can cut. */
 export class Proxy {
+  /** While true, new connections are dropped at once (the server is "unreachable"). */
+  blocked = false;
+
   private constructor(
     private readonly server: TcpServer,
     readonly port: number,
@@ -160,7 +163,12 @@ export class Proxy {
 
   static async start(target: number): Promise<Proxy> {
     const sockets = new Set<Socket>();
+    let proxy: Proxy | null = null;
     const server = createServer((client) => {
+      if (proxy?.blocked) {
+        client.destroy();
+        return;
+      }
       const upstream = tcpConnect(target, "127.0.0.1");
       for (const [a, b] of [
         [client, upstream],
@@ -177,7 +185,8 @@ export class Proxy {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const address = server.address();
-    return new Proxy(server, typeof address === "object" && address ? address.port : 0, sockets);
+    proxy = new Proxy(server, typeof address === "object" && address ? address.port : 0, sockets);
+    return proxy;
   }
 
   get wsUrl(): string {
