@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { promisify } from "node:util";
@@ -32,7 +32,11 @@ test("the README's TypeScript SDK example prints what the README says", async ()
   const readme = readFileSync(join(REPO, "README.md"), "utf8");
   const sdk = pathToFileURL(join(here, "..", "src", "index.js")).href;
   const code = block(readme, "ts-sdk-example").replace('from "@sandcat/sdk"', `from ${JSON.stringify(sdk)}`);
-  const script = join(here, "readme-example.mjs");
+  // Outside build/test/ (node --test would run it as a test file), inside
+  // sdk/ts (so `ws` resolves from its node_modules).
+  const dir = join(here, "..", "readme");
+  mkdirSync(dir, { recursive: true });
+  const script = join(dir, "example.mjs");
   writeFileSync(script, code);
   const { stdout } = await promisify(execFile)(process.execPath, [script], {
     env: { ...process.env, SANDCAT_HTTP: server.httpUrl },
