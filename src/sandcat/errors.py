@@ -15,11 +15,17 @@ class SandcatError(Exception):
     code: str = "internal"
     http_status: int = 500
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         #: The request field at fault, when there is one (422 names it).
         self.field = field
+        #: A stable word that tells refusals with the same code apart (e.g. a
+        #: 403 ``banned`` from a 403 ``invite_expired``), when the code alone
+        #: does not say what the client should do.
+        self.reason = reason
 
 
 class ClientError(SandcatError):

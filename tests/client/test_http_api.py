@@ -176,11 +176,12 @@ async def test_group_management(cast: Cast) -> None:
     assert await api.remove_members(bob.token, group.id, [cat.id]) is not None
     assert await api.configure_group(ann.token, group.id, join_approval=True, max_members=10)
 
-    asked = await api.request_to_join(dan.token, group.id, message="me too")
+    link = await api.create_invite(ann.token, group.id)
+    asked = await api.request_to_join(dan.token, group.id, link.token, message="me too")
     assert asked.status == "pending"
     assert [r.id for r in await api.join_requests(bob.token, group.id)] == [asked.id]
     assert (await api.reject_join(bob.token, asked.id)).status == "rejected"
-    again = await api.request_to_join(cat.token, group.id)
+    again = await api.request_to_join(cat.token, group.id, link.token)
     assert (await api.approve_join(ann.token, again.id)).status == "approved"
 
     avatar = await api.set_group_avatar(bob.token, group.id, png(), content_type="image/png")

@@ -12,7 +12,7 @@ import pytest
 
 from sandcat.config import ChatConfig
 from sandcat.domain.groups import Groups
-from sandcat.errors import BadRequest, NotFound
+from sandcat.errors import BadRequest, Forbidden, NotFound
 from sandcat.store.contacts import FriendRequest
 from sandcat.store.inbox import Notice
 from sandcat.store.sqlite import open_database
@@ -111,7 +111,19 @@ async def test_a_committed_change_is_pushed_to_members_and_notified(
         (lambda g, gid: g.configure("o", gid, {"owner": "m"}), "owner"),
         (lambda g, gid: g.configure("o", gid, {}), None),
         (lambda g, gid: g.set_alias("o", gid, "x" * 65), "alias"),
-        (lambda g, gid: g.request_join("x", gid, "x" * 257), "message"),
+        (lambda g, gid: g.request_join("x", gid, "x" * 257, token="t"), "message"),
+        (lambda g, gid: g.request_join("x", gid, "hi", token=""), "token"),
+        (lambda g, gid: g.request_join("x", gid, "hi", token="t" * 65), "token"),
+        (lambda g, gid: g.ban("o", gid, []), "users"),
+        (lambda g, gid: g.unban("o", gid, ["bad id"]), "users"),
+        (lambda g, gid: g.remove("o", gid, [], ban=True), "users"),
+        (lambda g, gid: g.bans("o", gid, offset=0, limit=0), "limit"),
+        (lambda g, gid: g.bans("o", gid, offset=0, limit=201), "limit"),
+        (lambda g, gid: g.create_invite("o", gid, expires_at=NOW, max_uses=None), "expires_at"),
+        (lambda g, gid: g.create_invite("o", gid, expires_at=2**53, max_uses=None), "expires_at"),
+        (lambda g, gid: g.create_invite("o", gid, expires_at=None, max_uses=0), "max_uses"),
+        (lambda g, gid: g.create_invite("o", gid, expires_at=None, max_uses=100_001), "max_uses"),
+        (lambda g, gid: g.revoke_invite("o", gid, "bad id"), "invite"),
         (lambda g, gid: g.members("o", gid, offset=0, limit=0), "limit"),
         (lambda g, gid: g.members("o", "bad id", offset=0, limit=5), "id"),
         (lambda g, gid: g.decide("o", "bad id", approve=True), "id"),
@@ -126,6 +138,45 @@ async def test_bad_input_is_refused_before_anything_is_looked_up(
         await call(groups, gid)  # type: ignore[operator]
     assert raised.value.field == field
     assert all(not outlet.frames for outlet in recorder.by_user.values())
+
+
+async def test_invite_link_limits_at_their_bounds(setup: tuple[Groups, Recorder, str]) -> None:
+    groups, recorder, gid = setup
+    first = await groups.create_invite("o", gid, expires_at=NOW + 1, max_uses=1)
+    last = await groups.create_invite("o", gid, expires_at=2**53 - 1, max_uses=100_000)
+    assert (first.expires_at, first.max_uses, first.uses) == (NOW + 1, 1, 0)
+    assert (last.expires_at, last.max_uses) == (2**53 - 1, 100_000)
+    assert len(first.token) == 32
+    assert first.token != last.token
+    # Made at the same time: in id order.
+    assert [link.id for link in await groups.invites("o", gid)] == sorted([first.id, last.id])
+    assert all(not outlet.frames for outlet in recorder.by_user.values())  # no timeline event
+    await groups.request_join("x", gid, None, token=first.token)
+    assert await groups.role_of(gid, "x") == "member"
+    revoked = await groups.revoke_invite("o", gid, last.id)
+    assert revoked.revoked_at == NOW
+    assert await groups.invites("o", gid) == []  # used up and revoked
+
+
+async def test_a_ban_is_pushed_and_a_banned_user_refused(
+    setup: tuple[Groups, Recorder, str],
+) -> None:
+    groups, recorder, gid = setup
+    recorder.notices.clear()
+    change = await groups.remove("o", gid, ["m"], ban=True)
+    assert change.entry is not None
+    assert recorder.by_user["m"].frames  # told of its own removal
+    assert [(n.user, n.type, n.data["banned"]) for n in recorder.notices] == [
+        ("m", "group.removed", True)
+    ]
+    page = await groups.bans("o", gid, offset=0, limit=200)
+    assert ([ban.user for ban in page.bans], page.total) == (["m"], 1)
+    with pytest.raises(Forbidden) as raised:
+        await groups.invite("o", gid, ["m"])
+    assert raised.value.reason == "banned"
+    await groups.unban("o", gid, ["m"])
+    await groups.ban("o", gid, ["x"])
+    assert (await groups.bans("o", gid, offset=0, limit=1)).total == 1
 
 
 async def test_an_unknown_group_is_not_found(setup: tuple[Groups, Recorder, str]) -> None:

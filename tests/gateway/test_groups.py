@@ -168,6 +168,23 @@ async def test_refusals_over_http_store_nothing(api: Api, connect: Connect) -> N
         (o, "PATCH", f"/api/v1/groups/{gid}/settings", {"max_members": 10**9}, 422),
         (o, "PATCH", f"/api/v1/groups/{gid}/settings", {"mute_all": "yes"}, 422),
         (o, "GET", f"/api/v1/groups/{gid}/members?limit=0", None, 422),
+        (m, "POST", f"/api/v1/groups/{gid}/bans", {"users": [x.id]}, 403),
+        (a, "POST", f"/api/v1/groups/{gid}/bans", {"users": [o.id]}, 403),
+        (o, "POST", f"/api/v1/groups/{gid}/bans", {"users": [o.id]}, 409),
+        (o, "POST", f"/api/v1/groups/{gid}/bans", {"users": ["nobody"]}, 404),
+        (o, "POST", f"/api/v1/groups/{gid}/bans/remove", {"users": [x.id]}, 404),
+        (m, "GET", f"/api/v1/groups/{gid}/bans", None, 403),
+        (x, "GET", f"/api/v1/groups/{gid}/bans", None, 404),
+        (o, "GET", f"/api/v1/groups/{gid}/bans?limit=201", None, 422),
+        (o, "POST", f"/api/v1/groups/{gid}/members/remove", {"users": [m.id], "ban": 1}, 422),
+        (x, "POST", f"/api/v1/groups/{gid}/invites", {}, 404),
+        (x, "GET", f"/api/v1/groups/{gid}/invites", None, 404),
+        (o, "POST", f"/api/v1/groups/{gid}/invites", {"max_uses": 0}, 422),
+        (o, "POST", f"/api/v1/groups/{gid}/invites", {"max_uses": 100_001}, 422),
+        (o, "POST", f"/api/v1/groups/{gid}/invites", {"expires_at": 1}, 422),
+        (o, "POST", f"/api/v1/groups/{gid}/invites/revoke", {"invite": "nope"}, 404),
+        (x, "POST", f"/api/v1/groups/{gid}/requests", {}, 422),
+        (x, "POST", f"/api/v1/groups/{gid}/requests", {"token": "nope"}, 404),
     ]
     for who, method, path, body, status in cases:
         reply = await api.http.request(method, path, json=body, headers=api.auth(who))
@@ -186,7 +203,9 @@ async def test_join_requests_transfer_leave_and_dismiss(api: Api, connect: Conne
     )
     assert reply.json()["group"]["join_approval"] is True
     owner = await connect(o.token)
-    reply = await _post(api, s, f"/api/v1/groups/{gid}/requests", {"message": "hi"})
+    link = await _post(api, o, f"/api/v1/groups/{gid}/invites")
+    token = link.json()["invite"]["token"]
+    reply = await _post(api, s, f"/api/v1/groups/{gid}/requests", {"message": "hi", "token": token})
     assert reply.status_code == 201, reply.text
     request = reply.json()["request"]
     assert (request["status"], request["message"]) == ("pending", "hi")
@@ -199,7 +218,7 @@ async def test_join_requests_transfer_leave_and_dismiss(api: Api, connect: Conne
     for conn in (owner, stranger):
         await _system(conn, "members.joined")
     await _notice(stranger, "group.join_approved")
-    reply = await _post(api, r, f"/api/v1/groups/{gid}/requests")
+    reply = await _post(api, r, f"/api/v1/groups/{gid}/requests", {"token": token})
     assert reply.json()["request"]["status"] == "pending"
     await _notice(owner, "group.join_requested")
     rejected = await _post(

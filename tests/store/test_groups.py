@@ -15,7 +15,7 @@ import pytest
 from sandcat.errors import Conflict, Forbidden, NotFound
 from sandcat.store.contacts import FriendRequest
 from sandcat.store.files import Upload
-from sandcat.store.groups import Change, Group, GroupMember
+from sandcat.store.groups import Change, Group, GroupMember, InviteLink
 from sandcat.store.messages import Appended, NewMessage, Refused
 from tests.store.backend import Backend, make_user
 
@@ -34,6 +34,10 @@ async def befriend(db: Backend, a: str, b: str) -> None:
 
 @pytest.fixture
 async def db(backend: Backend) -> Backend:
+    return await group_scene(backend)
+
+
+async def group_scene(backend: Backend) -> Backend:
     """Owner o, admin a, members m and n; x a friend of o and m; s a stranger."""
     await backend.users(*(make_user(name) for name in ("o", "a", "m", "n", "x", "s")))
     for friend in ("a", "m", "n", "x"):
@@ -67,14 +71,39 @@ def event_of(change: Change) -> tuple[str, dict[str, object]]:
     return body["event"], body["data"]
 
 
-async def refused(db: Backend, call: Awaitable[object], error: type[Exception]) -> None:
-    """``call`` raises ``error`` and writes no message, no seq and no notice."""
-    seq = await max_seq(db)
-    notices = int(await db.scalar("SELECT count(*) FROM inbox"))
-    with pytest.raises(error):
+#: What a change may write besides its message and notices: a refusal writes none of it.
+_STATE = (
+    "SELECT count(*) FROM inbox",
+    "SELECT count(*) FROM group_members",
+    "SELECT count(*) FROM group_requests WHERE status = 'pending'",
+    "SELECT count(*) FROM group_bans",
+    "SELECT count(*) FROM group_held_mutes",
+    "SELECT count(*) FROM group_invites WHERE revoked_at IS NULL",
+    "SELECT coalesce(sum(uses), 0) FROM group_invites",
+)
+
+
+async def state(db: Backend) -> list[int]:
+    return [await max_seq(db)] + [int(await db.scalar(sql)) for sql in _STATE]
+
+
+async def refused(
+    db: Backend, call: Awaitable[object], error: type[Exception], reason: str | None = None
+) -> None:
+    """``call`` raises ``error`` (with ``reason``) and writes nothing: no message, no
+    seq, no notice, no member, request, ban, held mute, invite link or use of one."""
+    before = await state(db)
+    with pytest.raises(error) as raised:
         await call
-    assert await max_seq(db) == seq
-    assert int(await db.scalar("SELECT count(*) FROM inbox")) == notices
+    assert getattr(raised.value, "reason", None) == reason
+    assert await state(db) == before
+
+
+async def invite_link(db: Backend, token: str, by: str = "o", **options: int) -> InviteLink:
+    link = InviteLink(
+        id=f"i-{token}", group=G, token=token, created_by=by, created_at=NOW, **options
+    )
+    return await db.groups.create_invite(link, now_ms=NOW)
 
 
 async def test_a_change_is_a_system_message_with_the_next_seq(db: Backend) -> None:
@@ -128,16 +157,17 @@ async def test_under_join_approval_a_members_invite_is_a_request(db: Backend) ->
 
 async def test_join_requests_wait_for_approval_or_join_at_once(db: Backend) -> None:
     groups = db.groups
-    joined = await groups.request_join(G, "s", "hi", now_ms=NOW)
+    await invite_link(db, "t")
+    joined = await groups.request_join(G, "s", "hi", token="t", now_ms=NOW)
     assert joined.request is not None
     assert joined.request.status == "approved"
     assert event_of(joined) == ("members.joined", {"users": ["s"], "by": "s"})
-    await refused(db, groups.request_join(G, "s", "", now_ms=NOW), Conflict)
+    await refused(db, groups.request_join(G, "s", "", token="t", now_ms=NOW), Conflict)
     await groups.configure(G, "o", {"join_approval": True}, now_ms=NOW)
-    asked = await groups.request_join(G, "x", "let me in", now_ms=NOW)
+    asked = await groups.request_join(G, "x", "let me in", token="t", now_ms=NOW)
     assert asked.entry is None
     assert asked.request is not None
-    again = await groups.request_join(G, "x", "again", now_ms=NOW)
+    again = await groups.request_join(G, "x", "again", token="t", now_ms=NOW)
     assert again.request is not None
     assert again.request.id == asked.request.id
     rejected = await groups.decide(asked.request.id, "o", approve=False, now_ms=NOW)
@@ -319,7 +349,8 @@ async def test_creation_invites_every_member_but_the_owner(db: Backend) -> None:
 async def test_more_refusals(db: Backend) -> None:
     groups = db.groups
     await groups.configure(G, "o", {"join_approval": True}, now_ms=NOW)
-    asked = await groups.request_join(G, "x", "", now_ms=NOW)
+    await invite_link(db, "t")
+    asked = await groups.request_join(G, "x", "", token="t", now_ms=NOW)
     assert asked.request is not None
     await groups.invite(G, "o", ["x"], now_ms=NOW)  # the owner needs no approval
     assert await groups.requests(G, "o") == []  # and x's own request counts as approved

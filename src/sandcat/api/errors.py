@@ -63,7 +63,8 @@ async def _sandcat_error(error: SandcatError) -> Response:
         )
         response.headers["Retry-After"] = str(math.ceil(error.retry_after_ms / 1000))
         return response
-    return error_response(error.http_status, error.code, error.message, field=error.field)
+    extra = {} if error.reason is None else {"reason": error.reason}
+    return error_response(error.http_status, error.code, error.message, field=error.field, **extra)
 
 
 async def _drain_body(response: Response) -> Response:

@@ -15,7 +15,7 @@ from sandcat.api.payload import json_response, query_int, read_body
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.groups import MAX_PAGE, GroupDetail, Groups
 from sandcat.ids import group_cid
-from sandcat.store.groups import Change, Group, GroupMember, JoinRequest
+from sandcat.store.groups import Ban, Change, Group, GroupMember, InviteLink, JoinRequest
 
 
 def group_json(group: Group) -> dict[str, object]:
@@ -62,6 +62,24 @@ def request_json(request: JoinRequest) -> dict[str, object]:
         "message": request.message,
         "status": request.status,
         "created_at": request.created_at,
+    }
+
+
+def ban_json(ban: Ban) -> dict[str, object]:
+    return {"user": ban.user, "by": ban.by, "created_at": ban.created_at}
+
+
+def invite_json(link: InviteLink) -> dict[str, object]:
+    return {
+        "id": link.id,
+        "group": link.group,
+        "token": link.token,
+        "created_by": link.created_by,
+        "created_at": link.created_at,
+        "expires_at": link.expires_at,
+        "max_uses": link.max_uses,
+        "uses": link.uses,
+        "revoked_at": link.revoked_at,
     }
 
 
@@ -145,7 +163,62 @@ def groups_blueprint(accounts: Accounts, groups: Groups, *, max_body_bytes: int)
     async def remove(group_id: str) -> Response:
         principal = await authenticated(accounts)
         body = await read_body(max_bytes=max_body_bytes)
-        return change_json(await groups.remove(principal.user, group_id, body.text_list("users")))
+        users, ban = body.text_list("users"), body.flag("ban")
+        return change_json(await groups.remove(principal.user, group_id, users, ban=ban))
+
+    @routes.post("/<group_id>/bans")
+    async def ban(group_id: str) -> Response:
+        principal = await authenticated(accounts)
+        body = await read_body(max_bytes=max_body_bytes)
+        return change_json(await groups.ban(principal.user, group_id, body.text_list("users")))
+
+    @routes.post("/<group_id>/bans/remove")
+    async def unban(group_id: str) -> Response:
+        principal = await authenticated(accounts)
+        body = await read_body(max_bytes=max_body_bytes)
+        return change_json(await groups.unban(principal.user, group_id, body.text_list("users")))
+
+    @routes.get("/<group_id>/bans")
+    async def bans(group_id: str) -> Response:
+        principal = await authenticated(accounts)
+        offset = query_int("offset", default=0, low=0, high=2**31 - 1)
+        limit = query_int("limit", default=50, low=1, high=MAX_PAGE)
+        assert offset is not None
+        assert limit is not None
+        page = await groups.bans(principal.user, group_id, offset=offset, limit=limit)
+        return json_response(
+            {
+                "bans": [ban_json(b) for b in page.bans],
+                "total": page.total,
+                "more": offset + len(page.bans) < page.total,
+            }
+        )
+
+    @routes.post("/<group_id>/invites")
+    async def create_invite(group_id: str) -> Response:
+        principal = await authenticated(accounts)
+        body = await read_body(max_bytes=max_body_bytes)
+        expires_at, max_uses = (
+            body.optional_integer("expires_at"),
+            body.optional_integer("max_uses"),
+        )
+        link = await groups.create_invite(
+            principal.user, group_id, expires_at=expires_at, max_uses=max_uses
+        )
+        return json_response({"invite": invite_json(link)}, 201)
+
+    @routes.get("/<group_id>/invites")
+    async def invites(group_id: str) -> Response:
+        principal = await authenticated(accounts)
+        links = await groups.invites(principal.user, group_id)
+        return json_response({"invites": [invite_json(link) for link in links]})
+
+    @routes.post("/<group_id>/invites/revoke")
+    async def revoke_invite(group_id: str) -> Response:
+        principal = await authenticated(accounts)
+        body = await read_body(max_bytes=max_body_bytes)
+        link = await groups.revoke_invite(principal.user, group_id, body.text("invite"))
+        return json_response({"invite": invite_json(link)})
 
     @routes.post("/<group_id>/leave")
     async def leave(group_id: str) -> Response:
@@ -182,7 +255,8 @@ def groups_blueprint(accounts: Accounts, groups: Groups, *, max_body_bytes: int)
     async def request_join(group_id: str) -> Response:
         principal = await authenticated(accounts)
         body = await read_body(max_bytes=max_body_bytes)
-        asked = await groups.request_join(principal.user, group_id, body.optional_text("message"))
+        token, message = body.text("token"), body.optional_text("message")
+        asked = await groups.request_join(principal.user, group_id, message, token=token)
         assert asked.request is not None
         return json_response({"request": request_json(asked.request)}, 201)
 

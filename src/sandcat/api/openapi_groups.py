@@ -17,6 +17,34 @@ GROUP_SCHEMAS: dict[str, Schema] = {
         status={"type": "string", "enum": ["pending", "approved", "rejected"]},
         created_at=MS,
     ),
+    "GroupBan": obj(
+        ["user", "by", "created_at"],
+        user=ID,
+        by={**ID, "description": "who banned them"},
+        created_at=MS,
+    ),
+    "GroupInvite": obj(
+        [
+            "id",
+            "group",
+            "token",
+            "created_by",
+            "created_at",
+            "expires_at",
+            "max_uses",
+            "uses",
+            "revoked_at",
+        ],
+        id=ID,
+        group=ID,
+        token={**ID, "description": "the secret a joiner presents (requestToJoinGroup)"},
+        created_by=ID,
+        created_at=MS,
+        expires_at={"type": ["integer", "null"], "description": "ms; null: never expires"},
+        max_uses={"type": ["integer", "null"], "description": "null: no limit"},
+        uses={"type": "integer", "description": "joins and join requests made with it"},
+        revoked_at={"type": ["integer", "null"], "description": "ms; null: not revoked"},
+    ),
     "GroupChange": obj(
         ["seq"],
         seq={
@@ -48,6 +76,17 @@ _BODIES: dict[str, Schema] = {
         },
     ),
     "users": obj(["users"], users=_USERS),
+    "remove": obj(
+        ["users"],
+        users=_USERS,
+        ban={"type": "boolean", "description": "ban them too (members.banned); default false"},
+    ),
+    "invite": obj(
+        [],
+        expires_at={**MS, "description": "when the link stops working (ms, in the future)"},
+        max_uses={"type": "integer", "minimum": 1, "maximum": 100_000},
+    ),
+    "revoke": obj(["invite"], invite={**ID, "description": "the link's id"}),
     "to": obj(["to"], to=ID),
     "role": obj(["user", "role"], user=ID, role={"type": "string", "enum": ["admin", "member"]}),
     "mute": obj(
@@ -56,7 +95,11 @@ _BODIES: dict[str, Schema] = {
         until={**MS, "minimum": 0, "description": "muted until then; 0 (or a past time) unmutes"},
     ),
     "alias": obj(["alias"], alias=text(0, 64)),
-    "join": obj([], message=text(0, 256)),
+    "join": obj(
+        ["token"],
+        token={**ID, "description": "an invite link's token (createGroupInvite)"},
+        message=text(0, 256),
+    ),
 }
 
 
@@ -74,6 +117,7 @@ def group_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
     group = wrap("group", ref("Group"))
     change = ref("GroupChange")
     request = wrap("request", ref("JoinRequest"))
+    invite = wrap("invite", ref("GroupInvite"))
     found = (403, 404, 409)
 
     def page(name: str, description: str) -> Schema:
@@ -169,12 +213,87 @@ def group_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
             "post": _with_body(
                 op(
                     "removeGroupMembers",
-                    "remove members (owner: anyone else; admin: plain members only)",
+                    "remove members (owner: anyone else; admin: plain members only); "
+                    "with ban, ban them too",
+                    ok=(200, change),
+                    errors=found,
+                    path_id="id",
+                ),
+                "remove",
+            )
+        },
+        "/api/v1/groups/{id}/bans": {
+            "post": _with_body(
+                op(
+                    "banGroupUsers",
+                    "ban users (owner or admins; members among them are removed, over the "
+                    "ranks removal allows); banned users cannot join or be invited",
                     ok=(200, change),
                     errors=found,
                     path_id="id",
                 ),
                 "users",
+            ),
+            "get": op(
+                "listGroupBans",
+                "banned users, newest first (owner or admins)",
+                ok=(
+                    200,
+                    obj(
+                        ["bans", "total", "more"],
+                        bans={"type": "array", "items": ref("GroupBan")},
+                        total={"type": "integer"},
+                        more={"type": "boolean"},
+                    ),
+                ),
+                errors=(403, 404, 422),
+                path_id="id",
+                query=(page("offset", "bans to skip"), page("limit", "1-200, default 50")),
+            ),
+        },
+        "/api/v1/groups/{id}/bans/remove": {
+            "post": _with_body(
+                op(
+                    "unbanGroupUsers",
+                    "lift bans (owner or admins)",
+                    ok=(200, change),
+                    errors=found,
+                    path_id="id",
+                ),
+                "users",
+            )
+        },
+        "/api/v1/groups/{id}/invites": {
+            "post": _with_body(
+                op(
+                    "createGroupInvite",
+                    "make an invite link (who may: invite_policy); not a timeline event",
+                    ok=(201, invite),
+                    errors=found,
+                    path_id="id",
+                ),
+                "invite",
+                required=False,
+            ),
+            "get": op(
+                "listGroupInvites",
+                "the links that still work, newest first (owner and admins: all; "
+                "a plain member: their own)",
+                ok=(200, wrap("invites", {"type": "array", "items": ref("GroupInvite")})),
+                errors=(404, 422),
+                path_id="id",
+            ),
+        },
+        "/api/v1/groups/{id}/invites/revoke": {
+            "post": _with_body(
+                op(
+                    "revokeGroupInvite",
+                    "end an invite link (its creator, the owner or an admin)",
+                    ok=(200, invite),
+                    errors=found,
+                    path_id="id",
+                ),
+                "revoke",
             )
         },
         "/api/v1/groups/{id}/leave": {
@@ -238,14 +357,14 @@ def group_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
             "post": _with_body(
                 op(
                     "requestToJoinGroup",
-                    "ask to join (anyone with the group's id); approved at once when the group "
-                    "needs no approval",
+                    "join with an invite link's token: approved at once, or a pending request "
+                    "under join_approval; 404 for a token that is not the group's, 403 (reason) "
+                    "for a revoked, expired or used-up link or a banned user",
                     ok=(201, request),
-                    errors=(404, 409),
+                    errors=found,
                     path_id="id",
                 ),
                 "join",
-                required=False,
             ),
             "get": op(
                 "listJoinRequests",

@@ -49,6 +49,18 @@ class JsonBody:
             raise BadRequest(f"{name}: must be an integer in [0, 2**53)", field=name)
         return value
 
+    def optional_integer(self, name: str) -> int | None:
+        return None if self._data.get(name) is None else self.integer(name)
+
+    def flag(self, name: str) -> bool:
+        """An optional boolean, false when absent or null."""
+        value = self._data.get(name)
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise BadRequest(f"{name}: must be true or false", field=name)
+        return value
+
     def text_list(self, name: str) -> list[str]:
         value = self._data.get(name)
         if value is None:

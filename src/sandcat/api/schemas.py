@@ -43,6 +43,11 @@ SCHEMAS: dict[str, Schema] = {
             },
             message={"type": "string"},
             field={"type": "string", "description": "the request field at fault"},
+            reason={
+                "type": "string",
+                "description": "a stable word telling apart refusals with the same code: "
+                "banned, invite_revoked, invite_expired, invite_used_up",
+            },
             retry_after_ms={"type": "integer"},
         ),
     ),

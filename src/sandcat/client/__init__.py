@@ -20,7 +20,16 @@ from .errors import HttpError, SandcatClientError, SessionClosed
 from .http import ALSO_CALLS, OPERATIONS, HttpApi
 from .http_conversations import ConversationList, ConversationSettings
 from .http_files import AvatarSet, DirectUpload, FileInfo, FileLinks, FileList, attachment
-from .http_groups import Group, GroupMember, Invitation, JoinRequest, MemberPage
+from .http_groups import (
+    Ban,
+    BanPage,
+    Group,
+    GroupMember,
+    Invitation,
+    InviteLink,
+    JoinRequest,
+    MemberPage,
+)
 from .http_people import (
     Blocked,
     ContactChanges,
@@ -48,6 +57,8 @@ __all__ = [
     "SUBPROTOCOL",
     "Ack",
     "AvatarSet",
+    "Ban",
+    "BanPage",
     "Blocked",
     "CallPlaced",
     "Client",
@@ -70,6 +81,7 @@ __all__ = [
     "HttpError",
     "InboxPage",
     "Invitation",
+    "InviteLink",
     "JoinRequest",
     "Login",
     "MemberPage",

@@ -41,6 +41,8 @@ class HttpError(SandcatClientError):
     Attributes:
         status: the HTTP status code.
         field: the request field at fault (422), when the server named it.
+        reason: a word telling apart refusals with the same code (e.g.
+            ``banned``, ``invite_expired``), when the server gave one.
     """
 
     def __init__(
@@ -51,10 +53,12 @@ class HttpError(SandcatClientError):
         *,
         retry_after_ms: int | None = None,
         field: str | None = None,
+        reason: str | None = None,
     ) -> None:
         super().__init__(code, message, retry_after_ms)
         self.status = status
         self.field = field
+        self.reason = reason
 
     def __str__(self) -> str:
         return f"HTTP {self.status} {self.code}: {self.message}"

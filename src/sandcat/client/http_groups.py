@@ -12,7 +12,17 @@ from typing import Any
 
 from .http_transport import JSON, HttpTransport, _fields
 
-__all__ = ["Group", "GroupMember", "GroupRoutes", "Invitation", "JoinRequest", "MemberPage"]
+__all__ = [
+    "Ban",
+    "BanPage",
+    "Group",
+    "GroupMember",
+    "GroupRoutes",
+    "Invitation",
+    "InviteLink",
+    "JoinRequest",
+    "MemberPage",
+]
 
 
 def _seq(reply: JSON) -> int | None:
@@ -130,6 +140,58 @@ class JoinRequest:
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ban:
+    """A user banned from a group, ``by`` whom and when."""
+
+    user: str
+    by: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BanPage:
+    """A page of the ban list (newest first) and how many bans there are."""
+
+    bans: Sequence[Ban]
+    total: int
+    more: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InviteLink:
+    """An invite link: whoever holds ``token`` may join (`GroupRoutes.request_to_join`)
+    until it is revoked, expires (``expires_at``, ms) or is used ``max_uses`` times."""
+
+    id: str
+    group: str
+    token: str
+    created_by: str
+    created_at: int
+    expires_at: int | None
+    max_uses: int | None
+    uses: int
+    revoked_at: int | None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> InviteLink:
+        def maybe(name: str) -> int | None:
+            value = body.get(name)
+            return None if value is None else int(value)
+
+        return cls(
+            id=str(body["id"]),
+            group=str(body["group"]),
+            token=str(body["token"]),
+            created_by=str(body["created_by"]),
+            created_at=int(body["created_at"]),
+            expires_at=maybe("expires_at"),
+            max_uses=maybe("max_uses"),
+            uses=int(body["uses"]),
+            revoked_at=maybe("revoked_at"),
+        )
+
+
 class GroupRoutes(HttpTransport):
     """The ``/groups`` routes."""
 
@@ -225,10 +287,63 @@ class GroupRoutes(HttpTransport):
             requested=tuple(str(u) for u in reply["requested"]),
         )
 
-    async def remove_members(self, token: str, group_id: str, users: Sequence[str]) -> int | None:
-        """Remove members (owner: anyone else; admins: plain members)."""
+    async def remove_members(
+        self, token: str, group_id: str, users: Sequence[str], *, ban: bool = False
+    ) -> int | None:
+        """Remove members (owner: anyone else; admins: plain members); with
+        ``ban``, ban them too (the seq of ``members.banned`` then)."""
         path = f"/groups/{group_id}/members/remove"
+        body = {"users": list(users), "ban": ban}
+        return _seq(await self._request("POST", path, json=body, token=token))
+
+    async def ban_users(self, token: str, group_id: str, users: Sequence[str]) -> int | None:
+        """Ban users (owner or admins), removing those who are members."""
+        path = f"/groups/{group_id}/bans"
         return _seq(await self._request("POST", path, json={"users": list(users)}, token=token))
+
+    async def unban_users(self, token: str, group_id: str, users: Sequence[str]) -> int | None:
+        """Lift bans (owner or admins)."""
+        path = f"/groups/{group_id}/bans/remove"
+        return _seq(await self._request("POST", path, json={"users": list(users)}, token=token))
+
+    async def group_bans(
+        self, token: str, group_id: str, *, offset: int | None = None, limit: int | None = None
+    ) -> BanPage:
+        """A page of the ban list, newest first (``limit`` 1-200; owner or admins)."""
+        query = {"offset": offset, "limit": limit}
+        reply = await self._request("GET", f"/groups/{group_id}/bans", token=token, query=query)
+        return BanPage(
+            bans=tuple(
+                Ban(user=str(b["user"]), by=str(b["by"]), created_at=int(b["created_at"]))
+                for b in reply["bans"]
+            ),
+            total=int(reply["total"]),
+            more=bool(reply["more"]),
+        )
+
+    async def create_invite(
+        self,
+        token: str,
+        group_id: str,
+        *,
+        expires_at: int | None = None,
+        max_uses: int | None = None,
+    ) -> InviteLink:
+        """A new invite link (who may: the group's ``invite_policy``)."""
+        body = _fields(expires_at=expires_at, max_uses=max_uses)
+        reply = await self._request("POST", f"/groups/{group_id}/invites", json=body, token=token)
+        return InviteLink.from_json(reply["invite"])
+
+    async def group_invites(self, token: str, group_id: str) -> list[InviteLink]:
+        """The group's links that still work (a plain member: its own)."""
+        reply = await self._request("GET", f"/groups/{group_id}/invites", token=token)
+        return [InviteLink.from_json(link) for link in reply["invites"]]
+
+    async def revoke_invite(self, token: str, group_id: str, invite_id: str) -> InviteLink:
+        """End an invite link (its creator, the owner or an admin)."""
+        path = f"/groups/{group_id}/invites/revoke"
+        reply = await self._request("POST", path, json={"invite": invite_id}, token=token)
+        return InviteLink.from_json(reply["invite"])
 
     async def leave_group(self, token: str, group_id: str) -> int | None:
         """Leave the group (the owner transfers or dismisses instead)."""
@@ -259,11 +374,13 @@ class GroupRoutes(HttpTransport):
         return _seq(await self._request("PUT", path, json={"alias": alias}, token=token))
 
     async def request_to_join(
-        self, token: str, group_id: str, *, message: str | None = None
+        self, token: str, group_id: str, invite_token: str, *, message: str | None = None
     ) -> JoinRequest:
-        """Ask to join; approved at once (``status`` approved) without join approval."""
+        """Join with an invite link's token: approved at once (``status``
+        approved), or pending under join approval."""
         path = f"/groups/{group_id}/requests"
-        reply = await self._request("POST", path, json=_fields(message=message), token=token)
+        body = _fields(token=invite_token, message=message)
+        reply = await self._request("POST", path, json=body, token=token)
         return JoinRequest.from_json(reply["request"])
 
     async def join_requests(self, token: str, group_id: str) -> list[JoinRequest]:

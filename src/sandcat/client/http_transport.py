@@ -3,8 +3,8 @@
 Every route module of the SDK's HTTP client (``http_people``, ``http_groups``,
 ``http_files``, ``http_conversations``) builds on `HttpTransport`; `HttpApi`
 (``http.py``) puts them together. An error answer raises `HttpError` with the
-wire code, the HTTP status, and ``retry_after_ms``/``field`` when the server
-gave them (SPEC.md §13).
+wire code, the HTTP status, and ``retry_after_ms``/``field``/``reason`` when
+the server gave them (SPEC.md §13).
 """
 
 from __future__ import annotations
@@ -138,10 +138,12 @@ def _error(response: httpx.Response) -> HttpError:
         return HttpError(response.status_code, "internal", response.text[:200])
     retry = error.get("retry_after_ms")
     field = error.get("field")
+    reason = error.get("reason")
     return HttpError(
         response.status_code,
         str(error.get("code")),
         str(error.get("message")),
         retry_after_ms=retry if isinstance(retry, int) else None,
         field=field if isinstance(field, str) else None,
+        reason=reason if isinstance(reason, str) else None,
     )

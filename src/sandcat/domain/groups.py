@@ -16,6 +16,7 @@ before anything is looked up.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -30,11 +31,13 @@ from sandcat.ids import new_id, parse_id
 from sandcat.pipeline.consumer import deliver
 from sandcat.pipeline.outlet import Directory
 from sandcat.store.groups import (
+    BanPage,
     Change,
     Group,
     GroupMember,
     GroupStore,
     Invited,
+    InviteLink,
     JoinRequest,
     MemberPage,
     Requested,
@@ -49,6 +52,10 @@ _MAX_MS = 2**53 - 1
 _INFO = {"name": (1, 64), "avatar": (0, 512), "description": (0, 1024), "announcement": (0, 4096)}
 _FLAGS = ("join_approval", "history_visible", "mute_all")
 _POLICIES = ("members", "admins")
+#: Most uses one invite link may allow.
+MAX_INVITE_USES = 100_000
+#: Random bytes of an invite link's token: 32 url-safe characters, 192 bits.
+_TOKEN_BYTES = 24
 
 
 C = TypeVar("C", bound=Change)
@@ -145,11 +152,15 @@ class Groups:
         group_id = parse_id(group_id, field="id")
         return self._pushed(await self._store.invite(group_id, actor, chosen, now_ms=self._clock()))
 
-    async def request_join(self, user: str, group_id: str, message: str | None) -> Requested:
+    async def request_join(
+        self, user: str, group_id: str, message: str | None, *, token: str
+    ) -> Requested:
+        """Join with an invite link's token (a join request under join approval)."""
         text = bounded(message or "", field="message", low=0, high=256)
+        token = parse_id(token, field="token")
         group_id = parse_id(group_id, field="id")
         return self._pushed(
-            await self._store.request_join(group_id, user, text, now_ms=self._clock())
+            await self._store.request_join(group_id, user, text, token=token, now_ms=self._clock())
         )
 
     async def decide(self, actor: str, request_id: str, *, approve: bool) -> Requested:
@@ -158,10 +169,62 @@ class Groups:
             await self._store.decide(request_id, actor, approve=approve, now_ms=self._clock())
         )
 
-    async def remove(self, actor: str, group_id: str, users: list[str]) -> Change:
+    async def remove(
+        self, actor: str, group_id: str, users: list[str], *, ban: bool = False
+    ) -> Change:
         chosen = _users(users, field="users", low=1)
         group_id = parse_id(group_id, field="id")
-        return self._pushed(await self._store.remove(group_id, actor, chosen, now_ms=self._clock()))
+        return self._pushed(
+            await self._store.remove(group_id, actor, chosen, now_ms=self._clock(), ban=ban)
+        )
+
+    async def ban(self, actor: str, group_id: str, users: list[str]) -> Change:
+        """Ban users from the group, removing those who are members."""
+        chosen = _users(users, field="users", low=1)
+        group_id = parse_id(group_id, field="id")
+        return self._pushed(await self._store.ban(group_id, actor, chosen, now_ms=self._clock()))
+
+    async def unban(self, actor: str, group_id: str, users: list[str]) -> Change:
+        chosen = _users(users, field="users", low=1)
+        group_id = parse_id(group_id, field="id")
+        return self._pushed(await self._store.unban(group_id, actor, chosen, now_ms=self._clock()))
+
+    async def bans(self, actor: str, group_id: str, *, offset: int, limit: int) -> BanPage:
+        if not 1 <= limit <= MAX_PAGE:
+            raise BadRequest(f"limit: must be 1-{MAX_PAGE}", field="limit")
+        group_id = parse_id(group_id, field="id")
+        return await self._store.bans_page(group_id, actor, offset=offset, limit=limit)
+
+    async def create_invite(
+        self, actor: str, group_id: str, *, expires_at: int | None, max_uses: int | None
+    ) -> InviteLink:
+        """A new invite link; ``expires_at`` (ms, in the future) and ``max_uses`` optional."""
+        now = self._clock()
+        if expires_at is not None and not now < expires_at <= _MAX_MS:
+            raise BadRequest("expires_at: must be a time in ms in the future", field="expires_at")
+        if max_uses is not None and not 1 <= max_uses <= MAX_INVITE_USES:
+            raise BadRequest(f"max_uses: must be 1-{MAX_INVITE_USES}", field="max_uses")
+        group_id = parse_id(group_id, field="id")
+        link = InviteLink(
+            id=new_id(),
+            group=group_id,
+            token=secrets.token_urlsafe(_TOKEN_BYTES),
+            created_by=actor,
+            created_at=now,
+            expires_at=expires_at,
+            max_uses=max_uses,
+        )
+        return await self._store.create_invite(link, now_ms=now)
+
+    async def revoke_invite(self, actor: str, group_id: str, invite_id: str) -> InviteLink:
+        invite_id = parse_id(invite_id, field="invite")
+        group_id = parse_id(group_id, field="id")
+        return await self._store.revoke_invite(group_id, actor, invite_id, now_ms=self._clock())
+
+    async def invites(self, actor: str, group_id: str) -> list[InviteLink]:
+        """The group's working links (a plain member: their own)."""
+        group_id = parse_id(group_id, field="id")
+        return await self._store.invites(group_id, actor, now_ms=self._clock())
 
     async def leave(self, user: str, group_id: str) -> Change:
         group_id = parse_id(group_id, field="id")

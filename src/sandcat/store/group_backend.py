@@ -11,14 +11,18 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from sandcat.errors import NotFound
+from sandcat.store import group_bans as bans
 from sandcat.store import group_changes as changes
+from sandcat.store import group_invites as invites
 from sandcat.store import group_queries as queries
 from sandcat.store.group_roster import require_manager
 from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import (
+    BanPage,
     Change,
     Fields,
     Invited,
+    InviteLink,
     JoinRequest,
     MemberPage,
     Requested,
@@ -65,19 +69,48 @@ class PortableGroupStore:
         return await self._write(lambda tx: changes.invite(tx, group_id, actor, users, now_ms))
 
     async def request_join(
-        self, group_id: str, user: str, message: str, *, now_ms: int
+        self, group_id: str, user: str, message: str, *, token: str, now_ms: int
     ) -> Requested:
         return await self._write(
-            lambda tx: changes.request_join(tx, group_id, user, message, now_ms)
+            lambda tx: changes.request_join(tx, group_id, user, message, token, now_ms)
         )
 
     async def decide(self, request_id: str, actor: str, *, approve: bool, now_ms: int) -> Requested:
         return await self._write(lambda tx: changes.decide(tx, request_id, actor, approve, now_ms))
 
     async def remove(
+        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int, ban: bool = False
+    ) -> Change:
+        return await self._write(lambda tx: changes.remove(tx, group_id, actor, users, now_ms, ban))
+
+    async def ban(self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int) -> Change:
+        return await self._write(lambda tx: bans.ban(tx, group_id, actor, users, now_ms))
+
+    async def unban(
         self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
     ) -> Change:
-        return await self._write(lambda tx: changes.remove(tx, group_id, actor, users, now_ms))
+        return await self._write(lambda tx: bans.unban(tx, group_id, actor, users, now_ms))
+
+    async def bans_page(self, group_id: str, actor: str, *, offset: int, limit: int) -> BanPage:
+        def select(tx: Tx) -> BanPage:
+            role = queries.role_of(tx, group_id, actor)
+            if role is None:
+                raise NotFound("no such group")
+            require_manager(role, "see the ban list")
+            return bans.bans_page(tx, group_id, offset=offset, limit=limit)
+
+        return await self._read(select)
+
+    async def create_invite(self, link: InviteLink, *, now_ms: int) -> InviteLink:
+        return await self._write(lambda tx: invites.create(tx, link, now_ms))
+
+    async def revoke_invite(
+        self, group_id: str, actor: str, invite_id: str, *, now_ms: int
+    ) -> InviteLink:
+        return await self._write(lambda tx: invites.revoke(tx, group_id, actor, invite_id, now_ms))
+
+    async def invites(self, group_id: str, actor: str, *, now_ms: int) -> list[InviteLink]:
+        return await self._read(lambda tx: invites.working(tx, group_id, actor, now_ms))
 
     async def leave(self, group_id: str, user: str, *, now_ms: int) -> Change:
         return await self._write(lambda tx: changes.leave(tx, group_id, user, now_ms))

@@ -19,7 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sandcat.errors import Conflict, Forbidden, NotFound
-from sandcat.store.group_queries import live_group, load_request, member, member_count
+from sandcat.store import group_invites as invites
+from sandcat.store.group_bans import banish, refuse_banned
+from sandcat.store.group_queries import (
+    live_group,
+    load_request,
+    member,
+    member_count,
+    pending_request_of,
+)
 from sandcat.store.group_roster import (
     MANAGERS,
     end_membership,
@@ -48,6 +56,7 @@ def invite(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int)
     new = [user for user in users if member(tx, group_id, user) is None]
     if not new:
         raise Conflict("users: already members")
+    refuse_banned(tx, group_id, new)
     if group.join_approval and role not in MANAGERS:
         ids = [file_request(tx, group, user, actor, "", now_ms) for user in new]
         notices = [
@@ -69,11 +78,18 @@ def invite(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int)
     return Invited(change.entry, change.notices, added=tuple(new))
 
 
-def request_join(tx: Tx, group_id: str, user: str, message: str, now_ms: int) -> Requested:
+def request_join(
+    tx: Tx, group_id: str, user: str, message: str, token: str, now_ms: int
+) -> Requested:
+    invites.find(tx, group_id, token)  # before the lock: a wrong token learns nothing more
     timeline = Timeline(tx, group_id)
     group = live_group(tx, group_id)
+    link = invites.usable(tx, group_id, token, now_ms)
+    refuse_banned(tx, group_id, [user], you=True)
     if member(tx, group_id, user) is not None:
         raise Conflict("already a member")
+    if pending_request_of(tx, group_id, user) is None:
+        invites.use(tx, link)  # asking again does not use the link again
     request_id = file_request(tx, group, user, None, message, now_ms)
     if group.join_approval:
         notices = [
@@ -128,7 +144,9 @@ def decide(tx: Tx, request_id: str, actor: str, approve: bool, now_ms: int) -> R
     return Requested(None, written, request=load_request(tx, request_id))
 
 
-def remove(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int) -> Change:
+def remove(
+    tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int, ban: bool = False
+) -> Change:
     timeline, group, role = open_change(tx, group_id, actor)
     require_manager(role, "remove members")
     if actor in users:
@@ -139,7 +157,9 @@ def remove(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int)
             raise NotFound(f"users: {user} is not a member", field="users")
         if not outranks(role, target.role):
             raise Forbidden(f"users: an {role} may not remove the {target.role} {user}")
-    end_membership(tx, timeline, group_id, users)
+    if ban:
+        return banish(tx, timeline, group, actor, users, removed=users, now_ms=now_ms)
+    end_membership(tx, timeline, group_id, users, now_ms=now_ms)
     return timeline.record(
         actor,
         "members.removed",
@@ -153,7 +173,7 @@ def leave(tx: Tx, group_id: str, user: str, now_ms: int) -> Change:
     timeline, _, role = open_change(tx, group_id, user)
     if role == "owner":
         raise Conflict("the owner must transfer the group or dismiss it before leaving")
-    end_membership(tx, timeline, group_id, [user])
+    end_membership(tx, timeline, group_id, [user], now_ms=now_ms)
     return timeline.record(user, "member.left", {"user": user}, now_ms=now_ms)
 
 

@@ -134,6 +134,17 @@ def pending_requests(tx: Tx, group_id: str) -> list[JoinRequest]:
     return [request_from(tx, row) for row in rows]
 
 
+def pending_request_of(tx: Tx, group_id: str, user: str) -> str | None:
+    """The id of ``user``'s pending join request to ``group_id``, if any."""
+    row = tx.one(
+        "SELECT id FROM group_requests WHERE group_id = ? AND user_id = ? AND status = ?",
+        group_id,
+        user,
+        "pending",
+    )
+    return None if row is None else str(row[0])
+
+
 def load_request(tx: Tx, request_id: str) -> JoinRequest | None:
     row = tx.one(f"SELECT {_REQUEST_COLUMNS} FROM group_requests WHERE id = ?", request_id)
     return None if row is None else request_from(tx, row)

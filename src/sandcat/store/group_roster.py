@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sandcat.errors import Conflict, Forbidden, NotFound
 from sandcat.ids import group_cid, new_id
-from sandcat.store.group_queries import live_group, member_count, role_of
+from sandcat.store.group_queries import live_group, member_count, pending_request_of, role_of
 from sandcat.store.group_sql import Tx
 from sandcat.store.group_timeline import Timeline
 from sandcat.store.groups import Group, Role
@@ -69,7 +69,8 @@ def join(
     tx: Tx, timeline: Timeline, group: Group, users: Sequence[str], *, by: str, now_ms: int
 ) -> None:
     """Make ``users`` members as of the timeline's seq (their window opens there);
-    their pending join requests count as approved by ``by``."""
+    their pending join requests count as approved by ``by``, and a mute they
+    left with is theirs again (it ends when it was set to end)."""
     first = 0 if group.history_visible else timeline.seq
     for user in users:
         tx.run(
@@ -91,7 +92,7 @@ def join(
             "",
             tx.time_in(now_ms),
             timeline.seq,
-            tx.time_in(0),
+            tx.time_in(_held_mute(tx, group.id, user)),
         )
         tx.run(
             "INSERT INTO conversation_members (user_id, cid, can_send, version, from_seq) "
@@ -106,9 +107,21 @@ def join(
         timeline.touched.add(user)
 
 
-def end_membership(tx: Tx, timeline: Timeline, group_id: str, users: Sequence[str]) -> None:
-    """End the membership of ``users``: they read up to the timeline's seq, no further."""
+def end_membership(
+    tx: Tx, timeline: Timeline, group_id: str, users: Sequence[str], *, now_ms: int
+) -> None:
+    """End the membership of ``users``: they read up to the timeline's seq, no
+    further. A mute still running is held for their return (``join``): leaving
+    and rejoining must not lift it."""
     for user in users:
+        tx.run(
+            "INSERT INTO group_held_mutes (group_id, user_id, muted_until) "
+            "SELECT group_id, user_id, muted_until FROM group_members "
+            "WHERE group_id = ? AND user_id = ? AND muted_until > ?",
+            group_id,
+            user,
+            tx.time_in(now_ms),
+        )
         tx.run("DELETE FROM group_members WHERE group_id = ? AND user_id = ?", group_id, user)
         tx.run(
             "UPDATE conversation_members SET can_send = ?, until_seq = ? "
@@ -121,17 +134,25 @@ def end_membership(tx: Tx, timeline: Timeline, group_id: str, users: Sequence[st
         timeline.touched.add(user)
 
 
+def _held_mute(tx: Tx, group_id: str, user: str) -> int:
+    """The mute ``user`` left ``group_id`` with (0: none), taken back out of holding."""
+    row = tx.one(
+        "SELECT muted_until FROM group_held_mutes WHERE group_id = ? AND user_id = ?",
+        group_id,
+        user,
+    )
+    if row is None:
+        return 0
+    tx.run("DELETE FROM group_held_mutes WHERE group_id = ? AND user_id = ?", group_id, user)
+    return tx.time_out(row[0])
+
+
 def file_request(
     tx: Tx, group: Group, user: str, invited_by: str | None, message: str, now_ms: int
 ) -> str:
-    pending = tx.one(
-        "SELECT id FROM group_requests WHERE group_id = ? AND user_id = ? AND status = ?",
-        group.id,
-        user,
-        "pending",
-    )
+    pending = pending_request_of(tx, group.id, user)
     if pending is not None:
-        return str(pending[0])
+        return pending
     request_id = new_id()
     tx.run(
         "INSERT INTO group_requests (id, group_id, user_id, invited_by, message, status, "

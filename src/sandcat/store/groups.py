@@ -101,11 +101,85 @@ class MemberPage:
     total: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ban:
+    """A user banned from a group: they cannot join or be invited until unbanned."""
+
+    user: str
+    by: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class BanPage:
+    bans: tuple[Ban, ...]
+    total: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InviteLink:
+    """A way into a group for whoever holds ``token`` (joining by id needs one).
+
+    It works until it is revoked, expires (``expires_at``, ms) or has been used
+    ``max_uses`` times (None: no limit); a use is a join, or under join
+    approval a join request.
+    """
+
+    id: str
+    group: str
+    token: str
+    created_by: str
+    created_at: int
+    expires_at: int | None = None
+    max_uses: int | None = None
+    uses: int = 0
+    revoked_at: int | None = None
+
+
 #: Fields of ``GroupChanges.update`` and ``GroupChanges.configure``.
 Fields = Mapping[str, object]
 
 
-class GroupStore(Protocol):
+class GroupBans(Protocol):
+    """The ban list; each change is checked like ``remove`` and is a group change."""
+
+    async def ban(self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int) -> Change:
+        """Ban users (owner or admins; a member only if ``actor`` outranks it), removing
+        those who are members and rejecting their pending join requests; ``members.banned``."""
+
+    async def unban(
+        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
+    ) -> Change:
+        """Lift bans (owner or admins; ``NotFound`` naming a user who is not banned)."""
+
+    async def bans_page(self, group_id: str, actor: str, *, offset: int, limit: int) -> BanPage:
+        """Banned users, newest first (owner or admins)."""
+
+
+class GroupInvites(Protocol):
+    """Invite links: who may make one follows ``invite_policy``; not timeline events."""
+
+    async def create_invite(self, link: InviteLink, *, now_ms: int) -> InviteLink:
+        """Store ``link`` made by ``link.created_by`` (a member allowed to invite).
+
+        Raises ``Conflict`` when the group already has ``MAX_LIVE_INVITES`` working links.
+        """
+
+    async def revoke_invite(
+        self, group_id: str, actor: str, invite_id: str, *, now_ms: int
+    ) -> InviteLink:
+        """End a link (its creator, the owner or an admin); ``Conflict`` if already revoked."""
+
+    async def invites(self, group_id: str, actor: str, *, now_ms: int) -> list[InviteLink]:
+        """The links that still work, newest first: all for the owner and admins, a
+        plain member's own for them."""
+
+
+#: Working invite links one group may have at a time.
+MAX_LIVE_INVITES = 100
+
+
+class GroupStore(GroupBans, GroupInvites, Protocol):
     async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
         """Insert the group, its members and its conversation in one transaction,
         with a ``group.invited`` notice to every member but the owner (returned).
@@ -135,17 +209,21 @@ class GroupStore(Protocol):
         neither owner nor admin, file join requests for them."""
 
     async def request_join(
-        self, group_id: str, user: str, message: str, *, now_ms: int
+        self, group_id: str, user: str, message: str, *, token: str, now_ms: int
     ) -> Requested:
-        """Ask to join; joins at once when the group needs no approval."""
+        """Ask to join with an invite link's ``token``; joins at once when the group
+        needs no approval. ``NotFound`` for a token that is not one of the group's
+        links, ``Forbidden`` (with a ``reason``) for a link that no longer works or
+        a banned user, ``Conflict`` for a member."""
 
     async def decide(self, request_id: str, actor: str, *, approve: bool, now_ms: int) -> Requested:
         """Approve or reject a pending join request (owner or admin)."""
 
     async def remove(
-        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
+        self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int, ban: bool = False
     ) -> Change:
-        """Remove members: the owner any but himself, an admin only plain members."""
+        """Remove members: the owner any but himself, an admin only plain members;
+        with ``ban``, ban them too (one ``members.banned`` change)."""
 
     async def leave(self, group_id: str, user: str, *, now_ms: int) -> Change:
         """Leave the group (not the owner: transfer or dismiss first)."""
