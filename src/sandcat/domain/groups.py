@@ -3,7 +3,9 @@
 Creating a group opens its conversation (``g:`` cid) with every member in
 the same transaction. Only friends of the creator (or of the inviter) may be
 added. A group is visible only to its members: to anyone else it does not
-exist (404), except that anyone who knows its id may ask to join.
+exist (404), except that whoever holds one of its invite links' tokens may
+join (or ask to, under join approval): the id alone is no secret. Banned
+users cannot join or be invited, and a mute outlasts leaving and rejoining.
 
 Every later change is checked against the actor's role in the store's
 transaction, and commits with a system message in the group's timeline and

@@ -21,6 +21,9 @@ Role = Literal["owner", "admin", "member"]
 InvitePolicy = Literal["members", "admins"]
 RequestStatus = Literal["pending", "approved", "rejected"]
 
+#: Working invite links one group may have at a time (``GroupInvites.create_invite``).
+MAX_LIVE_INVITES = 100
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GroupMember:
@@ -175,10 +178,6 @@ class GroupInvites(Protocol):
         plain member's own for them."""
 
 
-#: Working invite links one group may have at a time.
-MAX_LIVE_INVITES = 100
-
-
 class GroupStore(GroupBans, GroupInvites, Protocol):
     async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
         """Insert the group, its members and its conversation in one transaction,
@@ -206,7 +205,8 @@ class GroupStore(GroupBans, GroupInvites, Protocol):
         self, group_id: str, actor: str, users: Sequence[str], *, now_ms: int
     ) -> Invited:
         """Add friends of ``actor``; or, under join approval when ``actor`` is
-        neither owner nor admin, file join requests for them."""
+        neither owner nor admin, file join requests for them. ``Forbidden``
+        (reason ``banned``) if one of them is banned."""
 
     async def request_join(
         self, group_id: str, user: str, message: str, *, token: str, now_ms: int
