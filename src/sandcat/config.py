@@ -138,7 +138,16 @@ class GatewayConfig:
     max_reply_bytes: int = field(default=1024 * 1024, metadata=_bounds(1024, 1 << 33))
     #: Deadline for one socket write; a peer slower than this is dropped.
     send_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
+    #: Sockets the WebSocket listener holds, counted from accept; also capped by the
+    #: descriptor limit less reserved_descriptors (kept for HTTP and storage).
+    #: Beyond it an upgrade is answered 503.
     max_connections: int = field(default=100_000, metadata=_bounds(1, 10_000_000))
+    reserved_descriptors: int = field(default=256, metadata=_bounds(16, 1_000_000))
+    #: Sockets one address may hold before HELLO (bare TCP included); more are closed.
+    max_unauthenticated_per_address: int = field(default=128, metadata=_bounds(1, 1_000_000))
+    #: Connections (devices) of one user on one instance; the next HELLO gets ERR
+    #: rate_limited and close 4004 (a reconnecting device replaces its old one).
+    max_connections_per_user: int = field(default=32, metadata=_bounds(1, 100_000))
     #: Frames per second one connection may send, sustained; bursts up to rate_burst.
     rate_per_s: float = field(default=1000.0, metadata=_bounds(1, 1_000_000))
     rate_burst: int = field(default=2000, metadata=_bounds(1, 10_000_000))

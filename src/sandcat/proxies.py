@@ -51,6 +51,13 @@ class TrustedProxies:
             address = address.ipv4_mapped
         return any(address in network for network in self._networks)
 
+    def trusts_peer(self, peer: str) -> bool:
+        """Is the socket peer ``peer`` (an address string) one of the trusted proxies?"""
+        if not self._networks:
+            return False
+        hop = _address(peer)
+        return hop is not None and self.trusts(hop)
+
     def client(self, peer: str, headers: Headers) -> str:
         """The client's address: ``peer``, or what the trusted proxies in front say."""
         if not self._networks:

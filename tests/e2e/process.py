@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +50,19 @@ class ServeProcess:
 
 @asynccontextmanager
 async def serve_process(
-    data_dir: Path, *extra: str, env: dict[str, str] | None = None
+    data_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
 ) -> AsyncIterator[ServeProcess]:
     """Start ``sandcat serve`` (tests/serve.py) on free ports; kill it on exit if running.
 
-    ``env`` adds to the environment (``SANDCAT_DATABASE_URL`` for PostgreSQL).
+    ``env`` adds to the environment (``SANDCAT_DATABASE_URL`` for PostgreSQL);
+    ``prefix`` runs the server through a command that execs it (``prlimit ...``).
     """
     env = serve_environment({**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     command = [
+        *prefix,
         sys.executable,
         "-m",
         "tests.serve",

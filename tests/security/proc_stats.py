@@ -58,12 +58,19 @@ def cpu_s(pid: int) -> float:
 
 @asynccontextmanager
 async def attacked_server(
-    tmp_path: Path, config: str = "", env: dict[str, str] | None = None
+    tmp_path: Path,
+    config: str = "",
+    env: dict[str, str] | None = None,
+    max_descriptors: int | None = None,
 ) -> AsyncIterator[ServeProcess]:
-    """``sandcat serve`` as a child, configured by the TOML text ``config``."""
+    """``sandcat serve`` as a child, configured by the TOML text ``config``, with at
+    most ``max_descriptors`` open files if given."""
     path = tmp_path / "sandcat.toml"
     path.write_text(config)
-    async with serve_process(tmp_path / "data", "--config", str(path), env=env) as served:
+    prefix = () if max_descriptors is None else ("prlimit", f"--nofile={max_descriptors}")
+    async with serve_process(
+        tmp_path / "data", "--config", str(path), env=env, prefix=prefix
+    ) as served:
         yield served
 
 

@@ -11,7 +11,14 @@ import socket
 
 import trio
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Event, Request
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    RejectConnection,
+    Request,
+)
 
 from sandcat.protocol import Hello, Limits, Ok, ServerFrame, decode_server, encode
 
@@ -26,6 +33,12 @@ class Closed(Exception):
         self.code = code
 
 
+class Refused(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(f"upgrade refused with HTTP {status}")
+        self.status = status
+
+
 class SlowReader:
     def __init__(self, sock: trio.socket.SocketType) -> None:
         self._sock = sock
@@ -34,23 +47,33 @@ class SlowReader:
 
     @classmethod
     async def open(cls, port: int, token: str, *, device: str, rcvbuf: int = 4096) -> SlowReader:
+        """Connected, upgraded and past HELLO."""
+        reader = await cls.connect(port, rcvbuf=rcvbuf)
+        reply = await reader.hello(token, device)
+        assert isinstance(reply, Ok), reply
+        return reader
+
+    @classmethod
+    async def connect(cls, port: int, *, rcvbuf: int = 4096) -> SlowReader:
+        """Connected and upgraded (``Refused`` with the status if the server says no)."""
         sock = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         # Set before connecting, so the window the server sees stays small.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         with trio.fail_after(TIMEOUT_S):
             await sock.connect(("127.0.0.1", port))
             reader = cls(sock)
-            await reader._write(
-                reader._ws.send(
-                    Request(host="127.0.0.1", target="/ws", subprotocols=["sandcat.v1"])
-                )
-            )
-            accepted = await reader._event()
-            assert isinstance(accepted, AcceptConnection), accepted
-            await reader.send(encode(Hello(rid=1, token=token, device=device, platform="t")))
-            reply = await reader.receive()
-        assert isinstance(reply, Ok), reply
+            upgrade = Request(host="127.0.0.1", target="/ws", subprotocols=["sandcat.v1"])
+            await reader._write(reader._ws.send(upgrade))
+            answer = await reader._event()
+        if isinstance(answer, RejectConnection):
+            sock.close()
+            raise Refused(answer.status_code)
+        assert isinstance(answer, AcceptConnection), answer
         return reader
+
+    async def hello(self, token: str, device: str) -> ServerFrame:
+        await self.send(encode(Hello(rid=1, token=token, device=device, platform="t")))
+        return await self.receive()
 
     async def send(self, data: bytes) -> None:
         await self._write(self._ws.send(BytesMessage(data=data)))

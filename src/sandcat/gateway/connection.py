@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -74,8 +75,10 @@ class Connection:
         metrics: ServerMetrics | None = None,
         budgets: Budgets | None = None,
         address: str = "?",
+        on_authenticated: Callable[[], None] | None = None,
     ) -> None:
         self.ws = ws
+        self._on_authenticated = on_authenticated
         #: The client's address (behind trusted proxies: the one they forwarded).
         self.address = address
         self.user = ""
@@ -302,10 +305,17 @@ class Connection:
                 await self._operations.hello(self, frame)
             except SandcatError as exc:
                 self.state.hello_rejected()
-                self.reply_error(frame.rid, exc.code, exc.message)
-                self.close_after_flush(CloseCode.UNAUTHENTICATED, "authentication failed")
+                retry = getattr(exc, "retry_after_ms", None)
+                extra = {} if retry is None else {"retry_after_ms": retry}
+                self.reply_error(frame.rid, exc.code, exc.message, **extra)
+                if exc.code == ErrorCode.RATE_LIMITED:
+                    self.close_after_flush(CloseCode.ABUSE, exc.message[:120])
+                else:
+                    self.close_after_flush(CloseCode.UNAUTHENTICATED, "authentication failed")
                 return False
             self.state.hello_accepted()
+            if self._on_authenticated is not None:
+                self._on_authenticated()
             return True
         self.close(CloseCode.AUTH_TIMEOUT, "no HELLO within auth_timeout")
         return False

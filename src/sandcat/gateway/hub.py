@@ -95,6 +95,11 @@ class Hub:
         """``(user, session)`` of every authenticated connection here."""
         return [(c.user, c.session) for devices in self._users.values() for c in devices.values()]
 
+    def connections_besides(self, user: str, device: str) -> int:
+        """How many of ``user``'s connections here are on devices other than ``device``."""
+        devices = self._users.get(user, {})
+        return len(devices) - (device in devices)
+
     def outlets(self, user: str) -> Iterable[Member]:
         devices = self._users.get(user)
         return () if devices is None else devices.values()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import trio
 
 from sandcat.config import GatewayConfig
+from sandcat.gateway.admission import Admission, Verdict, descriptor_budget
 from sandcat.gateway.budget import Budgets
 from sandcat.gateway.connection import Connection
 from sandcat.gateway.hub import Hub
@@ -29,6 +30,10 @@ BACKLOG = 4096
 #: accept() errors that mean "out of descriptors or memory for now": wait, then retry.
 _RESOURCE_ERRORS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 _RESOURCE_PAUSE_S = 0.1
+#: How long a socket refused for the connection limit may take to send its upgrade.
+_REFUSE_READ_S = 2.0
+#: How long a socket refused for the connection limit may take to send its upgrade.
+_REFUSE_READ_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,24 +85,41 @@ async def serve_gateway(
     in their own nursery (and so does the flusher that writes for them) so a
     drain can finish them.
     """
-    active = 0
     proxies = proxies or TrustedProxies()
     metrics = metrics or ServerMetrics.create()
     flusher = Flusher()
     connections.start_soon(flusher.run)
+    admission = Admission(
+        max_open=descriptor_budget(config.max_connections, config.reserved_descriptors),
+        per_address=config.max_unauthenticated_per_address,
+        # Behind a trusted proxy every client has the proxy's address: it limits them.
+        exempt=proxies.trusts_peer,
+    )
 
-    async def handle(sock: socket.socket) -> None:
+    async def handle(sock: socket.socket, address: str, verdict: Verdict) -> None:
+        authenticated = False
+
+        def on_authenticated() -> None:
+            nonlocal authenticated
+            authenticated = True
+            admission.authenticated(address)
+
         try:
-            await serve_one(sock)
+            await serve_one(sock, verdict, on_authenticated)
         except Exception:
             # A bug, not the client's fault: this socket is dropped and logged;
             # everyone else keeps being served.
             log.exception("WebSocket connection failed")
             sock.close()
+        finally:
+            admission.release(address, authenticated=authenticated)
 
-    async def serve_one(sock: socket.socket) -> None:
-        nonlocal active
-        upgrade = await read_upgrade(sock, flusher, timeout_s=config.auth_timeout_s)
+    async def serve_one(
+        sock: socket.socket, verdict: Verdict, on_authenticated: Callable[[], None]
+    ) -> None:
+        refused = verdict is Verdict.REFUSE
+        read_s = min(config.auth_timeout_s, _REFUSE_READ_S) if refused else config.auth_timeout_s
+        upgrade = await read_upgrade(sock, flusher, timeout_s=read_s)
         if upgrade is None:
             return
         if upgrade.path != PATH:
@@ -111,8 +133,8 @@ async def serve_gateway(
                 400, b"unsupported subprotocol; offer sandcat.v1", timeout_s=config.send_timeout_s
             )
             return
-        if active >= config.max_connections:
-            await upgrade.reject(503, b"too many connections", timeout_s=config.send_timeout_s)
+        if refused:
+            await upgrade.reject(503, b"too many connections", timeout_s=_REFUSE_READ_S)
             return
         ws = upgrade.accept(
             SUBPROTOCOL if offered else None, max_message_bytes=limits.max_frame_bytes
@@ -127,13 +149,10 @@ async def serve_gateway(
             metrics=metrics,
             budgets=budgets,
             address=proxies.client(_peer(sock), upgrade.request.extra_headers),
+            on_authenticated=on_authenticated,
         )
         metrics.connections_opened.inc()
-        active += 1
-        try:
-            await conn.run()
-        finally:
-            active -= 1
+        await conn.run()
 
     if listen_fd is not None:
         sockets = [trio.socket.from_stdlib_socket(socket.socket(fileno=listen_fd))]
@@ -143,23 +162,29 @@ async def serve_gateway(
     bound = sockets[0].getsockname()[1]
     async with trio.open_nursery() as accepting:
         for listening in sockets:
-            accepting.start_soon(_accept, listening, handle, connections)
+            accepting.start_soon(_accept, listening, admission, handle, connections)
         task_status.started(GatewayServer(port=bound))
 
 
 async def _accept(
     listening: trio.socket.SocketType,
-    handle: Callable[[socket.socket], Awaitable[None]],
+    admission: Admission,
+    handle: Callable[[socket.socket, str, Verdict], Awaitable[None]],
     connections: trio.Nursery,
 ) -> None:
     with listening:
         while True:
             try:
-                accepted, _ = await listening.accept()
+                accepted, peer = await listening.accept()
             except OSError as exc:
                 if exc.errno not in _RESOURCE_ERRORS:
                     raise
                 log.error("accept failed (%s); pausing %.1f s", exc, _RESOURCE_PAUSE_S)
                 await trio.sleep(_RESOURCE_PAUSE_S)
                 continue
-            connections.start_soon(handle, adopt(accepted))
+            address = str(peer[0]) if isinstance(peer, tuple) else str(peer)
+            verdict = admission.admit(address)
+            if verdict is Verdict.DROP:
+                accepted.close()
+                continue
+            connections.start_soon(handle, adopt(accepted), address, verdict)

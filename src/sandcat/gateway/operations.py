@@ -15,7 +15,7 @@ import msgpack
 
 from sandcat.clock import Clock
 from sandcat.config import Config
-from sandcat.errors import BadRequest, Unauthorized
+from sandcat.errors import BadRequest, RateLimited, Unauthorized
 from sandcat.gateway.conversations import conv_body
 from sandcat.gateway.timeline import Timeline, entries
 from sandcat.metrics import ServerMetrics
@@ -56,6 +56,9 @@ if TYPE_CHECKING:
     from sandcat.gateway.conversations import ConversationFrames
     from sandcat.gateway.hub import Hub
     from sandcat.gateway.signals import Signals
+
+#: When a user at the connection cap may try again (a client's reconnect backoff).
+_CONNECTIONS_RETRY_MS = 5000
 
 
 class Identity(Protocol):
@@ -133,6 +136,13 @@ class Operations:
         if not token:
             raise Unauthorized("HELLO needs a token (or an Authorization header on the upgrade)")
         identity = await self._accounts.authenticate(token)
+        cap = self._config.gateway.max_connections_per_user
+        if self._hub.connections_besides(identity.user, frame.device) >= cap:
+            raise RateLimited(
+                f"this account already has {cap} connections here "
+                "(gateway.max_connections_per_user); close one first",
+                retry_after_ms=_CONNECTIONS_RETRY_MS,
+            )
         conn.user, conn.device, conn.session = identity.user, frame.device, identity.session
         conn.renew(identity.expires_at_ms)
         self._hub.register(conn)
