@@ -12,7 +12,7 @@ from sandcat.api.bearer import SessionCloser
 from sandcat.api.calls import calls_blueprint
 from sandcat.api.conversations import conversations_blueprint
 from sandcat.api.errors import install_error_handlers
-from sandcat.api.files import files_blueprint
+from sandcat.api.files import UPLOAD_ENDPOINTS, files_blueprint
 from sandcat.api.friends import blocks_blueprint, friends_blueprint
 from sandcat.api.groups import groups_blueprint
 from sandcat.api.inbox import inbox_blueprint
@@ -21,7 +21,7 @@ from sandcat.api.oauth import oauth_blueprint
 from sandcat.api.openapi import openapi_document
 from sandcat.api.payload import json_response
 from sandcat.api.sessions import sessions_blueprint
-from sandcat.api.upload_stream import StreamingConnection, StreamingRequest
+from sandcat.api.upload_stream import StreamedUploads
 from sandcat.api.users import users_blueprint
 from sandcat.api.webclient import webclient_blueprint
 from sandcat.clock import Clock, system_clock
@@ -72,9 +72,6 @@ def create_app(
     """
     registry = metrics or Registry()
     app = QuartTrio("sandcat")
-    # Uploads stream their bodies with back-pressure (sandcat.api.upload_stream).
-    app.request_class = StreamingRequest
-    app.asgi_http_class = StreamingConnection
     max_bytes = config.http.max_body_bytes
     app.config.update(
         # Bodies announced larger are refused before reading (read_body);
@@ -112,6 +109,9 @@ def create_app(
     )
     if config.http.web_client:
         app.register_blueprint(webclient_blueprint(config.ws_url))
+    # Uploads stream their bodies with back-pressure (sandcat.api.upload_stream),
+    # through Quart's documented middleware hook.
+    app.asgi_app = StreamedUploads(app.asgi_app, app.url_map, UPLOAD_ENDPOINTS)  # type: ignore[method-assign]
     document = openapi_document()
 
     @app.get("/healthz")

@@ -17,12 +17,17 @@ from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
 from sandcat.api.payload import json_response
+from sandcat.api.upload_stream import streamed_body
 from sandcat.errors import RateLimited, SandcatError
 
 #: Largest unread body drained before an early answer (else the connection closes).
 MAX_DRAIN_BYTES = 1 << 20
 #: How long a body still arriving may take to drain before the connection closes.
 DRAIN_TIMEOUT_S = 1.0
+#: How much of the rest of a refused upload is read and dropped, and for how
+#: long, so that a client still sending it can read the answer.
+UPLOAD_DRAIN_BYTES = 8 << 20
+UPLOAD_DRAIN_TIMEOUT_S = 2.0
 
 _CODES = {
     400: "bad_request",
@@ -76,7 +81,16 @@ async def _drain_body(response: Response) -> Response:
     (found by ``nox -s fuzz-api``). A body that is large, of unknown length,
     refused for its size or slowness (413, 408), or not there within
     ``DRAIN_TIMEOUT_S`` is not waited for: the connection is closed instead.
+    An upload route's body (``sandcat.api.upload_stream``) is drained, whatever
+    its declared size, up to ``UPLOAD_DRAIN_BYTES`` in ``UPLOAD_DRAIN_TIMEOUT_S``.
     """
+    upload = streamed_body()
+    if upload is not None:
+        if not upload.complete and not await upload.discard(
+            max_bytes=UPLOAD_DRAIN_BYTES, timeout_s=UPLOAD_DRAIN_TIMEOUT_S
+        ):
+            response.headers["Connection"] = "close"
+        return response
     length = request.content_length
     if length is None and "transfer-encoding" not in request.headers:
         return response  # no body at all

@@ -3,19 +3,22 @@
 Uploads come as a raw body (``Content-Type`` is the file's type; ``kind`` and
 ``name`` in the query) or as ``multipart/form-data`` (the first file part;
 its own ``Content-Type`` and file name). Either way the body is streamed
-(``sandcat.api.upload_stream``) and the limits are enforced as it arrives.
+(``sandcat.api.upload_stream``: the routes in ``UPLOAD_ENDPOINTS``) and the
+limits are enforced as it arrives; the reply comes only once every byte is
+stored.
 """
 
 from __future__ import annotations
 
 from contextlib import aclosing
+from typing import Final
 
 from quart import Blueprint, Response, request
 
 from sandcat.api.bearer import authenticated
 from sandcat.api.downloads import content_disposition, send_upload
 from sandcat.api.payload import json_response, read_body
-from sandcat.api.upload_stream import body_chunks, multipart_file
+from sandcat.api.upload_stream import multipart_file, upload_body
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
@@ -27,6 +30,8 @@ from sandcat.store.files import Upload
 #: Multipart framing allowed on top of the file itself in Content-Length.
 _MULTIPART_SLACK = 64 * 1024
 _LIST_LIMIT = 200
+#: The routes whose bodies are uploads, streamed past Quart (by endpoint name).
+UPLOAD_ENDPOINTS: Final = frozenset({"files.upload", "files.my_avatar", "files.group_avatar"})
 
 
 def file_json(upload: Upload) -> dict[str, object]:
@@ -47,13 +52,14 @@ def file_json(upload: Upload) -> dict[str, object]:
 
 async def receive_upload(files: Files, owner: str, kind: str) -> Upload:
     """Stream the current request's body into an upload of ``kind``."""
+    body = upload_body()
     length = request.content_length
     multipart = request.mimetype == "multipart/form-data"
     await files.check_room(
         owner, kind, None if length is None else length - (_MULTIPART_SLACK if multipart else 0)
     )
     idle = files.config.idle_timeout_s
-    async with aclosing(body_chunks(idle_timeout_s=idle)) as chunks:
+    async with aclosing(body.chunks(idle_timeout_s=idle)) as chunks:
         if not multipart:
             return await files.upload(
                 owner,

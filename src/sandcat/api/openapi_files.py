@@ -36,7 +36,10 @@ _UPLOAD_BODY: Schema = {
     "required": True,
     "description": (
         "the file as the raw body (its Content-Type is the file's type), or "
-        "multipart/form-data whose first file part is the file"
+        "multipart/form-data whose first file part is the file; with a "
+        "Content-Length or chunked. The body is streamed and checked as it "
+        "arrives (not limited by http.max_body_bytes); the answer comes only "
+        "once every byte is stored, and a refused upload (4xx) stores nothing"
     ),
     "content": {
         "*/*": {"schema": {"type": "string", "format": "binary"}},
