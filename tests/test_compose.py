@@ -3,7 +3,8 @@
 It parses, names pinned images, wires every Sandcat instance to the PostgreSQL
 service with that service's own credentials, its environment and TOML file
 load as a valid Sandcat configuration, the proxy routes /ws and HTTP to all
-three instances, and only the proxy publishes a port.
+three instances, takes bodies as large as the largest upload, keeps /metrics
+private, and only the proxy publishes a port.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from sandcat.api.files import MULTIPART_SLACK_BYTES
 from sandcat.blobs.s3 import parse_s3_url
-from sandcat.config import ENVIRONMENT, load_config
+from sandcat.config import ENVIRONMENT, Config, load_config
 from sandcat.store.backends import is_postgres
 
 COMPOSE = Path(__file__).resolve().parent.parent / "compose"
@@ -163,3 +165,91 @@ def test_the_image_serves_on_every_interface_as_an_unprivileged_user() -> None:
     assert "EXPOSE 50000 50001" in dockerfile
     assert "USER sandcat" in dockerfile
     assert '"--host", "0.0.0.0"' in dockerfile
+
+
+_NGINX_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _nginx_size(value: str) -> int:
+    found = re.fullmatch(r"(\d+)([kKmMgG]?)", value)
+    assert found, value
+    return int(found.group(1)) * _NGINX_UNITS[found.group(2).lower()]
+
+
+def _instance_config(services: dict[str, Any]) -> Config:
+    env = _env(services[INSTANCES[0]], {"SANDCAT_TOKEN_SECRET": "s" * 40})
+    return load_config(file=str(COMPOSE / "sandcat.toml"), env=env)
+
+
+def _locations(conf: str) -> dict[tuple[str, str], str]:
+    """(modifier, path) -> the block of every location of the server."""
+    return {
+        (modifier, path): block
+        for modifier, path, block in re.findall(
+            r"location\s+(=|\^~|~\*?)?\s*(\S+)\s*\{(.*?)\}", conf, re.S
+        )
+    }
+
+
+def _location_for(conf: str, uri: str) -> str:
+    """The block nginx picks for ``uri``: an exact match, else the longest prefix
+    (regex locations would come between; this file must have none)."""
+    found = _locations(conf)
+    assert not any(modifier.startswith("~") for modifier, _ in found), "regex location"
+    if ("=", uri) in found:
+        return found["=", uri]
+    prefixes = [(path, block) for (modifier, path), block in found.items() if modifier != "="]
+    _path, block = max(
+        ((p, b) for p, b in prefixes if uri.startswith(p)), key=lambda item: len(item[0])
+    )
+    return block
+
+
+def test_the_proxy_takes_the_largest_upload(services: dict[str, Any]) -> None:
+    """A proxy limit below an upload limit would refuse uploads the server accepts."""
+    conf = (COMPOSE / "nginx.conf").read_text()
+    sizes = re.findall(r"client_max_body_size\s+(\S+);", conf)
+    assert len(sizes) == 1, "one client_max_body_size, for the whole server"
+    files = _instance_config(services).files
+    largest = max(
+        files.max_image_bytes,
+        files.max_file_bytes,
+        files.max_voice_bytes,
+        files.max_video_bytes,
+        files.max_avatar_bytes,
+    )
+    assert _nginx_size(sizes[0]) >= largest + MULTIPART_SLACK_BYTES, (sizes[0], largest)
+    # Streamed to the instance as it arrives, not spooled by the proxy first.
+    assert "proxy_request_buffering off;" in _location_for(conf, "/api/v1/files")
+
+
+@pytest.mark.parametrize("uri", ["/metrics", "/metrics/", "/metrics.txt"])
+def test_the_proxy_keeps_metrics_private(uri: str) -> None:
+    block = _location_for((COMPOSE / "nginx.conf").read_text(), uri)
+    assert re.search(r"deny all;|return 40[34];|internal;", block), block
+    assert "proxy_pass" not in block
+    assert "proxy_pass http://sandcat_http;" in _location_for(
+        (COMPOSE / "nginx.conf").read_text(), "/healthz"
+    )
+
+
+def test_kafka_keeps_its_log_on_its_volume(services: dict[str, Any]) -> None:
+    kafka = services["kafka"]
+    env = _env(kafka, {})
+    mounts = {volume.split(":", 1)[1] for volume in kafka["volumes"]}
+    assert env["KAFKA_LOG_DIRS"] in mounts
+    assert env["CLUSTER_ID"], "a fixed id, so the formatted log survives a restart"
+
+
+def test_migrate_waits_for_every_store_it_touches(services: dict[str, Any]) -> None:
+    """``sandcat migrate`` writes PostgreSQL's schema and, with a MongoDB, its indexes."""
+    migrate = services["migrate"]
+    env = _env(migrate, {"SANDCAT_TOKEN_SECRET": "s" * 40})
+    touched = {
+        re.sub(r"^\w+://(?:[^@/]*@)?([\w-]+).*$", r"\1", env[variable])
+        for variable in ("SANDCAT_DATABASE_URL", "SANDCAT_MONGO_URL")
+        if env.get(variable)
+    }
+    assert touched == {"postgres", "mongo"}
+    for store in touched:
+        assert migrate["depends_on"][store]["condition"] == "service_healthy", store

@@ -27,8 +27,9 @@ from sandcat.errors import ClientError
 from sandcat.ids import parse_id
 from sandcat.store.files import Upload
 
-#: Multipart framing allowed on top of the file itself in Content-Length.
-_MULTIPART_SLACK = 64 * 1024
+#: Multipart framing allowed on top of the file itself in Content-Length (a
+#: proxy in front must allow the largest upload limit plus this).
+MULTIPART_SLACK_BYTES: Final = 64 * 1024
 _LIST_LIMIT = 200
 #: The routes whose bodies are uploads, streamed past Quart (by endpoint name).
 UPLOAD_ENDPOINTS: Final = frozenset({"files.upload", "files.my_avatar", "files.group_avatar"})
@@ -55,9 +56,8 @@ async def receive_upload(files: Files, owner: str, kind: str) -> Upload:
     body = upload_body()
     length = request.content_length
     multipart = request.mimetype == "multipart/form-data"
-    await files.check_room(
-        owner, kind, None if length is None else length - (_MULTIPART_SLACK if multipart else 0)
-    )
+    slack = MULTIPART_SLACK_BYTES if multipart else 0
+    await files.check_room(owner, kind, None if length is None else length - slack)
     idle = files.config.idle_timeout_s
     async with aclosing(body.chunks(idle_timeout_s=idle)) as chunks:
         if not multipart:
