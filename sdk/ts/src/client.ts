@@ -45,7 +45,7 @@ import {
   type SyncReply,
   type TypingEventBody,
 } from "./frames.js";
-import { StaticToken, type HttpClient, type TokenSource, type Upload, type UploadKind } from "./http.js";
+import { StaticToken, type FileInfo, type HttpClient, type TokenSource, type Upload, type UploadKind } from "./http.js";
 import { Timeline } from "./timeline.js";
 import { checkBody } from "./validate.js";
 
@@ -71,7 +71,10 @@ export interface ClientEvents {
   message: Message;
   /** Someone (or another device of yours) read a conversation up to a seq (READ_STATE). */
   readState: ReadStateBody;
-  /** A notice in your inbox (NOTIFY), deduplicated by nseq. */
+  /**
+   * A notice in your inbox (NOTIFY), once per nseq; after connecting, also
+   * the ones this device has not acknowledged yet (`inboxBackfill`).
+   */
   notice: Notice;
   /** Your settings of a conversation changed on another device (CONV_STATE). */
   convState: ConvStateBody;
@@ -130,6 +133,12 @@ export interface ClientOptions {
   pullLimit?: number;
   /** Messages buffered per conversation behind a hole (default 400). */
   maxAhead?: number;
+  /**
+   * Pull the inbox notices this device has not acknowledged after each
+   * (re)connect, and when a NOTIFY skips an nseq, and emit them as `notice`
+   * events (default true). Acknowledge handled ones with `inboxAck`.
+   */
+  inboxBackfill?: boolean;
 }
 
 /** Counters, for tests and diagnostics. */
@@ -272,6 +281,9 @@ export class Client extends Emitter<ClientEvents> {
   private goaway: GoAwayBody | null = null;
   private connectionState: ConnectionState = "closed";
   private seenNotices = new Set<number>();
+  /** The highest nseq handed to the application (0: none yet). */
+  private inboxSeen = 0;
+  private inboxPulling = false;
   private userId = "";
   private readonly stats: ClientStatistics = {
     connects: 0,
@@ -377,36 +389,25 @@ export class Client extends Emitter<ClientEvents> {
 
   /**
    * Uploads a file over HTTP, then sends it as an image, file, voice or
-   * video message (kinds 2-5) built from the upload's reply. Needs `http`.
+   * video message (kinds 2-5) built from the upload's reply (`attachment`).
+   * Needs `options.http` of the client.
    */
   async sendUpload(
     cid: string,
     data: Upload,
-    options: SendOptions & {
-      kind: UploadKind;
-      name?: string;
-      contentType?: string;
-      /** Voice and video: the length (else the server's reading of it). */
-      durationMs?: number;
-      /** Image and video: the size in pixels (else the server's reading of it). */
-      width?: number;
-      height?: number;
-    },
-  ): Promise<SendAck & { file: string }> {
+    options: SendOptions & AttachmentOptions & { kind: UploadKind; name?: string; contentType?: string },
+  ): Promise<SendAck & { file: string; upload: FileInfo }> {
     const http = this.config.http;
     if (http === undefined) throw new TypeError("sendUpload needs options.http (an HttpClient)");
-    const upload = await http.uploadFile(data, { kind: options.kind, name: options.name, contentType: options.contentType });
-    const file = upload.file;
-    const body: Record<string, unknown> = { file: file.id, mime: file.content_type, size: file.size };
-    const width = options.width ?? file.width ?? undefined;
-    const height = options.height ?? file.height ?? undefined;
-    const duration = options.durationMs ?? file.duration_ms ?? undefined;
-    const kinds = { image: Kind.IMAGE, file: Kind.FILE, voice: Kind.VOICE, video: Kind.VIDEO };
-    if (options.kind === "image" || options.kind === "video") Object.assign(body, { width, height });
-    if (options.kind === "voice" || options.kind === "video") body.duration_ms = duration;
-    if (options.kind === "file" || (options.kind === "image" && file.name)) body.name = file.name || options.name || "file";
-    const ack = await this.send(cid, kinds[options.kind], body, options);
-    return { ...ack, file: file.id };
+    const { file } = await http.uploadFile(data, { kind: options.kind, name: options.name, contentType: options.contentType });
+    const ack = await this.sendAttachment(cid, file, options);
+    return { ...ack, file: file.id, upload: file };
+  }
+
+  /** Sends an uploaded file (the `file` of an upload reply) as a message of kind 2-5. */
+  sendAttachment(cid: string, file: FileInfo, options: SendOptions & AttachmentOptions = {}): Promise<SendAck> {
+    const [kind, body] = attachment(file, options);
+    return this.send(cid, kind, body, options);
   }
 
   /** Recalls (unsends) message `seq` of `cid`: the ack of the recall event (kind 11). */
@@ -774,6 +775,7 @@ export class Client extends Emitter<ClientEvents> {
       this.version = sync.version;
       this.synced = true;
       this.emit("sync", sync);
+      if (this.config.inboxBackfill !== false && sync.inbox_max > this.inboxSeen) void this.backfillInbox(link);
       if (this.presenceSubscribed) {
         const presence = (await link.call(Op.PRESENCE_SET, {}, this.options.requestTimeoutMs)) as unknown as PresenceReply;
         this.emit("presence", { users: presence.users });
@@ -887,10 +889,9 @@ export class Client extends Emitter<ClientEvents> {
         break;
       case Op.NOTIFY: {
         const notice = body as unknown as Notice;
-        if (this.seenNotices.has(notice.nseq)) break;
-        this.seenNotices.add(notice.nseq);
-        if (this.seenNotices.size > 1000) this.seenNotices.delete(this.seenNotices.values().next().value as number);
-        this.emit("notice", notice);
+        const gap = this.inboxSeen > 0 && notice.nseq > this.inboxSeen + 1;
+        this.notify(notice);
+        if (gap && link.ready) void this.backfillInbox(link);
         break;
       }
       case Op.CONV_STATE:
@@ -958,6 +959,36 @@ export class Client extends Emitter<ClientEvents> {
     if (!page.msgs.some((m) => m.seq > after)) this.stats.skipped += this.timeline.settle(cid, page.max_seq);
   }
 
+  private notify(notice: Notice): void {
+    if (this.seenNotices.has(notice.nseq)) return;
+    this.seenNotices.add(notice.nseq);
+    if (this.seenNotices.size > 1000) this.seenNotices.delete(this.seenNotices.values().next().value as number);
+    this.inboxSeen = Math.max(this.inboxSeen, notice.nseq);
+    this.emit("notice", notice);
+  }
+
+  /**
+   * Pulls the notices this device has not seen (SPEC.md §5.8: a gap in nseq,
+   * or SYNC's inbox_max above what it holds): from this device's ack the
+   * first time, then after the highest nseq seen.
+   */
+  private async backfillInbox(link: Link): Promise<void> {
+    if (this.inboxPulling) return;
+    this.inboxPulling = true;
+    try {
+      for (;;) {
+        const body: Body = this.inboxSeen > 0 ? { after: this.inboxSeen, limit: 200 } : { limit: 200 };
+        const page = (await link.call(Op.INBOX_PULL, body, this.options.requestTimeoutMs)) as unknown as InboxPage;
+        for (const notice of page.notices) this.notify(notice);
+        if (!page.more || page.notices.length === 0) break;
+      }
+    } catch (error) {
+      if (!link.dead) this.report(error);
+    } finally {
+      this.inboxPulling = false;
+    }
+  }
+
   private report(error: unknown): void {
     this.emit("error", error instanceof Error ? error : new Error(String(error)));
   }
@@ -966,6 +997,55 @@ export class Client extends Emitter<ClientEvents> {
     if (event === "error") return; // an error listener that throws: nowhere left to report it
     this.report(error);
   }
+}
+
+export interface AttachmentOptions {
+  /** The message kind (2-5); default the upload's kind's (image 2, file 3, voice 4, video 5). */
+  messageKind?: number;
+  /** The file name shown (default the upload's). */
+  name?: string;
+  /** Image and video: the id of a separate image upload to show as the preview. */
+  thumb?: string;
+  /** What the server could not read from the bytes: a video's size, a voice note's length. */
+  width?: number;
+  height?: number;
+  durationMs?: number;
+}
+
+const MESSAGE_KINDS: Record<string, number> = { image: Kind.IMAGE, file: Kind.FILE, voice: Kind.VOICE, video: Kind.VIDEO };
+const NEEDED: Record<number, readonly string[]> = {
+  [Kind.IMAGE]: ["width", "height"],
+  [Kind.FILE]: ["name"],
+  [Kind.VOICE]: ["duration_ms"],
+  [Kind.VIDEO]: ["duration_ms", "width", "height"],
+};
+const OPTIONAL: Record<number, readonly string[]> = { [Kind.IMAGE]: ["thumb", "name"], [Kind.VIDEO]: ["thumb"] };
+
+/**
+ * The `[kind, body]` of the message that sends upload `file` (SPEC.md §13,
+ * "From upload to message"): `file`, `mime` and `size` from the upload,
+ * plus what the kind needs.
+ *
+ * @throws TypeError the kind needs a field neither the upload nor `options` give.
+ */
+export function attachment(file: FileInfo, options: AttachmentOptions = {}): [number, Record<string, unknown>] {
+  const kind = options.messageKind ?? MESSAGE_KINDS[file.kind] ?? Kind.FILE;
+  const needed = NEEDED[kind];
+  if (needed === undefined) throw new TypeError(`kind ${kind}: not a file message kind (2-5)`);
+  const given: Record<string, unknown> = {
+    width: options.width ?? file.width ?? undefined,
+    height: options.height ?? file.height ?? undefined,
+    duration_ms: options.durationMs ?? file.duration_ms ?? undefined,
+    name: options.name || file.name || undefined,
+    thumb: options.thumb,
+  };
+  const body: Record<string, unknown> = { file: file.id, mime: file.content_type, size: file.size };
+  for (const key of needed) {
+    if (given[key] === undefined) throw new TypeError(`${key}: required for kind ${kind}, not known from the upload`);
+    body[key] = given[key];
+  }
+  for (const key of OPTIONAL[kind] ?? []) if (given[key] !== undefined) body[key] = given[key];
+  return [kind, body];
 }
 
 /** A connection attempt that ended with a close code. */

@@ -7,6 +7,8 @@ import { HttpError } from "./errors.js";
 import type { components, operations } from "./openapi.js";
 
 export type Schemas = components["schemas"];
+/** An upload, as the upload reply and the file routes describe it. */
+export type FileInfo = Schemas["File"];
 export type OperationId = keyof operations;
 
 type Responses<K extends OperationId> = operations[K]["responses"];

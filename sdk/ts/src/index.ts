@@ -11,6 +11,8 @@ export { Timeline } from "./timeline.js";
 export {
   Client,
   FINAL_CLOSES,
+  attachment,
+  type AttachmentOptions,
   VERSION,
   newCmid,
   type ClientEvents,

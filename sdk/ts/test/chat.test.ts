@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { Kind, SandcatError, type Client, type Message } from "../src/index.js";
-import { Server, befriend, connect, person, until, type Person } from "./server.js";
+import { Kind, SandcatError, type Client, type Message, type Notice } from "../src/index.js";
+import { Server, befriend, connect, makeClient, person, until, type Person } from "./server.js";
 
 // A 4x3 PNG: the server checks an image's bytes against its type.
 const PNG = Buffer.from(
@@ -90,6 +90,18 @@ describe("two users on a real server", () => {
     assert.equal(thumb.type, "image/jpeg");
   });
 
+  test("a voice note: the length the server cannot read comes from the caller", async () => {
+    const ogg = new Uint8Array([...new TextEncoder().encode("OggS"), ...new Uint8Array(60)]);
+    const blob = new Blob([ogg], { type: "audio/ogg" });
+    await assert.rejects(a.sendUpload(cid, blob, { kind: "voice" }), /duration_ms: required for kind 4/);
+    const voice = await a.sendUpload(cid, blob, { kind: "voice", durationMs: 1200 });
+    await until(() => gotB.some((m) => m.seq === voice.seq), "the voice message");
+    const msg = gotB.find((m) => m.seq === voice.seq) as Message;
+    assert.equal(msg.kind, Kind.VOICE);
+    assert.deepEqual(msg.body, { file: voice.file, mime: "audio/ogg", size: ogg.length, duration_ms: 1200 });
+    assert.equal(voice.upload.kind, "voice");
+  });
+
   test("recall and edit arrive as events; history shows the result", async () => {
     const first = await a.sendText(cid, "tpyo");
     const second = await a.sendText(cid, "oops");
@@ -171,6 +183,24 @@ describe("two users on a real server", () => {
     const page = await a.inbox({ after: n.nseq - 1 });
     assert.equal(page.notices[0]?.nseq, n.nseq);
     await a.inboxAck(n.nseq);
+  });
+
+  test("notices that came while no device was connected are emitted after connecting, once", async () => {
+    const erin = await person(server, "erin");
+    const { request } = await erin.http.sendFriendRequest({ to: carol.id, message: "hello carol" });
+    const c = makeClient(server, carol, "carol-web");
+    const notices: Notice[] = [];
+    c.on("notice", (n) => notices.push(n));
+    try {
+      await c.connect();
+      await until(() => notices.some((n) => n.data.request === request.id), "the friend request notice");
+      const mine = notices.filter((n) => n.data.request === request.id);
+      assert.equal(mine.length, 1);
+      assert.equal(mine[0]?.type, "friend.requested");
+      assert.equal(new Set(notices.map((n) => n.nseq)).size, notices.length);
+    } finally {
+      await c.close();
+    }
   });
 
   test("bad arguments fail in the caller, before the wire", async () => {

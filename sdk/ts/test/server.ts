@@ -128,7 +128,14 @@ export async function befriend(a: Person, b: Person): Promise<string> {
 
 /** A connected Client for `who` on `device`. */
 export async function connect(server: Server, who: Person, device: string, options: Partial<ClientOptions> = {}): Promise<Client> {
-  const client = new Client({
+  const client = makeClient(server, who, device, options);
+  await client.connect();
+  return client;
+}
+
+/** A Client for `who` on `device`, not connected yet. */
+export function makeClient(server: Server, who: Person, device: string, options: Partial<ClientOptions> = {}): Client {
+  return new Client({
     url: server.wsUrl,
     credentials: who.http.credentials as NonNullable<HttpClient["credentials"]>,
     device,
@@ -137,8 +144,6 @@ export async function connect(server: Server, who: Person, device: string, optio
     http: who.http,
     ...options,
   });
-  await client.connect();
-  return client;
 }
 
 /** Resolves when `predicate` holds, checking every 20 ms; rejects after `timeoutMs`. */
