@@ -22,13 +22,24 @@ export class HttpError extends SandcatError {
   readonly status: number;
   /** With 422: the field that is missing or invalid. */
   readonly field: string | undefined;
+  /** A word telling apart refusals with the same code (`banned`, `invite_expired`, ...). */
+  readonly reason: string | undefined;
   /** The method and path of the request, for logs. */
   readonly request: string;
 
-  constructor(status: number, code: string, message: string, request: string, field?: string, retryAfterMs?: number) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    request: string,
+    field?: string,
+    retryAfterMs?: number,
+    reason?: string,
+  ) {
     super(code, `${message} (HTTP ${status} from ${request})`, retryAfterMs);
     this.status = status;
     this.field = field;
+    this.reason = reason;
     this.request = request;
   }
 }

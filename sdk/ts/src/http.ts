@@ -86,6 +86,12 @@ export const OPERATIONS = {
   muteGroupMember: ["POST", "/api/v1/groups/{id}/mutes", true],
   setGroupAlias: ["PUT", "/api/v1/groups/{id}/alias", true],
   requestToJoinGroup: ["POST", "/api/v1/groups/{id}/requests", true],
+  banGroupUsers: ["POST", "/api/v1/groups/{id}/bans", true],
+  listGroupBans: ["GET", "/api/v1/groups/{id}/bans", true],
+  unbanGroupUsers: ["POST", "/api/v1/groups/{id}/bans/remove", true],
+  createGroupInvite: ["POST", "/api/v1/groups/{id}/invites", true],
+  listGroupInvites: ["GET", "/api/v1/groups/{id}/invites", true],
+  revokeGroupInvite: ["POST", "/api/v1/groups/{id}/invites/revoke", true],
   listJoinRequests: ["GET", "/api/v1/groups/{id}/requests", true],
   approveJoinRequest: ["POST", "/api/v1/groups/requests/{id}/approve", true],
   rejectJoinRequest: ["POST", "/api/v1/groups/requests/{id}/reject", true],
@@ -443,8 +449,33 @@ export class HttpClient {
     return this.json("setGroupAlias", { id, json: body });
   }
 
-  requestToJoinGroup(id: string, body: RequestBody<"requestToJoinGroup"> = {}): Promise<Result<"requestToJoinGroup">> {
+  /** Joins with an invite link's `token` (approved at once, or pending under join approval). */
+  requestToJoinGroup(id: string, body: RequestBody<"requestToJoinGroup">): Promise<Result<"requestToJoinGroup">> {
     return this.json("requestToJoinGroup", { id, json: body });
+  }
+
+  banGroupUsers(id: string, body: RequestBody<"banGroupUsers">): Promise<Result<"banGroupUsers">> {
+    return this.json("banGroupUsers", { id, json: body });
+  }
+
+  listGroupBans(id: string, query: Query<"listGroupBans"> = {}): Promise<Result<"listGroupBans">> {
+    return this.json("listGroupBans", { id, query });
+  }
+
+  unbanGroupUsers(id: string, body: RequestBody<"unbanGroupUsers">): Promise<Result<"unbanGroupUsers">> {
+    return this.json("unbanGroupUsers", { id, json: body });
+  }
+
+  createGroupInvite(id: string, body: RequestBody<"createGroupInvite"> = {}): Promise<Result<"createGroupInvite">> {
+    return this.json("createGroupInvite", { id, json: body });
+  }
+
+  listGroupInvites(id: string): Promise<Result<"listGroupInvites">> {
+    return this.json("listGroupInvites", { id });
+  }
+
+  revokeGroupInvite(id: string, body: RequestBody<"revokeGroupInvite">): Promise<Result<"revokeGroupInvite">> {
+    return this.json("revokeGroupInvite", { id, json: body });
   }
 
   listJoinRequests(id: string): Promise<Result<"listJoinRequests">> {
@@ -565,18 +596,22 @@ async function httpError(response: Response, request: string): Promise<HttpError
   let message = response.statusText || "request failed";
   let field: string | undefined;
   let retry: number | undefined;
+  let reason: string | undefined;
   try {
-    const body = (await response.json()) as { error?: { code?: string; message?: string; field?: string; retry_after_ms?: number } };
+    const body = (await response.json()) as {
+      error?: { code?: string; message?: string; field?: string; retry_after_ms?: number; reason?: string };
+    };
     if (body.error) {
       code = body.error.code ?? code;
       message = body.error.message ?? message;
       field = body.error.field;
       retry = body.error.retry_after_ms;
+      reason = body.error.reason;
     }
   } catch {
     // Not JSON (a proxy's page): the status says enough.
   }
-  return new HttpError(response.status, code, message, request, field, retry);
+  return new HttpError(response.status, code, message, request, field, retry, reason);
 }
 
 function tokensOf(reply: { access_token: string; refresh_token: string; expires_in: number }): Tokens {

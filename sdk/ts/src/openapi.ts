@@ -28,7 +28,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** open a session; unknown login and wrong password give the same 401 */
+        /** open a session; unknown login and wrong password give the same 401; repeated failures lock the account (under any of its logins) or the address: 429 with Retry-After */
         post: operations["login"];
         delete?: never;
         options?: never;
@@ -622,6 +622,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/groups/{id}/bans": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** banned users, newest first (owner or admins) */
+        get: operations["listGroupBans"];
+        put?: never;
+        /** ban users (owner or admins; members among them are removed, over the ranks removal allows); banned users cannot join or be invited */
+        post: operations["banGroupUsers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/groups/{id}/bans/remove": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** lift bans (owner or admins) */
+        post: operations["unbanGroupUsers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/groups/{id}/invites": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** the links that still work, newest first (owner and admins: all; a plain member: their own) */
+        get: operations["listGroupInvites"];
+        put?: never;
+        /** make an invite link (who may: invite_policy); not a timeline event */
+        post: operations["createGroupInvite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/groups/{id}/invites/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** end an invite link (its creator, the owner or an admin) */
+        post: operations["revokeGroupInvite"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/groups/{id}/leave": {
         parameters: {
             query?: never;
@@ -666,7 +736,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** remove members (owner: anyone else; admin: plain members only) */
+        /** remove members (owner: anyone else; admin: plain members only); with ban, ban them too */
         post: operations["removeGroupMembers"];
         delete?: never;
         options?: never;
@@ -701,7 +771,7 @@ export interface paths {
         /** pending join requests (owner or admin) */
         get: operations["listJoinRequests"];
         put?: never;
-        /** ask to join (anyone with the group's id); approved at once when the group needs no approval */
+        /** join with an invite link's token: approved at once, or a pending request under join_approval; 404 for a token that is not the group's, 403 (reason) for a revoked, expired or used-up link or a banned user */
         post: operations["requestToJoinGroup"];
         delete?: never;
         options?: never;
@@ -1091,6 +1161,8 @@ export interface components {
                 /** @description the request field at fault */
                 field?: string;
                 message: string;
+                /** @description a stable word telling apart refusals with the same code: banned, invite_revoked, invite_expired, invite_used_up */
+                reason?: string;
                 retry_after_ms?: number;
             };
         };
@@ -1169,12 +1241,36 @@ export interface components {
             name: string;
             owner: string;
         };
+        GroupBan: {
+            /** @description who banned them */
+            by: string;
+            /** @description milliseconds since the Unix epoch, UTC */
+            created_at: number;
+            user: string;
+        };
         GroupChange: {
             /** @description seq of the system message the change wrote in the group's timeline */
             seq: number | null;
         };
         GroupDetail: components["schemas"]["Group"] & {
             members: components["schemas"]["GroupMember"][];
+        };
+        GroupInvite: {
+            /** @description milliseconds since the Unix epoch, UTC */
+            created_at: number;
+            created_by: string;
+            /** @description ms; null: never expires */
+            expires_at: number | null;
+            group: string;
+            id: string;
+            /** @description null: no limit */
+            max_uses: number | null;
+            /** @description ms; null: not revoked */
+            revoked_at: number | null;
+            /** @description the secret a joiner presents (requestToJoinGroup) */
+            token: string;
+            /** @description joins and join requests made with it */
+            uses: number;
         };
         GroupMember: {
             alias: string;
@@ -2913,6 +3009,231 @@ export interface operations {
             503: components["responses"]["E503"];
         };
     };
+    listGroupBans: {
+        parameters: {
+            query?: {
+                /** @description 1-200, default 50 */
+                limit?: number;
+                /** @description bans to skip */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        bans: components["schemas"]["GroupBan"][];
+                        more: boolean;
+                        total: number;
+                    };
+                };
+            };
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+        };
+    };
+    banGroupUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    users: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupChange"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+        };
+    };
+    unbanGroupUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    users: string[];
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupChange"];
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+        };
+    };
+    listGroupInvites: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        invites: components["schemas"]["GroupInvite"][];
+                    };
+                };
+            };
+            401: components["responses"]["E401"];
+            404: components["responses"]["E404"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+        };
+    };
+    createGroupInvite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": {
+                    /** @description when the link stops working (ms, in the future) */
+                    expires_at?: number;
+                    max_uses?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        invite: components["schemas"]["GroupInvite"];
+                    };
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+        };
+    };
+    revokeGroupInvite: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description the link's id */
+                    invite: string;
+                };
+            };
+        };
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        invite: components["schemas"]["GroupInvite"];
+                    };
+                };
+            };
+            400: components["responses"]["E400"];
+            401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
+            404: components["responses"]["E404"];
+            409: components["responses"]["E409"];
+            413: components["responses"]["E413"];
+            415: components["responses"]["E415"];
+            422: components["responses"]["E422"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+        };
+    };
     leaveGroup: {
         parameters: {
             query?: never;
@@ -3032,6 +3353,8 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description ban them too (members.banned); default false */
+                    ban?: boolean;
                     users: string[];
                 };
             };
@@ -3137,10 +3460,12 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: {
+        requestBody: {
             content: {
                 "application/json": {
                     message?: string;
+                    /** @description an invite link's token (createGroupInvite) */
+                    token: string;
                 };
             };
         };
@@ -3158,6 +3483,7 @@ export interface operations {
             };
             400: components["responses"]["E400"];
             401: components["responses"]["E401"];
+            403: components["responses"]["E403"];
             404: components["responses"]["E404"];
             409: components["responses"]["E409"];
             413: components["responses"]["E413"];
