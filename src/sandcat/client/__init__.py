@@ -18,6 +18,7 @@ from .conversations import Conversations
 from .credentials import Credentials, RefreshingCredentials, StaticToken
 from .errors import HttpError, SandcatClientError, SessionClosed
 from .http import ALSO_CALLS, OPERATIONS, HttpApi
+from .http_contacts import Blocked, ContactChanges, Friend, FriendRequest, FriendRequests
 from .http_conversations import ConversationList, ConversationSettings
 from .http_files import AvatarSet, DirectUpload, FileInfo, FileLinks, FileList, attachment
 from .http_groups import (
@@ -31,11 +32,6 @@ from .http_groups import (
     MemberPage,
 )
 from .http_people import (
-    Blocked,
-    ContactChanges,
-    Friend,
-    FriendRequest,
-    FriendRequests,
     Login,
     SessionInfo,
     Tokens,

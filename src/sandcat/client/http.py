@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .http_contacts import ContactRoutes
 from .http_conversations import ConversationRoutes
 from .http_files import FileRoutes
 from .http_groups import GroupRoutes
@@ -21,7 +22,7 @@ from .http_transport import JSON
 __all__ = ["ALSO_CALLS", "JSON", "OPERATIONS", "HttpApi", "Login", "Tokens"]
 
 
-class HttpApi(PeopleRoutes, GroupRoutes, FileRoutes, ConversationRoutes):
+class HttpApi(PeopleRoutes, ContactRoutes, GroupRoutes, FileRoutes, ConversationRoutes):
     """A client of one Sandcat server's HTTP API.
 
     Args:

@@ -1,6 +1,6 @@
 """The HTTP plumbing under `HttpApi`: one ``httpx.AsyncClient``, bearer tokens, error bodies.
 
-Every route module of the SDK's HTTP client (``http_people``, ``http_groups``,
+Every route module of the SDK's HTTP client (``http_people``, ``http_contacts``, ``http_groups``,
 ``http_files``, ``http_conversations``) builds on `HttpTransport`; `HttpApi`
 (``http.py``) puts them together. An error answer raises `HttpError` with the
 wire code, the HTTP status, and ``retry_after_ms``/``field``/``reason`` when
