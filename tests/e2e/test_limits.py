@@ -290,15 +290,37 @@ async def test_group_user_lists_hold_at_most_100_ids(cast: Cast) -> None:
         with pytest.raises(HttpError) as outsiders:
             await api.remove_members(owner.token, group.id, users(count))
         assert (outsiders.value.status, outsiders.value.field) == (404, "users")
+        for ban in (api.ban_users, api.unban_users):
+            with pytest.raises(HttpError) as unknown:
+                await ban(owner.token, group.id, users(count))
+            assert (unknown.value.status, unknown.value.field) == (404, "users")
     for call in (
         api.group_members(owner.token, group.id, users=users(101)),
         api.invite(owner.token, group.id, users(101)),
         api.remove_members(owner.token, group.id, users(101)),
+        api.ban_users(owner.token, group.id, users(101)),
+        api.unban_users(owner.token, group.id, users(101)),
     ):
         with pytest.raises(HttpError) as refused:
             await call
         assert (refused.value.status, refused.value.field) == (422, "users")
     assert (await api.group_members(owner.token, group.id)).total == 1
+    assert (await api.group_bans(owner.token, group.id)).total == 0
+
+    # the bans page: limit 1-200; an invite link's max_uses: 1-100000
+    for limit in (199, 200):
+        assert (await api.group_bans(owner.token, group.id, limit=limit)).bans == ()
+    for limit in (0, 201):
+        with pytest.raises(HttpError) as refused:
+            await api.group_bans(owner.token, group.id, limit=limit)
+        assert (refused.value.status, refused.value.field) == (422, "limit")
+    for uses in (1, 99_999, 100_000):
+        assert (await api.create_invite(owner.token, group.id, max_uses=uses)).max_uses == uses
+    for uses in (0, 100_001):
+        with pytest.raises(HttpError) as refused:
+            await api.create_invite(owner.token, group.id, max_uses=uses)
+        assert (refused.value.status, refused.value.field) == (422, "max_uses")
+    assert len(await api.group_invites(owner.token, group.id)) == 3
 
 
 # -- page sizes ----------------------------------------------------------------------------
