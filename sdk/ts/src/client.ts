@@ -221,6 +221,11 @@ class Link {
     if (this.dead) return Promise.reject(new Disconnected("not connected"));
     const rid = this.nextRid();
     const bytes = encodeFrame({ op, rid, body });
+    if (bytes.length > this.maxFrameBytes) {
+      // The server would close the connection (1009), and a resend would do it again.
+      const error = new SandcatError("too_large", `the frame is ${bytes.length} bytes, over the server's max_frame_bytes (${this.maxFrameBytes})`);
+      return Promise.reject(error);
+    }
     return new Promise<Body>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(rid);

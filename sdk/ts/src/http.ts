@@ -681,6 +681,6 @@ export class Credentials implements TokenSource {
 
   private setDue(tokens: Tokens): void {
     const lifetime = tokens.expires_at - Date.now();
-    this.due = tokens.expires_at - Math.min(Credentials.MARGIN_MS, lifetime / 3);
+    this.due = tokens.expires_at - Math.max(0, Math.min(Credentials.MARGIN_MS, lifetime / 3));
   }
 }

@@ -206,5 +206,8 @@ describe("two users on a real server", () => {
   test("bad arguments fail in the caller, before the wire", async () => {
     await assert.rejects(a.sendText("d:bob:alice", "x"), /cid: must be a conversation id/);
     await assert.rejects(a.pull(cid, 0, 201), /limit: must be an int from 1 to 200/);
+    // A frame over max_frame_bytes would cost the connection (1009): refused here, not resent.
+    await assert.rejects(a.send(cid, 1000, new Uint8Array(70_000)), (e: unknown) => e instanceof SandcatError && e.code === "too_large");
+    assert.deepEqual(a.statistics().closeCodes, []);
   });
 });
