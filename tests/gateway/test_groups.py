@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from sandcat.protocol import Err, ErrorCode, Msg, Notify, Ok, Ping, Pull, Send
+from tests.files.media import png
 from tests.gateway.raw import Connect, Raw, ok_body
 from tests.scene import Account, Api
 
@@ -260,3 +261,54 @@ async def test_join_requests_transfer_leave_and_dismiss(api: Api, connect: Conne
     refused = await _send(owner, cid, "late")
     assert isinstance(refused, Err)
     assert refused.code is ErrorCode.FORBIDDEN
+
+
+async def test_put_avatar_writes_the_same_message_as_patch_and_unchanged_fields_none(
+    api: Api, connect: Connect
+) -> None:
+    owner, member = await api.account(), await api.account()
+    await api.befriend(owner, member)
+    cid = await api.group(owner, [member])
+    gid = cid[2:]
+    m = await connect(member.token)
+    before = await _max_seq(m, cid)
+
+    reply = await api.http.put(
+        f"/api/v1/groups/{gid}/avatar",
+        content=png(),
+        headers={**api.auth(owner), "Content-Type": "image/png"},
+    )
+    assert reply.status_code == 200, reply.text
+    avatar = reply.json()["avatar"]
+    push = await _system(m, "group.updated")
+    assert (push.seq, push.sender) == (before + 1, owner.id)
+    assert push.body["data"] == {"avatar": avatar, "by": owner.id}
+
+    # Re-sending the same avatar changes nothing: no message, no seq.
+    reply = await api.http.patch(
+        f"/api/v1/groups/{gid}", json={"avatar": avatar}, headers=api.auth(owner)
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["group"]["avatar"] == avatar
+    await _no_push(m)
+    assert await _max_seq(m, cid) == before + 1
+    # Only what differs is listed.
+    reply = await api.http.patch(
+        f"/api/v1/groups/{gid}", json={"avatar": avatar, "name": "new"}, headers=api.auth(owner)
+    )
+    assert reply.status_code == 200, reply.text
+    assert (await _system(m, "group.updated")).body["data"] == {"name": "new", "by": owner.id}
+
+    # A dismissed group takes no avatar.
+    assert (
+        await api.http.delete(f"/api/v1/groups/{gid}", headers=api.auth(owner))
+    ).status_code == 200
+    await _system(m, "group.dismissed")
+    await _notice(m, "group.dismissed")
+    reply = await api.http.put(
+        f"/api/v1/groups/{gid}/avatar",
+        content=png(),
+        headers={**api.auth(owner), "Content-Type": "image/png"},
+    )
+    assert reply.status_code == 404, reply.text
+    await _no_push(m)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import trio
 
@@ -360,6 +361,16 @@ async def test_mentions_must_be_members_and_at_all_is_for_owners_and_admins(
     await _err(stranger, send(stranger, cid, (member.id,)), ErrorCode.FORBIDDEN)
     replying = Send(rid=stranger.rid(), cid=cid, cmid="re", kind=1, body={"text": "x"}, reply_to=1)
     await _err(stranger, replying, ErrorCode.FORBIDDEN)
+    # mentions is always an array: the bare string "@all" is refused, and takes no seq.
+    rid = o.rid()
+    bare = {"cid": cid, "cmid": "bare", "kind": 1, "body": {"text": "@all"}, "mentions": "@all"}
+    await o.send(msgpack.packb([10, rid, bare]))
+    refused = await o.reply(rid)
+    assert isinstance(refused, Err)
+    assert refused.code is ErrorCode.BAD_REQUEST
+    assert "mentions" in refused.message
+    after = await _ok(o, send(o, cid, ("@all",)))
+    assert after["seq"] == ok["seq"] + 1
 
 
 async def test_forward_is_a_checked_copy_marked_with_its_first_origin(

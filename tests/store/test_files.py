@@ -161,10 +161,16 @@ async def test_avatars_for_users_and_groups(db: Backend) -> None:
         assert await files.group_role("g", "b") == "member"
         assert await files.group_role("g", "c") is None
         with pytest.raises(Forbidden):
-            await files.set_group_avatar("g", "b", "av", now_ms=900)
+            await db.groups.set_avatar("g", "b", "av", now_ms=900)
         with pytest.raises(NotFound):
-            await files.set_group_avatar("g", "c", "av", now_ms=900)
-        assert await files.set_group_avatar("g", "a", "av", now_ms=900) == ""
+            await db.groups.set_avatar("g", "c", "av", now_ms=900)
+        with pytest.raises(NotFound):  # not an avatar upload
+            await db.groups.set_avatar("g", "a", "doc", now_ms=900)
+        changed = await db.groups.set_avatar("g", "a", "av", now_ms=900)
+        assert changed.previous == ""
+        assert changed.entry is not None
+        again = await db.groups.set_avatar("g", "a", "av", now_ms=901)
+        assert (again.previous, again.entry) == ("av", None)  # unchanged: no message
         # Condemning an avatar clears it wherever it is shown.
         await files.condemn("av", owner=None)
         user = await db.accounts.get_user("a")

@@ -99,7 +99,7 @@ def create_app(
         conversations_blueprint(accounts, conversations, max_body_bytes=max_bytes)
     )
     app.register_blueprint(
-        files_blueprint(accounts, files, links, direct, max_body_bytes=max_bytes)
+        files_blueprint(accounts, files, links, direct, groups, max_body_bytes=max_bytes)
     )
     app.register_blueprint(
         calls_blueprint(accounts, turn or TurnRelay(config.calls, clock=system_clock))

@@ -23,7 +23,8 @@ from sandcat.domain.accounts import Accounts
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
-from sandcat.errors import ClientError
+from sandcat.domain.groups import Groups
+from sandcat.errors import BadRequest, ClientError
 from sandcat.ids import parse_id
 from sandcat.store.files import Upload
 
@@ -89,6 +90,7 @@ def files_blueprint(
     files: Files,
     links: FileLinks,
     direct: DirectUploads,
+    groups: Groups,
     *,
     max_body_bytes: int,
 ) -> Blueprint:
@@ -99,7 +101,7 @@ def files_blueprint(
         principal = await authenticated(accounts)
         kind = files.parse_kind(request.args.get("kind"))
         if kind == "avatar":
-            raise ClientError("kind: upload avatars with PUT /api/v1/users/me/avatar")
+            raise BadRequest("kind: upload avatars with PUT /api/v1/users/me/avatar", field="kind")
         done = await receive_upload(files, principal.user, kind)
         return json_response({"file": file_json(done)}, 201)
 
@@ -206,7 +208,7 @@ def files_blueprint(
         group_id = parse_id(group_id, field="id")
         await files.may_set_group_avatar(group_id, principal.user)
         done = await receive_upload(files, principal.user, "avatar")
-        await files.set_group_avatar(group_id, principal.user, done)
+        await files.use_avatar(done, groups.set_avatar(principal.user, group_id, done.id))
         return json_response({"avatar": done.id, "file": file_json(done)})
 
     return routes

@@ -109,7 +109,10 @@ def file_paths(op: Callable[..., Schema]) -> dict[str, Schema]:
     avatar = _download(op, "getAvatar", "an avatar (public)", auth=False)
     avatar["parameters"].append(_RANGE)
     group_avatar = _upload(
-        op, "setGroupAvatar", "set a group's avatar (owner or admin)", ref("AvatarSet")
+        op,
+        "setGroupAvatar",
+        "set a group's avatar (owner or admin); writes the group.updated message, as PATCH",
+        ref("AvatarSet"),
     )
     group_avatar["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": ID}]
     group_avatar["responses"]["403"] = {"$ref": "#/components/responses/E403"}

@@ -318,16 +318,14 @@ class Files:
             raise Forbidden("only the owner or an admin may change the group avatar")
 
     async def set_user_avatar(self, user: str, avatar: Upload) -> None:
-        await self._use_avatar(
+        await self.use_avatar(
             avatar, self.store.set_user_avatar(user, avatar.id, now_ms=self._clock())
         )
 
-    async def set_group_avatar(self, group: str, user: str, avatar: Upload) -> None:
-        await self._use_avatar(
-            avatar, self.store.set_group_avatar(group, user, avatar.id, now_ms=self._clock())
-        )
-
-    async def _use_avatar(self, avatar: Upload, setting: Awaitable[str]) -> None:
+    async def use_avatar(self, avatar: Upload, setting: Awaitable[str]) -> None:
+        """Await ``setting``, which points a user or group at the new ``avatar`` and
+        returns the previous one; erase the previous one (unless shipped). If the
+        setting fails, the new avatar is abandoned and the error raised."""
         try:
             previous = await setting
         except BaseException:

@@ -290,6 +290,14 @@ class Groups:
             changes[name] = value
         return await self._change_fields(actor, group_id, changes, settings=True)
 
+    async def set_avatar(self, actor: str, group_id: str, file_id: str) -> str:
+        """Point the group at the avatar upload ``file_id`` with the same ``group.updated``
+        message as ``update``; the previous avatar."""
+        group_id = parse_id(group_id, field="id")
+        change = await self._store.set_avatar(group_id, actor, file_id, now_ms=self._clock())
+        self._pushed(change)
+        return change.previous
+
     async def _change_fields(
         self, actor: str, group_id: str, changes: dict[str, object], *, settings: bool
     ) -> Group:

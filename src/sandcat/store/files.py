@@ -95,10 +95,6 @@ class AvatarStore(Protocol):
     async def set_user_avatar(self, user: str, file_id: str, *, now_ms: int) -> str:
         """Point the user's avatar at a ready upload; returns the previous avatar id."""
 
-    async def set_group_avatar(self, group: str, user: str, file_id: str, *, now_ms: int) -> str:
-        """The same for a group, if ``user`` is its owner or an admin: ``Forbidden`` if
-        a member without the right, ``NotFound`` if not a member or no such group."""
-
     async def group_role(self, group: str, user: str) -> str | None:
         """The user's role in a live group, or None if not a member (or no group)."""
 

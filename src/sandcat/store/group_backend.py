@@ -18,6 +18,7 @@ from sandcat.store import group_queries as queries
 from sandcat.store.group_roster import require_manager
 from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import (
+    AvatarChange,
     BanPage,
     Change,
     Fields,
@@ -140,6 +141,13 @@ class PortableGroupStore:
 
     async def configure(self, group_id: str, actor: str, fields: Fields, *, now_ms: int) -> Change:
         return await self._write(lambda tx: changes.configure(tx, group_id, actor, fields, now_ms))
+
+    async def set_avatar(
+        self, group_id: str, actor: str, file_id: str, *, now_ms: int
+    ) -> AvatarChange:
+        return await self._write(
+            lambda tx: changes.set_avatar(tx, group_id, actor, file_id, now_ms)
+        )
 
     async def set_alias(self, group_id: str, user: str, alias: str, *, now_ms: int) -> Change:
         return await self._write(lambda tx: changes.set_alias(tx, group_id, user, alias, now_ms))

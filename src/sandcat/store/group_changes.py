@@ -43,7 +43,7 @@ from sandcat.store.group_roster import (
 )
 from sandcat.store.group_sql import Tx
 from sandcat.store.group_timeline import Timeline
-from sandcat.store.groups import Change, Group, Invited, Requested, Role
+from sandcat.store.groups import AvatarChange, Change, Group, Invited, Requested, Role
 
 
 def invite(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int) -> Invited:
@@ -289,16 +289,33 @@ def mute(tx: Tx, group_id: str, actor: str, user: str, until_ms: int, now_ms: in
 
 def update(tx: Tx, group_id: str, actor: str, fields: Mapping[str, object], now_ms: int) -> Change:
     """Change info fields (validated by the caller: name, avatar, description, announcement)."""
-    timeline, _, role = open_change(tx, group_id, actor)
+    timeline, group, role = open_change(tx, group_id, actor)
     require_manager(role, "change the group's information")
-    return _write_fields(tx, timeline, group_id, actor, "group.updated", fields, now_ms)
+    return _write_fields(tx, timeline, group, actor, "group.updated", fields, now_ms)
+
+
+def set_avatar(tx: Tx, group_id: str, actor: str, file_id: str, now_ms: int) -> AvatarChange:
+    """``PUT /groups/{id}/avatar``: the same change and message as ``update`` with
+    ``avatar``, and the upload marked in use (so the janitor keeps it)."""
+    timeline, group, role = open_change(tx, group_id, actor)
+    require_manager(role, "change the group avatar")
+    used = tx.run(
+        "UPDATE uploads SET referenced_at = COALESCE(referenced_at, ?) "
+        "WHERE id = ? AND kind = 'avatar' AND state = 'ready'",
+        tx.time_in(now_ms),
+        file_id,
+    )
+    if not used:
+        raise NotFound("the avatar upload is gone")
+    change = _write_fields(tx, timeline, group, actor, "group.updated", {"avatar": file_id}, now_ms)
+    return AvatarChange(entry=change.entry, notices=change.notices, previous=group.avatar)
 
 
 def configure(
     tx: Tx, group_id: str, actor: str, fields: Mapping[str, object], now_ms: int
 ) -> Change:
     """Change settings (validated by the caller; ``max_members`` within the server's limit)."""
-    timeline, _, role = open_change(tx, group_id, actor)
+    timeline, group, role = open_change(tx, group_id, actor)
     require_manager(role, "change the group's settings")
     if "max_members" in fields:
         if role != "owner":
@@ -307,7 +324,7 @@ def configure(
         assert isinstance(limit, int)
         if limit < member_count(tx, group_id):
             raise Conflict("max_members: below the current member count", field="max_members")
-    return _write_fields(tx, timeline, group_id, actor, "settings.updated", fields, now_ms)
+    return _write_fields(tx, timeline, group, actor, "settings.updated", fields, now_ms)
 
 
 #: Columns ``update`` and ``configure`` may write (the keys are never user text).
@@ -329,23 +346,29 @@ _COLUMNS = frozenset(
 def _write_fields(
     tx: Tx,
     timeline: Timeline,
-    group_id: str,
+    group: Group,
     actor: str,
     event: str,
     fields: Mapping[str, object],
     now_ms: int,
 ) -> Change:
-    names = sorted(fields)
-    if not names or not _COLUMNS.issuperset(names):
-        raise ValueError(f"not group fields: {names}")
-    assignments = ", ".join(f"{name} = ?" for name in names)
+    """Write the fields that differ from ``group``'s and one message listing them;
+    nothing at all (no message, no seq) if none differs."""
+    if not fields or not _COLUMNS.issuperset(fields):
+        raise ValueError(f"not group fields: {sorted(fields)}")
+    changed = {
+        name: fields[name] for name in sorted(fields) if getattr(group, name) != fields[name]
+    }
+    if not changed:
+        return Change(entry=None)
+    assignments = ", ".join(f"{name} = ?" for name in changed)
     tx.run(
         f"UPDATE groups SET {assignments}, updated_at = ? WHERE id = ?",  # names checked
-        *(fields[name] for name in names),
+        *changed.values(),
         tx.time_in(now_ms),
-        group_id,
+        group.id,
     )
-    return timeline.record(actor, event, {**fields, "by": actor}, now_ms=now_ms)
+    return timeline.record(actor, event, {**changed, "by": actor}, now_ms=now_ms)
 
 
 def set_alias(tx: Tx, group_id: str, user: str, alias: str, now_ms: int) -> Change:

@@ -99,6 +99,12 @@ class Requested(Change):
 
 
 @dataclass(frozen=True, slots=True)
+class AvatarChange(Change):
+    #: The avatar the group had before (a file id, or "").
+    previous: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MemberPage:
     members: tuple[GroupMember, ...]
     total: int
@@ -249,6 +255,12 @@ class GroupStore(GroupBans, GroupInvites, Protocol):
 
     async def configure(self, group_id: str, actor: str, fields: Fields, *, now_ms: int) -> Change:
         """Change settings (owner or admin; ``max_members`` only the owner)."""
+
+    async def set_avatar(
+        self, group_id: str, actor: str, file_id: str, *, now_ms: int
+    ) -> AvatarChange:
+        """Point the group at a ready avatar upload (marked in use), as ``update`` does
+        with ``avatar`` (owner or admin); ``NotFound`` if the upload is gone."""
 
     async def set_alias(self, group_id: str, user: str, alias: str, *, now_ms: int) -> Change:
         """Set the user's own alias in the group."""

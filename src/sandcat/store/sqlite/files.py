@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from sandcat.errors import Forbidden, NotFound, Unavailable
+from sandcat.errors import NotFound, Unavailable
 from sandcat.store.files import QuotaExceeded, Upload
 from sandcat.store.sqlite.database import Database
 
@@ -253,26 +253,6 @@ class SqliteFileStore:
             _use_avatar(conn, file_id, now_ms)
             conn.execute(
                 "UPDATE users SET avatar = ?, updated_at = ? WHERE id = ?", (file_id, now_ms, user)
-            )
-            return str(row[0])
-
-        return await self._db.write(set_avatar)
-
-    async def set_group_avatar(self, group: str, user: str, file_id: str, *, now_ms: int) -> str:
-        def set_avatar(conn: sqlite3.Connection) -> str:
-            row = conn.execute(
-                "SELECT g.avatar, m.role FROM groups g JOIN group_members m ON m.group_id = g.id "
-                "WHERE g.id = ? AND m.user_id = ? AND g.dismissed_at IS NULL",
-                (group, user),
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such group")
-            if row[1] not in {"owner", "admin"}:
-                raise Forbidden("only the owner or an admin may change the group avatar")
-            _use_avatar(conn, file_id, now_ms)
-            conn.execute(
-                "UPDATE groups SET avatar = ?, updated_at = ? WHERE id = ?",
-                (file_id, now_ms, group),
             )
             return str(row[0])
 
