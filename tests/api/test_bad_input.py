@@ -116,7 +116,8 @@ async def test_body_at_the_limit_is_read(small_api: Api) -> None:
     assert_error(reply, 401, "unauthorized")
 
 
-@pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/api/v1/auth/login/extra", "/"])
+# "/" is the web client; with http.web_client = false it is a 404 (tests/api/test_webclient.py).
+@pytest.mark.parametrize("path", ["/nope", "/api/v1/nope", "/api/v1/auth/login/extra"])
 async def test_unknown_route_is_404_json(api: Api, path: str) -> None:
     assert_error(await api.client.get(path), 404, "not_found")
 
