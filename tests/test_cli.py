@@ -18,6 +18,7 @@ import trio
 from sandcat import __version__
 from sandcat.cli import main
 from sandcat.store.postgres.schema import MIGRATIONS
+from tests.e2e.process import serve_process
 from tests.postgres import free_port
 
 
@@ -169,18 +170,109 @@ def test_an_unopenable_database_exits_1_with_a_message(
     assert "Traceback" not in err
 
 
-def test_a_port_in_use_exits_1_with_a_message(
-    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+@pytest.mark.parametrize("setting", ["ws_port", "http_port"])
+def test_a_port_in_use_exits_1_naming_the_port_and_the_setting(
+    clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, setting: str
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        port = str(taken.getsockname()[1])
-        code = main(["serve", "--data-dir", str(tmp_path), "--ws-port", port, "--http-port", "0"])
+        port = taken.getsockname()[1]
+        ports = {"ws_port": "0", "http_port": "0", setting: str(port)}
+        code = main(
+            [
+                "serve",
+                "--data-dir",
+                str(tmp_path),
+                "--ws-port",
+                ports["ws_port"],
+                "--http-port",
+                ports["http_port"],
+            ]
+        )
     assert code == 1
     err = capsys.readouterr().err
-    assert "cannot start" in err
+    expected = f"cannot listen on 127.0.0.1:{port} (server.{setting}): address already in use"
+    assert f"sandcat: cannot start: {expected}\n" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("setting", ["ws_port", "http_port"])
+def test_a_port_in_use_under_workers_names_it_too(tmp_path: Path, setting: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        flag = f"--{setting.replace('_', '-')}"
+        result = sandcat(
+            "serve",
+            "--workers",
+            "2",
+            "--data-dir",
+            str(tmp_path),
+            flag,
+            str(port),
+            cwd=tmp_path,
+            # Binding comes before any database work: the URL is never dialled.
+            SANDCAT_DATABASE_URL=f"postgresql://x@127.0.0.1:{free_port()}/x",
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port} (server.{setting})" in result.stderr
+
+
+async def test_a_second_server_on_one_sqlite_database_is_refused_but_admin_commands_run(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    async with serve_process(data) as first:
+        second = await trio.to_thread.run_sync(
+            lambda: sandcat(
+                "serve", "--data-dir", str(data), "--ws-port", "0", "--http-port", "0", cwd=tmp_path
+            )
+        )
+        assert second.returncode == 1
+        assert (
+            f"{data / 'sandcat.db'} is in use by another sandcat serve "
+            f"(pid {first.process.pid}, lock {data / 'sandcat.db.lock'})"
+        ) in second.stderr
+        assert "Traceback" not in second.stderr
+        migrated = await trio.to_thread.run_sync(
+            lambda: sandcat("migrate", "--data-dir", str(data), cwd=tmp_path)
+        )
+        assert migrated.returncode == 0, migrated.stderr
+        first.kill()  # the kernel lets go of the lock of a killed server
+        await first.wait()
+    async with serve_process(data) as third, httpx.AsyncClient() as http:
+        assert (await http.get(f"{third.http_url}/healthz", timeout=10)).status_code == 200
+
+
+def test_a_sqlite_url_is_relative_to_the_working_directory(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    result = sandcat("migrate", cwd=tmp_path, SANDCAT_DATABASE_URL="sqlite:///db/chat.db")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "db" / "chat.db").is_file()
+    absolute = tmp_path / "db" / "abs.db"
+    result = sandcat("migrate", cwd=tmp_path, SANDCAT_DATABASE_URL=f"sqlite:///{absolute}")
+    assert result.returncode == 0, result.stderr
+    assert absolute.is_file()
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate"])
+def test_a_sqlite_url_in_a_missing_folder_is_a_startup_error_naming_it(
+    tmp_path: Path, command: str
+) -> None:
+    result = sandcat(
+        command,
+        cwd=tmp_path,
+        SANDCAT_DATABASE_URL="sqlite:///missing/chat.db",
+        SANDCAT_WS_PORT="0",
+        SANDCAT_HTTP_PORT="0",
+        SANDCAT_DATA_DIR=str(tmp_path / "data"),
+    )
+    assert result.returncode == 2
+    assert f"the folder {tmp_path / 'missing'} does not exist" in result.stderr
+    assert "relative to the working directory" in result.stderr
+    assert not (tmp_path / "missing").exists()
 
 
 async def test_serve_listens_answers_healthz_and_exits_0_on_sigterm(tmp_path: Path) -> None:

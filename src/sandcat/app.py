@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 
@@ -58,6 +60,7 @@ from sandcat.domain.profiles import Profiles
 from sandcat.domain.ratelimit import Limiters
 from sandcat.domain.revocations import run_revocation_watch
 from sandcat.domain.turn import TurnRelay
+from sandcat.errors import ListenError
 from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.gateway.conversations import ConversationFrames, SettingsPusher
 from sandcat.gateway.fanout import Fanout
@@ -386,7 +389,8 @@ async def run_server(
                             task_status=task_status,
                         )
 
-                ws_port = (await connections.start(listen)).port
+                with _listening(config.server.host, config.server.ws_port, "ws_port"):
+                    ws_port = (await connections.start(listen)).port
                 config = _with_bound_ws_url(config, ws_port)
                 app = create_app(
                     accounts=accounts,
@@ -404,20 +408,22 @@ async def run_server(
                     config=config,
                     ready=lambda: ready,
                     metrics=metrics.registry,
+                    errors=metrics.errors,
                     turn=TurnRelay(config.calls, clock=clock),
                     history=stores.history,
                     clock=clock,
                 )
-                http_port = await root.start(
-                    lambda task_status: serve_http(
-                        app,
-                        host=config.server.host,
-                        port=config.server.http_port,
-                        shutdown_trigger=http_stop.wait,
-                        listen_fd=None if listen_fds is None else listen_fds[1],
-                        task_status=task_status,
+                with _listening(config.server.host, config.server.http_port, "http_port"):
+                    http_port = await root.start(
+                        lambda task_status: serve_http(
+                            app,
+                            host=config.server.host,
+                            port=config.server.http_port,
+                            shutdown_trigger=http_stop.wait,
+                            listen_fd=None if listen_fds is None else listen_fds[1],
+                            task_status=task_status,
+                        )
                     )
-                )
                 server = Server(ws_port=ws_port, http_port=http_port, instance=instance)
                 ready = True
                 log.info("sandcat listening: %s http port %d", config.ws_url, http_port)
@@ -455,6 +461,21 @@ async def _scoped(
     """Run ``task`` (started with ``nursery.start``) inside ``scope``, to stop it on drain."""
     with scope:
         await task(task_status=task_status)
+
+
+@contextmanager
+def _listening(host: str, port: int, setting: str) -> Iterator[None]:
+    """Name the address and the setting when a listener cannot bind (port in use)."""
+    try:
+        yield
+    except (OSError, BaseExceptionGroup) as exc:
+        # hypercorn's bind fails inside its nursery: the OSError arrives in a group.
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]
+        if not isinstance(cause, OSError) or isinstance(cause, ListenError):
+            raise
+        raise ListenError(host, port, f"server.{setting}", cause) from exc
 
 
 def _with_bound_ws_url(config: Config, ws_port: int) -> Config:

@@ -230,7 +230,6 @@ async def _rotate(config: Config) -> Rotation:
     from sandcat.domain.keyring import open_key_ring, rotate
     from sandcat.store.backends import open_token_keys
 
-    await trio.Path(config.data_path).mkdir(parents=True, exist_ok=True)
     async with open_token_keys(config) as store:
         # A first key (or the one an older version left in token.key) before the next.
         await open_key_ring(

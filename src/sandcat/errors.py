@@ -107,3 +107,19 @@ class ConfigError(Exception):
         self.key = key
         self.value = value
         self.reason = reason
+
+
+class ListenError(OSError):
+    """A listening socket could not be opened; the message names the address and
+    the setting that chose it (``cannot listen on 127.0.0.1:50001 (http_port):
+    address already in use``)."""
+
+    def __init__(self, host: str, port: int, setting: str, cause: OSError) -> None:
+        reason = (cause.strerror or str(cause)).lower()
+        shown = f"[{host}]" if ":" in host else host
+        super().__init__(cause.errno, f"cannot listen on {shown}:{port} ({setting}): {reason}")
+        self.message = self.strerror
+        self.setting = setting
+
+    def __str__(self) -> str:
+        return str(self.message)

@@ -26,7 +26,7 @@ import trio
 from sandcat import __version__
 from sandcat.config import Config
 from sandcat.domain.keyring import check_configured
-from sandcat.errors import ConfigError
+from sandcat.errors import ConfigError, ListenError
 from sandcat.store.backends import is_postgres
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,13 @@ def bind(host: str, port: int) -> socket.socket:
     sock.listen(_BACKLOG)
     sock.set_inheritable(True)
     return sock
+
+
+def _bind(host: str, port: int, setting: str) -> socket.socket:
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        raise ListenError(host, port, setting, exc) from exc
 
 
 def check(config: Config, workers: int) -> None:
@@ -70,8 +77,12 @@ def run_workers(config: Config, workers: int, argv: Sequence[str]) -> int:
     config.data_path.mkdir(parents=True, exist_ok=True)
     # Without a configured secret the workers agree on the database's key.
     check_configured(config.auth.token_secret)
-    ws = bind(config.server.host, config.server.ws_port)
-    http = bind(config.server.host, config.server.http_port)
+    ws = _bind(config.server.host, config.server.ws_port, "server.ws_port")
+    try:
+        http = _bind(config.server.host, config.server.http_port, "server.http_port")
+    except OSError:
+        ws.close()
+        raise
     try:
         return trio.run(_supervise, config, workers, argv, ws, http)
     finally:

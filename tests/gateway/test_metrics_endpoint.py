@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+from quart import Response
+
+from sandcat.api.errors import _error_code
 from sandcat.app import Server
 from sandcat.protocol import Msg, Ok, Pull, Send, Sync
 from tests.gateway.raw import Connect
@@ -45,3 +48,32 @@ async def test_metrics_count_frames_latencies_and_errors(
     assert _sample(text, "sandcat_store_read_seconds_count") == 2
     assert _sample(text, "sandcat_send_queue_depth") == 0
     assert _sample(text, "sandcat_outbound_queue_frames") >= 0
+
+
+async def test_http_errors_are_counted_by_transport_and_code(api: Api) -> None:
+    def count(text: str, code: str) -> float:
+        name = f'sandcat_errors_total{{transport="http",code="{code}"}}'
+        return _sample(text, name) if name in text else 0
+
+    before = (await api.http.get("/metrics")).text
+    assert count(before, "not_found") == 0
+    assert (await api.http.get("/api/v1/nothing-here")).status_code == 404
+    assert (await api.http.get("/api/v1/users/me")).status_code == 401
+    for _ in range(2):
+        bad = await api.http.post("/api/v1/auth/login", json={"login": "x", "password": "y"})
+        assert bad.status_code == 401
+    broken = await api.http.post(
+        "/api/v1/auth/register", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert broken.status_code == 400
+    assert (await api.http.get("/healthz")).status_code == 200
+    text = (await api.http.get("/metrics")).text
+    assert count(text, "not_found") == 1
+    assert count(text, "unauthorized") == 3
+    assert count(text, "bad_request") == 1
+    assert 'transport="http",code="ok"' not in text
+
+
+async def test_an_error_answer_that_is_not_json_is_counted_by_its_status() -> None:
+    assert await _error_code(Response("busy", status=503, mimetype="text/plain")) == "503"
+    assert await _error_code(Response("[1]", status=500, mimetype="application/json")) == "500"

@@ -34,8 +34,16 @@ async def rows(db: Database) -> list[int]:
     return await db.read(lambda conn: [x for (x,) in conn.execute("SELECT x FROM t ORDER BY x")])
 
 
-async def test_migrations_run_once_and_survive_reopening(tmp_path: Path) -> None:
+async def test_a_missing_folder_is_not_made_and_the_error_names_the_path(tmp_path: Path) -> None:
     path = tmp_path / "nested" / "db.sqlite"
+    with pytest.raises(StoreUnavailable, match=f"cannot open {path}"):
+        async with open_database(path):
+            pass
+    assert not path.parent.exists()
+
+
+async def test_migrations_run_once_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
     with trio.fail_after(10):
         async with open_database(path) as db:
             await db.write(

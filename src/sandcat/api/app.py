@@ -11,7 +11,7 @@ from sandcat.api.auth import auth_blueprint
 from sandcat.api.bearer import SessionCloser
 from sandcat.api.calls import calls_blueprint
 from sandcat.api.conversations import conversations_blueprint
-from sandcat.api.errors import install_error_handlers
+from sandcat.api.errors import install_error_counter, install_error_handlers
 from sandcat.api.files import UPLOAD_ENDPOINTS, files_blueprint
 from sandcat.api.friends import blocks_blueprint, friends_blueprint
 from sandcat.api.groups import groups_blueprint
@@ -38,7 +38,7 @@ from sandcat.domain.inbox import Inbox
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
 from sandcat.domain.turn import TurnRelay
-from sandcat.metrics import CONTENT_TYPE, Registry
+from sandcat.metrics import CONTENT_TYPE, Counter, Registry
 from sandcat.proxies import ForwardedClient, TrustedProxies
 from sandcat.store.history import HistoryStore
 
@@ -60,6 +60,7 @@ def create_app(
     config: Config,
     ready: Callable[[], bool],
     metrics: Registry | None = None,
+    errors: Counter | None = None,
     turn: TurnRelay | None = None,
     history: HistoryStore,
     clock: Clock = system_clock,
@@ -68,7 +69,7 @@ def create_app(
 
     ``ready`` decides the health answer: 200 once the instance is ready, 503
     while it is starting or draining. ``GET /metrics`` renders ``metrics``
-    (Prometheus text format).
+    (Prometheus text format); ``errors`` counts every error answer (by code).
     """
     registry = metrics or Registry()
     app = QuartTrio("sandcat")
@@ -82,6 +83,8 @@ def create_app(
         PROPAGATE_EXCEPTIONS=False,
     )
     install_error_handlers(app)
+    if errors is not None:
+        install_error_counter(app, errors)
     # Behind trusted proxies the client is who they say (rate limits, sessions, logs).
     app.asgi_app = ForwardedClient(  # type: ignore[method-assign,assignment]
         app.asgi_app,  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from sandcat.api.payload import json_response
 from sandcat.api.upload_stream import streamed_body
 from sandcat.errors import RateLimited, SandcatError
+from sandcat.metrics import Counter
 
 #: Largest unread body drained before an early answer (else the connection closes).
 MAX_DRAIN_BYTES = 1 << 20
@@ -113,6 +114,27 @@ async def _http_error(error: HTTPException) -> Response:
     if status == 405 and valid:
         response.headers["Allow"] = ", ".join(valid)
     return response
+
+
+def install_error_counter(app: QuartTrio, errors: Counter) -> None:
+    """Count every error answer in ``sandcat_errors_total{transport="http",code}``:
+    the code of the JSON error body, or the status for anything else."""
+
+    async def count(response: Response) -> Response:
+        if response.status_code >= 400:
+            errors.inc(1, "http", await _error_code(response))
+        return response
+
+    app.after_request(count)
+
+
+async def _error_code(response: Response) -> str:
+    if response.mimetype == "application/json":
+        body = await response.get_json(silent=True)
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict) and isinstance(error.get("code"), str):
+            return str(error["code"])
+    return str(response.status_code)
 
 
 def install_error_handlers(app: QuartTrio) -> None:

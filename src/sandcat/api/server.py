@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -12,6 +13,20 @@ from quart_trio import QuartTrio
 
 #: Seconds in-flight requests get to finish once shutdown is triggered.
 _GRACEFUL_TIMEOUT_S = 5.0
+
+
+def _bind(host: str, port: int) -> int:
+    """Bind as hypercorn would, but close the socket when the bind fails (hypercorn
+    leaks it); the descriptor, which hypercorn then owns."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock.detach()
 
 
 async def serve_http(
@@ -30,9 +45,10 @@ async def serve_http(
     returns are accepted.
     """
     config = HypercornConfig()
-    config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
-    if listen_fd is not None:  # a listening socket inherited from ``serve --workers``
-        config.bind = [f"fd://{listen_fd}"]
+    if listen_fd is None:
+        listen_fd = _bind(host, port)
+    # A listening socket inherited from ``serve --workers``, or bound here.
+    config.bind = [f"fd://{listen_fd}"]
     config.graceful_timeout = _GRACEFUL_TIMEOUT_S
     config.accesslog = None
     # Hypercorn's errors go through our logging setup, not a handler of its own.

@@ -68,12 +68,31 @@ def is_postgres(config: Config) -> bool:
 
 
 def sqlite_path(config: Config) -> Path:
+    """The SQLite file: ``sandcat.db`` in the data directory, or ``sqlite:///PATH``
+    (a relative PATH is relative to the working directory; ``sqlite:////abs`` is absolute)."""
     url = config.backends.database_url
     if not url:
         return config.data_path / "sandcat.db"
     if url.startswith("sqlite:///"):
         return Path(url.removeprefix("sqlite:///"))
     raise ConfigError("backends.database_url", url, "must be sqlite:///PATH or postgresql://...")
+
+
+def ready_sqlite_path(config: Config) -> Path:
+    """``sqlite_path``, its folder checked: the data directory is made if missing, but
+    the folder of an explicit ``sqlite:///PATH`` must exist (``ConfigError`` naming
+    it): a typo in a path must not silently start an empty database elsewhere."""
+    path = sqlite_path(config)
+    if not config.backends.database_url:
+        config.data_path.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise ConfigError(
+            "backends.database_url",
+            config.backends.database_url,
+            f"the folder {path.parent.absolute()} does not exist (a relative sqlite:///PATH "
+            "is relative to the working directory; sqlite:////PATH is absolute)",
+        )
+    return path
 
 
 def check_bus(config: Config) -> None:
@@ -122,36 +141,38 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
     from sandcat.store.sqlite.groups import SqliteGroupStore
     from sandcat.store.sqlite.history import SqliteHistoryStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
+    from sandcat.store.sqlite.lock import serve_lock
     from sandcat.store.sqlite.messages import SqliteMessageStore
     from sandcat.store.sqlite.reach import SqliteReachStore
 
-    path = sqlite_path(config)
-    async with open_database(path, synchronous=config.backends.sqlite_synchronous) as db:
-        janitor = None
-        if config.retention.messages_days:
-            from sandcat.store.sqlite.retention import run_retention_janitor
+    path = ready_sqlite_path(config)
+    with serve_lock(path):
+        async with open_database(path, synchronous=config.backends.sqlite_synchronous) as db:
+            janitor = None
+            if config.retention.messages_days:
+                from sandcat.store.sqlite.retention import run_retention_janitor
 
-            janitor = partial(
-                run_retention_janitor,
-                db,
-                clock,
-                messages_days=config.retention.messages_days,
-                interval_s=config.backends.janitor_interval_s,
+                janitor = partial(
+                    run_retention_janitor,
+                    db,
+                    clock,
+                    messages_days=config.retention.messages_days,
+                    interval_s=config.backends.janitor_interval_s,
+                )
+            yield Stores(
+                kind="sqlite",
+                accounts=SqliteAccountStore(db),
+                contacts=SqliteContactStore(db),
+                groups=SqliteGroupStore(db),
+                messages=SqliteMessageStore(db),
+                files=SqliteFileStore(db),
+                inbox=SqliteInboxStore(db),
+                reach=SqliteReachStore(db),
+                history=SqliteHistoryStore(db),
+                token_keys=TokenKeyStore(db, SQLITE_ENGINE),
+                janitor=janitor,
+                conversations=SqliteConversationStore(db),
             )
-        yield Stores(
-            kind="sqlite",
-            accounts=SqliteAccountStore(db),
-            contacts=SqliteContactStore(db),
-            groups=SqliteGroupStore(db),
-            messages=SqliteMessageStore(db),
-            files=SqliteFileStore(db),
-            inbox=SqliteInboxStore(db),
-            reach=SqliteReachStore(db),
-            history=SqliteHistoryStore(db),
-            token_keys=TokenKeyStore(db, SQLITE_ENGINE),
-            janitor=janitor,
-            conversations=SqliteConversationStore(db),
-        )
 
 
 @asynccontextmanager
@@ -227,7 +248,7 @@ async def open_token_keys(config: Config) -> AsyncIterator[TokenKeyStore]:
     from sandcat.store.sqlite.groups import ENGINE as SQLITE_ENGINE
 
     async with open_database(
-        sqlite_path(config), synchronous=config.backends.sqlite_synchronous
+        ready_sqlite_path(config), synchronous=config.backends.sqlite_synchronous
     ) as lite:
         yield TokenKeyStore(lite, SQLITE_ENGINE)
 
@@ -266,7 +287,7 @@ async def _migrate_relational(config: Config) -> str:
     from sandcat.store.sqlite import open_database
     from sandcat.store.sqlite.schema import MIGRATIONS as SQLITE_MIGRATIONS
 
-    path = sqlite_path(config)
+    path = ready_sqlite_path(config)
     async with open_database(path, synchronous=config.backends.sqlite_synchronous):
         pass
     return f"sqlite schema at version {len(SQLITE_MIGRATIONS)} ({path})"

@@ -59,7 +59,8 @@ class Database:
         return conn
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # The folder is not made here: a mistyped path must not start an empty
+        # database somewhere (store/backends.py checks it and names it).
         try:
             self._writer = self._connect(readonly=False)
             _migrate(self._writer)
