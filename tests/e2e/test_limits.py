@@ -24,7 +24,7 @@ from trio_websocket import connect_websocket_url
 
 from sandcat.client import HttpApi, HttpError
 from sandcat.protocol import Err, ErrorCode, Ok, Op
-from tests.client.cast import Cast, Person
+from tests.client.cast import PASSWORD, Cast, Person
 from tests.e2e.process import serve_in_background
 from tests.gateway.raw import TIMEOUT_S, Raw
 
@@ -41,6 +41,8 @@ edit_window_s = {WINDOW_S}
 typing_interval_s = {WINDOW_S}
 """
 _cmids = itertools.count(1)
+#: People in the module: the group-size test needs an owner and max + 1 friends.
+CROWD = MAX_GROUP_MEMBERS + 3
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +53,42 @@ def urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     config.write_text(CONFIG)
     with serve_in_background(root, "--config", str(config)) as found:
         yield found
+
+
+class Crowd:
+    """The module's people, made once: the server limits registrations and friend
+    requests per client address, and every test here comes from 127.0.0.1. Tests
+    share them (and their conversations), so they assert relative to what is there."""
+
+    def __init__(self, people: list[Person]) -> None:
+        self.people = people
+        self._friends: set[tuple[str, str]] = set()
+
+    def __getitem__(self, index: int) -> Person:
+        return self.people[index]
+
+    async def befriend(self, cast: Cast, a: Person, b: Person) -> str:
+        """Make ``a`` and ``b`` friends unless they are; their direct cid."""
+        low, high = sorted((a.id, b.id))
+        if (low, high) not in self._friends:
+            await cast.befriend(a, b)
+            self._friends.add((low, high))
+        return f"d:{low}:{high}"
+
+
+@pytest.fixture(scope="module")
+def crowd(urls: tuple[str, str]) -> Crowd:
+    people = []
+    with httpx.Client(base_url=urls[1], timeout=30) as http:
+        for n in range(CROWD):
+            username = f"limits{n}"
+            body = {"username": username, "password": PASSWORD}
+            assert http.post("/api/v1/auth/register", json=body).status_code == 201
+            login = http.post("/api/v1/auth/login", json={"login": username, **body}).json()
+            people.append(
+                Person(id=login["user"]["id"], username=username, token=login["access_token"])
+            )
+    return Crowd(people)
 
 
 @pytest.fixture
@@ -141,8 +179,10 @@ def _ping_of(size: int, rid: int) -> bytes:
     return bytes(frame)
 
 
-async def test_frame_size_65536_passes_and_65537_closes_with_1009(cast: Cast, connect: Any) -> None:
-    ann = await cast.person("ann")
+async def test_frame_size_65536_passes_and_65537_closes_with_1009(
+    cast: Cast, crowd: Crowd, connect: Any
+) -> None:
+    ann = crowd[0]
     sock = await connect(ann)
     for size in (65535, 65536):
         rid = sock.raw.rid()
@@ -155,9 +195,9 @@ async def test_frame_size_65536_passes_and_65537_closes_with_1009(cast: Cast, co
 # -- message bodies per kind ----------------------------------------------------------------
 
 
-async def test_text_is_1_to_16384_bytes(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+async def test_text_is_1_to_16384_bytes(cast: Cast, crowd: Crowd, connect: Any) -> None:
+    ann, bob = crowd[0], crowd[1]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
     # "é" is 2 bytes: the limit counts UTF-8 bytes, not characters.
     texts = ["x" * 16383, "x" * 16384, "é" * 8192, "x"]
@@ -168,9 +208,11 @@ async def test_text_is_1_to_16384_bytes(cast: Cast, connect: Any) -> None:
     await _accepted_then_refused(sock, cid, [], (1, {"text": ""}))
 
 
-async def test_custom_body_is_at_most_16384_bytes_of_msgpack(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+async def test_custom_body_is_at_most_16384_bytes_of_msgpack(
+    cast: Cast, crowd: Crowd, connect: Any
+) -> None:
+    ann, bob = crowd[0], crowd[1]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
 
     def body_of(size: int) -> bytes:
@@ -184,9 +226,11 @@ async def test_custom_body_is_at_most_16384_bytes_of_msgpack(cast: Cast, connect
     )
 
 
-async def test_emoji_labels_and_place_names_at_their_edges(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+async def test_emoji_labels_and_place_names_at_their_edges(
+    cast: Cast, crowd: Crowd, connect: Any
+) -> None:
+    ann, bob = crowd[0], crowd[1]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
     # emoji: 1-64 UTF-8 bytes
     await _accepted_then_refused(
@@ -214,10 +258,10 @@ async def test_emoji_labels_and_place_names_at_their_edges(cast: Cast, connect: 
 # -- counts -------------------------------------------------------------------------------
 
 
-async def test_mentions_hold_at_most_100_entries(cast: Cast, connect: Any) -> None:
-    ann, bob, cat = [await cast.person(n) for n in ("ann", "bob", "cat")]
+async def test_mentions_hold_at_most_100_entries(cast: Cast, crowd: Crowd, connect: Any) -> None:
+    ann, bob, cat = crowd[0], crowd[1], crowd[2]
     for friend in (bob, cat):
-        await cast.befriend(ann, friend)
+        await crowd.befriend(cast, ann, friend)
     cid = await cast.group(ann, [bob, cat])
     sock = await connect(ann)
     before = await sock.max_seq(cid)
@@ -233,12 +277,11 @@ async def test_mentions_hold_at_most_100_entries(cast: Cast, connect: Any) -> No
     assert await sock.max_seq(cid) == before + 2
 
 
-async def test_group_size_is_chat_max_group_members(cast: Cast) -> None:
+async def test_group_size_is_chat_max_group_members(cast: Cast, crowd: Crowd) -> None:
     api = cast.api
-    owner = await cast.person("owner")
-    friends = [await cast.person("friend") for _ in range(MAX_GROUP_MEMBERS + 1)]
+    owner, friends = crowd[0], crowd.people[1 : MAX_GROUP_MEMBERS + 2]
     for friend in friends:
-        await cast.befriend(owner, friend)
+        await crowd.befriend(cast, owner, friend)
     ids = [f.id for f in friends]
     # creator included: max-1 and max members are created, max+1 refused
     for size in (MAX_GROUP_MEMBERS - 1, MAX_GROUP_MEMBERS):
@@ -272,9 +315,9 @@ async def test_group_size_is_chat_max_group_members(cast: Cast) -> None:
     assert (await api.group(owner.token, pair.id)).max_members == MAX_GROUP_MEMBERS
 
 
-async def test_group_user_lists_hold_at_most_100_ids(cast: Cast) -> None:
+async def test_group_user_lists_hold_at_most_100_ids(cast: Cast, crowd: Crowd) -> None:
     api = cast.api
-    owner = await cast.person("owner")
+    owner = crowd[1]
     group = await api.create_group(owner.token, "g", [])
 
     def users(count: int) -> list[str]:
@@ -326,11 +369,13 @@ async def test_group_user_lists_hold_at_most_100_ids(cast: Cast) -> None:
 # -- page sizes ----------------------------------------------------------------------------
 
 
-async def test_page_sizes_over_the_socket_and_over_http(cast: Cast, connect: Any) -> None:
+async def test_page_sizes_over_the_socket_and_over_http(
+    cast: Cast, crowd: Crowd, connect: Any
+) -> None:
     api = cast.api
-    ann, bob, cat = [await cast.person(n) for n in ("ann", "bob", "cat")]
-    cid = await cast.befriend(ann, bob)
-    await cast.befriend(ann, cat)
+    ann, bob, cat = crowd[4], crowd[5], crowd[6]
+    cid = await crowd.befriend(cast, ann, bob)
+    await crowd.befriend(cast, ann, cat)
     gcid = await cast.group(ann, [bob, cat])
     sock = await connect(ann)
     # 201 messages, pipelined
@@ -362,10 +407,10 @@ async def test_page_sizes_over_the_socket_and_over_http(cast: Cast, connect: Any
         assert (refused.value.status, refused.value.field) == (422, "limit")
 
     # SYNC and the conversation list: 1-1000
+    everything = len((await sock.ok(Op.SYNC))["convs"])
     for limit in (999, 1000):
-        # two direct conversations and the group
-        assert len((await sock.ok(Op.SYNC, limit=limit))["convs"]) == 3
-        assert len((await api.conversations(ann.token, limit=limit)).conversations) == 3
+        assert len((await sock.ok(Op.SYNC, limit=limit))["convs"]) == everything
+        assert len((await api.conversations(ann.token, limit=limit)).conversations) == everything
     for limit in (0, 1001):
         await sock.refused(ErrorCode.BAD_REQUEST, Op.SYNC, limit=limit)
         with pytest.raises(HttpError) as refused:
@@ -410,46 +455,48 @@ async def test_page_sizes_over_the_socket_and_over_http(cast: Cast, connect: Any
         assert refused.value.status == 422
 
 
-async def test_hide_takes_1_to_200_seqs(cast: Cast, connect: Any) -> None:
+async def test_hide_takes_1_to_200_seqs(cast: Cast, crowd: Crowd, connect: Any) -> None:
     api = cast.api
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+    ann, bob = crowd[6], crowd[7]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
-    for n in range(200):
-        await sock.raw.send(
-            msgpack.packb(
-                [
-                    Op.SEND,
-                    10_000 + n,
-                    {"cid": cid, "cmid": f"h{n}", "kind": 1, "body": {"text": "m"}},
-                ],
-                use_bin_type=True,
-            )
-        )
-    for n in range(200):
+    base = await sock.max_seq(cid)
+    for n in range(201):
+        body = {"cid": cid, "cmid": f"h{n}", "kind": 1, "body": {"text": "m"}}
+        await sock.raw.send(msgpack.packb([Op.SEND, 10_000 + n, body], use_bin_type=True))
+    for n in range(201):
         assert isinstance(await sock.raw.reply(10_000 + n), Ok)
-    every = list(range(1, 201))
+    # 201 distinct seqs that exist: refused for their count alone
+    over = list(range(base + 1, base + 202))
+    every = over[:200]
+
+    async def visible(who: Person) -> int:
+        page = await api.messages(who.token, cid, after=base, limit=200)
+        return sum(m.seq in every for m in page.msgs)
+
     # over the limit: refused, nothing hidden
-    await sock.refused(ErrorCode.BAD_REQUEST, Op.HIDE, cid=cid, seqs=[*every, 1])
+    await sock.refused(ErrorCode.BAD_REQUEST, Op.HIDE, cid=cid, seqs=over)
     await sock.refused(ErrorCode.BAD_REQUEST, Op.HIDE, cid=cid, seqs=[])
     with pytest.raises(HttpError) as refused:
-        await api.hide_messages(ann.token, cid, [*every, 1])
+        await api.hide_messages(ann.token, cid, over)
     assert (refused.value.status, refused.value.field) == (422, "seqs")
-    assert len((await api.messages(ann.token, cid, after=0, limit=200)).msgs) == 200
+    assert await visible(ann) == 200
     # 199 over the socket, then 200 (one new) over HTTP
     await sock.ok(Op.HIDE, cid=cid, seqs=every[:199])
-    assert len((await api.messages(ann.token, cid, after=0, limit=200)).msgs) == 1
+    assert await visible(ann) == 1
     await api.hide_messages(ann.token, cid, every)
-    assert (await api.messages(ann.token, cid, after=0, limit=200)).msgs == ()
-    assert len((await api.messages(bob.token, cid, after=0, limit=200)).msgs) == 200
+    assert await visible(ann) == 0
+    assert await visible(bob) == 200
 
 
 # -- windows ----------------------------------------------------------------------------------
 
 
-async def test_recall_and_edit_windows_at_half_and_twice(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+async def test_recall_and_edit_windows_at_half_and_twice(
+    cast: Cast, crowd: Crowd, connect: Any
+) -> None:
+    ann, bob = crowd[0], crowd[1]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
     sent = trio.current_time()
     seqs = []
@@ -469,15 +516,15 @@ async def test_recall_and_edit_windows_at_half_and_twice(cast: Cast, connect: An
         ErrorCode.FORBIDDEN, Op.EDIT, cid=cid, cmid="e2", seq=seqs[3], body={"text": "late"}
     )
     assert await sock.max_seq(cid) == top
-    page = await cast.api.messages(bob.token, cid, after=0)
+    page = await cast.api.messages(bob.token, cid, after=seqs[0] - 1)
     bodies = {m.seq: m.body for m in page.msgs}
     assert (bodies[seqs[0]], bodies[seqs[1]]) == (None, {"text": "edited"})
     assert (bodies[seqs[2]], bodies[seqs[3]]) == ({"text": "m2"}, {"text": "m3"})
 
 
-async def test_typing_interval_at_half_and_twice(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+async def test_typing_interval_at_half_and_twice(cast: Cast, crowd: Crowd, connect: Any) -> None:
+    ann, bob = crowd[0], crowd[1]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
     start = trio.current_time()
     await sock.ok(Op.TYPING, cid=cid, active=True)
@@ -492,9 +539,9 @@ async def test_typing_interval_at_half_and_twice(cast: Cast, connect: Any) -> No
 # -- field sizes of SPEC.md §10 ----------------------------------------------------------------
 
 
-async def test_cmid_is_1_to_64_bytes(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+async def test_cmid_is_1_to_64_bytes(cast: Cast, crowd: Crowd, connect: Any) -> None:
+    ann, bob = crowd[0], crowd[1]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
     before = await sock.max_seq(cid)
     for cmid in ("a" * 63, "b" * 64, "é" * 32):
@@ -515,9 +562,11 @@ def _depth(value: object) -> int:
     return 0
 
 
-async def test_envelope_limits_rid_depth_kind_and_seq(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    cid = await cast.befriend(ann, bob)
+async def test_envelope_limits_rid_depth_kind_and_seq(
+    cast: Cast, crowd: Crowd, connect: Any
+) -> None:
+    ann, bob = crowd[0], crowd[1]
+    cid = await crowd.befriend(cast, ann, bob)
     sock = await connect(ann)
     before = await sock.max_seq(cid)
     # kind < 2^31
@@ -552,8 +601,10 @@ async def test_envelope_limits_rid_depth_kind_and_seq(cast: Cast, connect: Any) 
     assert await again.raw.close_code() == 1007
 
 
-async def test_hello_fields_token_device_and_platform(cast: Cast, urls: tuple[str, str]) -> None:
-    ann = await cast.person("ann")
+async def test_hello_fields_token_device_and_platform(
+    cast: Cast, crowd: Crowd, urls: tuple[str, str]
+) -> None:
+    ann = crowd[0]
 
     async def hello(**body: object) -> object:
         async with trio.open_nursery() as nursery:
@@ -583,9 +634,9 @@ async def test_hello_fields_token_device_and_platform(cast: Cast, urls: tuple[st
         assert wrong.code == ErrorCode.UNAUTHORIZED
 
 
-async def test_call_sdp_and_candidate_sizes(cast: Cast, connect: Any) -> None:
-    ann, bob = await cast.person("ann"), await cast.person("bob")
-    await cast.befriend(ann, bob)
+async def test_call_sdp_and_candidate_sizes(cast: Cast, crowd: Crowd, connect: Any) -> None:
+    ann, bob = crowd[2], crowd[3]
+    await crowd.befriend(cast, ann, bob)
     caller, callee = await connect(ann), await connect(bob)
     call = (await caller.ok(Op.CALL, action="invite", peer=bob.id, media="audio"))["call"]
     await callee.ok(Op.CALL, action="accept", call=call)
@@ -606,9 +657,9 @@ async def test_call_sdp_and_candidate_sizes(cast: Cast, connect: Any) -> None:
     await caller.ok(Op.CALL, action="hangup", call=call)
 
 
-async def test_a_json_body_is_at_most_http_max_body_bytes(cast: Cast) -> None:
+async def test_a_json_body_is_at_most_http_max_body_bytes(cast: Cast, crowd: Crowd) -> None:
     """``http.max_body_bytes`` (1 MiB by default) for JSON routes; uploads have their own."""
-    ann = await cast.person("ann")
+    ann = crowd[0]
     limit = 1024 * 1024
 
     def padded(signature: str, size: int) -> bytes:
