@@ -134,7 +134,8 @@ def group_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
             "patch": _with_body(
                 op(
                     "updateGroup",
-                    "change name, avatar, description or announcement (owner or admin)",
+                    "change name, avatar, description or announcement (owner or admin); one "
+                    "group.updated message lists the fields that differ (none: no message)",
                     ok=(200, group),
                     errors=found,
                     path_id="id",
