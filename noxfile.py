@@ -102,6 +102,7 @@ def browser(session: nox.Session) -> None:
             "apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, external=True
         )
     session.run("npm", "ci", "--prefix", "web", "--no-audit", "--no-fund", external=True)
+    session.run("npm", "run", "--prefix", "web", "typecheck", external=True)
     session.install(".", "pytest", "pytest-trio", "playwright>=1.49")
     command = ["python", "-m", *PYTEST, "--confcutdir=tests/web", "tests/web", *session.posargs]
     session.run(

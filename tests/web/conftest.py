@@ -55,8 +55,14 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """``python -m sandcat serve`` on free loopback ports with a fresh data directory."""
     data = tmp_path_factory.mktemp("browser-data")
+    config = data / "sandcat.toml"
+    # TURN credentials for calls (the relay itself is not needed on loopback).
+    config.write_text(
+        '[calls]\nturn_secret = "browser-test-turn-secret"\n'
+        'turn_urls = "turn:127.0.0.1:3478?transport=udp"\n'
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "sandcat", "serve", "--data-dir", str(data),
+        [sys.executable, "-m", "sandcat", "serve", "--config", str(config), "--data-dir", str(data),
          "--ws-port", "0", "--http-port", "0", "--log-level", "WARNING"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

@@ -247,7 +247,9 @@ def test_a_call_reaches_ice_connected(browser: Any, served: Served) -> None:
     eli.register()
     dana.befriend(eli)
     dana.open_direct(eli)
-    dana.page.click("#call-video")
+    with dana.page.expect_response(lambda r: r.url.endswith("/api/v1/calls/turn")) as turn:
+        dana.page.click("#call-video")
+    assert turn.value.status == 200
     eli.page.click("#call-accept")
     for person in (dana, eli):
         person.expect(person.page.locator("#call")).to_have_attribute("data-ice", "connected")

@@ -212,7 +212,10 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
         accept.disabled = reject.disabled = true;
         await backend.answerRequest(request.id, yes).catch((err) => toast(String(err)));
         await loadContacts();
-        if (yes) await refreshConvs();
+        if (yes) {
+          await refreshConvs();
+          refreshPresence();
+        }
       };
       accept.addEventListener("click", answer(true));
       reject.addEventListener("click", answer(false));
@@ -317,6 +320,14 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
     renderPanel();
   }
 
+  /** The presence snapshot of every friend (again after a new friendship). */
+  function refreshPresence(): void {
+    backend.presence().then((users) => {
+      for (const entry of users) state.presence.set(entry.user, entry);
+      state.changed("presence");
+    }, () => undefined);
+  }
+
   state.on((what) => {
     if (what === "users" || what === "convs" || what === "presence" || what === "notices") renderPanel();
     chat.refresh(what);
@@ -362,6 +373,7 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
       if (!state.notices.some((n) => n.nseq === notice.nseq)) state.notices.push(notice);
       if (notice.type.startsWith("friend.")) void loadContacts();
       if (notice.type === "friend.accepted" || notice.type.startsWith("group")) void refreshConvs();
+      if (notice.type === "friend.accepted") refreshPresence();
       state.changed("notices");
     },
     typing(cid, user, active) {
@@ -388,10 +400,7 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
           document.body.dataset.ready = "true";
           if (state.open) chat.reload();
         });
-        void backend.presence().then((users) => {
-          for (const entry of users) state.presence.set(entry.user, entry);
-          state.changed("presence");
-        }, () => undefined);
+        refreshPresence();
         void backend.inbox(0).then((notices) => {
           state.notices = notices;
           state.changed("notices");

@@ -118,6 +118,8 @@ export class ChatView {
 
   show(cid: string | null): void {
     this.cid = cid;
+    this.rendered.clear();
+    replace(this.list);
     this.root.hidden = false;
     this.cancelContext();
     this.panel.hidden = true;
@@ -261,6 +263,11 @@ export class ChatView {
     }
   }
 
+  /** Messages already on screen, by seq, with what they showed: unchanged ones stay in place
+   * (so a screen reader announces only what is new in the live region). */
+  private rendered = new Map<number, { key: string; el: HTMLElement }>();
+  private older = h("li", { class: "older" });
+
   private renderMessages(stick: boolean): void {
     const cid = this.cid!;
     const atEnd = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
@@ -270,14 +277,36 @@ export class ChatView {
       .sort((a, b) => a.seq - b.seq);
     const items: HTMLElement[] = [];
     if (this.state.olderExists.get(cid)) {
-      const more = h("button", { type: "button", class: "link", id: "load-older" }, "Load earlier messages");
-      more.addEventListener("click", () => void this.loadOlder());
-      items.push(h("li", { class: "older" }, more));
+      if (!this.older.firstChild) {
+        const more = h("button", { type: "button", class: "link", id: "load-older" }, "Load earlier messages");
+        more.addEventListener("click", () => void this.loadOlder());
+        this.older.append(more);
+      }
+      items.push(this.older);
     }
     let lastOwn = 0;
     for (const m of messages) if (m.from === this.state.me.id && m.kind !== KIND.system && m.kind !== KIND.call) lastOwn = m.seq;
-    for (const msg of messages) items.push(this.message(msg, conv, msg.seq === lastOwn));
-    replace(this.list, items);
+    const role = conv?.kind === "group" ? this.myRole() : "";
+    for (const msg of messages) {
+      const own = msg.seq === lastOwn;
+      const target = msg.reply_to ? this.state.timeline(cid).get(msg.reply_to) : undefined;
+      const key = JSON.stringify([
+        msg.recalled, msg.edited_at, msg.body, this.state.name(msg.from), own,
+        own ? conv?.peer_read_seq ?? 0 : 0, role,
+        target ? [this.state.name(target.from), summary(this.state, target)] : null,
+        msg.kind === KIND.system ? systemText(this.state, msg) : null,
+      ]);
+      let entry = this.rendered.get(msg.seq);
+      if (!entry || entry.key !== key) {
+        entry = { key, el: this.message(msg, conv, own) };
+        this.rendered.set(msg.seq, entry);
+      }
+      items.push(entry.el);
+    }
+    items.forEach((el, i) => {
+      if (this.list.children[i] !== el) this.list.insertBefore(el, this.list.children[i] ?? null);
+    });
+    while (this.list.children.length > items.length) this.list.lastElementChild!.remove();
     if (stick || atEnd) this.scrollToEnd();
   }
 
