@@ -199,6 +199,22 @@ def test_two_people_chat_in_the_browser(browser: Any, served: Served, tmp_path: 
     carol.expect(carol.page.locator("#announcement")).to_contain_text("Meet at the oasis at 6")
     alice.shot("group")
 
+    # Pin and mute: the pinned conversation leads the list.
+    bob.conv("alice").click()
+    bob.page.click("#pin")
+    bob.expect(bob.page.locator("#conv-list li").first).to_contain_text("alice")
+    bob.expect(bob.conv("alice")).to_contain_text("📌")
+    bob.open_conv("Dune trip")
+    bob.page.click("#mute")
+    bob.expect(bob.conv("Dune trip")).to_contain_text("🔕")
+
+    # Enough messages for two pages of history.
+    alice.open_conv("bob")
+    for n in range(1, 33):
+        alice.page.fill("#composer", f"note {n}")
+        alice.page.press("#composer", "Enter")
+    alice.expect(alice.message("note 32")).to_be_visible()
+
     # Bob reloads: the list and the history come back from the server.
     bob.page.reload()
     bob.wait_ready()
@@ -209,12 +225,15 @@ def test_two_people_chat_in_the_browser(browser: Any, served: Served, tmp_path: 
     print("\n" + timing)
     (SCREENSHOTS / "timing.txt").write_text(timing + "\n")
     bob.shot("conversations")
+    bob.expect(bob.page.locator("#conv-list li").first).to_contain_text("alice")
     bob.open_conv("alice")
+    bob.expect(bob.message("note 32")).to_be_visible()
+    bob.expect(bob.message("hello bob!")).to_have_count(0)
+    bob.page.click("#load-older")
     bob.expect(bob.message("hello bob!")).to_be_visible()
     bob.expect(bob.message("how are you?")).to_be_visible()
 
     # A voice note round-trips.
-    alice.open_conv("bob")
     alice.page.click("#voice")
     time.sleep(1.5)
     alice.page.click("#voice")
