@@ -12,6 +12,8 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
   let tab: Tab = "chats";
   let friends: Friend[] = [];
   let requests: { incoming: FriendRequest[]; outgoing: FriendRequest[] } = { incoming: [], outgoing: [] };
+  /** The new-group form while it is open (re-renders of the contacts panel keep it). */
+  let openForm: HTMLElement | null = null;
   let inboxAcked = Number(localStorage.getItem(`sandcat.inbox.${backend.me.id}`) ?? 0);
 
   const status = h("span", { class: "conn", id: "connection", role: "status" }, "connecting…");
@@ -83,6 +85,7 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
 
   function select(name: Tab): void {
     tab = name;
+    openForm = null;
     if (name === "contacts") void loadContacts();
     renderPanel();
   }
@@ -117,7 +120,9 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
     panel.setAttribute("aria-labelledby", `tab-${tab}`);
     const focused = (document.activeElement as HTMLElement | null)?.dataset?.cid;
     if (tab === "chats") replace(panel, convList());
-    else if (tab === "contacts") {
+    else if (tab === "contacts" && openForm) {
+      if (panel.firstChild !== openForm) replace(panel, openForm);
+    } else if (tab === "contacts") {
       const root = contactsPanel();
       if (panel.firstChild !== root) replace(panel, root);
     }
@@ -222,7 +227,10 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
       return h("li", null, h("span", null, state.name(request.from), request.message ? h("small", null, ` “${request.message}”`) : null), accept, reject);
     });
     const newGroup = h("button", { type: "button", id: "new-group" }, "New group");
-    newGroup.addEventListener("click", () => replace(panel, groupForm()));
+    newGroup.addEventListener("click", () => {
+      openForm = groupForm();
+      renderPanel();
+    });
     replace(contactsBody,
       incoming.length ? [h("h2", null, "Friend requests"), h("ul", { class: "requests", id: "requests" }, incoming)] : null,
       requests.outgoing.length ? [h("h2", null, "Sent requests"), h("ul", { class: "requests" }, requests.outgoing.map((r) => h("li", null, state.name(r.to), h("small", null, " pending"))))] : null,
@@ -261,12 +269,16 @@ export function startApp(root: HTMLElement, backend: Backend, signedOut: () => v
           : h("p", { class: "empty" }, "Add friends first.")),
       h("div", { class: "row" }, h("button", { type: "submit", class: "primary", id: "create-group" }, "Create"), h("button", { type: "button", id: "cancel-group" }, "Cancel")),
     );
-    form.querySelector("#cancel-group")!.addEventListener("click", () => renderPanel());
+    form.querySelector("#cancel-group")!.addEventListener("click", () => {
+      openForm = null;
+      renderPanel();
+    });
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const members = [...form.querySelectorAll<HTMLInputElement>("input[type=checkbox]:checked")].map((c) => c.value);
       try {
         const group = await backend.createGroup(name.value.trim(), members);
+        openForm = null;
         state.groups.set(group.id, group);
         await refreshConvs();
         tab = "chats";
