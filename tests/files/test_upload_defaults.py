@@ -40,11 +40,17 @@ def http(server: Served) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def who(server: Served) -> dict[str, str]:
+    """One account for the module (registrations are limited per client address)."""
+    with httpx.Client(base_url=server.http_url, timeout=60) as http:
+        return account(http)
+
+
 @pytest.mark.parametrize(("form", "chunked"), [(False, False), (True, True)])
 def test_two_million_byte_file_is_stored_whole(
-    http: httpx.Client, form: bool, chunked: bool
+    http: httpx.Client, who: dict[str, str], form: bool, chunked: bool
 ) -> None:
-    who = account(http)
     data = os.urandom(2_000_000)
     reply = send_upload(
         http,
@@ -63,8 +69,7 @@ def test_two_million_byte_file_is_stored_whole(
     assert back.content == data
 
 
-def test_a_one_and_a_half_megabyte_png_is_an_image(http: httpx.Client) -> None:
-    who = account(http)
+def test_a_one_and_a_half_megabyte_png_is_an_image(http: httpx.Client, who: dict[str, str]) -> None:
     out = io.BytesIO()
     Image.frombytes("RGB", (710, 710), os.urandom(710 * 710 * 3)).save(out, format="PNG")
     data = out.getvalue()
@@ -87,8 +92,9 @@ def test_a_one_and_a_half_megabyte_png_is_an_image(http: httpx.Client) -> None:
     )
 
 
-def test_a_100_mib_upload_streams_in_bounded_memory(server: Served, http: httpx.Client) -> None:
-    who = account(http)
+def test_a_100_mib_upload_streams_in_bounded_memory(
+    server: Served, http: httpx.Client, who: dict[str, str]
+) -> None:
     block = os.urandom(_MIB)
     # Warm up the upload path (lazy imports, thread pool) before the baseline.
     warm = send_upload(

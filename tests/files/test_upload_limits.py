@@ -99,6 +99,22 @@ def http(server: Served) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="module")
+def member(server: Served) -> dict[str, str]:
+    """One account for the module (registrations are limited per client address)."""
+    with httpx.Client(base_url=server.http_url, timeout=60) as http:
+        return account(http)
+
+
+@pytest.fixture
+def who(http: httpx.Client, member: dict[str, str]) -> dict[str, str]:
+    """The module's account with its files deleted, so its whole quota is free."""
+    for file in http.get("/api/v1/files", headers=member).json()["files"]:
+        if file["kind"] != "avatar":
+            assert http.delete(f"/api/v1/files/{file['id']}", headers=member).status_code == 204
+    return member
+
+
 def _listing(http: httpx.Client, who: dict[str, str]) -> tuple[list[str], int]:
     reply = http.get("/api/v1/files", headers=who)
     assert reply.status_code == 200, reply.text
@@ -131,10 +147,9 @@ def _assert_refused(
 @pytest.mark.parametrize(("form", "chunked"), VARIANTS)
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_kind_limit_edges(
-    server: Served, http: httpx.Client, kind: str, form: bool, chunked: bool
+    server: Served, http: httpx.Client, who: dict[str, str], kind: str, form: bool, chunked: bool
 ) -> None:
     limit, content_type, make = KINDS[kind]
-    who = account(http)
 
     def send(data: bytes) -> httpx.Response:
         return send_upload(
@@ -155,8 +170,9 @@ def test_kind_limit_edges(
 
 
 @pytest.mark.parametrize(("form", "chunked"), VARIANTS)
-def test_avatar_limit_edges(server: Served, http: httpx.Client, form: bool, chunked: bool) -> None:
-    who = account(http)
+def test_avatar_limit_edges(
+    server: Served, http: httpx.Client, who: dict[str, str], form: bool, chunked: bool
+) -> None:
 
     def send(data: bytes) -> httpx.Response:
         return send_upload(
@@ -187,8 +203,7 @@ def test_avatar_limit_edges(server: Served, http: httpx.Client, form: bool, chun
     assert server.spool_files() == []
 
 
-def test_group_avatar_limit_edges(server: Served, http: httpx.Client) -> None:
-    who = account(http)
+def test_group_avatar_limit_edges(server: Served, http: httpx.Client, who: dict[str, str]) -> None:
     reply = http.post("/api/v1/groups", json={"name": "edges", "members": []}, headers=who)
     assert reply.status_code == 201, reply.text
     path = f"/api/v1/groups/{reply.json()['group']['id']}/avatar"
@@ -213,8 +228,9 @@ def test_group_avatar_limit_edges(server: Served, http: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(("form", "chunked"), VARIANTS)
-def test_quota_edges(server: Served, http: httpx.Client, form: bool, chunked: bool) -> None:
-    who = account(http)
+def test_quota_edges(
+    server: Served, http: httpx.Client, who: dict[str, str], form: bool, chunked: bool
+) -> None:
     content_type = "application/octet-stream"
     for _ in range(4):
         filler = os.urandom(VIDEO_MAX)
@@ -269,8 +285,9 @@ def _json_of_size(size: int) -> bytes:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["length", "chunked"])
-def test_request_body_limit_edges(server: Served, http: httpx.Client, chunked: bool) -> None:
-    who = account(http)
+def test_request_body_limit_edges(
+    server: Served, http: httpx.Client, who: dict[str, str], chunked: bool
+) -> None:
 
     def send(size: int) -> httpx.Response:
         body = _json_of_size(size)
@@ -302,8 +319,9 @@ def test_padded_png_is_a_png_of_that_size(tmp_path: Path) -> None:
         assert image.size == (8, 8)
 
 
-def test_a_client_leaving_mid_upload_leaves_nothing(server: Served, http: httpx.Client) -> None:
-    who = account(http)
+def test_a_client_leaving_mid_upload_leaves_nothing(
+    server: Served, http: httpx.Client, who: dict[str, str]
+) -> None:
     listed, blobs = _listing(http, who), server.blob_files()
     head = (
         "POST /api/v1/files?kind=file HTTP/1.1\r\nHost: test\r\n"
