@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import secrets
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -85,8 +84,7 @@ def cluster_config(
 ) -> dict[str, object]:
     return {
         **base,
-        # Both instances must accept each other's tokens.
-        "auth.token_secret": secrets.token_hex(32),
+        # No token secret: both instances read the signing key from PostgreSQL.
         "backends.database_url": database_url,
         "backends.kafka_bootstrap": backends.kafka_bootstrap,
         "backends.redis_url": backends.redis_url,

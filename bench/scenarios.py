@@ -25,7 +25,7 @@ from bench.wire import Link, LinkClosed, pack, unpack
 
 PULL, SYNC = 11, 12
 T = TypeVar("T")
-#: PULL's largest page (PROTOCOL.md §2).
+#: PULL's largest page (protocol/SPEC.md §4.7).
 _PAGE = 200
 
 

@@ -1,4 +1,4 @@
-"""The ``sandcat`` command: the operations contract of PROTOCOL.md §6."""
+"""The ``sandcat`` command: the operations contract of README.md, "Configuration"."""
 
 from __future__ import annotations
 

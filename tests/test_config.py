@@ -1,4 +1,4 @@
-"""load_config: defaults, file, environment and flags (PROTOCOL.md §6), and its errors."""
+"""load_config: defaults, file, environment, flags (README.md, "Configuration"); its errors."""
 
 from __future__ import annotations
 

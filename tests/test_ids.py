@@ -1,4 +1,4 @@
-"""Ids and conversation ids, parsed at the edge (PROTOCOL.md §1)."""
+"""Ids and conversation ids, parsed at the edge (protocol/SPEC.md §3)."""
 
 from __future__ import annotations
 

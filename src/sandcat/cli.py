@@ -1,4 +1,4 @@
-"""The ``sandcat`` command (operations contract: PROTOCOL.md §6)."""
+"""The ``sandcat`` command (operations contract: README.md, "Configuration")."""
 
 from __future__ import annotations
 

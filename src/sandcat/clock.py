@@ -1,4 +1,4 @@
-"""Wall-clock time in the unit the wire uses (PROTOCOL.md §1)."""
+"""Wall-clock time in the unit the wire uses (protocol/SPEC.md §3, times)."""
 
 from __future__ import annotations
 

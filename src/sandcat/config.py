@@ -1,6 +1,6 @@
 """Configuration, parsed once at startup into frozen per-section dataclasses.
 
-Precedence (PROTOCOL.md §6): command-line flag > environment > TOML file >
+Precedence (README.md, "Configuration"): command-line flag > environment > TOML file >
 default. Every value is checked here; a bad one raises ``ConfigError`` naming
 the key path and the value, so the server fails at startup, never later.
 Nothing reads ``os.environ`` after ``load_config`` returns.
@@ -354,7 +354,7 @@ class Config:
         return f"ws://{host}:{self.server.ws_port}/ws"
 
 
-#: Environment variables of the operations contract (PROTOCOL.md §6).
+#: Environment variables of the operations contract (README.md, "Configuration").
 ENVIRONMENT: Mapping[str, str] = {
     "SANDCAT_DATA_DIR": "server.data_dir",
     "SANDCAT_HOST": "server.host",

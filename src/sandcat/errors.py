@@ -1,7 +1,7 @@
 """Errors with wire codes, split by cause (STYLE.md habit 15).
 
 Every error the server turns into a reply carries the error code of
-PROTOCOL.md §4 and the HTTP status it maps to. ``ClientError`` means the
+protocol/SPEC.md §7 and the HTTP status it maps to. ``ClientError`` means the
 caller did something wrong and may not retry unchanged; ``ServerError`` means
 we failed; ``Unavailable`` is the retryable kind of that.
 """

@@ -1,6 +1,6 @@
 """Identifiers: opaque ids, conversation ids, and their parsing at the edge.
 
-PROTOCOL.md §1: ids are 1-64 characters of ``[A-Za-z0-9_-]``, so ``:`` can
+protocol/SPEC.md §3: ids are 1-64 characters of ``[A-Za-z0-9_-]``, so ``:`` can
 separate them inside cids. Direct cids are ``d:min(a,b):max(a,b)``; group cids
 are ``g:<group id>``.
 """

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §3, row by row: every bad input gets its documented answer.
+"""protocol/SPEC.md §2 and §6, row by row: every bad input gets its documented answer.
 
 Each test also keeps a control connection open beside the hostile one and
 checks it still works afterwards: one client's garbage costs nobody else.

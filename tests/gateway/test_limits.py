@@ -1,4 +1,4 @@
-"""Rate limits, abuse, and the per-connection error boundary (PROTOCOL.md §3)."""
+"""Rate limits, abuse, and the per-connection error boundary (protocol/SPEC.md §6, §10)."""
 
 from __future__ import annotations
 

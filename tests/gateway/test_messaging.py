@@ -1,4 +1,4 @@
-"""PROTOCOL.md §2, the messaging frames: SEND, MSG, PULL, SYNC, READ, READ_STATE.
+"""protocol/SPEC.md §4-5, the messaging frames: SEND, MSG, PULL, SYNC, READ, READ_STATE.
 
 Each test sets up accounts over HTTP and then speaks raw frames to a real
 server. Absence of a push is checked with a PING round trip: the server

@@ -1,4 +1,4 @@
-"""PROTOCOL.md §3, session rules: authentication, device slots, heartbeat, limits, shutdown.
+"""protocol/SPEC.md §6, session rules: authentication, device slots, heartbeat, limits, shutdown.
 
 Everything runs against a real server over real sockets; timeouts the rules
 name are configured small per test (``server_overrides``), and tokens that

@@ -65,7 +65,7 @@ def create_app(
     history: HistoryStore,
     clock: Clock = system_clock,
 ) -> QuartTrio:
-    """The HTTP API (PROTOCOL.md §5) and ``GET /healthz`` (§6).
+    """The HTTP API (protocol/SPEC.md §13) and ``GET /healthz`` (README.md).
 
     ``ready`` decides the health answer: 200 once the instance is ready, 503
     while it is starting or draining. ``GET /metrics`` renders ``metrics``

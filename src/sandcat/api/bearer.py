@@ -9,7 +9,7 @@ from quart import request
 from sandcat.domain.accounts import Accounts, Principal
 from sandcat.errors import Unauthorized
 
-#: Close code for a session ended by logout or revocation (PROTOCOL.md §3).
+#: Close code for a session ended by logout or revocation (protocol/SPEC.md §8).
 SESSION_ENDED = 4007
 
 

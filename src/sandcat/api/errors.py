@@ -1,7 +1,7 @@
 """Every error leaves the API as JSON: ``{"error": {"code", "message", "field"?}}``.
 
 Sandcat errors carry their own code and status. Quart's HTTP errors (unknown
-route, wrong method, body too large) get the nearest PROTOCOL.md §4 code. An
+route, wrong method, body too large) get the nearest protocol/SPEC.md §7 code. An
 unexpected exception is logged by Quart with its traceback and answered 500
 ``internal`` with no detail, never an HTML page.
 """

@@ -1,6 +1,6 @@
 """Where a session gets access tokens, and how it renews them.
 
-Access tokens are short-lived (PROTOCOL.md §3): a session presents a fresh
+Access tokens are short-lived (protocol/SPEC.md §6): a session presents a fresh
 one with AUTH before the old one expires, and a reconnect needs a valid one
 for HELLO. `Credentials` is the small interface the session uses for that;
 `RefreshingCredentials` implements it with ``/auth/refresh``, and

@@ -19,7 +19,7 @@ class SandcatClientError(Exception):
     """The server answered a request with an error.
 
     Attributes:
-        code: the wire error code (PROTOCOL.md §4), an `ErrorCode` for the
+        code: the wire error code (protocol/SPEC.md §7), an `ErrorCode` for the
             codes the protocol defines, else the string as received.
         message: the server's human-readable reason.
         retry_after_ms: how long to wait before trying again, when the server

@@ -1,7 +1,7 @@
 """Typed results of the request frames, built from OK bodies.
 
 The protocol package turns bytes into frames; an OK frame's body is a plain
-map whose shape depends on the request (PROTOCOL.md §2). These classes give
+map whose shape depends on the request (protocol/SPEC.md §5). These classes give
 those shapes names and types, and `message` turns a MSG body embedded in a
 PULL or SYNC reply into the same `Msg` a push decodes to.
 """

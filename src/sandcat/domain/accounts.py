@@ -32,7 +32,7 @@ from sandcat.ids import new_id, parse_id
 from sandcat.store.accounts import AccountStore, Session, SessionInfo, User
 
 #: Usernames are case-insensitive: typed in any case, stored lower-cased
-#: (PROTOCOL.md §5: [a-z0-9_.]); display names keep whatever case people like.
+#: (protocol/SPEC.md §13: [a-z0-9_.]); display names keep whatever case people like.
 _USERNAME = re.compile(r"[A-Za-z0-9_.]{3,32}")
 _PLATFORM = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 #: E.164 after removing spaces, dots, dashes and parentheses.

@@ -5,7 +5,7 @@ queues encoded frames with ``push``, which never blocks: the frame goes into
 the socket's outbox (gateway/transport.py), written with the next tick's
 flush or, when the kernel's buffer is full, by the socket's writer. A client
 whose backlog is full has stopped reading and is closed with 4005
-(PROTOCOL.md §3): more than ``outbound_queue_frames`` frames, or a push that
+(protocol/SPEC.md §6, §8): more than ``outbound_queue_frames`` frames, or a push that
 would take the queue over ``outbound_queue_bytes``. Replies are bounded the
 other way: the reader takes the client's next request only once the queue
 has room for a largest reply (``max_reply_bytes``; PULL and HISTORY cut

@@ -4,7 +4,7 @@ It is the send path's ``Directory`` (where to push a user's messages), the
 inbox's ``Notifier`` (NOTIFY pushes) and the API's ``SessionCloser`` (logout
 closes that session's sockets with 4007). A
 second connection for the same ``(user, device)`` replaces the first, which is
-closed with 4001 (PROTOCOL.md §3, device slots).
+closed with 4001 (protocol/SPEC.md §6, device slots).
 
 With a ``fanout`` (cluster mode), session ends and READ_STATE pushes also go
 to every other instance, which applies them with ``local_only``.

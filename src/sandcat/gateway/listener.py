@@ -1,4 +1,4 @@
-"""The WebSocket listener: handshake rules of PROTOCOL.md §1, then a Connection."""
+"""The WebSocket listener: handshake rules of protocol/SPEC.md §1, then a Connection."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Per-connection rate limiting: a token bucket, and a strike count for abuse.
 
 A client over its rate gets ERR ``rate_limited`` with ``retry_after_ms`` and the
-frame is not processed (PROTOCOL.md §3). A client that keeps sending while
+frame is not processed (protocol/SPEC.md §6). A client that keeps sending while
 limited collects strikes; too many and it is closed with 4004. Time comes from
 ``trio.current_time`` so tests can drive it with a mock clock.
 """

@@ -2,8 +2,8 @@
 
 It runs after the persister's commit, so nothing is acked or pushed that is
 not durable (G1). Each message is encoded once for all recipients, and once
-more with ``cmid`` and ``device`` for the sender's other devices (PROTOCOL.md
-§2, MSG).
+more with ``cmid`` and ``device`` for the sender's other devices
+(protocol/SPEC.md §4.12, MSG).
 """
 
 from __future__ import annotations

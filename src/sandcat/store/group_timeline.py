@@ -3,7 +3,7 @@
 ``Timeline`` locks the group's conversation row for the change (group
 changes and sends of one group are serialised on it), hands out the next
 seq before the change is made (joins and removals record it), and ``record``
-writes the system message (kind 9, body ``{event, data}``, PROTOCOL.md §9)
+writes the system message (kind 9, body ``{event, data}``, protocol/SPEC.md §9)
 with that seq, the change's inbox notices, the outbox row in cluster mode,
 and last the SYNC version (it is the lock writers serialise on, see
 ``store.postgres.conversations``) — the order the message store uses.
@@ -23,7 +23,7 @@ from sandcat.store.groups import Change, SystemEntry
 from sandcat.store.inbox import NewNotice
 from sandcat.store.messages import StoredMessage
 
-#: The content kind of system messages (PROTOCOL.md §9).
+#: The content kind of system messages (protocol/SPEC.md §9).
 SYSTEM_KIND = 9
 #: The sending device of system messages (one no client is likely to call itself:
 #: the push skips the sender's device of that name).

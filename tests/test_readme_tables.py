@@ -1,0 +1,97 @@
+"""The README's tables agree with the code: every route it lists exists in the
+OpenAPI document, and the configuration table names every environment
+variable and every flag of ``sandcat serve``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sandcat.api.openapi import openapi_document
+from sandcat.cli import _parser
+from sandcat.config import ENVIRONMENT
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+_METHOD = re.compile(r"^[A-Z]+$")
+_ROUTE = re.compile(r"^(?:([A-Z]+) )?(/\S*)$")
+
+
+def _table(header: str) -> list[list[str]]:
+    start = README.index(header)
+    rows = []
+    for line in README[start:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def _normal(path: str) -> str:
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def readme_routes() -> set[tuple[str, str]]:
+    """(method, path) of every route in the README's "area | routes" table."""
+    routes: set[tuple[str, str]] = set()
+    for _, cell in _table("| area | routes |"):
+        pending: list[str] = []
+        last: list[str] = []
+        for span in re.findall(r"`([^`]*)`", cell):
+            if _METHOD.match(span):
+                pending.append(span)
+                continue
+            found = _ROUTE.match(span)
+            if found is None:
+                continue  # a setting named in passing
+            method, path = found.groups()
+            methods = [*pending, method] if method else last
+            pending, last = [], methods
+            path = path.partition("?")[0]
+            head, _, tail = path.rpartition("/")
+            for leaf in tail.replace("\\|", "|").split("|"):
+                routes.update((m, _normal(f"/api/v1{head}/{leaf}")) for m in methods)
+    return routes
+
+
+def test_every_route_in_the_readme_exists() -> None:
+    documented = {
+        (method.upper(), _normal(path))
+        for path, operations in openapi_document()["paths"].items()
+        for method in operations
+    }
+    listed = readme_routes()
+    assert len(listed) > 60
+    assert listed - documented == set()
+    assert ("POST", "/api/v1/groups/{}/leave") in listed
+
+
+def test_the_configuration_table_names_every_variable_and_flag() -> None:
+    rows = _table("| flag | environment | TOML key | default |")
+    flags = {flag.strip("`") for row in rows for flag in row[0].split(", ") if flag}
+    variables = {row[1].strip("`") for row in rows if row[1]}
+    # Secrets are named beside their key in the TOML example instead.
+    for name in set(ENVIRONMENT) - variables:
+        assert f"or {name}" in README, name
+    serve = _parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    options = {
+        option
+        for action in serve._actions
+        if action.help != "==SUPPRESS==" and action.option_strings != ["-h", "--help"]
+        for option in action.option_strings
+    }
+    assert options <= flags
+
+
+def test_nothing_cites_the_protocol_file_that_does_not_exist() -> None:
+    root = Path(__file__).parent.parent
+    missing = "PROTOCOL" + ".md"  # spelled apart: this file must not cite it either
+    assert not (root / missing).exists()
+    citing = [
+        str(path.relative_to(root))
+        for folder in ("src", "tests", "bench", "compose", "protocol")
+        for path in (root / folder).rglob("*")
+        if path.suffix in {".py", ".md", ".sql", ".toml", ".yml"}
+        and missing in path.read_text(encoding="utf-8")
+    ]
+    assert citing == []
+    assert missing not in README
