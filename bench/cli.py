@@ -25,9 +25,12 @@ SERVER_CONFIG: Mapping[str, object] = {
     # pair at 1,200 sends/s over 10 s: the bench measures capacity, not policy.
     "gateway.rate_per_s": 1_000_000,
     "gateway.rate_burst": 1_000_000,
-    # Every bench user logs in from 127.0.0.1: the per-address login limit
-    # (100 per 15 minutes) would stop the setup of any run with more users.
+    # Every bench user registers, logs in and befriends from 127.0.0.1: the
+    # per-address and per-user limits would stop the setup of any larger run.
     "auth.login_failures_per_ip": 1_000_000,
+    "auth.registrations_per_ip": 1_000_000,
+    "chat.friend_requests_per_user": 1_000_000,
+    "chat.friend_requests_per_ip": 1_000_000,
 }
 
 #: The standard set ``nox -s bench`` runs: (label, scenario, params). Minutes, not hours.

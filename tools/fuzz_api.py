@@ -57,7 +57,9 @@ def main(argv: list[str]) -> int:
         # Generous limits: the fuzzer logs in and asks for codes far more than people do.
         config.write_text(
             "[auth]\nlogin_failures_per_ip = 1000000\nlogin_failures = 100000\n"
-            "codes_per_ip = 1000000\ncodes_per_email = 100000\n",
+            "codes_per_ip = 1000000\ncodes_per_email = 100000\nregistrations_per_ip = 1000000\n"
+            "[chat]\nfriend_requests_per_user = 1000000\nfriend_requests_per_ip = 1000000\n"
+            "friend_requests_per_pair = 1000000\n",
             encoding="utf-8",
         )
         server = subprocess.Popen(

@@ -172,7 +172,8 @@ def build_services(
             # Notices written in a store's own transaction go through the relay
             # when they land in an outbox first (the inbox in MongoDB).
             notifier=notice_relay or notifier,
-            request_cooldown_s=config.chat.friend_request_cooldown_s,
+            config=config.chat,
+            limiters=limiters,
         ),
         groups=Groups(
             stores.groups,
@@ -348,6 +349,7 @@ async def run_server(
                     pipeline=pipeline,
                     instance=instance,
                     clock=clock,
+                    limiters=shared.limiters,
                 )
             )
             hub.on_leave = signals.left

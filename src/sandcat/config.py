@@ -111,6 +111,10 @@ class AuthConfig:
     login_failures_per_ip: int = field(default=100, metadata=_bounds(1, 1_000_000))
     #: Failures further apart than this (after any lock) start counting afresh.
     login_window_s: float = field(default=900.0, metadata=_bounds(1, 86400))
+    #: Registrations (attempts past the field checks) per client address per
+    #: registration_window_s before 429.
+    registrations_per_ip: int = field(default=20, metadata=_bounds(1, 1_000_000))
+    registration_window_s: float = field(default=3600.0, metadata=_bounds(1, 7 * 86400))
     #: Email verification codes: lifetime, and wrong guesses before a code is burnt.
     code_ttl_s: int = field(default=300, metadata=_bounds(30, 3600))
     code_max_attempts: int = field(default=5, metadata=_bounds(1, 100))
@@ -190,6 +194,13 @@ class ChatConfig:
     max_group_members: int = field(default=500, metadata=_bounds(2, 1_000_000))
     #: After a rejection or an unfriending, how long before the same user may ask again.
     friend_request_cooldown_s: int = field(default=86400, metadata=_bounds(0, 365 * 86400))
+    #: Friend requests sent (each also lets its sender send a cancel notice) per
+    #: sender and addressee, per sender, and per client address within
+    #: friend_request_window_s before 429.
+    friend_requests_per_pair: int = field(default=3, metadata=_bounds(1, 1_000_000))
+    friend_requests_per_user: int = field(default=30, metadata=_bounds(1, 1_000_000))
+    friend_requests_per_ip: int = field(default=100, metadata=_bounds(1, 1_000_000))
+    friend_request_window_s: float = field(default=3600.0, metadata=_bounds(1, 7 * 86400))
     #: How long after sending a user may recall a message (group owners and admins: always).
     recall_window_s: int = field(default=120, metadata=_bounds(0, 365 * 86400))
     #: How long after sending a user may edit a text message.
@@ -316,6 +327,10 @@ class SignalsConfig:
 
     #: Each connection may send one TYPING per conversation per interval.
     typing_interval_s: float = field(default=2.0, metadata=_bounds(0, 60))
+    #: TYPING one user may send over all connections, conversations and instances
+    #: per typing_window_s (stops that clear a start are free).
+    typing_per_user: int = field(default=30, metadata=_bounds(1, 1_000_000))
+    typing_window_s: float = field(default=10.0, metadata=_bounds(0.1, 3600))
     #: Presence changes are pushed in one PRESENCE per recipient at most this often.
     presence_batch_ms: int = field(default=250, metadata=_bounds(10, 10_000))
     #: How often an instance refreshes its devices in the presence book (they

@@ -58,8 +58,9 @@ store_timeout_s = 3.0
 
 [auth]
 token_secret = "{TOKEN_SECRET}"
-# The test logs every device in from one address.
+# The test registers and logs every device in from one address.
 login_failures_per_ip = 100000
+registrations_per_ip = 100000
 """
 
 

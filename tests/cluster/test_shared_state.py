@@ -39,6 +39,7 @@ async def pair(
                 "backends.revocation_poll_s": 0.05,
                 "auth.token_secret": TOKEN_SECRET,
                 "auth.login_failures": 3,
+                "chat.friend_requests_per_pair": 1,
                 "gateway.user_rate_per_s": 0.01,
                 "gateway.user_burst": 4,
                 "gateway.user_lease": 2,
@@ -82,6 +83,26 @@ async def test_login_failures_on_one_instance_count_on_the_other(
     # Redis losing its data forgets the count: attempts go through again, no errors.
     await flushall(redis_url)
     assert await _fail_login(on_b, alice.username) == 401
+
+
+async def test_friend_requests_sent_on_one_instance_count_on_the_other(
+    apis: tuple[Api, Api],
+) -> None:
+    on_a, on_b = apis
+    alice, bob = await on_a.account("phone"), await on_a.account("phone")
+    sent = await on_a.http.post(
+        "/api/v1/friends/requests", json={"to": bob.id}, headers=on_a.auth(alice)
+    )
+    assert sent.status_code == 201, sent.text
+    request_id = sent.json()["request"]["id"]
+    cancelled = await on_a.http.post(
+        f"/api/v1/friends/requests/{request_id}/cancel", headers=on_a.auth(alice)
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    again = await on_b.http.post(
+        "/api/v1/friends/requests", json={"to": bob.id}, headers=on_b.auth(alice)
+    )
+    assert again.status_code == 429, again.text
 
 
 @pytest.mark.parametrize("flush_first", [False, True], ids=["redis-intact", "after-flushall"])

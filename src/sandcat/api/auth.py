@@ -36,6 +36,7 @@ def auth_blueprint(
             phone=body.optional_text("phone"),
             display_name=body.optional_text("display_name"),
             code=body.optional_text("code"),
+            ip=request.remote_addr,
         )
         return json_response({"user": user_json(user, private=True)}, 201)
 

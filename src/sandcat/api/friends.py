@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from sandcat.api.bearer import authenticated
 from sandcat.api.payload import json_response, query_int, read_body
@@ -14,16 +14,16 @@ from sandcat.store.contacts import Blocked, Friend, FriendRequest
 _MAX_VERSION = 2**53 - 1
 
 
-def request_json(request: FriendRequest) -> dict[str, object]:
+def request_json(friend_request: FriendRequest) -> dict[str, object]:
     return {
-        "id": request.id,
-        "from": request.from_user,
-        "to": request.to_user,
-        "message": request.message,
-        "remark": request.remark,
-        "status": request.status,
-        "created_at": request.created_at,
-        "updated_at": request.updated_at,
+        "id": friend_request.id,
+        "from": friend_request.from_user,
+        "to": friend_request.to_user,
+        "message": friend_request.message,
+        "remark": friend_request.remark,
+        "status": friend_request.status,
+        "created_at": friend_request.created_at,
+        "updated_at": friend_request.updated_at,
     }
 
 
@@ -92,13 +92,14 @@ def friends_blueprint(accounts: Accounts, contacts: Contacts, *, max_body_bytes:
     async def send_request() -> Response:
         principal = await authenticated(accounts)
         body = await read_body(max_bytes=max_body_bytes)
-        request = await contacts.send_request(
+        sent = await contacts.send_request(
             principal.user,
             to=body.text("to"),
             message=body.optional_text("message") or "",
             remark=body.optional_text("remark") or "",
+            ip=request.remote_addr,
         )
-        return json_response({"request": request_json(request)}, 201)
+        return json_response({"request": request_json(sent)}, 201)
 
     @routes.get("/requests")
     async def list_requests() -> Response:

@@ -35,7 +35,7 @@ def people_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema
                 "create an account (with an emailed code when verification is on)",
                 ok=(201, user),
                 body="register",
-                errors=(409,),
+                errors=(409, 429),
                 auth=False,
             )
         },

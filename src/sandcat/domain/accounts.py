@@ -144,6 +144,11 @@ class Accounts:
         self._address_failures = limiters.limiter(
             "login-failures-ip", limit=config.login_failures_per_ip, window_s=window
         )
+        self._registrations = limiters.limiter(
+            "registrations-ip",
+            limit=config.registrations_per_ip,
+            window_s=config.registration_window_s,
+        )
 
     async def register(
         self,
@@ -154,10 +159,13 @@ class Accounts:
         phone: str | None = None,
         display_name: str | None = None,
         code: str | None = None,
+        ip: str | None = None,
     ) -> User:
         """Create an account. Raises ``BadRequest`` naming the bad field (a wrong
-        or missing ``code`` while email verification is on included) and
-        ``Conflict`` (field ``username``, ``email`` or ``phone``) for a taken one."""
+        or missing ``code`` while email verification is on included),
+        ``Conflict`` (field ``username``, ``email`` or ``phone``) for a taken one,
+        and ``RateLimited`` past ``registrations_per_ip`` attempts from ``ip``
+        (counted once the fields pass their checks, before any hashing)."""
         if not _USERNAME.fullmatch(username):
             raise BadRequest("username: must be 3-32 of a-z, 0-9, '_' and '.'", field="username")
         typed, username = username, username.lower()
@@ -172,6 +180,9 @@ class Accounts:
             low=1,
             high=64,
         )
+        wait = await self._registrations.take(ip or "?")
+        if wait:
+            raise RateLimited("too many registrations from this address; wait", retry_after_ms=wait)
         if self._config.email_verification:
             if email is None:
                 raise BadRequest("email: required (email verification is on)", field="email")

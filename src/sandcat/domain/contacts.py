@@ -14,9 +14,11 @@ from __future__ import annotations
 from typing import TypeVar
 
 from sandcat.clock import Clock
+from sandcat.config import ChatConfig
 from sandcat.domain._text import bounded
 from sandcat.domain.notices import Notifier
-from sandcat.errors import BadRequest
+from sandcat.domain.ratelimit import Limiters, LocalLimiters
+from sandcat.errors import BadRequest, RateLimited
 from sandcat.ids import new_id, parse_id
 from sandcat.store.contacts import Blocked, ContactChanges, ContactStore, Friend, FriendRequest
 from sandcat.store.inbox import Posted
@@ -40,28 +42,52 @@ class Contacts:
         *,
         clock: Clock,
         notifier: Notifier,
-        request_cooldown_s: int = 86400,
+        config: ChatConfig | None = None,
+        limiters: Limiters | None = None,
     ) -> None:
+        config = config or ChatConfig()
         self._store = store
         self._clock = clock
         self._notifier = notifier
-        self._cooldown_ms = request_cooldown_s * 1000
+        self._cooldown_ms = config.friend_request_cooldown_s * 1000
+        limiters = limiters or LocalLimiters(clock)
+        window = config.friend_request_window_s
+        #: A request and its cancel make two notices for the addressee: each of
+        #: these bounds how many one sender (or address) can cause per window.
+        self._request_limits = (
+            limiters.limiter(
+                "friend-requests-pair", limit=config.friend_requests_per_pair, window_s=window
+            ),
+            limiters.limiter(
+                "friend-requests-user", limit=config.friend_requests_per_user, window_s=window
+            ),
+            limiters.limiter(
+                "friend-requests-ip", limit=config.friend_requests_per_ip, window_s=window
+            ),
+        )
 
     def _published(self, posted: Posted[T]) -> T:
         self._notifier.publish(posted.notices)
         return posted.value
 
     async def send_request(
-        self, user: str, *, to: str, message: str = "", remark: str = ""
+        self, user: str, *, to: str, message: str = "", remark: str = "", ip: str | None = None
     ) -> FriendRequest:
         """Ask ``to`` to become ``user``'s friend; ``remark`` is what ``user`` will
         call them. Raises ``BadRequest`` (to self, bad fields), ``NotFound``
         (no such user, or one who blocks ``user``), ``Conflict`` (already
         friends, already pending, blocked by ``user``) and ``RateLimited``
-        (within the cool-down after a rejection or an unfriending)."""
+        (within the cool-down after a rejection or an unfriending, or past the
+        requests allowed per addressee, per sender or per address ``ip``;
+        only requests that were sent count)."""
         to = parse_id(to, field="to")
         if to == user:
             raise BadRequest("to: cannot befriend yourself", field="to")
+        keys = (f"{user}:{to}", user, ip or "?")
+        for limiter, key in zip(self._request_limits, keys, strict=True):
+            wait = await limiter.retry_after_ms(key)
+            if wait:
+                raise RateLimited("too many friend requests; wait", retry_after_ms=wait)
         now = self._clock()
         request = FriendRequest(
             id=new_id(),
@@ -72,9 +98,12 @@ class Contacts:
             created_at=now,
             updated_at=now,
         )
-        return self._published(
+        sent = self._published(
             await self._store.create_request(request, cooldown_ms=self._cooldown_ms)
         )
+        for limiter, key in zip(self._request_limits, keys, strict=True):
+            await limiter.hit(key)
+        return sent
 
     async def list_requests(self, user: str) -> list[FriendRequest]:
         """Pending requests to and from ``user``."""

@@ -7,6 +7,12 @@ is stored. Each connection may signal each conversation once per
 can always clear the indicator it raised. Anything more is refused with ERR
 ``rate_limited`` (``retry_after_ms``) and delivered to nobody. Clients hide an
 indicator that is not refreshed within 6 s (SPEC.md §4.16).
+
+On top of that each user may send ``typing_per_user`` TYPING per
+``typing_window_s`` over all connections, conversations and instances (a
+shared limiter): the per-connection table forgets old conversations, and
+without this bound TYPING spread over more conversations than it remembers
+went through unlimited.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Protocol
 
 import trio
 
+from sandcat.domain.ratelimit import RateLimits
 from sandcat.errors import Forbidden, RateLimited
 from sandcat.gateway.beacon import Beacon
 from sandcat.protocol import Ok, Typing, TypingEvent, encode
@@ -33,10 +40,13 @@ class Typist(Protocol):
 
 
 class Indicators:
-    def __init__(self, reach: ReachStore, beacon: Beacon, *, interval_s: float) -> None:
+    def __init__(
+        self, reach: ReachStore, beacon: Beacon, *, interval_s: float, per_user: RateLimits
+    ) -> None:
         self._reach = reach
         self._beacon = beacon
         self._interval_s = interval_s
+        self._per_user = per_user
         #: connection -> cid -> (when its last TYPING went out, whether it was a start)
         self._last: weakref.WeakKeyDictionary[Typist, OrderedDict[str, tuple[float, bool]]] = (
             weakref.WeakKeyDictionary()
@@ -46,14 +56,18 @@ class Indicators:
         now = trio.current_time()
         sent = self._last.setdefault(conn, OrderedDict())
         last = sent.get(frame.cid)
+        clearing = last is not None and last[1] and not frame.active
         if last is not None:
             elapsed = now - last[0]
-            clearing = last[1] and not frame.active
             if elapsed < self._interval_s and not clearing:
                 wait_ms = int((self._interval_s - elapsed) * 1000) + 1
                 raise RateLimited(
                     "one TYPING per conversation per interval", retry_after_ms=wait_ms
                 )
+        if not clearing:
+            wait_ms = await self._per_user.take(conn.user)
+            if wait_ms:
+                raise RateLimited("too many TYPING from this user", retry_after_ms=wait_ms)
         writers = await self._reach.writers(frame.cid)
         if conn.user not in writers:
             raise Forbidden("not a member of this conversation")

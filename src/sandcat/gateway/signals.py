@@ -19,6 +19,7 @@ import trio
 from sandcat.bus.broadcast import open_broadcast
 from sandcat.clock import Clock
 from sandcat.config import Config
+from sandcat.domain.ratelimit import Limiters
 from sandcat.gateway.beacon import Beacon, Outlets
 from sandcat.gateway.calls import CallDesk, Caller
 from sandcat.gateway.indicators import Indicators
@@ -79,6 +80,7 @@ async def open_signals(
     pipeline: Pipeline,
     instance: str,
     clock: Clock,
+    limiters: Limiters,
 ) -> AsyncIterator[Signals]:
     """Typing, presence and calls, running until the block exits."""
     settings = config.signals
@@ -92,7 +94,14 @@ async def open_signals(
     ):
         beacon = Beacon(hub, broadcast, instance=instance)
         signals = Signals(
-            indicators=Indicators(reach, beacon, interval_s=settings.typing_interval_s),
+            indicators=Indicators(
+                reach,
+                beacon,
+                interval_s=settings.typing_interval_s,
+                per_user=limiters.limiter(
+                    "typing-user", limit=settings.typing_per_user, window_s=settings.typing_window_s
+                ),
+            ),
             presence=PresenceDesk(
                 presence_book,
                 reach,
@@ -134,6 +143,7 @@ async def run_signals(
     pipeline: Pipeline,
     instance: str,
     clock: Clock,
+    limiters: Limiters,
     task_status: trio.TaskStatus[Signals] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the signals inside ``scope`` (cancelled at shutdown); started with them."""
@@ -141,7 +151,13 @@ async def run_signals(
         raise RuntimeError("the store backend has no ReachStore")
     with scope:
         async with open_signals(
-            config, reach=reach, hub=hub, pipeline=pipeline, instance=instance, clock=clock
+            config,
+            reach=reach,
+            hub=hub,
+            pipeline=pipeline,
+            instance=instance,
+            clock=clock,
+            limiters=limiters,
         ) as signals:
             task_status.started(signals)
             await trio.sleep_forever()
