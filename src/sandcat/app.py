@@ -71,6 +71,7 @@ from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.relay import new_instance_id, open_bus, start_relay
+from sandcat.private_files import make_private_dir
 from sandcat.protocol import CloseCode, Limits
 from sandcat.proxies import TrustedProxies
 from sandcat.store.backends import Janitor, Stores, open_stores
@@ -210,7 +211,7 @@ async def run_server(
     ``passwords`` replaces the hasher built from ``config.auth`` (tests use a
     cheaper cost; production never passes one).
     """
-    config.data_path.mkdir(parents=True, exist_ok=True)
+    make_private_dir(config.data_path)
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
     ready = False
     instance = new_instance_id()

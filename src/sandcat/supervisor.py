@@ -27,6 +27,7 @@ from sandcat import __version__
 from sandcat.config import Config
 from sandcat.domain.keyring import check_configured
 from sandcat.errors import ConfigError, ListenError
+from sandcat.private_files import make_private_dir
 from sandcat.store.backends import is_postgres
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def check(config: Config, workers: int) -> None:
 def run_workers(config: Config, workers: int, argv: Sequence[str]) -> int:
     """Start ``workers`` children of ``sandcat serve`` (``argv`` without ``--workers``)."""
     check(config, workers)
-    config.data_path.mkdir(parents=True, exist_ok=True)
+    make_private_dir(config.data_path)
     # Without a configured secret the workers agree on the database's key.
     check_configured(config.auth.token_secret)
     ws = _bind(config.server.host, config.server.ws_port, "server.ws_port")

@@ -340,7 +340,7 @@ async def test_update_my_profile(api: Api) -> None:
         "signature": "hi there",
         "region": "Lisbon",
         "language": "pt-BR",
-        "avatar": "avatar2.png",
+        "avatar": "https://example.org/ann.png",
         "phone": "+351 912 345 678",
         "find_by_phone": False,
     }

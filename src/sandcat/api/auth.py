@@ -26,6 +26,12 @@ def auth_blueprint(
     routes = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
     max_bytes = config.http.max_body_bytes
 
+    @routes.after_request
+    async def never_cached(response: Response) -> Response:
+        # Tokens and private account data: no browser or proxy may keep a copy.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
     @routes.post("/register")
     async def register() -> Response:
         body = await read_body(max_bytes=max_bytes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sandcat.api.schemas import ID, MS, Schema, obj, ref, text
+from sandcat.api.schemas import AVATAR, ID, MS, NAME_NOTE, Schema, obj, ref, text
 
 GROUP_SCHEMAS: dict[str, Schema] = {
     "JoinRequest": obj(
@@ -58,8 +58,8 @@ _USERS = {"type": "array", "items": ID, "minItems": 1, "maxItems": 100}
 _BODIES: dict[str, Schema] = {
     "info": obj(
         [],
-        name=text(1, 64),
-        avatar=text(0, 512),
+        name=text(1, 64, description=NAME_NOTE),
+        avatar=AVATAR,
         description=text(0, 1024),
         announcement=text(0, 4096),
     ),
@@ -94,7 +94,7 @@ _BODIES: dict[str, Schema] = {
         user=ID,
         until={**MS, "minimum": 0, "description": "muted until then; 0 (or a past time) unmutes"},
     ),
-    "alias": obj(["alias"], alias=text(0, 64)),
+    "alias": obj(["alias"], alias=text(0, 64, description=NAME_NOTE)),
     "join": obj(
         ["token"],
         token={**ID, "description": "an invite link's token (createGroupInvite)"},

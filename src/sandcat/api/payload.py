@@ -151,4 +151,6 @@ def json_response(payload: object, status: int = 200) -> Response:
         json.dumps(payload, ensure_ascii=False, separators=(",", ":")),
         status=status,
         content_type="application/json",
+        # A browser must never read an API answer (which can echo user text) as HTML.
+        headers={"X-Content-Type-Options": "nosniff"},
     )

@@ -22,6 +22,12 @@ def text(low: int, high: int, **extra: Any) -> Schema:
     return {"type": "string", "minLength": low, "maxLength": high, **extra}
 
 
+#: A name shown to others (display name, group name, alias).
+NAME_NOTE = "no control, bidi (U+202A-202E, U+2066-2069, marks) or zero-width characters"
+#: An avatar reference (users and groups).
+AVATAR = text(0, 512, description="an uploaded file id, an https:// URL (no credentials), or empty")
+
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj(
         ["error"],
@@ -205,7 +211,7 @@ BODIES: dict[str, Schema] = {
         password=_PASSWORD,
         email={"type": "string", "format": "email"},
         phone=_PHONE,
-        display_name=text(1, 64),
+        display_name=text(1, 64, description=NAME_NOTE),
         code={
             "type": "string",
             "pattern": "^[0-9]{6}$",
@@ -231,7 +237,7 @@ BODIES: dict[str, Schema] = {
     ),
     "group": obj(
         ["name", "members"],
-        name=text(1, 64),
+        name=text(1, 64, description=NAME_NOTE),
         members={"type": "array", "items": ID, "description": "friends of the creator"},
     ),
     "code_request": obj(
@@ -254,8 +260,8 @@ BODIES: dict[str, Schema] = {
     "profile": {
         **obj(
             [],
-            display_name=text(1, 64),
-            avatar=text(0, 512),
+            display_name=text(1, 64, description=NAME_NOTE),
+            avatar=AVATAR,
             gender={"type": "string", "enum": ["", "female", "male", "other"]},
             birthday={"type": ["string", "null"], "format": "date"},
             signature=text(0, 256),

@@ -18,6 +18,7 @@ import trio
 from sandcat.blobs.reader import ThreadedReader
 from sandcat.blobs.store import BlobNotFound, check_key
 from sandcat.errors import StoreUnavailable
+from sandcat.private_files import make_private_dir, private_opener
 
 
 class LocalBlobStore:
@@ -30,8 +31,8 @@ class LocalBlobStore:
         """Create the directories; ``StoreUnavailable`` if that is impossible."""
 
         def prepare() -> None:
-            self._objects.mkdir(parents=True, exist_ok=True)
-            self._partial.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self._objects)
+            make_private_dir(self._partial)
             # Partial files of a crashed process are garbage by definition.
             for leftover in self._partial.iterdir():
                 leftover.unlink(missing_ok=True)
@@ -50,7 +51,7 @@ class LocalBlobStore:
 
         def write() -> None:
             try:
-                with open(partial, "xb") as out:
+                with open(partial, "xb", opener=private_opener) as out:
                     if isinstance(source, bytes):
                         out.write(source)
                     else:
@@ -58,7 +59,7 @@ class LocalBlobStore:
                             shutil.copyfileobj(src, out, 1024 * 1024)
                     out.flush()
                     os.fsync(out.fileno())
-                target.parent.mkdir(parents=True, exist_ok=True)
+                make_private_dir(target.parent)
                 os.replace(partial, target)
             finally:
                 partial.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from sandcat.clock import Clock
 from sandcat.config import AuthConfig
-from sandcat.domain._text import bounded
+from sandcat.domain._text import display_text
 from sandcat.domain.avatars import default_avatar
 from sandcat.domain.cache import Cache, LocalCache
 from sandcat.domain.codes import VerificationCodes, normalize_email
@@ -174,7 +174,7 @@ class Accounts:
             email = normalize_email(email)
         if phone is not None:
             phone = normalize_phone(phone)
-        name = bounded(
+        name = display_text(
             typed if display_name is None else display_name,
             field="display_name",
             low=1,

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import urllib.parse
 from importlib import resources
 from typing import Final
+
+from sandcat.errors import BadRequest
+from sandcat.ids import is_id
 
 #: Upload ids of the shipped avatars (stored at startup if missing).
 DEFAULT_AVATARS: Final = ("default-avatar-1", "default-avatar-2", "default-avatar-3")
@@ -21,3 +26,32 @@ def default_avatar_png(file_id: str) -> bytes:
     number = DEFAULT_AVATARS.index(file_id) + 1
     folder = resources.files("sandcat.domain").joinpath("default_avatars")
     return folder.joinpath(f"avatar{number}.png").read_bytes()
+
+
+#: An avatar is an upload id or an https URL, at most this long.
+MAX_AVATAR = 512
+_URL_CHARS = re.compile(r"[!#-;=?-\[\]_a-z~]+")
+
+
+def avatar_ref(value: str, *, field: str = "avatar") -> str:
+    """``value`` if it is empty, an upload id, or an ``https://host/...`` URL of
+    printable ASCII without credentials; ``BadRequest`` naming ``field`` otherwise.
+
+    Clients show avatars by fetching them: free text there could point a
+    client at any scheme (``javascript:``, ``file:``) or smuggle markup."""
+    if value == "" or is_id(value):
+        return value
+    if len(value) <= MAX_AVATAR and _URL_CHARS.fullmatch(value):
+        try:
+            url = urllib.parse.urlsplit(value)
+            host = url.hostname
+            port = url.port  # raises ValueError for a bad port
+        except ValueError:
+            host = port = None
+        if url.scheme == "https" and host and "@" not in url.netloc and port != 0:
+            return value
+    raise BadRequest(
+        f"{field}: must be an uploaded file id or an https:// URL of at most "
+        f"{MAX_AVATAR} characters",
+        field=field,
+    )

@@ -52,7 +52,8 @@ class FileLinks:
 
     def verify(self, file_id: str, variant: str, expires: str, sig: str) -> None:
         """``Forbidden`` unless ``sig`` signs these values and ``expires`` is in the future."""
-        if not (expires.isdigit() and len(expires) <= _MAX_EXPIRES_DIGITS):
+        # isdigit() alone takes "²" and other digits int() refuses: ASCII only.
+        if not (expires.isascii() and expires.isdigit() and len(expires) <= _MAX_EXPIRES_DIGITS):
             raise Forbidden("bad signed link")
         given = sig.encode("utf-8", "replace")
         signatures = (

@@ -30,6 +30,7 @@ from sandcat.domain.media import AVATAR_TYPE, THUMB_TYPE, probe
 from sandcat.domain.media_types import HEAD_BYTES, check_head, parse_declared
 from sandcat.errors import BadRequest, Forbidden, NotFound, StoreUnavailable, TooLarge, Unavailable
 from sandcat.ids import new_id
+from sandcat.private_files import make_private_dir, private_opener
 from sandcat.store.files import FileStore, QuotaExceeded, Upload
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Files:
 
     async def prepare_spool(self) -> None:
         def prepare() -> None:
-            self._spool.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self._spool)
             for leftover in self._spool.iterdir():
                 leftover.unlink(missing_ok=True)
 
@@ -209,7 +210,7 @@ class Files:
         size = 0
         head = b""
         pending = bytearray()
-        async with await trio.open_file(path, "xb") as out:
+        async with await trio.open_file(path, "xb", opener=private_opener) as out:
             async for chunk in chunks:
                 size += len(chunk)
                 if size > room:

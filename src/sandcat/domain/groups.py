@@ -26,7 +26,8 @@ from typing import TypeVar, cast
 from sandcat.bus.event import Event
 from sandcat.clock import Clock
 from sandcat.config import ChatConfig
-from sandcat.domain._text import bounded
+from sandcat.domain._text import bounded, display_text
+from sandcat.domain.avatars import avatar_ref
 from sandcat.domain.notices import Notifier
 from sandcat.errors import BadRequest, NotFound
 from sandcat.ids import new_id, parse_id
@@ -92,7 +93,7 @@ class Groups:
 
         Raises ``BadRequest`` naming ``name`` or ``members`` (not friends, too many).
         """
-        name = bounded(name, field="name", low=1, high=64)
+        name = display_text(name, field="name", low=1, high=64)
         limit = self._config.max_group_members
         users = _users(members, field="members", high=limit + 1)
         others = [user for user in users if user != owner]
@@ -269,7 +270,12 @@ class Groups:
             if not isinstance(value, str):
                 raise BadRequest(f"{name}: must be a string", field=name)
             low, high = _INFO[name]
-            changes[name] = bounded(value, field=name, low=low, high=high)
+            if name == "avatar":
+                changes[name] = avatar_ref(bounded(value, field=name, low=low, high=high))
+            elif name == "name":
+                changes[name] = display_text(value, field=name, low=low, high=high)
+            else:
+                changes[name] = bounded(value, field=name, low=low, high=high)
         return await self._change_fields(actor, group_id, changes, settings=False)
 
     async def configure(self, actor: str, group_id: str, fields: dict[str, object]) -> Group:
@@ -311,7 +317,7 @@ class Groups:
         return group
 
     async def set_alias(self, user: str, group_id: str, alias: str) -> Change:
-        alias = bounded(alias, field="alias", low=0, high=64)
+        alias = display_text(alias, field="alias", low=0, high=64)
         group_id = parse_id(group_id, field="id")
         return self._pushed(
             await self._store.set_alias(group_id, user, alias, now_ms=self._clock())

@@ -13,8 +13,9 @@ import re
 from collections.abc import Mapping
 
 from sandcat.clock import Clock
-from sandcat.domain._text import bounded
+from sandcat.domain._text import bounded, display_text
 from sandcat.domain.accounts import normalize_phone
+from sandcat.domain.avatars import avatar_ref
 from sandcat.errors import BadRequest, NotFound
 from sandcat.ids import parse_id
 from sandcat.store.accounts import PROFILE_FIELDS, AccountStore, Found, User
@@ -69,6 +70,10 @@ def _clean(field: str, value: object, today: datetime.date) -> object:
             raise BadRequest("language: must be a language tag like en or pt-BR", field=field)
         return value
     low, high = _TEXT_LIMITS[field]
+    if field == "display_name":
+        return display_text(value, field=field, low=low, high=high)
+    if field == "avatar":
+        return avatar_ref(bounded(value, field=field, low=low, high=high))
     return bounded(value, field=field, low=low, high=high)
 
 

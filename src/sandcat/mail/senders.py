@@ -20,6 +20,7 @@ import trio
 from sandcat.config import MailConfig
 from sandcat.ids import new_id
 from sandcat.mail.postman import Mail, MailSender
+from sandcat.private_files import make_private_dir, private_opener
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,11 @@ class OutboxSender:
         data = _message(mail, self._sender).as_bytes()
 
         def write() -> Path:
-            self._directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self._directory)
             path = self._directory / f"{new_id()}.eml"
-            path.write_bytes(data)
+            # Mails hold live codes: readable by the server's user only.
+            with open(path, "xb", opener=private_opener) as out:
+                out.write(data)
             return path
 
         path = await trio.to_thread.run_sync(write)

@@ -19,7 +19,9 @@ _VISIBLE = (
     "(u.owner = %(user)s OR EXISTS (SELECT 1 FROM attachments a "
     "JOIN conversation_members m ON m.cid = a.cid "
     "WHERE a.file_id = u.id AND m.user_id = %(user)s "
-    # a former group member: only what was sent while it was one
+    # only what was sent while the member could read: after it joined (a late
+    # joiner with history hidden has from_seq) and, if it left, before
+    "AND a.last_seq >= m.from_seq "
     "AND (m.until_seq IS NULL OR a.first_seq <= m.until_seq)))"
 )
 
@@ -83,9 +85,10 @@ def record_attachments(conn: Connection, sent: Sequence[tuple[str, str, int]], n
         return
     with conn.cursor() as cursor:
         cursor.executemany(
-            "INSERT INTO attachments (file_id, cid, first_seq) VALUES (%s, %s, %s) "
-            "ON CONFLICT (file_id, cid) DO NOTHING",
-            sent,
+            "INSERT INTO attachments (file_id, cid, first_seq, last_seq) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (file_id, cid) DO UPDATE "
+            "SET last_seq = GREATEST(attachments.last_seq, EXCLUDED.last_seq)",
+            [(file_id, cid, seq, seq) for file_id, cid, seq in sent],
         )
     conn.execute(
         "UPDATE uploads SET referenced_at = %s WHERE id = ANY(%s) AND referenced_at IS NULL",

@@ -18,6 +18,7 @@ from typing import TypeVar
 import trio
 
 from sandcat.errors import RejectedValue, StoreUnavailable
+from sandcat.private_files import touch_private
 from sandcat.store.sqlite.schema import MIGRATIONS
 
 T = TypeVar("T")
@@ -61,6 +62,7 @@ class Database:
     def _open_sync(self) -> None:
         # The folder is not made here: a mistyped path must not start an empty
         # database somewhere (store/backends.py checks it and names it).
+        touch_private(self.path)
         try:
             self._writer = self._connect(readonly=False)
             _migrate(self._writer)

@@ -89,8 +89,9 @@ def record_attachments(
     """Inside the message's transaction: ``file_ids`` were sent in ``cid`` at ``seq``."""
     for file_id in file_ids:
         conn.execute(
-            "INSERT OR IGNORE INTO attachments (file_id, cid, first_seq) VALUES (?, ?, ?)",
-            (file_id, cid, seq),
+            "INSERT INTO attachments (file_id, cid, first_seq, last_seq) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (file_id, cid) DO UPDATE SET last_seq = MAX(last_seq, excluded.last_seq)",
+            (file_id, cid, seq, seq),
         )
         conn.execute(
             "UPDATE uploads SET referenced_at = ? WHERE id = ? AND referenced_at IS NULL",
@@ -102,8 +103,9 @@ _VISIBLE = (
     "SELECT 1 FROM uploads u WHERE u.id = ? AND u.state = 'ready' AND (u.owner = ? OR EXISTS ("
     "SELECT 1 FROM attachments a JOIN conversation_members m ON m.cid = a.cid "
     "WHERE a.file_id = u.id AND m.user_id = ? "
-    # a former group member: only what was sent while it was one
-    "AND (m.until_seq IS NULL OR a.first_seq <= m.until_seq)))"
+    # only what was sent while the member could read: after it joined (a late
+    # joiner with history hidden has from_seq) and, if it left, before
+    "AND a.last_seq >= m.from_seq AND (m.until_seq IS NULL OR a.first_seq <= m.until_seq)))"
 )
 
 
