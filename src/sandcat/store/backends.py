@@ -23,6 +23,7 @@ from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.domain.inbox_relay import NoticeOutbox
 from sandcat.errors import ConfigError
+from sandcat.private_files import make_private_dir
 from sandcat.store.accounts import AccountStore
 from sandcat.store.contacts import ContactStore
 from sandcat.store.conversations import ConversationStore
@@ -84,7 +85,7 @@ def ready_sqlite_path(config: Config) -> Path:
     it): a typo in a path must not silently start an empty database elsewhere."""
     path = sqlite_path(config)
     if not config.backends.database_url:
-        config.data_path.mkdir(parents=True, exist_ok=True)
+        make_private_dir(config.data_path)
     elif not path.parent.is_dir():
         raise ConfigError(
             "backends.database_url",
