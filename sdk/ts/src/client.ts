@@ -133,6 +133,8 @@ export interface ClientOptions {
   pullLimit?: number;
   /** Messages buffered per conversation behind a hole (default 400). */
   maxAhead?: number;
+  /** Conversations per SYNC page while recovering (1-1000, default 500). */
+  syncPageSize?: number;
   /**
    * Pull the inbox notices this device has not acknowledged after each
    * (re)connect, and when a NOTIFY skips an nseq, and emit them as `notice`
@@ -283,6 +285,7 @@ export class Client extends Emitter<ClientEvents> {
   private synced = false;
   private pulling = false;
   private presenceSubscribed = false;
+  private readonly syncPageSize: number;
   private goaway: GoAwayBody | null = null;
   private connectionState: ConnectionState = "closed";
   private seenNotices = new Set<number>();
@@ -317,6 +320,7 @@ export class Client extends Emitter<ClientEvents> {
       pullLimit: config.pullLimit ?? 200,
     };
     this.resume = config.positions !== undefined;
+    this.syncPageSize = config.syncPageSize ?? 500;
     this.timeline = new Timeline(config.positions ?? {}, config.maxAhead ?? 400);
     checkBody(Op.HELLO, { device: config.device, platform: config.platform ?? "web" }, "client", 1);
   }
@@ -572,6 +576,7 @@ export class Client extends Emitter<ClientEvents> {
     const retry = options.retry ?? true;
     const deadline = Date.now() + this.options.operationTimeoutMs;
     let attempt = 0;
+    let internalRetried = false;
     for (;;) {
       if (attempt++ > 0 && options.sending) this.stats.resends += 1;
       const left = deadline - Date.now();
@@ -583,6 +588,11 @@ export class Client extends Emitter<ClientEvents> {
         if (error instanceof Disconnected || error instanceof TimeoutError) {
           if (!retry) throw error instanceof Disconnected ? new SandcatError("unavailable", error.message) : error;
           if (this.stopped !== null) throw this.stopped;
+          continue;
+        }
+        if (error instanceof SandcatError && error.code === "internal" && retry && !internalRetried) {
+          // The server closes with 1011 after ERR internal: resend once on the next connection (SPEC.md §8).
+          internalRetried = true;
           continue;
         }
         if (error instanceof SandcatError && error.code === "unavailable" && retry) {
@@ -770,8 +780,7 @@ export class Client extends Emitter<ClientEvents> {
   private async recover(link: Link): Promise<void> {
     const first = !this.synced;
     try {
-      const body: Body = this.version === undefined ? {} : { since: this.version };
-      const sync = (await link.call(Op.SYNC, body, this.options.requestTimeoutMs)) as unknown as SyncReply;
+      const sync = await this.syncPages(link);
       for (const conv of sync.convs) {
         if (first && !this.resume) this.timeline.start(conv.cid, conv.max_seq);
         this.timeline.skipTo(conv.cid, conv.min_seq);
@@ -804,6 +813,23 @@ export class Client extends Emitter<ClientEvents> {
       else waiter.resolve(link);
     }
     this.pump();
+  }
+
+  /**
+   * SYNC from the last version in pages of `syncPageSize` (SPEC.md §5.6),
+   * merged into one reply: every conversation changed, and the final version.
+   */
+  private async syncPages(link: Link): Promise<SyncReply> {
+    const convs = new Map<string, SyncReply["convs"][number]>();
+    let since = this.version;
+    for (;;) {
+      const body: Body = { limit: this.syncPageSize };
+      if (since !== undefined) body.since = since;
+      const page = (await link.call(Op.SYNC, body, this.options.requestTimeoutMs)) as unknown as SyncReply;
+      for (const conv of page.convs) convs.set(conv.cid, conv);
+      since = page.version;
+      if (!page.more) return { convs: [...convs.values()], version: page.version, inbox_max: page.inbox_max };
+    }
   }
 
   private keepAlive(link: Link): void {

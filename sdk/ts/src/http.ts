@@ -204,7 +204,9 @@ export class HttpClient {
       } else if (options.contentType !== undefined) {
         headers["Content-Type"] = options.contentType;
       }
-      if (auth) {
+      // A signed link (expires + sig) needs no token.
+      const signed = options.query?.sig !== undefined && options.query.sig !== null;
+      if (auth && !(signed && this.credentials === undefined)) {
         if (this.credentials === undefined) throw new HttpError(401, "unauthorized", "no credentials: log in first", `${method} ${url}`);
         headers.Authorization = `Bearer ${await this.credentials.accessToken(renew)}`;
       }
@@ -214,7 +216,7 @@ export class HttpClient {
       return this.fetchFn(url, init);
     };
     let response = await send(false);
-    if (response.status === 401 && auth && this.credentials?.renewable) {
+    if (response.status === 401 && auth && this.credentials?.renewable === true) {
       response = await send(true);
     }
     if (!response.ok && response.status !== 302) throw await httpError(response, `${method} ${url}`);

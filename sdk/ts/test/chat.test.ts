@@ -146,10 +146,16 @@ describe("two users on a real server", () => {
     assert.deepEqual(readers.unread, [carol.id]);
   });
 
-  test("conversation settings, SYNC, hide", async () => {
+  test("conversation settings, SYNC (paged on connect), hide", async () => {
     const state = a.next("convState");
-    const c = await connect(server, alice, "alice-phone");
+    const c = makeClient(server, alice, "alice-phone", { syncPageSize: 1 });
+    const synced = c.next("sync");
     try {
+      await c.connect();
+      const everything = await a.sync();
+      const paged = await synced;
+      assert.ok(everything.convs.length >= 3, `alice has ${everything.convs.length} conversations`);
+      assert.deepEqual(paged.convs.map((x) => x.cid).sort(), everything.convs.map((x) => x.cid).sort());
       const settings = await c.setConversation(cid, { pinned: true });
       assert.equal(settings.pinned, true);
       assert.deepEqual(await state, settings);
