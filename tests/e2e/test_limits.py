@@ -23,13 +23,14 @@ import trio
 from trio_websocket import connect_websocket_url
 
 from sandcat.client import HttpApi, HttpError
-from sandcat.protocol import Err, ErrorCode, Ok, Op
+from sandcat.protocol import Err, ErrorCode, Ok, Op, Ping
 from tests.client.cast import PASSWORD, Cast, Person
 from tests.e2e.process import serve_in_background
 from tests.gateway.raw import TIMEOUT_S, Raw
 
 MAX_GROUP_MEMBERS = 5
-#: chat.recall_window_s, chat.edit_window_s and signals.typing_interval_s, lowered.
+#: The time limits, lowered: chat.recall_window_s, chat.edit_window_s,
+#: signals.typing_interval_s, gateway.auth_timeout_s and calls.ring_timeout_s.
 WINDOW_S = 1
 CONFIG = f"""
 [chat]
@@ -39,6 +40,12 @@ edit_window_s = {WINDOW_S}
 
 [signals]
 typing_interval_s = {WINDOW_S}
+
+[gateway]
+auth_timeout_s = {WINDOW_S}
+
+[calls]
+ring_timeout_s = {WINDOW_S}
 """
 _cmids = itertools.count(1)
 #: People in the module: the group-size test needs an owner and max + 1 friends.
@@ -534,6 +541,43 @@ async def test_typing_interval_at_half_and_twice(cast: Cast, crowd: Crowd, conne
     assert 0 < limited.retry_after_ms <= WINDOW_S * 1000
     await trio.sleep_until(start + 2 * WINDOW_S)
     await sock.ok(Op.TYPING, cid=cid, active=True)
+
+
+async def test_hello_deadline_at_half_and_twice(crowd: Crowd, urls: tuple[str, str]) -> None:
+    async with trio.open_nursery() as nursery:
+        early, late = [
+            Raw(await connect_websocket_url(nursery, urls[0], subprotocols=["sandcat.v1"]))
+            for _ in range(2)
+        ]
+        try:
+            await trio.sleep(0.5 * WINDOW_S)
+            await early.hello(crowd[0].token, "early")
+            await trio.sleep(1.5 * WINDOW_S)
+            assert await late.close_code() == 4003
+            assert isinstance(await early.request(Ping(rid=early.rid())), Ok)
+        finally:
+            for raw in (early, late):
+                await raw.ws.aclose()
+                await raw.ws._close_stream()
+
+
+async def test_ring_timeout_at_half_and_twice(cast: Cast, crowd: Crowd, connect: Any) -> None:
+    ann, bob = crowd[2], crowd[4]
+    cid = await crowd.befriend(cast, ann, bob)
+    caller, callee = await connect(ann, "ring1"), await connect(bob, "ring1")
+    before = await caller.max_seq(cid)
+    answered = (await caller.ok(Op.CALL, action="invite", peer=bob.id, media="audio"))["call"]
+    await trio.sleep(0.5 * WINDOW_S)
+    await callee.ok(Op.CALL, action="accept", call=answered)
+    await caller.ok(Op.CALL, action="hangup", call=answered)
+    missed = (await caller.ok(Op.CALL, action="invite", peer=bob.id, media="audio"))["call"]
+    await trio.sleep(2 * WINDOW_S)
+    await callee.refused(ErrorCode.NOT_FOUND, Op.CALL, action="accept", call=missed)
+    logs = (await caller.ok(Op.PULL, cid=cid, after=before))["msgs"]
+    assert [(m["body"]["call"], m["body"]["outcome"]) for m in logs] == [
+        (answered, "completed"),
+        (missed, "missed"),
+    ]
 
 
 # -- field sizes of SPEC.md §10 ----------------------------------------------------------------
