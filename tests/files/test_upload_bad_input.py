@@ -7,6 +7,7 @@ that are not the declared type → 415; odd names are stored under server keys
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -245,6 +246,32 @@ async def test_stalled_upload_is_408(api: Api, server: Server) -> None:
     answer = await _raw_request(server, head, b"\x89PNG\r\n\x1a\n")
     assert answer.startswith(b"HTTP/1.1 408"), answer
     await _still_serving(api, alice)
+
+
+@pytest.mark.parametrize(("pause_s", "status"), [(0.25, b"201"), (1.0, b"408")])
+async def test_idle_timeout_at_half_and_twice(
+    api: Api, server: Server, pause_s: float, status: bytes
+) -> None:
+    """files.idle_timeout_s (0.5 s here): a pause of half of it is fine, twice is 408."""
+    alice = await api.account()
+    data = png()
+    head = _head(alice.token, "image/png", f"Content-Length: {len(data)}\r\n")
+    with trio.fail_after(10):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.http_port)
+        async with stream:
+            await stream.send_all(head + data[:8])
+            await trio.sleep(pause_s)
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                await stream.send_all(data[8:])
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = await stream.receive_some(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 " + status), answer
+    listed = await api.http.get("/api/v1/files", headers=api.auth(alice))
+    assert len(listed.json()["files"]) == (1 if status == b"201" else 0)
 
 
 async def _still_serving(api: Api, who: Account) -> None:

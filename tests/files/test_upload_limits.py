@@ -34,6 +34,7 @@ VIDEO_MAX = 1_300_000
 FILE_MAX = 1_500_000
 AVATAR_MAX = 5 * 1024 * 1024  # the default
 QUOTA = 6 * 1024 * 1024
+PIXELS_MAX = 10_000  # files.max_image_pixels, lowered from 50,000,000
 BODY_MAX = 1024 * 1024  # http.max_body_bytes, the default
 
 _CONFIG = f"""
@@ -43,6 +44,7 @@ max_voice_bytes = {VOICE_MAX}
 max_video_bytes = {VIDEO_MAX}
 max_file_bytes = {FILE_MAX}
 quota_bytes = {QUOTA}
+max_image_pixels = {PIXELS_MAX}
 """
 
 _POOL = os.urandom(AVATAR_MAX + 1)
@@ -337,3 +339,34 @@ def test_a_client_leaving_mid_upload_leaves_nothing(
     assert server.spool_files() == []
     assert _listing(http, who) == listed
     assert server.blob_files() == blobs
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "status"),
+    [(99, 101, 201), (100, 100, 201), (73, 137, 413)],
+    ids=["max-1", "max", "max+1"],
+)
+def test_image_pixel_limit_edges(
+    server: Served, http: httpx.Client, who: dict[str, str], width: int, height: int, status: int
+) -> None:
+    assert width * height in {PIXELS_MAX - 1, PIXELS_MAX, PIXELS_MAX + 1}
+    data = png(width, height)
+
+    def send() -> httpx.Response:
+        return send_upload(
+            http,
+            "/api/v1/files",
+            who,
+            data,
+            "image/png",
+            form=False,
+            chunked=False,
+            params={"kind": "image"},
+        )
+
+    if status == 413:
+        _assert_refused(server, http, who, send)
+        return
+    reply = send()
+    _assert_stored(http, who, reply, data)
+    assert (reply.json()["file"]["width"], reply.json()["file"]["height"]) == (width, height)
