@@ -9,6 +9,11 @@ Log in and keep a device connected::
             ...
 
 or, with a token from elsewhere, ``open_session(ws_url, token, device=...)``.
+``client.api`` (`HttpApi`) has a method for every route of the HTTP API
+(`OPERATIONS` maps the OpenAPI operationIds to them), each taking the access
+token first (``await client.access_token()``); ``client.send_file(cid, data,
+content_type=..., kind="image")`` uploads a file and sends the message that
+refers to it.
 Messages arrive per conversation in seq order, exactly once, holes filled by
 PULL; sends are resent with their ``cmid`` across reconnects until acked.
 """
