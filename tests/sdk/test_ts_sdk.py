@@ -1,9 +1,13 @@
-"""The TypeScript SDK (sdk/ts) passes its own tests, run from this suite so CI runs them.
+"""The TypeScript SDK (sdk/ts) covers the HTTP API and passes its own tests.
 
-``npm ci`` installs the locked packages, ``npm run build`` checks that the
-package and its browser bundle build, and ``npm test`` runs the golden
-vectors and the end-to-end tests, which start ``sandcat serve`` with this
-interpreter (``SANDCAT_PYTHON``). Skipped only where Node is not installed.
+Its route table (``OPERATIONS`` in sdk/ts/src/http.ts) is checked against the
+OpenAPI document here, without Node, like the Python SDK's
+(tests/client/test_http_coverage.py): a route added without TypeScript SDK
+support fails. Then ``npm ci`` installs the locked packages, ``npm run build``
+checks that the package and its browser bundle build, and ``npm test`` runs
+the golden vectors and the end-to-end tests, which start ``sandcat serve``
+with this interpreter (``SANDCAT_PYTHON``); skipped only where Node is not
+installed.
 """
 
 from __future__ import annotations
@@ -17,12 +21,29 @@ from pathlib import Path
 
 import pytest
 
+from sandcat.api.openapi import openapi_document, operation_ids
+
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "ts"
 NPM = shutil.which("npm")
+_ROW = re.compile(r'^  (\w+): \["(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", (?:true|false)\],$', re.M)
+_METHOD = re.compile(r"^  (?:async )?(\w+)\(", re.M)
 
-pytestmark = pytest.mark.skipif(
+needs_node = pytest.mark.skipif(
     shutil.which("node") is None or NPM is None, reason="node and npm are not installed"
 )
+
+
+def test_every_operation_is_in_the_typescript_sdk() -> None:
+    source = (SDK / "src" / "http.ts").read_text(encoding="utf-8")
+    table = {op: (method, path) for op, method, path in _ROW.findall(source)}
+    documented = operation_ids(openapi_document())
+
+    missing = sorted(f"{op} ({m} {p})" for op, (m, p) in documented.items() if op not in table)
+    assert not missing, f"routes without a method in sdk/ts/src/http.ts OPERATIONS: {missing}"
+    assert sorted(set(table) - set(documented)) == [], "OPERATIONS names undocumented operations"
+    assert {op: table[op] for op in documented} == documented
+    methods = set(_METHOD.findall(source.split("export class HttpClient", 1)[1]))
+    assert sorted(set(table) - methods) == [], "OPERATIONS entries without an HttpClient method"
 
 
 def _npm(*args: str, timeout_s: float) -> str:
@@ -42,6 +63,7 @@ def _npm(*args: str, timeout_s: float) -> str:
     return output
 
 
+@needs_node
 def test_typescript_sdk_builds_and_passes_its_tests() -> None:
     _npm("ci", "--no-audit", "--no-fund", timeout_s=300)
     built = _npm("run", "build", timeout_s=300)

@@ -180,6 +180,39 @@ describe("two users on a real server", () => {
     assert.deepEqual(await typing, { cid, user: alice.id, active: true });
   });
 
+  test("a call: ring, accept, offer/answer/candidate relayed, hangup, and the call log", async () => {
+    const ring = b.next("call", (e) => e.action === "ring");
+    const placed = await a.invite(bob.id, "video");
+    assert.equal(placed.state, "ringing");
+    assert.deepEqual(await ring, { call: placed.call, action: "ring", from: alice.id, media: "video" });
+    const accepted = a.next("call", (e) => e.action === "accepted");
+    await b.acceptCall(placed.call);
+    assert.equal((await accepted).device, "bob-web");
+    const offer = b.next("call", (e) => e.action === "offer");
+    await a.offer(placed.call, "v=0\r\n");
+    assert.equal((await offer).sdp, "v=0\r\n");
+    const answer = a.next("call", (e) => e.action === "answer");
+    await b.answer(placed.call, "v=0\r\n");
+    assert.equal((await answer).sdp, "v=0\r\n");
+    const candidate = b.next("call", (e) => e.action === "candidate");
+    const init = { candidate: "candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host", sdp_mid: "0", sdp_m_line_index: 0 };
+    await a.candidate(placed.call, init);
+    assert.deepEqual((await candidate).candidate, init);
+    const endedA = a.next("call", (e) => e.action === "ended");
+    const endedB = b.next("call", (e) => e.action === "ended");
+    const log = b.next("message", (m) => m.kind === Kind.CALL_LOG);
+    await b.hangup(placed.call);
+    for (const ended of [await endedA, await endedB]) {
+      assert.equal(ended.outcome, "completed");
+      assert.equal(ended.reason, "hangup");
+    }
+    const entry = await log;
+    assert.equal(entry.from, alice.id);
+    assert.deepEqual({ ...(entry.body as object), duration_ms: 0 }, { call: placed.call, media: "video", outcome: "completed", duration_ms: 0 });
+    // Calls are not retried: a refused one fails at once.
+    await assert.rejects(b.acceptCall(placed.call), (e: unknown) => e instanceof SandcatError && e.code === "not_found");
+  });
+
   test("the inbox: a friend request is a notice", async () => {
     const dave = await person(server, "dave");
     const notice = a.next("notice", (n) => n.type === "friend.requested");
