@@ -106,6 +106,16 @@ export class ChatView {
       if (this.list.scrollTop < 40) void this.loadOlder();
     });
     document.addEventListener("visibilitychange", () => this.markRead());
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || !this.cid || document.querySelector("dialog[open]")) return;
+      if (!this.picker.hidden || !this.suggestions.hidden) {
+        this.picker.hidden = this.suggestions.hidden = true;
+        emojiButton.setAttribute("aria-expanded", "false");
+        this.input.focus();
+      } else if (!this.panel.hidden) {
+        void this.toggleGroupPanel();
+      }
+    });
     replace(root, h("div", { class: "chat-col" }, this.header, this.banner, this.list, form), this.panel);
     this.composer = form;
   }
@@ -394,7 +404,8 @@ export class ChatView {
       add("Seen by", "readers", async () => {
         try {
           const r = await this.state.backend.readers(msg.cid, msg.seq);
-          toast(r.read.length ? `Seen by ${r.read.map((u) => this.state.name(u)).join(", ")}` : "Not seen yet");
+          const others = r.read.filter((u) => u !== this.state.me.id);
+          toast(others.length ? `Seen by ${others.map((u) => this.state.name(u)).join(", ")}` : "Not seen yet");
         } catch (err) {
           toast(String(err));
         }
@@ -589,6 +600,7 @@ export class ChatView {
     if (!this.panel.hidden) {
       this.panel.hidden = true;
       this.renderHeader();
+      document.getElementById("group-info")?.focus();
       return;
     }
     await this.renderGroupPanel(conv.group);
@@ -620,8 +632,10 @@ export class ChatView {
         await backend.invite(groupId, [pick.value]).catch((err) => toast(String(err)));
         refresh();
       });
+      const close = h("button", { type: "button", class: "icon close", id: "group-panel-close", "aria-label": "Close group details" }, "✕");
+      close.addEventListener("click", () => void this.toggleGroupPanel());
       replace(this.panel,
-        h("h2", { tabindex: -1 }, group.name),
+        h("div", { class: "row panel-head" }, h("h2", { tabindex: -1 }, group.name), close),
         h("h3", null, "Announcement"), announcement, manager ? save : null,
         h("h3", null, `Members (${members.length})`),
         h("ul", { class: "members", id: "members" }, members.map((m) => {
