@@ -155,6 +155,11 @@ class GatewayConfig:
     #: Frames per second one connection may send, sustained; bursts up to rate_burst.
     rate_per_s: float = field(default=1000.0, metadata=_bounds(1, 1_000_000))
     rate_burst: int = field(default=2000, metadata=_bounds(1, 10_000_000))
+    #: Maps and arrays per second one connection's frames may hold (decoding costs
+    #: ~1 us each: a 64 KiB frame can hold 65,000); a connection over it is read
+    #: more slowly, never refused. Bursts up to decode_objects_burst.
+    decode_objects_per_s: float = field(default=16384.0, metadata=_bounds(1, 1e9))
+    decode_objects_burst: int = field(default=32768, metadata=_bounds(1, 1 << 40))
     #: Frames refused in a row for rate before the client counts as abusive (4004).
     abuse_strikes: int = field(default=200, metadata=_bounds(1, 10_000_000))
     #: Frames per second one user may send over all connections and instances

@@ -30,16 +30,18 @@ import trio
 from sandcat.config import GatewayConfig
 from sandcat.errors import SandcatError
 from sandcat.gateway.budget import Budgets
-from sandcat.gateway.throttle import Throttle
+from sandcat.gateway.throttle import Pace, Throttle
 from sandcat.gateway.transport import ConnectionClosed, WebSocket, WriteTimeout
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import (
+    ClientFrame,
     CloseCode,
     Err,
     ErrorCode,
     FrameError,
     Hello,
     Limits,
+    ObjectCount,
     RequestError,
     Session,
     SessionError,
@@ -52,6 +54,11 @@ if TYPE_CHECKING:
     from sandcat.gateway.operations import Operations
 
 log = logging.getLogger(__name__)
+
+#: Frames from this size on are decoded in a worker thread: a frame's decode time
+#: grows with its maps and arrays (~1 us each), up to ~70 ms for 64 KiB of empty
+#: maps; below 8 KiB it stays under ~8 ms, less than the thread hop is worth.
+_THREAD_DECODE_BYTES = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +83,10 @@ class Connection:
         budgets: Budgets | None = None,
         address: str = "?",
         on_authenticated: Callable[[], None] | None = None,
+        decoders: trio.CapacityLimiter | None = None,
     ) -> None:
         self.ws = ws
+        self._decoders = decoders
         self._on_authenticated = on_authenticated
         #: The client's address (behind trusted proxies: the one they forwarded).
         self.address = address
@@ -102,6 +111,14 @@ class Connection:
             strikes=config.abuse_strikes,
             now=trio.current_time(),
         )
+        #: Decoding work: each frame's maps and arrays are charged once it is decoded,
+        #: and a connection in debt waits it out before its next frame is read.
+        self._decoding = Pace(
+            rate_per_s=config.decode_objects_per_s,
+            burst=config.decode_objects_burst,
+            now=trio.current_time(),
+        )
+        self._decode_wait_s = 0.0
         #: The user's budget shared by all their connections, and tokens leased from it.
         self._budgets = budgets
         self._leased = 0
@@ -211,6 +228,8 @@ class Connection:
     async def _next_frame(self) -> object | None:
         """The next decoded frame; None once the connection is over for reading."""
         while True:
+            if self._decode_wait_s > 0:
+                await trio.sleep(self._decode_wait_s)
             try:
                 message = await self.ws.receive()
             except ConnectionClosed:
@@ -219,7 +238,7 @@ class Connection:
                 self.close_after_flush(CloseCode.UNSUPPORTED_DATA, "text messages are not allowed")
                 return None
             try:
-                frame = decode_client(message, self._limits)
+                frame = await self._decode(message)
                 self._metrics.frames_in.counts[frame.op] += 1
             except FrameError as exc:
                 if exc.rid is not None:
@@ -234,6 +253,23 @@ class Connection:
                     return frame
             if self._close is not None:
                 return None
+
+    async def _decode(self, message: bytes) -> ClientFrame:
+        """``decode_client``, charging the frame's maps and arrays to the decode pace.
+
+        A large frame is decoded in a worker thread, one at a time per process
+        (``decoders``): it may take tens of milliseconds, during which the other
+        connections are served.
+        """
+        decoded = ObjectCount()
+        try:
+            if len(message) < _THREAD_DECODE_BYTES or self._decoders is None:
+                return decode_client(message, self._limits, decoded)
+            return await trio.to_thread.run_sync(
+                decode_client, message, self._limits, decoded, limiter=self._decoders
+            )
+        finally:
+            self._decode_wait_s = self._decoding.charge(decoded.objects, trio.current_time())
 
     def _throttled(self, rid: int) -> bool:
         """Apply the rate limit to one request; True if it was refused."""

@@ -89,6 +89,8 @@ async def serve_gateway(
     metrics = metrics or ServerMetrics.create()
     flusher = Flusher()
     connections.start_soon(flusher.run)
+    #: Large frames are decoded in a worker thread, one at a time (Connection._decode).
+    decoders = trio.CapacityLimiter(1)
     admission = Admission(
         max_open=descriptor_budget(config.max_connections, config.reserved_descriptors),
         per_address=config.max_unauthenticated_per_address,
@@ -150,6 +152,7 @@ async def serve_gateway(
             budgets=budgets,
             address=proxies.client(_peer(sock), upgrade.request.extra_headers),
             on_authenticated=on_authenticated,
+            decoders=decoders,
         )
         metrics.connections_opened.inc()
         await conn.run()

@@ -44,3 +44,26 @@ class Throttle:
             retry_after_ms=max(wait_ms, 1),
             abusive=self._strikes > self._strike_limit,
         )
+
+
+class Pace:
+    """A token bucket that is waited on, never refused: for work charged once done.
+
+    Decoding a frame costs time in proportion to its maps and arrays, known only
+    once it is decoded, and refusing a frame SPEC.md allows is not an option.
+    So the cost is charged afterwards; a connection in debt waits until the
+    bucket is back to zero before its next frame is read (TCP then slows the
+    client). ``burst`` lets a fresh connection's largest frame through at once.
+    """
+
+    def __init__(self, *, rate_per_s: float, burst: int, now: float) -> None:
+        self._rate = rate_per_s
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._last = now
+
+    def charge(self, cost: int, now: float) -> float:
+        """Take ``cost`` tokens at ``now``; the seconds to wait before more work (0: none)."""
+        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate) - cost
+        self._last = now
+        return 0.0 if self._tokens >= 0 else -self._tokens / self._rate

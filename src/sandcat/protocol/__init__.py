@@ -6,7 +6,7 @@ package imports only the standard library and msgpack; the wire contract it
 implements is ``protocol/SPEC.md``.
 """
 
-from ._codec import decode_client, decode_server, encode, msg_body, notice_body
+from ._codec import ObjectCount, decode_client, decode_server, encode, msg_body, notice_body
 from ._content import CUSTOM_KIND_MIN, SERVER_KINDS, Kind, validate_content
 from ._errors import (
     CloseCode,
@@ -91,6 +91,7 @@ __all__ = [
     "Limits",
     "Msg",
     "Notify",
+    "ObjectCount",
     "Ok",
     "Op",
     "Ping",
