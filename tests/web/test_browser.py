@@ -133,7 +133,7 @@ def test_two_people_chat_in_the_browser(browser: Any, served: Served, tmp_path: 
     bob.page.type("#composer", "ice")
     bob.page.press("#composer", "Enter")
     alice.expect(alice.message("hi alice")).to_be_visible()
-    alice.expect(alice.page.locator("#chat-subtitle")).not_to_have_text("bob is typing…")
+    alice.expect(alice.page.locator("#chat-subtitle")).to_have_text("online")
 
     # A reply and an emoji.
     alice.message("hi alice").hover()
@@ -153,6 +153,16 @@ def test_two_people_chat_in_the_browser(browser: Any, served: Served, tmp_path: 
         "() => { const i = [...document.querySelectorAll('#messages img.thumb')].pop();"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
+
+    # A file: the receiver downloads it.
+    notes = tmp_path / "packing-list.txt"
+    notes.write_text("water, hats, sunscreen\n")
+    alice.page.set_input_files("#attach", str(notes))
+    attachment = bob.page.locator("#messages button.file", has_text="packing-list.txt")
+    with bob.page.expect_download() as download:
+        attachment.click()
+    assert download.value.suggested_filename == "packing-list.txt"
+    assert Path(download.value.path()).read_text() == "water, hats, sunscreen\n"
 
     # Edit and recall.
     alice.message("hello bob").hover()
