@@ -414,3 +414,26 @@ def test_serve_raises_the_open_files_soft_limit_to_the_hard_one(tmp_path: Path) 
         assert f"open files limit raised from {low} to {hard}" in done.stderr, done.stderr
     else:  # pragma: no cover - a machine whose hard limit is tiny
         assert "open files limit" in done.stderr
+
+
+def test_rotate_token_key_in_process_makes_key_2_then_3(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "token.key").write_bytes(b"L" * 32)
+    assert main(["rotate-token-key", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "token key 2 signs from" in out
+    assert "key 1 is accepted until" in out
+    assert main(["rotate-token-key", "--data-dir", str(tmp_path)]) == 0
+    assert "token key 3 signs from" in capsys.readouterr().out
+
+
+def test_rotate_token_key_reports_bad_configuration_and_unreachable_databases(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clean_env.setenv("SANDCAT_DATABASE_URL", "sqlite:///no/such/folder/x.db")
+    assert main(["rotate-token-key", "--data-dir", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    clean_env.setenv("SANDCAT_DATABASE_URL", f"postgresql://x@127.0.0.1:{free_port()}/x")
+    assert main(["rotate-token-key", "--data-dir", str(tmp_path)]) == 1
+    assert "storage unavailable" in capsys.readouterr().err

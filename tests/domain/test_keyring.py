@@ -104,3 +104,9 @@ def test_a_configured_secret_must_be_long() -> None:
     check_configured("k" * 32)
     with pytest.raises(ConfigError, match=r"auth\.token_secret"):
         check_configured("k" * 31)
+
+
+async def test_a_fixed_ring_has_nothing_to_refresh() -> None:
+    keys = KeyRing.fixed(b"f" * 32, clock=lambda: 0)
+    await keys.refresh()
+    assert keys.current().secret == b"f" * 32

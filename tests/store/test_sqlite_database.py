@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ import trio
 
 from sandcat.errors import StoreUnavailable
 from sandcat.store.sqlite import Database, open_database
+from sandcat.store.sqlite.lock import lock_path, serve_lock
 from sandcat.store.sqlite.schema import MIGRATIONS
 
 
@@ -300,3 +302,13 @@ async def test_a_read_while_every_reader_is_borrowed_waits_instead_of_failing(
             await trio.sleep(0.05)
             release.set()
     assert sorted(results) == [1, 1, 2]
+
+
+def test_the_serve_lock_is_held_once_and_names_its_holder(tmp_path: Path) -> None:
+    database = tmp_path / "sandcat.db"
+    with serve_lock(database):
+        with pytest.raises(StoreUnavailable) as caught, serve_lock(database):
+            pass  # pragma: no cover
+        assert f"(pid {os.getpid()}, lock {lock_path(database)})" in str(caught.value)
+    with serve_lock(database):  # released with the first holder
+        pass
