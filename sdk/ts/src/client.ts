@@ -357,6 +357,8 @@ export class Client extends Emitter<ClientEvents> {
    */
   async connect(): Promise<HelloReply> {
     if (this.stopped !== null) throw this.stopped;
+    const live = this.link;
+    if (live !== null && live.ready && live.hello !== undefined) return live.hello;
     const first = this.next("connected");
     const ended = this.next("closed").then((error) => Promise.reject(error));
     if (this.running === null) this.running = this.run();
@@ -586,6 +588,10 @@ export class Client extends Emitter<ClientEvents> {
         return await link.call(op, body, Math.min(this.options.requestTimeoutMs, left), options.onOk);
       } catch (error) {
         if (error instanceof Disconnected || error instanceof TimeoutError) {
+          if (error instanceof TimeoutError && Date.now() - link.lastHeard >= this.options.requestTimeoutMs) {
+            // Nothing at all from the server for a whole round trip: the line is dead.
+            link.end(CLOSE_DEAD, "no reply from the server", true);
+          }
           if (!retry) throw error instanceof Disconnected ? new SandcatError("unavailable", error.message) : error;
           if (this.stopped !== null) throw this.stopped;
           continue;
@@ -671,7 +677,7 @@ export class Client extends Emitter<ClientEvents> {
         info = await link.closed;
       } catch (error) {
         if (this.stopped !== null) break;
-        if (error instanceof HttpError) {
+        if (error instanceof HttpError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) {
           // The credentials cannot be renewed (refresh token refused): the end.
           this.stop(new ClientClosedError(`cannot renew the access token: ${error.message}`, 4002));
           break;
@@ -859,7 +865,11 @@ export class Client extends Emitter<ClientEvents> {
             await link.call(Op.AUTH, { token }, this.options.requestTimeoutMs);
             this.stats.auths += 1;
           } catch (error) {
-            if (!link.dead) this.report(error);
+            if (link.dead) return;
+            this.report(error);
+            // Try again a little later (the token is still valid until expiry plus the server's grace).
+            link.timers.push(setTimeout(() => this.scheduleAuth(link), 5000));
+            return;
           }
           this.scheduleAuth(link);
         })();

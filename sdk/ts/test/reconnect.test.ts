@@ -130,6 +130,21 @@ describe("reconnect in the middle of a burst", () => {
     }
   });
 
+  test("a line that goes silent (half-open) is dropped after a request times out, and the request is retried", async () => {
+    const b = await connect(server, bob, "bob-web", { url: proxy.wsUrl, requestTimeoutMs: 1500 });
+    try {
+      proxy.freeze();
+      const started = Date.now();
+      const time = await b.ping();
+      assert.ok(time > 0);
+      // Well before the keep-alive PING (heartbeat_ms, 25 s) would have noticed.
+      assert.ok(Date.now() - started < 12_000, `took ${Date.now() - started} ms`);
+      assert.ok(b.statistics().connects >= 2, "it reconnected");
+    } finally {
+      await b.close();
+    }
+  });
+
   test("GOAWAY: the client waits reconnect_after_ms, reconnects to the restarted server, and a send made meanwhile goes through", async () => {
     const a = await connect(server, alice, "alice-web", { maxAttempts: Infinity, backoffMaxMs: 1000 });
     const b = await connect(server, bob, "bob-web", { maxAttempts: Infinity, backoffMaxMs: 1000 });

@@ -164,10 +164,17 @@ export class Proxy {
     private readonly server: TcpServer,
     readonly port: number,
     private readonly sockets: Set<Socket>,
+    private readonly frozen: Set<Socket>,
   ) {}
+
+  /** The connections open now stop passing data, but stay open (a half-open line). */
+  freeze(): void {
+    for (const socket of this.sockets) this.frozen.add(socket);
+  }
 
   static async start(target: number): Promise<Proxy> {
     const sockets = new Set<Socket>();
+    const frozen = new Set<Socket>();
     let proxy: Proxy | null = null;
     const server = createServer((client) => {
       if (proxy?.blocked) {
@@ -180,7 +187,9 @@ export class Proxy {
         [upstream, client],
       ] as const) {
         sockets.add(a);
-        a.on("data", (chunk) => b.write(chunk));
+        a.on("data", (chunk) => {
+          if (!frozen.has(a)) b.write(chunk);
+        });
         a.on("close", () => {
           sockets.delete(a);
           b.destroy();
@@ -190,7 +199,7 @@ export class Proxy {
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const address = server.address();
-    proxy = new Proxy(server, typeof address === "object" && address ? address.port : 0, sockets);
+    proxy = new Proxy(server, typeof address === "object" && address ? address.port : 0, sockets, frozen);
     return proxy;
   }
 

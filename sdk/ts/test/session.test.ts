@@ -33,6 +33,7 @@ describe("sessions", () => {
     const credentials = new Credentials(http, { ...initial, expires_at: Date.now() + 3000 });
     const client = await connect(server, { ...alice, http }, "auth-test", { credentials });
     try {
+      assert.equal((await client.connect()).user, alice.id, "connect() again: the live session");
       await until(() => client.statistics().auths >= 1, "an AUTH", 10_000);
       assert.notEqual(credentials.tokens.access_token, initial.access_token);
       assert.notEqual(credentials.tokens.refresh_token, initial.refresh_token);
