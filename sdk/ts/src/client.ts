@@ -398,6 +398,30 @@ export class Client extends Emitter<ClientEvents> {
     return this.send(cid, Kind.TEXT, { text }, options);
   }
 
+  /** Sends an emoji, or a sticker as `:sticker_code:` (kind 6). */
+  sendEmoji(cid: string, emoji: string, options: SendOptions = {}): Promise<SendAck> {
+    return this.send(cid, Kind.EMOJI, { emoji }, options);
+  }
+
+  /** Sends a location (kind 7): latitude, longitude, and optionally a place name and address. */
+  sendLocation(cid: string, location: { lat: number; lon: number; name?: string; address?: string }, options: SendOptions = {}): Promise<SendAck> {
+    return this.send(cid, Kind.LOCATION, { ...location }, options);
+  }
+
+  /** Shares a user as a contact card (kind 10); the display fields are hints (SPEC.md §9). */
+  sendContact(
+    cid: string,
+    card: { user: string; username?: string; display_name?: string; avatar?: string },
+    options: SendOptions = {},
+  ): Promise<SendAck> {
+    return this.send(cid, Kind.CONTACT, { ...card }, options);
+  }
+
+  /** Forwards `message` (as received, or from history) into `cid`: same kind and body (SPEC.md §5.14). */
+  forward(cid: string, message: Message, options: Omit<SendOptions, "forward"> = {}): Promise<SendAck> {
+    return this.send(cid, message.kind, message.body, { ...options, forward: { cid: message.cid, seq: message.seq } });
+  }
+
   /**
    * Uploads a file over HTTP, then sends it as an image, file, voice or
    * video message (kinds 2-5) built from the upload's reply (`attachment`).

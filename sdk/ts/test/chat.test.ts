@@ -102,6 +102,33 @@ describe("two users on a real server", () => {
     assert.equal(voice.upload.kind, "voice");
   });
 
+  test("every kind a client may send: emoji, location, contact card, custom with bin, a forward, mentions", async () => {
+    const emoji = await a.sendEmoji(cid, "🐱");
+    const location = await a.sendLocation(cid, { lat: 48.8566, lon: 2.3522, name: "Paris" });
+    const contact = await a.sendContact(cid, { user: carol.id, display_name: "Carol" });
+    const custom = await a.send(cid, 1000, { ct: new Uint8Array([0, 1, 254, 255]), alg: "x25519" });
+    const { group } = await alice.http.createGroup({ name: "kinds", members: [bob.id] });
+    await until(() => gotB.some((m) => m.seq === custom.seq), "the custom message");
+    const original = gotB.find((m) => m.seq === emoji.seq) as Message;
+    const forwarded = await b.forward(group.cid, original);
+    const mention = await a.sendText(group.cid, "@all lunch", { mentions: ["@all"] });
+    const arrived = (got: Message[]): boolean => got.some((m) => m.cid === group.cid && m.seq === mention.seq);
+    await until(() => arrived(gotA) && arrived(gotB), "the group messages");
+    const seen = (seq: number, c = cid): Message => gotB.find((m) => m.cid === c && m.seq === seq) as Message;
+    assert.deepEqual(seen(emoji.seq).body, { emoji: "🐱" });
+    assert.deepEqual(seen(location.seq).body, { lat: 48.8566, lon: 2.3522, name: "Paris" });
+    assert.deepEqual(seen(contact.seq).body, { user: carol.id, display_name: "Carol" });
+    const ct = (seen(custom.seq).body as { ct: Uint8Array }).ct;
+    assert.ok(ct instanceof Uint8Array);
+    assert.deepEqual([...ct], [0, 1, 254, 255]);
+    const copy = gotA.find((m) => m.cid === group.cid && m.seq === forwarded.seq) as Message;
+    assert.deepEqual(copy.forward, { cid, seq: emoji.seq, from: alice.id });
+    assert.deepEqual(copy.body, { emoji: "🐱" });
+    assert.deepEqual(seen(mention.seq, group.cid).mentions, ["@all"]);
+    // The server checks bodies: a location off the globe is refused, and nothing is stored.
+    await assert.rejects(a.sendLocation(cid, { lat: 91, lon: 0 }), (e: unknown) => e instanceof SandcatError && e.code === "bad_request");
+  });
+
   test("recall and edit arrive as events; history shows the result", async () => {
     const first = await a.sendText(cid, "tpyo");
     const second = await a.sendText(cid, "oops");
