@@ -130,6 +130,7 @@ AVATARS_REFUSED = [
     "https://example.org/a b.png",
     "data:image/png;base64,AAAA",
     "avatar2.png",
+    "https://:xampl[.org/a.png",  # found by nox -s fuzz: urlsplit raises
     "https://example.org/" + "a" * 493,  # 513 characters
 ]
 AVATARS_ALLOWED = [

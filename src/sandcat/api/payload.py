@@ -93,6 +93,14 @@ async def read_body(*, max_bytes: int) -> JsonBody:
         return JsonBody({})
     if not has_type:
         raise UnsupportedMediaType("Content-Type must be application/json")
+    return parse_json_body(raw)
+
+
+def parse_json_body(raw: str | bytes) -> JsonBody:
+    """``raw`` parsed as a JSON object; ``ClientError`` (400) for anything else.
+
+    Sans-IO, so that ``nox -s fuzz`` can feed it arbitrary bytes: whatever they
+    are, the only exception is a ``ClientError``."""
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
         # "\u0000" and lone surrogates ("\ud800") parse, but cannot be stored.

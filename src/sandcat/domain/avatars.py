@@ -41,17 +41,20 @@ def avatar_ref(value: str, *, field: str = "avatar") -> str:
     client at any scheme (``javascript:``, ``file:``) or smuggle markup."""
     if value == "" or is_id(value):
         return value
-    if len(value) <= MAX_AVATAR and _URL_CHARS.fullmatch(value):
-        try:
-            url = urllib.parse.urlsplit(value)
-            host = url.hostname
-            port = url.port  # raises ValueError for a bad port
-        except ValueError:
-            host = port = None
-        if url.scheme == "https" and host and "@" not in url.netloc and port != 0:
-            return value
+    if len(value) <= MAX_AVATAR and _URL_CHARS.fullmatch(value) and _https_url(value):
+        return value
     raise BadRequest(
         f"{field}: must be an uploaded file id or an https:// URL of at most "
         f"{MAX_AVATAR} characters",
         field=field,
     )
+
+
+def _https_url(value: str) -> bool:
+    try:
+        url = urllib.parse.urlsplit(value)
+        # Both raise ValueError: an unbalanced "[" in the host, a port out of range.
+        host, port = url.hostname, url.port
+    except ValueError:
+        return False
+    return url.scheme == "https" and bool(host) and "@" not in url.netloc and port != 0
