@@ -25,16 +25,17 @@ from sandcat.domain.files import Files
 from sandcat.mail import Mail
 from sandcat.store.backends import Stores
 from sandcat.store.inbox import Notice
+from sandcat.store.sql.token_keys import TokenKeyStore
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.contacts import SqliteContactStore
 from sandcat.store.sqlite.conversation_list import SqliteConversationStore
+from sandcat.store.sqlite.dialect import DIALECT
 from sandcat.store.sqlite.files import SqliteFileStore
-from sandcat.store.sqlite.groups import ENGINE, SqliteGroupStore
+from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.history import SqliteHistoryStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
-from sandcat.store.token_keys import TokenKeyStore
 from tests.passwords import FAST_PASSWORDS
 
 SECRET = b"test-secret-of-at-least-32-bytes!!"
@@ -150,7 +151,7 @@ async def open_api(
             inbox=SqliteInboxStore(db),
             conversations=SqliteConversationStore(db),
             history=SqliteHistoryStore(db),
-            token_keys=TokenKeyStore(db, ENGINE),
+            token_keys=TokenKeyStore(db, DIALECT),
         )
         services = build_services(
             stores,

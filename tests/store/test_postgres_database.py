@@ -112,6 +112,34 @@ async def test_integrity_errors_become_conflicts(db: Database) -> None:
             await accounts.start_session(orphan)
 
 
+async def test_a_unique_violation_is_named_by_its_table_and_columns(db: Database) -> None:
+    """The constraint's own name is looked up in the catalog: stores name keys portably."""
+
+    def twice(conn: psycopg.Connection[object]) -> None:
+        conn.execute("INSERT INTO pairs VALUES (1, 2)")
+        conn.execute("INSERT INTO pairs VALUES (1, 2)")
+
+    taken = {"pairs(b, a)": lambda: Conflict("pair taken", field="b")}
+    with trio.fail_after(5):
+        await db.write(
+            lambda conn: conn.execute(
+                "CREATE TABLE pairs (a int, b int, CONSTRAINT any_name UNIQUE (b, a))"
+            )
+        )
+        with pytest.raises(Conflict, match="pair taken"):
+            await db.write(twice, conflicts=taken)
+        # A key made after the catalog was read is found too.
+        await db.write(lambda conn: conn.execute("CREATE UNIQUE INDEX later ON pairs (a)"))
+        await db.write(lambda conn: conn.execute("INSERT INTO pairs VALUES (1, 2)"))
+        with pytest.raises(Conflict, match="a taken"):
+            await db.write(
+                lambda conn: conn.execute("INSERT INTO pairs VALUES (1, 3)"),
+                conflicts={"pairs(a)": lambda: Conflict("a taken")},
+            )
+        with pytest.raises(Conflict, match="conflicting write"):
+            await db.write(twice)
+
+
 async def test_a_failing_statement_rolls_back_the_whole_batch(
     db: Database, postgres_url: str
 ) -> None:

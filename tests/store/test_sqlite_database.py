@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from sandcat.errors import StoreUnavailable
+from sandcat.errors import Conflict, StoreUnavailable
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.lock import lock_path, serve_lock
 from sandcat.store.sqlite.schema import MIGRATIONS
@@ -103,7 +103,7 @@ async def test_a_sqlite_error_rolls_back_and_becomes_store_unavailable(db: Datab
         assert await rows(db) == []
 
 
-async def test_integrity_errors_pass_through_for_the_caller_to_translate(db: Database) -> None:
+async def test_a_unique_violation_becomes_the_error_mapped_to_its_key(db: Database) -> None:
     with trio.fail_after(5):
         await db.write(lambda conn: conn.execute("CREATE UNIQUE INDEX tx ON t(x)"))
 
@@ -111,8 +111,15 @@ async def test_integrity_errors_pass_through_for_the_caller_to_translate(db: Dat
             conn.execute("INSERT INTO t VALUES (1)")
             conn.execute("INSERT INTO t VALUES (1)")
 
-        with pytest.raises(sqlite3.IntegrityError):
+        taken = {"t(x)": lambda: Conflict("x is taken", field="x")}
+        with pytest.raises(Conflict, match="x is taken") as caught:
+            await db.write(twice, conflicts=taken)
+        assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
+        # Unmapped (no map, or another key): a plain Conflict.
+        with pytest.raises(Conflict, match="conflicting write"):
             await db.write(twice)
+        with pytest.raises(Conflict, match="conflicting write"):
+            await db.write(twice, conflicts={"t(y)": taken["t(x)"]})
         assert await rows(db) == []
 
 
@@ -131,7 +138,7 @@ async def test_a_failed_commit_rolls_back_and_the_writer_recovers(db: Database) 
 
     with trio.fail_after(5):
         await db.write(schema)
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(Conflict, match="integrity violation: FOREIGN KEY"):
             await db.write(orphan)
         assert await rows(db) == []
         # The failed COMMIT left no transaction open behind it.

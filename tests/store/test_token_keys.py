@@ -10,10 +10,10 @@ import trio
 
 from sandcat.domain.keyring import open_key_ring, rotate
 from sandcat.errors import ConfigError, Conflict
-from sandcat.store.postgres.groups import engine as postgres_engine
+from sandcat.store.postgres.dialect import DIALECT as POSTGRES
+from sandcat.store.sql.token_keys import TokenKeyStore
 from sandcat.store.sqlite import open_database
-from sandcat.store.sqlite.groups import ENGINE as SQLITE_ENGINE
-from sandcat.store.token_keys import TokenKeyStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from tests.store.backend import Backend
 
 NOW = 1_700_000_000_000
@@ -21,9 +21,7 @@ TTL_S = 900
 
 
 def key_store(backend: Backend) -> TokenKeyStore:
-    return TokenKeyStore(
-        backend.db, SQLITE_ENGINE if backend.kind == "sqlite" else postgres_engine()
-    )
+    return TokenKeyStore(backend.db, SQLITE if backend.kind == "sqlite" else POSTGRES)
 
 
 async def test_instances_starting_together_agree_on_one_key(backend: Backend) -> None:
@@ -145,7 +143,7 @@ async def test_a_failed_refresh_keeps_the_keys_and_says_so(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with open_database(tmp_path / "db.sqlite", synchronous="NORMAL") as db:
-        store = TokenKeyStore(db, SQLITE_ENGINE)
+        store = TokenKeyStore(db, SQLITE)
         ring = await open_key_ring(
             "", store, legacy_file=tmp_path / "none", access_ttl_s=TTL_S, clock=lambda: NOW
         )

@@ -24,7 +24,7 @@ import trio
 
 from sandcat.clock import Clock
 from sandcat.errors import ConfigError, StoreUnavailable
-from sandcat.store.token_keys import StoredKey
+from sandcat.store.sql.token_keys import StoredKey
 
 log = logging.getLogger(__name__)
 

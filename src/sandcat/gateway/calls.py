@@ -36,10 +36,10 @@ from sandcat.ids import direct_cid, new_id
 from sandcat.pipeline import Pipeline, SendRequest
 from sandcat.protocol import Call, CallEvent, Kind, Ok, Op, encode, validate_content
 from sandcat.store.calls import CallBook, CallRecord
-from sandcat.store.group_timeline import SYSTEM_DEVICE
 from sandcat.store.messages import NewMessage
 from sandcat.store.presence import PresenceBook
 from sandcat.store.reach import ReachStore
+from sandcat.store.sql.groups.timeline import SYSTEM_DEVICE
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from sandcat.store.inbox import InboxStore
 from sandcat.store.messages import MessageStore
 from sandcat.store.outbox import Outbox
 from sandcat.store.reach import ReachStore
-from sandcat.store.token_keys import TokenKeyStore
+from sandcat.store.sql.token_keys import TokenKeyStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
 Janitor = Callable[..., Awaitable[None]]
@@ -137,8 +137,8 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
     from sandcat.store.sqlite.accounts import SqliteAccountStore
     from sandcat.store.sqlite.contacts import SqliteContactStore
     from sandcat.store.sqlite.conversation_list import SqliteConversationStore
+    from sandcat.store.sqlite.dialect import DIALECT as SQLITE
     from sandcat.store.sqlite.files import SqliteFileStore
-    from sandcat.store.sqlite.groups import ENGINE as SQLITE_ENGINE
     from sandcat.store.sqlite.groups import SqliteGroupStore
     from sandcat.store.sqlite.history import SqliteHistoryStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
@@ -170,7 +170,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
                 inbox=SqliteInboxStore(db),
                 reach=SqliteReachStore(db),
                 history=SqliteHistoryStore(db),
-                token_keys=TokenKeyStore(db, SQLITE_ENGINE),
+                token_keys=TokenKeyStore(db, SQLITE),
                 janitor=janitor,
                 conversations=SqliteConversationStore(db),
             )
@@ -183,9 +183,9 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
     from sandcat.store.postgres.accounts import PostgresAccountStore
     from sandcat.store.postgres.contacts import PostgresContactStore
     from sandcat.store.postgres.conversation_list import PostgresConversationStore
+    from sandcat.store.postgres.dialect import DIALECT as POSTGRES
     from sandcat.store.postgres.files import PostgresFileStore
     from sandcat.store.postgres.groups import PostgresGroupStore
-    from sandcat.store.postgres.groups import engine as postgres_engine
     from sandcat.store.postgres.history import PostgresHistoryStore
     from sandcat.store.postgres.inbox import PostgresInboxStore
     from sandcat.store.postgres.messages import PostgresMessageStore
@@ -224,7 +224,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             inbox=PostgresInboxStore(db),
             conversations=PostgresConversationStore(db),
             history=PostgresHistoryStore(db),
-            token_keys=TokenKeyStore(db, postgres_engine()),
+            token_keys=TokenKeyStore(db, POSTGRES),
             janitor=janitor,
             outbox=outbox,
             reach=PostgresReachStore(db),
@@ -236,22 +236,22 @@ async def open_token_keys(config: Config) -> AsyncIterator[TokenKeyStore]:
     """The token key table alone (migrating the database), for admin commands."""
     if is_postgres(config):
         from sandcat.store.postgres import open_database as open_postgres
-        from sandcat.store.postgres.groups import engine as postgres_engine
+        from sandcat.store.postgres.dialect import DIALECT as POSTGRES
 
         async with open_postgres(
             config.backends.database_url,
             pool_size=1,
             timeout_s=config.backends.postgres_timeout_s,
         ) as pg:
-            yield TokenKeyStore(pg, postgres_engine())
+            yield TokenKeyStore(pg, POSTGRES)
         return
     from sandcat.store.sqlite import open_database
-    from sandcat.store.sqlite.groups import ENGINE as SQLITE_ENGINE
+    from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 
     async with open_database(
         ready_sqlite_path(config), synchronous=config.backends.sqlite_synchronous
     ) as lite:
-        yield TokenKeyStore(lite, SQLITE_ENGINE)
+        yield TokenKeyStore(lite, SQLITE)
 
 
 async def migrate_database(config: Config) -> str:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sandcat.protocol import MENTION_ALL
-from sandcat.store.group_sql import Tx
 from sandcat.store.messages import ConversationState, StoredMessage
+from sandcat.store.sql._tx import Tx
 
 
 @dataclass(frozen=True, slots=True)

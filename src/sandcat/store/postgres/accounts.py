@@ -45,10 +45,10 @@ _SESSION_COLUMNS = (
     "id, family, user_id, device, platform, refresh_hash, created_at, expires_at, ip, revoked_at"
 )
 _CONFLICTS: dict[str, Callable[[], SandcatError]] = {
-    "users_username_unique": lambda: Conflict("username is already taken", field="username"),
-    "users_email_unique": lambda: Conflict("email is already taken", field="email"),
-    "users_phone_unique": lambda: Conflict("phone is already taken", field="phone"),
-    "users_pkey": lambda: Conflict("user already exists"),
+    "users(username_key)": lambda: Conflict("username is already taken", field="username"),
+    "users(email)": lambda: Conflict("email is already taken", field="email"),
+    "users(phone)": lambda: Conflict("phone is already taken", field="phone"),
+    "users(id)": lambda: Conflict("user already exists"),
 }
 
 

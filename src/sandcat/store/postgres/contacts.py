@@ -30,7 +30,7 @@ _PAIR_FRIENDS = (
     "((user_id = %(a)s AND friend_id = %(b)s) OR (user_id = %(b)s AND friend_id = %(a)s))"
 )
 _CONFLICTS: dict[str, Callable[[], SandcatError]] = {
-    "friend_requests_pending": lambda: Conflict(_PENDING, field="to"),
+    "friend_requests(from_user, to_user)": lambda: Conflict(_PENDING, field="to"),
 }
 
 

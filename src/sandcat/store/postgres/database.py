@@ -17,7 +17,9 @@ deadline: the caller is released when it passes, the connection is abandoned
 fires), so a stalled server never holds a task forever. Driver errors are
 translated here, once: connection and server failures become
 ``StoreUnavailable``; unique violations become the ``SandcatError`` the store
-mapped to the constraint, or ``Conflict``.
+mapped to the unique key, or ``Conflict``. Stores name a key portably,
+``table(col, col)`` (``store.sql._tx.conflict_key``); the constraint a
+violation names is looked up in the catalog (once, then cached).
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class Database:
         self._limiter = trio.CapacityLimiter(pool_size)
         self._lock = threading.Lock()
         self._closed = False
+        #: Unique index (and constraint) names -> ``table(col, col)``; loaded on demand.
+        self._unique_keys: dict[str, str] = {}
 
     def _connect(self) -> Connection:
         timeout_ms = int(self._timeout_s * 1000)
@@ -138,7 +142,9 @@ class Database:
         except trio.TooSlowError as exc:
             raise StoreUnavailable(f"postgres call took over {self._timeout_s} s") from exc
         except psycopg.errors.UniqueViolation as exc:
-            make = (conflicts or {}).get(exc.diag.constraint_name or "")
+            make = None
+            if conflicts:
+                make = conflicts.get(await self._unique_key(exc.diag.constraint_name or ""))
             raise (Conflict("conflicting write") if make is None else make()) from exc
         except psycopg.errors.IntegrityError as exc:
             raise Conflict(f"integrity violation: {exc.diag.message_primary}") from exc
@@ -150,6 +156,15 @@ class Database:
             raise StoreUnavailable(f"postgres failed: {exc}") from exc
         except OSError as exc:
             raise StoreUnavailable(f"postgres unreachable: {exc}") from exc
+
+    async def _unique_key(self, name: str) -> str:
+        """The portable key of the unique index ``name`` ("" if unknown)."""
+        if name not in self._unique_keys:
+            rows = await self.run(lambda conn: conn.execute(_UNIQUE_KEYS).fetchall(), write=False)
+            self._unique_keys = {
+                str(index): f"{table}({', '.join(columns)})" for index, table, columns in rows
+            }
+        return self._unique_keys.get(name, "")
 
     async def _in_thread(self, fn: Callable[[Connection], T], write: bool) -> T:
         lease = _Lease()
@@ -197,6 +212,20 @@ class Database:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+#: Every unique index of the current schema: its name, table and columns (a
+#: unique constraint's index has the constraint's name).
+_UNIQUE_KEYS = """
+SELECT i.relname, t.relname, array_agg(a.attname::text ORDER BY k.n)
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+WHERE x.indisunique AND t.relnamespace = current_schema()::regnamespace
+GROUP BY i.relname, t.relname
+"""
 
 
 def _transaction(conn: Connection, fn: Callable[[Connection], T], write: bool) -> T:

@@ -1,8 +1,8 @@
 """Groups and group members in PostgreSQL.
 
 Creation and the reads are here; the changes (invite, remove, roles, mutes,
-settings, ...) are shared with SQLite (``store.group_backend``) and run here
-through ``engine``. In cluster mode each change's system message also gets
+settings, ...) are shared with SQLite (``store.sql.groups.backend``) and run here
+through its ``dialect``. In cluster mode each change's system message also gets
 its outbox row in the change's transaction, like a sent message.
 """
 
@@ -10,51 +10,28 @@ from __future__ import annotations
 
 from sandcat.errors import BadRequest
 from sandcat.ids import group_cid
-from sandcat.store import group_queries as queries
-from sandcat.store.group_backend import PortableGroupStore
-from sandcat.store.group_roster import invitations
-from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import Group, GroupMember, Role
 from sandcat.store.inbox import Notice
-from sandcat.store.messages import StoredMessage
 from sandcat.store.outbox import Outbox
-from sandcat.store.postgres.conversations import bump_version, open_conversation
-from sandcat.store.postgres.database import Connection, Database, at, ms
+from sandcat.store.postgres.conversations import open_conversation
+from sandcat.store.postgres.database import Connection, Database, at
+from sandcat.store.postgres.dialect import DIALECT, dialect
 from sandcat.store.postgres.inbox import post_notices
-from sandcat.store.postgres.outbox import write_outbox
-
-
-def engine(outbox_owner: str | None = None) -> Engine:
-    """The PostgreSQL engine; with ``outbox_owner``, system messages go to the outbox."""
-
-    def publish(conn: Connection, message: StoredMessage, members: tuple[str, ...]) -> None:
-        if outbox_owner is not None:
-            write_outbox(conn, outbox_owner, [message], {message.cid: members})
-
-    return Engine(
-        placeholder="%s",
-        for_update=" FOR UPDATE",
-        collate=' COLLATE "C"',
-        time_in=at,
-        time_out=ms,
-        bump_version=bump_version,
-        post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
-        publish=publish,
-    )
-
-
-_READ = engine()
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.groups import queries as queries
+from sandcat.store.sql.groups.backend import PortableGroupStore
+from sandcat.store.sql.groups.roster import invitations
 
 
 def send_refusal(conn: Connection, sender: str, cid: str, now_ms: int) -> str | None:
     """Why ``sender`` may not post in ``cid`` now (a group mute), or None; for the append."""
-    return queries.send_refusal(Tx(conn, _READ), sender, cid, now_ms)
+    return queries.send_refusal(Tx(conn, DIALECT), sender, cid, now_ms)
 
 
 def role_in(conn: Connection, group_id: str, user: str) -> Role | None:
     """``user``'s role in a live group, inside the caller's transaction (e.g. the
     append's, to check an ``@all`` mention); None if not a member or dismissed."""
-    return queries.role_of(Tx(conn, _READ), group_id, user)
+    return queries.role_of(Tx(conn, DIALECT), group_id, user)
 
 
 class PostgresGroupStore(PortableGroupStore):
@@ -63,7 +40,7 @@ class PostgresGroupStore(PortableGroupStore):
     def __init__(self, db: Database, *, outbox: Outbox | None = None) -> None:
         super().__init__(
             db,
-            engine(None if outbox is None else outbox.owner),
+            dialect(None if outbox is None else outbox.owner),
             committed=None if outbox is None else outbox.signal.set,
         )
         self._pg = db

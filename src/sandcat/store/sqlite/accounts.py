@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hmac
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from sandcat.errors import Conflict
+from sandcat.errors import Conflict, SandcatError
 from sandcat.store.accounts import (
     Found,
     Match,
@@ -96,12 +96,12 @@ def _insert_user(conn: sqlite3.Connection, user: User) -> None:
     )
 
 
-def _conflict(exc: sqlite3.IntegrityError) -> Conflict:
-    text = str(exc)
-    for column, field in (("username_key", "username"), ("email", "email"), ("phone", "phone")):
-        if f"users.{column}" in text:
-            return Conflict(f"{field} is already taken", field=field)
-    return Conflict("user already exists")
+_CONFLICTS: dict[str, Callable[[], SandcatError]] = {
+    "users(username_key)": lambda: Conflict("username is already taken", field="username"),
+    "users(email)": lambda: Conflict("email is already taken", field="email"),
+    "users(phone)": lambda: Conflict("phone is already taken", field="phone"),
+    "users(id)": lambda: Conflict("user already exists"),
+}
 
 
 def _select_user(conn: sqlite3.Connection, where: str, params: tuple[object, ...]) -> User | None:
@@ -127,10 +127,7 @@ class SqliteAccountStore:
     # -- users -------------------------------------------------------------------------
 
     async def create_user(self, user: User) -> None:
-        try:
-            await self._db.write(lambda conn: _insert_user(conn, user))
-        except sqlite3.IntegrityError as exc:
-            raise _conflict(exc) from exc
+        await self._db.write(lambda conn: _insert_user(conn, user), conflicts=_CONFLICTS)
 
     async def get_user(self, user_id: str) -> User | None:
         return await self._db.read(lambda conn: _select_user(conn, "id = ?", (user_id,)))
@@ -166,10 +163,7 @@ class SqliteAccountStore:
             assert user is not None
             return user
 
-        try:
-            return await self._db.write(update)
-        except sqlite3.IntegrityError as exc:
-            raise _conflict(exc) from exc
+        return await self._db.write(update, conflicts=_CONFLICTS)
 
     # -- the directory -----------------------------------------------------------------
 
@@ -462,10 +456,7 @@ class SqliteAccountStore:
                 (provider, subject, user.id, now_ms),
             )
 
-        try:
-            await self._db.write(link)
-        except sqlite3.IntegrityError as exc:
-            raise _conflict(exc) from exc
+        await self._db.write(link, conflicts=_CONFLICTS)
 
 
 def _as_match(value: str) -> Match:

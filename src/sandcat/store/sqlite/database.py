@@ -10,14 +10,14 @@ run beside the writer and see only committed data.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import trio
 
-from sandcat.errors import RejectedValue, StoreUnavailable
+from sandcat.errors import Conflict, RejectedValue, SandcatError, StoreUnavailable
 from sandcat.private_files import touch_private
 from sandcat.store.sqlite.schema import MIGRATIONS
 
@@ -81,13 +81,21 @@ class Database:
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def write(
+        self,
+        fn: Callable[[sqlite3.Connection], T],
+        *,
+        conflicts: Mapping[str, Callable[[], SandcatError]] | None = None,
+    ) -> T:
         """Run ``fn`` inside one write transaction and commit it.
 
         If ``fn`` raises, the transaction is rolled back and the exception
-        propagates; a value SQLite cannot take becomes ``RejectedValue``, any
-        other SQLite failure ``StoreUnavailable``. Nothing is visible to
-        readers until the commit has returned.
+        propagates. A unique violation of a key named in ``conflicts``
+        (``store.sql._tx.conflict_key``: ``table(col, col)``) raises the error
+        made by its factory; any other integrity violation ``Conflict``. A value
+        SQLite cannot take becomes ``RejectedValue``, any other SQLite failure
+        ``StoreUnavailable``. Nothing is visible to readers until the commit
+        has returned.
         """
         writer = self._writer
         if writer is None or self._closed:
@@ -110,8 +118,8 @@ class Database:
 
         try:
             return await trio.to_thread.run_sync(transaction, limiter=self._write_limiter)
-        except sqlite3.IntegrityError:
-            raise
+        except sqlite3.IntegrityError as exc:
+            raise _conflict(exc, conflicts or {}) from exc
         except (sqlite3.DataError, UnicodeEncodeError, OverflowError) as exc:
             # Binding a str with a lone surrogate, an int beyond 64 bits, ...
             raise RejectedValue(f"sqlite refused a value: {exc}") from exc
@@ -163,6 +171,23 @@ class Database:
             finally:
                 for borrower in borrowers:
                     self._read_limiter.release_on_behalf_of(borrower)
+
+
+#: SQLite's text for a unique violation: the table's columns, ``t.a, t.b``.
+_UNIQUE_FAILED = "UNIQUE constraint failed: "
+
+
+def _conflict(
+    exc: sqlite3.IntegrityError, conflicts: Mapping[str, Callable[[], SandcatError]]
+) -> SandcatError:
+    """The error for an integrity violation (its text is all SQLite gives)."""
+    text = str(exc)
+    if not text.startswith(_UNIQUE_FAILED):
+        return Conflict(f"integrity violation: {text}")
+    names = [column.strip().split(".", 1) for column in text[len(_UNIQUE_FAILED) :].split(",")]
+    key = f"{names[0][0]}({', '.join(name[-1] for name in names)})"
+    make = conflicts.get(key)
+    return Conflict("conflicting write") if make is None else make()
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

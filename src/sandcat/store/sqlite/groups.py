@@ -1,8 +1,8 @@
 """Groups and group members in SQLite.
 
 Creation and the reads are here; the changes (invite, remove, roles, mutes,
-settings, ...) are shared with PostgreSQL (``store.group_backend``) and run
-here through ``ENGINE``.
+settings, ...) are shared with PostgreSQL (``store.sql.groups.backend``) and run
+here through ``DIALECT``.
 """
 
 from __future__ import annotations
@@ -12,44 +12,34 @@ import sqlite3
 
 from sandcat.errors import BadRequest
 from sandcat.ids import group_cid
-from sandcat.store import group_queries as queries
-from sandcat.store.group_backend import PortableGroupStore
-from sandcat.store.group_roster import invitations
-from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import Group, GroupMember, Role
 from sandcat.store.inbox import Notice
-from sandcat.store.sqlite.conversations import bump_version, open_conversation
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.groups import queries as queries
+from sandcat.store.sql.groups.backend import PortableGroupStore
+from sandcat.store.sql.groups.roster import invitations
+from sandcat.store.sqlite.conversations import open_conversation
 from sandcat.store.sqlite.database import Database
+from sandcat.store.sqlite.dialect import DIALECT
 from sandcat.store.sqlite.inbox import post_notices
-
-ENGINE = Engine(
-    placeholder="?",
-    for_update="",
-    collate="",
-    time_in=lambda ms: ms,
-    time_out=int,
-    bump_version=bump_version,
-    post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
-    publish=lambda conn, message, members: None,
-)
 
 
 def send_refusal(conn: sqlite3.Connection, sender: str, cid: str, now_ms: int) -> str | None:
     """Why ``sender`` may not post in ``cid`` now (a group mute), or None; for the append."""
-    return queries.send_refusal(Tx(conn, ENGINE), sender, cid, now_ms)
+    return queries.send_refusal(Tx(conn, DIALECT), sender, cid, now_ms)
 
 
 def role_in(conn: sqlite3.Connection, group_id: str, user: str) -> Role | None:
     """``user``'s role in a live group, inside the caller's transaction (e.g. the
     append's, to check an ``@all`` mention); None if not a member or dismissed."""
-    return queries.role_of(Tx(conn, ENGINE), group_id, user)
+    return queries.role_of(Tx(conn, DIALECT), group_id, user)
 
 
 class SqliteGroupStore(PortableGroupStore):
     """``GroupStore`` and ``GroupChanges`` over a SQLite ``Database``."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__(db, ENGINE)
+        super().__init__(db, DIALECT)
         self._lite = db
 
     async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:

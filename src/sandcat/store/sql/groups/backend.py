@@ -1,22 +1,15 @@
 """The group store's queries and changes, shared by the SQLite and PostgreSQL stores.
 
-Each backend's store subclasses ``PortableGroupStore`` with its database and
-its ``Engine``; the rules and statements live in ``group_changes`` and
-``group_queries``, written once.
+Each engine's store subclasses ``PortableGroupStore`` with its database and
+its ``Dialect``; the rules and statements live in ``groups.changes`` and
+``groups.queries``, written once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Sequence
 
 from sandcat.errors import NotFound
-from sandcat.store import group_bans as bans
-from sandcat.store import group_changes as changes
-from sandcat.store import group_invites as invites
-from sandcat.store import group_queries as queries
-from sandcat.store.group_roster import require_manager
-from sandcat.store.group_sql import Engine, Tx
 from sandcat.store.groups import (
     AvatarChange,
     BanPage,
@@ -29,37 +22,16 @@ from sandcat.store.groups import (
     Requested,
     Role,
 )
-
-T = TypeVar("T")
-
-
-class _Database(Protocol):
-    async def write(self, fn: Callable[[Any], T]) -> T: ...
-
-    async def read(self, fn: Callable[[Any], T]) -> T: ...
+from sandcat.store.sql._tx import SqlStore, Tx
+from sandcat.store.sql.groups import bans as bans
+from sandcat.store.sql.groups import changes as changes
+from sandcat.store.sql.groups import invites as invites
+from sandcat.store.sql.groups import queries as queries
+from sandcat.store.sql.groups.roster import require_manager
 
 
-class PortableGroupStore:
-    """``GroupChanges`` and ``role_of`` over a database and its engine."""
-
-    def __init__(
-        self, db: _Database, engine: Engine, *, committed: Callable[[], None] | None = None
-    ) -> None:
-        self._db = db
-        self._engine = engine
-        #: Called after a change committed (wakes the outbox publisher).
-        self._committed = committed
-
-    async def _write(self, fn: Callable[[Tx], T]) -> T:
-        engine = self._engine
-        result = await self._db.write(lambda conn: fn(Tx(conn, engine)))
-        if self._committed is not None:
-            self._committed()
-        return result
-
-    async def _read(self, fn: Callable[[Tx], T]) -> T:
-        engine = self._engine
-        return await self._db.read(lambda conn: fn(Tx(conn, engine)))
+class PortableGroupStore(SqlStore):
+    """``GroupChanges`` and ``role_of`` over a database and its dialect."""
 
     async def role_of(self, group_id: str, user: str) -> Role | None:
         return await self._read(lambda tx: queries.role_of(tx, group_id, user))

@@ -1,4 +1,4 @@
-"""Invite links, over either backend (``group_sql``).
+"""Invite links, over either backend (``store.sql._tx``).
 
 Joining a group by its id needs the token of one of its links: a group id is
 no secret (it is in every ``g:`` cid, e.g. a forwarded message's
@@ -15,10 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from sandcat.errors import Conflict, Forbidden, NotFound
-from sandcat.store.group_queries import role_of
-from sandcat.store.group_roster import MANAGERS, open_change, require_manager
-from sandcat.store.group_sql import Tx
 from sandcat.store.groups import MAX_LIVE_INVITES, InviteLink
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.groups.queries import role_of
+from sandcat.store.sql.groups.roster import MANAGERS, open_change, require_manager
 
 _COLUMNS = "id, group_id, token, created_by, created_at, expires_at, max_uses, uses, revoked_at"
 #: A link that still works at the time bound to the first ``?``.
@@ -105,7 +105,7 @@ def working(tx: Tx, group_id: str, actor: str, now_ms: int) -> list[InviteLink]:
     mine = "" if role in MANAGERS else " AND created_by = ?"
     rows = tx.all(
         f"SELECT {_COLUMNS} FROM group_invites WHERE group_id = ? AND {_WORKS}{mine} "
-        f"ORDER BY created_at DESC, id{tx.engine.collate}",
+        f"ORDER BY created_at DESC, id{tx.dialect.collate}",
         group_id,
         tx.time_in(now_ms),
         *(() if role in MANAGERS else (actor,)),

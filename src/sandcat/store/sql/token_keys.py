@@ -2,21 +2,17 @@
 
 Every instance sharing a database reads the same keys, so a token signed by
 one is accepted by the others with no secret configured by hand. Written once
-for SQLite and PostgreSQL over ``group_sql.Tx``. The first key has id 1: its
+for SQLite and PostgreSQL over ``store.sql._tx.Tx``. The first key has id 1: its
 primary key is the lock that makes instances starting together agree on one
 key (``INSERT ... ON CONFLICT DO NOTHING``, then read what won).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
 
 from sandcat.errors import Conflict
-from sandcat.store.group_sql import Engine, Tx
-
-T = TypeVar("T")
+from sandcat.store.sql._tx import SqlStore, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,18 +23,8 @@ class StoredKey:
     active_at_ms: int
 
 
-class _Database(Protocol):
-    async def write(self, fn: Callable[[Any], T]) -> T: ...
-
-    async def read(self, fn: Callable[[Any], T]) -> T: ...
-
-
-class TokenKeyStore:
-    """The key table over a database and its engine."""
-
-    def __init__(self, db: _Database, engine: Engine) -> None:
-        self._db = db
-        self._engine = engine
+class TokenKeyStore(SqlStore):
+    """The key table over a database and its dialect."""
 
     async def ensure(self, secret: bytes, *, now_ms: int) -> list[StoredKey]:
         """Store ``secret`` as key 1 unless a key 1 exists; every key, oldest first."""
@@ -53,11 +39,11 @@ class TokenKeyStore:
             )
             return _keys(tx)
 
-        return await self._db.write(lambda conn: insert(Tx(conn, self._engine)))
+        return await self._write(insert)
 
     async def keys(self) -> list[StoredKey]:
         """Every stored key, oldest first."""
-        return await self._db.read(lambda conn: _keys(Tx(conn, self._engine)))
+        return await self._read(_keys)
 
     async def add(
         self, secret: bytes, *, active_at_ms: int, now_ms: int, forget_before_ms: int
@@ -86,7 +72,7 @@ class TokenKeyStore:
                     kept.remove(key)
             return new, kept
 
-        return await self._db.write(lambda conn: insert(Tx(conn, self._engine)))
+        return await self._write(insert)
 
 
 def _keys(tx: Tx) -> list[StoredKey]:

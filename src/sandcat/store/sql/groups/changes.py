@@ -1,4 +1,4 @@
-"""Group changes inside one transaction, over either backend (``group_sql``).
+"""Group changes inside one transaction, over either backend (``store.sql._tx``).
 
 Each function locks the group's timeline first (``Timeline``), then reads
 the group and the actor's role under that lock, checks the rules, changes the
@@ -19,16 +19,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sandcat.errors import Conflict, Forbidden, NotFound
-from sandcat.store import group_invites as invites
-from sandcat.store.group_bans import banish, refuse_banned
-from sandcat.store.group_queries import (
+from sandcat.store.groups import AvatarChange, Change, Group, Invited, Requested, Role
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.groups import invites as invites
+from sandcat.store.sql.groups.bans import banish, refuse_banned
+from sandcat.store.sql.groups.queries import (
     live_group,
     load_request,
     member,
     member_count,
     pending_request_of,
 )
-from sandcat.store.group_roster import (
+from sandcat.store.sql.groups.roster import (
     MANAGERS,
     end_membership,
     ensure_room,
@@ -41,9 +43,7 @@ from sandcat.store.group_roster import (
     outranks,
     require_manager,
 )
-from sandcat.store.group_sql import Tx
-from sandcat.store.group_timeline import Timeline
-from sandcat.store.groups import AvatarChange, Change, Group, Invited, Requested, Role
+from sandcat.store.sql.groups.timeline import Timeline
 
 
 def invite(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int) -> Invited:

@@ -18,10 +18,10 @@ import msgpack
 from sandcat.errors import NotFound
 from sandcat.ids import group_cid, new_id
 from sandcat.store.conversations import note_system_message
-from sandcat.store.group_sql import Tx
 from sandcat.store.groups import Change, SystemEntry
 from sandcat.store.inbox import NewNotice
 from sandcat.store.messages import StoredMessage
+from sandcat.store.sql._tx import Tx
 
 #: The content kind of system messages (protocol/SPEC.md §9).
 SYSTEM_KIND = 9
@@ -37,7 +37,7 @@ class Timeline:
         self.tx = tx
         self.cid = group_cid(group_id)
         row = tx.one(
-            "SELECT max_seq FROM conversations WHERE cid = ?" + tx.engine.for_update, self.cid
+            "SELECT max_seq FROM conversations WHERE cid = ?" + tx.dialect.for_update, self.cid
         )
         if row is None:
             raise NotFound("no such group")
@@ -96,8 +96,8 @@ class Timeline:
             )
         )
         posted = tx.post(notices, now_ms)
-        tx.engine.publish(tx.conn, message, members)
-        version = tx.engine.bump_version(tx.conn)
+        tx.publish(message, members)
+        version = tx.bump_version()
         tx.run("UPDATE conversations SET version = ? WHERE cid = ?", version, self.cid)
         for user in sorted(self.touched):
             tx.run(

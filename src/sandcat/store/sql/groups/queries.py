@@ -1,4 +1,4 @@
-"""Reads of groups, members and join requests, over either backend (``group_sql``).
+"""Reads of groups, members and join requests, over either backend (``store.sql._tx``).
 
 Also the send path's check of group mutes (``send_refusal``), which the
 message stores call inside their append transaction.
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sandcat.errors import NotFound
-from sandcat.store.group_sql import Tx
 from sandcat.store.groups import Group, GroupMember, JoinRequest, MemberPage, Role
+from sandcat.store.sql._tx import Tx
 
 GROUP_COLUMNS = (
     "id, name, owner, max_members, avatar, description, announcement, created_at, "
@@ -114,7 +114,7 @@ def members_page(
     only = f"AND user_id IN ({', '.join('?' * len(users))}) " if users else ""
     rows = tx.all(
         f"SELECT {_MEMBER_COLUMNS} FROM group_members WHERE group_id = ? {only}"
-        f"ORDER BY {_ROLE_ORDER}, joined_at, user_id{tx.engine.collate} LIMIT ? OFFSET ?",
+        f"ORDER BY {_ROLE_ORDER}, joined_at, user_id{tx.dialect.collate} LIMIT ? OFFSET ?",
         group_id,
         *users,
         limit,
@@ -127,7 +127,7 @@ def members_page(
 def pending_requests(tx: Tx, group_id: str) -> list[JoinRequest]:
     rows = tx.all(
         f"SELECT {_REQUEST_COLUMNS} FROM group_requests WHERE group_id = ? AND status = ? "
-        f"ORDER BY created_at, id{tx.engine.collate}",
+        f"ORDER BY created_at, id{tx.dialect.collate}",
         group_id,
         "pending",
     )

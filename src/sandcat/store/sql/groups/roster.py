@@ -7,11 +7,11 @@ from collections.abc import Sequence
 
 from sandcat.errors import Conflict, Forbidden, NotFound
 from sandcat.ids import group_cid, new_id
-from sandcat.store.group_queries import live_group, member_count, pending_request_of, role_of
-from sandcat.store.group_sql import Tx
-from sandcat.store.group_timeline import Timeline
 from sandcat.store.groups import Group, Role
 from sandcat.store.inbox import NewNotice
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.groups.queries import live_group, member_count, pending_request_of, role_of
+from sandcat.store.sql.groups.timeline import Timeline
 
 MANAGERS = ("owner", "admin")
 

@@ -1,4 +1,4 @@
-"""A group's ban list, over either backend (``group_sql``).
+"""A group's ban list, over either backend (``store.sql._tx``).
 
 A banned user cannot join (with an invite link or by an approved request) and
 cannot be invited until unbanned. Banning is a group change like a removal:
@@ -15,17 +15,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sandcat.errors import Conflict, Forbidden, NotFound
-from sandcat.store.group_queries import member
-from sandcat.store.group_roster import (
+from sandcat.store.groups import Ban, BanPage, Change, Group
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.groups.queries import member
+from sandcat.store.sql.groups.roster import (
     end_membership,
     notice,
     open_change,
     outranks,
     require_manager,
 )
-from sandcat.store.group_sql import Tx
-from sandcat.store.group_timeline import Timeline
-from sandcat.store.groups import Ban, BanPage, Change, Group
+from sandcat.store.sql.groups.timeline import Timeline
 
 #: The ``reason`` of every refusal because of a ban (``SandcatError.reason``).
 BANNED = "banned"
@@ -130,7 +130,7 @@ def unban(tx: Tx, group_id: str, actor: str, users: Sequence[str], now_ms: int) 
 def bans_page(tx: Tx, group_id: str, *, offset: int, limit: int) -> BanPage:
     rows = tx.all(
         "SELECT user_id, banned_by, created_at FROM group_bans WHERE group_id = ? "
-        f"ORDER BY created_at DESC, user_id{tx.engine.collate} LIMIT ? OFFSET ?",
+        f"ORDER BY created_at DESC, user_id{tx.dialect.collate} LIMIT ? OFFSET ?",
         group_id,
         limit,
         offset,

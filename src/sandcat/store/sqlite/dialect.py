@@ -1,0 +1,37 @@
+"""SQLite's ``Dialect`` for the portable stores (``store.sql``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import msgpack
+
+from sandcat.store.sql._tx import Dialect
+from sandcat.store.sqlite.inbox import post_notices
+
+
+def _mentions_in(mentions: Sequence[str] | None) -> bytes | None:
+    return None if mentions is None else msgpack.packb(list(mentions))
+
+
+def _mentions_out(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(msgpack.unpackb(value))
+
+
+DIALECT = Dialect(
+    name="sqlite",
+    for_update="",
+    collate="",
+    is_not="IS NOT",
+    # json_each keeps the statement parameterised for any list length.
+    member_of="IN (SELECT value FROM json_each(?))",
+    list_param=json.dumps,
+    time_in=lambda ms: ms,
+    time_out=int,
+    mentions_in=_mentions_in,
+    mentions_out=_mentions_out,
+    post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
+    publish=lambda conn, message, members: None,
+)
