@@ -1,7 +1,7 @@
 """The keys that sign access tokens (and file links), and which of them are accepted.
 
 Without ``auth.token_secret`` the keys live in the database
-(``store.token_keys``), so every instance sharing it agrees on them. The
+(``store.sql.token_keys``), so every instance sharing it agrees on them. The
 newest key whose ``active_at`` has passed signs; every key is accepted until
 one access-token lifetime after its successor became active, so a rotation
 never turns a live token away. A rotation makes the new key active only
