@@ -1,7 +1,8 @@
 // The web client's adapter over the TypeScript SDK (sdk/ts, "@sandcat/sdk"): the only
 // code that talks to the server. It maps the SDK's Client (WebSocket) and HttpClient
 // (HTTP API) onto the small Backend interface the views use, and keeps the session
-// (refresh token, gateway URL, device id) in localStorage so a reload stays signed in.
+// (refresh token, gateway URL, device id) in sessionStorage: a reload stays signed in,
+// and each tab is its own device (two tabs never share, and so never reuse, a refresh token).
 import { Client, Credentials, HttpClient, HttpError, type Tokens } from "@sandcat/sdk";
 import type { Backend, Conv, Friend, FriendRequest, Group, Handlers, History, Member, Msg, Notice, PresenceEntry, SendOptions, TurnCredentials, User } from "./backend.ts";
 
@@ -14,16 +15,16 @@ interface Saved {
 }
 
 function deviceId(): string {
-  let id = localStorage.getItem("sandcat.device");
+  let id = sessionStorage.getItem("sandcat.device");
   if (!id) {
     id = `web-${crypto.randomUUID().replace(/-/g, "").slice(0, 16)}`;
-    localStorage.setItem("sandcat.device", id);
+    sessionStorage.setItem("sandcat.device", id);
   }
   return id;
 }
 
 function save(saved: Saved): void {
-  localStorage.setItem(STORE, JSON.stringify(saved));
+  sessionStorage.setItem(STORE, JSON.stringify(saved));
 }
 
 export async function register(username: string, password: string): Promise<void> {
@@ -41,7 +42,7 @@ export async function signIn(login: string, password: string): Promise<Backend> 
 
 /** The session of an earlier visit (a reload), if its refresh token still works. */
 export async function resume(): Promise<Backend | null> {
-  const raw = localStorage.getItem(STORE);
+  const raw = sessionStorage.getItem(STORE);
   if (!raw) return null;
   const saved = JSON.parse(raw) as Saved;
   const http = new HttpClient({ baseUrl: "" });
@@ -53,7 +54,7 @@ export async function resume(): Promise<Backend | null> {
     await credentials.accessToken(true);
   } catch (err) {
     if (err instanceof HttpError && err.status < 500) {
-      localStorage.removeItem(STORE);
+      sessionStorage.removeItem(STORE);
       return null;
     }
     throw err;
@@ -92,7 +93,7 @@ class Session implements Backend {
     c.on("state", (state) => h.connection(state === "connected" ? "online" : state === "closed" ? "offline" : "connecting"));
     c.on("closed", (error) => {
       if (/unauthori|4001|4002|4007|credential/i.test(`${error.message} ${(error as { code?: unknown }).code ?? ""}`)) {
-        localStorage.removeItem(STORE);
+        sessionStorage.removeItem(STORE);
         h.signedOut();
       }
     });
@@ -249,7 +250,7 @@ class Session implements Backend {
   }
 
   async logout(): Promise<void> {
-    localStorage.removeItem(STORE);
+    sessionStorage.removeItem(STORE);
     await this.http.logout();
   }
 

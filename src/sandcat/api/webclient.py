@@ -54,7 +54,7 @@ def security_headers(ws_url: str) -> dict[str, str]:
             "script-src 'self'",
             "style-src 'self'",
             # Images, thumbnails and voice notes are fetched with the bearer and shown as blobs.
-            "img-src 'self' blob: data:",
+            "img-src 'self' blob:",
             "media-src 'self' blob:",
             f"connect-src 'self' {gateway_origin(ws_url)}",
             "manifest-src 'self'",
