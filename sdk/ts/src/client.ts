@@ -374,6 +374,41 @@ export class Client extends Emitter<ClientEvents> {
   // -- messages -------------------------------------------------------------------------
 
   /**
+   * The `message` events as an async iterator (`for await (const msg of
+   * client.messages())`), for bots and scripts. Messages are queued from the
+   * call on; the iteration ends when the client closes.
+   */
+  messages(): AsyncIterableIterator<Message> {
+    const queue: Message[] = [];
+    let wake: (() => void) | null = null;
+    let ended = this.stopped !== null;
+    const stopMessages = this.on("message", (msg) => {
+      queue.push(msg);
+      wake?.();
+    });
+    const stopClosed = this.on("closed", () => {
+      ended = true;
+      wake?.();
+    });
+    const finish = (): IteratorReturnResult<undefined> => {
+      stopMessages();
+      stopClosed();
+      return { done: true, value: undefined };
+    };
+    const iterator: AsyncIterableIterator<Message> = {
+      next: async () => {
+        while (queue.length === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        const msg = queue.shift();
+        return msg === undefined ? finish() : { done: false, value: msg };
+      },
+      return: async () => finish(),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  /**
    * Sends a message of any kind (SPEC.md §4.6, §9). Resent with the same
    * cmid across reconnects until acked; the message is also delivered as a
    * `message` event, in its conversation's order.

@@ -176,6 +176,115 @@ export interface CallBody {
   candidate?: IceCandidate;
 }
 
+// -- content bodies (SPEC.md §9) ----------------------------------------------------
+
+export interface TextBody {
+  text: string;
+}
+export interface ImageBody {
+  file: string;
+  mime: string;
+  size: number;
+  width: number;
+  height: number;
+  thumb?: string;
+  name?: string;
+}
+export interface FileBody {
+  file: string;
+  mime: string;
+  size: number;
+  name: string;
+}
+export interface VoiceBody {
+  file: string;
+  mime: string;
+  size: number;
+  duration_ms: number;
+}
+export interface VideoBody {
+  file: string;
+  mime: string;
+  size: number;
+  duration_ms: number;
+  width: number;
+  height: number;
+  thumb?: string;
+}
+export interface EmojiBody {
+  emoji: string;
+}
+export interface LocationBody {
+  lat: number;
+  lon: number;
+  name?: string;
+  address?: string;
+}
+export interface CallLogBody {
+  call: string;
+  media: CallMedia;
+  outcome: "completed" | "missed" | "declined" | "cancelled" | "failed";
+  duration_ms: number;
+}
+export interface SystemBody {
+  event: string;
+  data?: Record<string, unknown>;
+}
+export interface ContactBody {
+  user: string;
+  username?: string;
+  display_name?: string;
+  avatar?: string;
+}
+export interface RecallEventBody {
+  seq: number;
+}
+export interface EditEventBody {
+  seq: number;
+  body: TextBody;
+}
+/** The body type of each content kind defined by SPEC.md §9 (custom kinds >= 1000: `unknown`). */
+export interface BodyOfKind {
+  1: TextBody;
+  2: ImageBody;
+  3: FileBody;
+  4: VoiceBody;
+  5: VideoBody;
+  6: EmojiBody;
+  7: LocationBody;
+  8: CallLogBody;
+  9: SystemBody;
+  10: ContactBody;
+  11: RecallEventBody;
+  12: EditEventBody;
+}
+
+/** `message.body` typed by its kind: `if (isKind(msg, Kind.IMAGE)) msg.body.width`. */
+export function isKind<K extends keyof BodyOfKind>(message: Message, kind: K): message is Message & { kind: K; body: BodyOfKind[K] } {
+  return message.kind === kind && message.body !== null && message.body !== undefined;
+}
+
+/**
+ * A value from the HTTP API's JSON (history, conversation list) as the
+ * WebSocket would carry it: `{"$bin": hex}` becomes a Uint8Array and
+ * `{"$float": "nan" | "inf" | "-inf"}` a number (SPEC.md §13).
+ */
+export function fromJsonValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(fromJsonValue);
+  if (typeof value !== "object" || value === null) return value;
+  const entries = Object.entries(value);
+  if (entries.length === 1) {
+    const [key, inner] = entries[0] as [string, unknown];
+    if (key === "$bin" && typeof inner === "string") {
+      const bytes = new Uint8Array(inner.length / 2);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(inner.slice(2 * i, 2 * i + 2), 16);
+      return bytes;
+    }
+    if (key === "$float" && typeof inner === "string") return { nan: NaN, inf: Infinity, "-inf": -Infinity }[inner] ?? NaN;
+  }
+  return Object.fromEntries(entries.map(([k, v]) => [k, fromJsonValue(v)]));
+}
+
 // -- server frames ------------------------------------------------------------------
 
 export type ErrorCode =

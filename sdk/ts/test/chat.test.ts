@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { Kind, SandcatError, type Client, type Message, type Notice } from "../src/index.js";
+import { Kind, SandcatError, fromJsonValue, isKind, type Client, type Message, type Notice } from "../src/index.js";
 import { Server, befriend, connect, makeClient, person, until, type Person } from "./server.js";
 
 // A 4x3 PNG: the server checks an image's bytes against its type.
@@ -121,6 +121,11 @@ describe("two users on a real server", () => {
     const ct = (seen(custom.seq).body as { ct: Uint8Array }).ct;
     assert.ok(ct instanceof Uint8Array);
     assert.deepEqual([...ct], [0, 1, 254, 255]);
+    // The same message over HTTP, once its JSON is mapped back, is what the WebSocket delivered.
+    const overHttp = await bob.http.listMessages(cid, { after: custom.seq - 1, limit: 1 });
+    assert.deepEqual(fromJsonValue(overHttp.messages[0]), seen(custom.seq));
+    const loc = seen(location.seq);
+    assert.ok(isKind(loc, Kind.LOCATION) && loc.body.lat === 48.8566);
     const copy = gotA.find((m) => m.cid === group.cid && m.seq === forwarded.seq) as Message;
     assert.deepEqual(copy.forward, { cid, seq: emoji.seq, from: alice.id });
     assert.deepEqual(copy.body, { emoji: "🐱" });

@@ -159,3 +159,16 @@ test("ERR unavailable on a SEND: resent with the same cmid after retry_after_ms"
     await c.close();
   }
 });
+
+test("messages() iterates the delivered messages and ends when the client closes", async () => {
+  const c = await client();
+  const iterator = c.messages();
+  peer.push(Op.MSG, msg(1));
+  peer.push(Op.MSG, msg(2));
+  const seqs: number[] = [];
+  for await (const m of iterator) {
+    seqs.push(m.seq);
+    if (seqs.length === 2) void c.close();
+  }
+  assert.deepEqual(seqs, [1, 2]);
+});
