@@ -66,6 +66,7 @@ from sandcat.gateway.conversations import ConversationFrames, SettingsPusher
 from sandcat.gateway.fanout import Fanout
 from sandcat.gateway.listener import GatewayServer
 from sandcat.gateway.signals import run_signals
+from sandcat.gateway.tls import server_context
 from sandcat.mail import CodeTemplates, Postman, open_sender
 from sandcat.metrics import Registry, ServerMetrics
 from sandcat.pipeline import run_pipeline
@@ -212,6 +213,9 @@ async def run_server(
     cheaper cost; production never passes one).
     """
     make_private_dir(config.data_path)
+    tls = None
+    if config.server.tls_cert_file or config.server.tls_key_file:
+        tls = server_context(config.server.tls_cert_file, config.server.tls_key_file)
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
     ready = False
     instance = new_instance_id()
@@ -389,6 +393,7 @@ async def run_server(
                             listen_fd=None if listen_fds is None else listen_fds[0],
                             budgets=shared.budgets,
                             proxies=TrustedProxies(config.server.trusted_proxies),
+                            tls=tls,
                             task_status=task_status,
                         )
 
@@ -424,6 +429,9 @@ async def run_server(
                             port=config.server.http_port,
                             shutdown_trigger=http_stop.wait,
                             listen_fd=None if listen_fds is None else listen_fds[1],
+                            tls=None
+                            if tls is None
+                            else (config.server.tls_cert_file, config.server.tls_key_file),
                             task_status=task_status,
                         )
                     )

@@ -142,9 +142,11 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
             host = config.server.host
             if ":" in host:
                 host = f"[{host}]"  # an IPv6 address in a URL (RFC 3986)
+            secure = "s" if config.server.tls_cert_file else ""
             print(
-                f"sandcat {__version__} listening on ws://{host}:{server.ws_port}/ws "
-                f"and http://{host}:{server.http_port} (data: {config.data_path.resolve()})",
+                f"sandcat {__version__} listening on ws{secure}://{host}:{server.ws_port}/ws "
+                f"and http{secure}://{host}:{server.http_port} "
+                f"(data: {config.data_path.resolve()})",
                 flush=True,
             )
 

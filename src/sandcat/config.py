@@ -39,6 +39,10 @@ class ServerConfig:
     #: Reverse proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded
     #: headers name the client (sandcat/proxies.py); empty: the socket's peer is.
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"check": parse_networks})
+    #: TLS on both listeners (PEM certificate chain and its key); empty: plain TCP
+    #: (TLS at a proxy in front instead).
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -371,7 +375,8 @@ class Config:
         host = self.server.host
         if ":" in host:
             host = f"[{host}]"
-        return f"ws://{host}:{self.server.ws_port}/ws"
+        scheme = "wss" if self.server.tls_cert_file else "ws"
+        return f"{scheme}://{host}:{self.server.ws_port}/ws"
 
 
 #: Environment variables of the operations contract (README.md, "Configuration").

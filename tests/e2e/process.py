@@ -17,7 +17,7 @@ import trio
 
 from tests.passwords import serve_environment
 
-_LISTENING = re.compile(rb"listening on ws://[^:]+:(\d+)/ws and http://[^:]+:(\d+)")
+_LISTENING = re.compile(rb"listening on wss?://[^:]+:(\d+)/ws and https?://[^:]+:(\d+)")
 #: A cold start imports quart, hypercorn and argon2: allow for a slow machine.
 START_TIMEOUT_S = 30
 

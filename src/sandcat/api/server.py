@@ -37,18 +37,21 @@ async def serve_http(
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     shutdown_trigger: Callable[[], Awaitable[None]],
     listen_fd: int | None = None,
+    tls: tuple[str, str] | None = None,
 ) -> None:
     """Serve ``app`` on ``host:port`` until ``shutdown_trigger`` returns.
 
     ``task_status.started`` gets the bound port (useful with ``port=0``) once
     the socket is listening, so connections made after ``nursery.start``
-    returns are accepted.
+    returns are accepted. ``tls`` (certificate file, key file) serves HTTPS.
     """
     config = HypercornConfig()
     if listen_fd is None:
         listen_fd = _bind(host, port)
     # A listening socket inherited from ``serve --workers``, or bound here.
     config.bind = [f"fd://{listen_fd}"]
+    if tls is not None:
+        config.certfile, config.keyfile = tls
     config.graceful_timeout = _GRACEFUL_TIMEOUT_S
     config.accesslog = None
     # Hypercorn's errors go through our logging setup, not a handler of its own.

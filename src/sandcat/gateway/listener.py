@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from sandcat.gateway.budget import Budgets
 from sandcat.gateway.connection import Connection
 from sandcat.gateway.hub import Hub
 from sandcat.gateway.operations import Operations
+from sandcat.gateway.tls import handshake
 from sandcat.gateway.transport import Flusher, Upgrade, adopt, read_upgrade
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import Limits
@@ -73,6 +75,7 @@ async def serve_gateway(
     listen_fd: int | None = None,
     budgets: Budgets | None = None,
     proxies: TrustedProxies | None = None,
+    tls: ssl.SSLContext | None = None,
     task_status: trio.TaskStatus[GatewayServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept WebSocket connections until cancelled; each runs in ``connections``.
@@ -80,6 +83,8 @@ async def serve_gateway(
     ``listen_fd`` is a listening socket inherited from ``sandcat serve --workers``
     (every worker accepts from it) instead of ``host:port``. ``proxies`` decide
     whose forwarding headers name the client (``Connection.address``, in logs).
+    With ``tls`` every connection does a TLS handshake first (gateway/tls.py),
+    within the time the upgrade has.
 
     Cancelling this task stops accepting; connections already open keep running
     in their own nursery (and so does the flusher that writes for them) so a
@@ -121,6 +126,11 @@ async def serve_gateway(
     ) -> None:
         refused = verdict is Verdict.REFUSE
         read_s = min(config.auth_timeout_s, _REFUSE_READ_S) if refused else config.auth_timeout_s
+        if tls is not None:
+            wrapped = await handshake(tls, sock, timeout_s=read_s)
+            if wrapped is None:
+                return
+            sock = wrapped
         upgrade = await read_upgrade(sock, flusher, timeout_s=read_s)
         if upgrade is None:
             return
