@@ -29,9 +29,11 @@ await esbuild.build({
   charset: "utf8",
   logLevel: "warning",
   // The SDK is used from its TypeScript sources (sdk/ts/src); its one dependency
-  // resolves from web/node_modules when sdk/ts has none installed.
-  alias: { "@sandcat/sdk": resolve(here, "../sdk/ts/src/index.ts") },
-  nodePaths: [join(here, "node_modules")],
+  // always comes from web/node_modules (web's lock), whether or not sdk/ts has its own.
+  alias: {
+    "@sandcat/sdk": resolve(here, "../sdk/ts/src/index.ts"),
+    "@msgpack/msgpack": join(here, "node_modules/@msgpack/msgpack"),
+  },
 });
 for (const name of ["index.html", "icon.svg", "manifest.webmanifest"]) {
   copyFileSync(join(here, "public", name), join(outdir, name));
