@@ -101,9 +101,17 @@ async def test_nul_cmids_are_refused_and_fail_nobody_elses_sends(
         assert "cmid: must not contain U+0000" in reply.message
 
 
-@pytest.mark.parametrize("text", ["a\\u0000b", "a\\ud800b", "\\udfff"])
-async def test_json_strings_with_nul_or_lone_surrogates_are_a_bad_request(
-    server: Server, api: Api, text: str
+@pytest.mark.parametrize(
+    ("text", "status", "message"),
+    [
+        ("a\\u0000b", 422, "display_name: must not contain U+0000"),
+        ("\\u0000", 422, "display_name: must not contain U+0000"),
+        ("a\\ud800b", 400, "request body is not valid JSON"),
+        ("\\udfff", 400, "request body is not valid JSON"),
+    ],
+)
+async def test_json_strings_with_nul_or_lone_surrogates_are_refused(
+    server: Server, api: Api, text: str, status: int, message: str
 ) -> None:
     alice = await api.account()
     reply = await api.http.patch(
@@ -111,9 +119,17 @@ async def test_json_strings_with_nul_or_lone_surrogates_are_a_bad_request(
         content=f'{{"display_name": "{text}"}}',
         headers={**api.auth(alice), "Content-Type": "application/json"},
     )
-    assert reply.status_code == 400, reply.text
+    assert reply.status_code == status, reply.text
     error = reply.json()["error"]
-    assert error["code"] == "bad_request"
-    assert error["message"] == "display_name: must not contain U+0000 or lone surrogates"
+    assert (error["code"], error["message"]) == ("bad_request", message)
     me = await api.http.get("/api/v1/users/me", headers=api.auth(alice))
     assert "\x00" not in me.json()["user"]["display_name"]
+
+
+async def test_a_query_parameter_with_nul_is_refused_naming_it(server: Server, api: Api) -> None:
+    alice = await api.account()
+    reply = await api.http.get(
+        "/api/v1/users/search", params={"q": "do\x00ra"}, headers=api.auth(alice)
+    )
+    assert reply.status_code == 422, reply.text
+    assert reply.json()["error"]["field"] == "q"

@@ -103,19 +103,22 @@ def parse_json_body(raw: str | bytes) -> JsonBody:
     are, the only exception is a ``ClientError``."""
     try:
         data = json.loads(raw, parse_constant=_reject_constant)
-        # "\u0000" and lone surrogates ("\ud800") parse, but cannot be stored.
+        # Lone surrogates ("\ud800") parse but are no Unicode text (RFC 8259 §8.2).
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        # "\u0000" is text, but PostgreSQL cannot store it: refused by field (SPEC "Strings").
         unclean = _unclean_field(data, "")
     except (ValueError, RecursionError) as exc:
         raise ClientError("request body is not valid JSON") from exc
     if unclean is not None:
-        raise ClientError(f"{unclean or 'body'}: must not contain U+0000 or lone surrogates")
+        field = unclean or "body"
+        raise BadRequest(f"{field}: must not contain U+0000", field=field)
     if not isinstance(data, dict):
         raise ClientError("request body must be a JSON object")
     return JsonBody(data)
 
 
 def _unclean_field(value: object, path: str) -> str | None:
-    """The path of the first string (value or key) holding U+0000 or a surrogate."""
+    """The path of the first string (value or key) holding U+0000."""
     if isinstance(value, str):
         return None if is_clean_text(value) else path
     if isinstance(value, dict):

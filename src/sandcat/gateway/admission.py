@@ -51,7 +51,7 @@ def descriptor_budget(max_connections: int, reserved: int) -> int:
         return max_connections
     budget = max(1, soft - reserved - REFUSING)
     if budget < max_connections:
-        log.warning(
+        log.info(
             "gateway.max_connections %d is over what %d descriptors allow; using %d",
             max_connections,
             soft,
