@@ -7,6 +7,7 @@ CPU time and descriptors are its own and can be read from ``/proc/PID``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -56,6 +57,16 @@ def cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def _with_descriptors(limit: int) -> tuple[str, ...]:
+    """A command prefix that sets the open-files limit (soft and hard), then execs the rest."""
+    script = (
+        "import os, resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return (sys.executable, "-c", script)
+
+
 @asynccontextmanager
 async def attacked_server(
     tmp_path: Path,
@@ -67,7 +78,7 @@ async def attacked_server(
     most ``max_descriptors`` open files if given."""
     path = tmp_path / "sandcat.toml"
     path.write_text(config)
-    prefix = () if max_descriptors is None else ("prlimit", f"--nofile={max_descriptors}")
+    prefix = () if max_descriptors is None else _with_descriptors(max_descriptors)
     async with serve_process(
         tmp_path / "data", "--config", str(path), env=env, prefix=prefix
     ) as served:
