@@ -9,7 +9,7 @@ import { after, before, test } from "node:test";
 
 import { WebSocket, WebSocketServer, type WebSocket as Socket } from "ws";
 
-import { Client, Op, decodeFrame, encodeFrame, type Body, type Frame, type Message, type WebSocketConstructor } from "../src/index.js";
+import { Client, ClientClosedError, Op, decodeFrame, encodeFrame, type Body, type Frame, type Message, type WebSocketConstructor } from "../src/index.js";
 import { until } from "./server.js";
 
 const CID = "d:alice:bob";
@@ -171,4 +171,24 @@ test("messages() iterates the delivered messages and ends when the client closes
     if (seqs.length === 2) void c.close();
   }
   assert.deepEqual(seqs, [1, 2]);
+});
+
+test("nothing listening: connect() gives up after maxAttempts with ClientClosedError", async () => {
+  const closed = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise((resolve) => closed.once("listening", resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  const c = new Client({
+    url: `ws://127.0.0.1:${port}/ws`,
+    credentials: "token",
+    device: "d1",
+    WebSocket: WebSocket as unknown as WebSocketConstructor,
+    maxAttempts: 3,
+    backoffMinMs: 10,
+    backoffMaxMs: 20,
+  });
+  const states: string[] = [];
+  c.on("state", (s) => states.push(s));
+  await assert.rejects(c.connect(), (e: unknown) => e instanceof ClientClosedError && /gave up after 3/.test(e.message));
+  assert.deepEqual(states, ["connecting", "closed"]); // "reconnecting" only once it has been connected
 });
