@@ -122,12 +122,19 @@ async def test_goaway_then_restart_reconnects_and_resends(
     with trio.fail_after(20):
         config = make_config(tmp_path / "data")
 
+        stopped: list[trio.Event] = []
+
         async def start() -> Server:
-            server: Server = await nursery.start(
-                lambda task_status: run_server(
-                    config, passwords=FAST_PASSWORDS, task_status=task_status
-                )
-            )
+            done = trio.Event()
+            stopped.append(done)
+
+            async def run(task_status: trio.TaskStatus[Server]) -> None:
+                try:
+                    await run_server(config, passwords=FAST_PASSWORDS, task_status=task_status)
+                finally:
+                    done.set()
+
+            server: Server = await nursery.start(run)
             return server
 
         first = await start()
@@ -145,6 +152,9 @@ async def test_goaway_then_restart_reconnects_and_resends(
                 first.shutdown()  # GOAWAY, then close 1001
                 await wait_until(disconnected(a.session))
                 assert a.session.statistics().close_codes[0] == CloseCode.GOING_AWAY
+                # A restart: the first server is gone (and has let go of the
+                # SQLite database) before the second opens it.
+                await stopped[0].wait()
                 second = await start()  # same data directory, new port
                 async with trio.open_nursery() as sends:
                     acks = []
