@@ -137,7 +137,7 @@ async def open_client(
         SessionClosed: the session could not be opened.
     """
     options = options or SessionOptions()
-    async with HttpApi(http_url, timeout_s=options.request_timeout_s) as api:
+    async with HttpApi(http_url, timeout_s=options.request_timeout_s, tls=options.tls) as api:
         result = await api.login(login, password, device=device, platform=platform)
         credentials = RefreshingCredentials(api, result.tokens)
         async with open_session(

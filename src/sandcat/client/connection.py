@@ -12,6 +12,7 @@ with `ConnectionLost` and the session decides whether to reconnect.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,13 +103,14 @@ class Connection:
         *,
         on_push: Callable[[ServerFrame], None],
         timeout_s: float,
+        tls: ssl.SSLContext | None = None,
     ) -> Connection:
         """Connect to ``url`` (``ws://`` or ``wss://``); see `connect_websocket`.
 
         Raises:
             ConnectionLost: the connection or the handshake failed or timed out.
         """
-        ws, stream = await connect_websocket(url, nursery, timeout_s=timeout_s)
+        ws, stream = await connect_websocket(url, nursery, timeout_s=timeout_s, tls=tls)
         return cls(ws, stream, on_push=on_push, timeout_s=timeout_s)
 
     async def call(self, build: Callable[[int], ClientFrame], *, on_ok: OnOk | None = None) -> Ok:

@@ -29,6 +29,8 @@ class HttpApi(PeopleRoutes, ContactRoutes, GroupRoutes, FileRoutes, Conversation
         base_url: the HTTP origin, e.g. ``http://127.0.0.1:50001``.
         timeout_s: deadline for each request.
         transport: an ``httpx`` transport to use instead of the network.
+        tls: the TLS context for ``https://`` (default: the system's trusted
+            certificates).
 
     Use it as an async context manager, or call `aclose` when done.
     """

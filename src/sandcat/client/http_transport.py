@@ -9,6 +9,7 @@ the server gave them (SPEC.md §13).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterable, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -42,6 +43,8 @@ class HttpTransport:
         base_url: the HTTP origin, e.g. ``http://127.0.0.1:50001``.
         timeout_s: deadline for each request.
         transport: an ``httpx`` transport to use instead of the network.
+        tls: the TLS context for ``https://`` (default: the system's trusted
+            certificates).
 
     Use it as an async context manager, or call `aclose` when done.
     """
@@ -52,9 +55,13 @@ class HttpTransport:
         *,
         timeout_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._http = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+            base_url=base_url.rstrip("/"),
+            timeout=timeout_s,
+            transport=transport,
+            verify=tls if tls is not None else True,
         )
 
     async def __aenter__(self) -> Self:

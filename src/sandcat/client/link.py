@@ -158,6 +158,7 @@ class Link:
                         nursery,
                         on_push=self._push,
                         timeout_s=self._options.request_timeout_s,
+                        tls=self._options.tls,
                     )
                 except ConnectionLost as exc:
                     return exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 
 __all__ = ["SessionOptions", "SessionStatistics"]
@@ -33,6 +34,9 @@ class SessionOptions:
         pull_limit: page size of backfill pulls (1-200).
         max_ahead: messages buffered per conversation behind a hole.
         client: the ``client`` label sent in HELLO.
+        tls: the TLS settings for ``wss://`` and ``https://`` (e.g. an
+            ``ssl.create_default_context(cafile=...)`` trusting a private CA);
+            None: the system's trusted certificates.
     """
 
     request_timeout_s: float = 10.0
@@ -48,6 +52,7 @@ class SessionOptions:
     pull_limit: int = 200
     max_ahead: int = 400
     client: str | None = "sandcat-python"
+    tls: ssl.SSLContext | None = None
 
 
 @dataclass(slots=True)

@@ -38,27 +38,29 @@ class ConnectionLost(Exception):
 
 
 async def connect_websocket(
-    url: str, nursery: trio.Nursery, *, timeout_s: float
+    url: str, nursery: trio.Nursery, *, timeout_s: float, tls: ssl.SSLContext | None = None
 ) -> tuple[WebSocketConnection, trio.abc.Stream]:
     """Connect to ``url`` (``ws://`` or ``wss://``), offering ``sandcat.v1``.
 
-    The WebSocket's reader task runs in ``nursery``. Returns the WebSocket
+    ``tls`` is the TLS context for ``wss://`` (default: the system's trusted
+    certificates). The WebSocket's reader task runs in ``nursery``. Returns the WebSocket
     and the stream under it, which the caller must close.
 
     Raises:
         ConnectionLost: the connection or the handshake failed or timed out.
     """
     parts = urlsplit(url)
-    tls = parts.scheme == "wss"
+    secure = parts.scheme == "wss"
     host = parts.hostname or "localhost"
-    port = parts.port or (443 if tls else 80)
+    port = parts.port or (443 if secure else 80)
     resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     stream: trio.abc.Stream | None = None
     try:
         with trio.fail_after(timeout_s):
             stream = await trio.open_tcp_stream(host, port)
-            if tls:
-                stream = trio.SSLStream(stream, ssl.create_default_context(), server_hostname=host)
+            if secure:
+                context = tls or ssl.create_default_context()
+                stream = trio.SSLStream(stream, context, server_hostname=host)
             stream = _HandshakeWatch(stream)
             with trio.CancelScope() as handshake:
                 stream.on_eof = handshake.cancel
