@@ -13,7 +13,7 @@
 //
 // SPEC.md (protocol/SPEC.md in the repository) is the contract this follows.
 
-import { MAX_FRAME_BYTES, decodeFrame, encodeFrame } from "./codec.js";
+import { MAX_FRAME_BYTES, decodeFrame, encodeFrame, unencodable } from "./codec.js";
 import { ClientClosedError, FrameError, HttpError, RequestError, SandcatError, TimeoutError } from "./errors.js";
 import { Emitter } from "./events.js";
 import {
@@ -634,6 +634,8 @@ export class Client extends Emitter<ClientEvents> {
    */
   async request(op: number, body: Body, options: { retry?: boolean; onOk?: (body: Body) => void; sending?: boolean } = {}): Promise<Body> {
     checkBody(op, body, "client", 1);
+    const problem = unencodable(body);
+    if (problem !== null) throw new RequestError("bad_request", problem, 1);
     const retry = options.retry ?? true;
     const deadline = Date.now() + this.options.operationTimeoutMs;
     let attempt = 0;

@@ -90,6 +90,38 @@ export function decodeFrame(data: Uint8Array | ArrayBuffer, from: Direction = "s
   return { op, rid: rawRid, body };
 }
 
+/**
+ * Why `body` cannot go into a frame, or null: only nil, bools, numbers,
+ * strs, bin (Uint8Array), arrays and plain objects are allowed (a Date
+ * would become an ext type, which a server refuses by closing the
+ * connection), nested at most `MAX_DEPTH` deep counting the envelope.
+ */
+export function unencodable(body: unknown): string | null {
+  const walk = (value: unknown, depth: number, path: string): string | null => {
+    if (value === null || value === undefined || typeof value === "boolean" || typeof value === "string") return null;
+    if (typeof value === "number") return null;
+    if (value instanceof Uint8Array) return null;
+    if (depth > MAX_DEPTH) return `${path}: nested deeper than ${MAX_DEPTH} levels`;
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const problem = walk(value[i], depth + 1, `${path}[${i}]`);
+        if (problem !== null) return problem;
+      }
+      return null;
+    }
+    if (typeof value === "object" && Object.getPrototypeOf(value) === Object.prototype) {
+      for (const [key, item] of Object.entries(value)) {
+        const problem = walk(item, depth + 1, `${path}.${key}`);
+        if (problem !== null) return problem;
+      }
+      return null;
+    }
+    const kind = typeof value === "object" ? (value.constructor?.name ?? "object") : typeof value;
+    return `${path}: a ${kind} cannot be sent (use nil, bool, number, str, Uint8Array, array or plain object)`;
+  };
+  return walk(body, 2, "body");
+}
+
 export function isMap(value: unknown): value is Body {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }

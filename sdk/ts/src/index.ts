@@ -2,7 +2,7 @@
 // protocol/SPEC.md in the Sandcat repository (the single source).
 
 export * from "./frames.js";
-export { MAX_FRAME_BYTES, MAX_DEPTH, decodeFrame, encodeFrame, type Direction } from "./codec.js";
+export { MAX_FRAME_BYTES, MAX_DEPTH, decodeFrame, encodeFrame, unencodable, type Direction } from "./codec.js";
 export * from "./errors.js";
 export { isId, isCid, directCid, groupCid, checkBody } from "./validate.js";
 export * from "./http.js";

@@ -279,6 +279,8 @@ describe("two users on a real server", () => {
     await assert.rejects(a.pull(cid, 0, 201), /limit: must be an int from 1 to 200/);
     // A frame over max_frame_bytes would cost the connection (1009): refused here, not resent.
     await assert.rejects(a.send(cid, 1000, new Uint8Array(70_000)), (e: unknown) => e instanceof SandcatError && e.code === "too_large");
+    // A Date would go out as an ext type, which the server answers by closing (1007): refused here.
+    await assert.rejects(a.send(cid, 1000, { when: new Date() }), /body\.body\.when: a Date cannot be sent/);
     assert.deepEqual(a.statistics().closeCodes, []);
   });
 });

@@ -8,7 +8,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 
-import { FrameError, Op, RequestError, decodeFrame, encodeFrame } from "../src/index.js";
+import { decode as msgpackDecode } from "@msgpack/msgpack";
+
+import { FrameError, Op, RequestError, decodeFrame, encodeFrame, unencodable } from "../src/index.js";
 import { REPO } from "./paths.js";
 
 interface Vector {
@@ -118,4 +120,13 @@ test("every hex example in SPEC.md is a golden vector", () => {
     examples.filter((e) => !hexes.has(e)),
     [],
   );
+});
+
+test("unencodable(): what the client refuses to send, by the same depth rule as the server", () => {
+  for (const v of VALID) assert.equal(unencodable(fromJson(v.body)), null, v.name);
+  const deep = INVALID.find((v) => v.name === "send body nested to depth 17") as Vector;
+  const [, , body] = msgpackDecode(Buffer.from(deep.hex, "hex")) as [number, number, unknown];
+  assert.match(unencodable(body) ?? "", /nested deeper than 16/);
+  assert.match(unencodable({ when: new Date() }) ?? "", /body\.when: a Date cannot be sent/);
+  assert.match(unencodable({ f: () => 1 }) ?? "", /body\.f: a function cannot be sent/);
 });
