@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
 import type { Client, Message, SendAck } from "../src/index.js";
-import { Proxy, Server, befriend, connect, person, until, type Person } from "./server.js";
+import { Proxy, Server, befriend, connect, makeClient, person, until, type Person } from "./server.js";
 
 const PER_SIDE = 150;
 
@@ -127,6 +127,39 @@ describe("reconnect in the middle of a burst", () => {
       proxy.blocked = false;
       await a.close();
       await b.close();
+    }
+  });
+
+  test("a new client resumes from the positions of the last one: exactly what it missed", async () => {
+    const a = await connect(server, alice, "alice-web");
+    const before = await connect(server, bob, "bob-web");
+    const seen: Message[] = [];
+    before.on("message", (m) => seen.push(m));
+    try {
+      const ack = await a.sendText(cid, "seen before closing");
+      await until(() => seen.some((m) => m.seq === ack.seq), "the message before closing");
+      const positions = before.positions();
+      assert.equal(positions[cid], ack.seq);
+      await before.close();
+      const missed: SendAck[] = [];
+      for (let i = 0; i < 3; i++) missed.push(await a.sendText(cid, `missed ${i}`));
+      const after = makeClient(server, bob, "bob-web", { positions });
+      const got: Message[] = [];
+      after.on("message", (m) => got.push(m));
+      await after.connect();
+      try {
+        await until(() => got.length >= 3, "the missed messages");
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        assert.deepEqual(
+          got.map((m) => m.seq),
+          missed.map((x) => x.seq),
+        );
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await a.close();
+      await before.close();
     }
   });
 
