@@ -174,6 +174,8 @@ export const FINAL_CLOSES: ReadonlySet<number> = new Set([4001]);
 const AUTH_CLOSES = new Set([4002, 4007]);
 const ABUSE_BACKOFF_MS = 60_000;
 const DEFAULT_RETRY_MS = 200;
+/** A typing start is repeated at most this often per conversation. */
+export const TYPING_REFRESH_MS = 3000;
 /** Our own close codes (browsers allow 1000 and 3000-4999 only). */
 const CLOSE_NORMAL = 1000;
 const CLOSE_DEAD = 4000;
@@ -285,6 +287,8 @@ export class Client extends Emitter<ClientEvents> {
   private synced = false;
   private pulling = false;
   private presenceSubscribed = false;
+  /** When this client last sent a typing start, per cid. */
+  private readonly typingSince = new Map<string, number>();
   private readonly syncPageSize: number;
   private goaway: GoAwayBody | null = null;
   private connectionState: ConnectionState = "closed";
@@ -562,9 +566,24 @@ export class Client extends Emitter<ClientEvents> {
 
   // -- typing, presence, calls ------------------------------------------------------------
 
-  /** You are typing in `cid` (or stopped). Best effort: not retried. */
+  /**
+   * You are typing in `cid` (or stopped). Call it on every keystroke: a
+   * start goes out at most once per `TYPING_REFRESH_MS` per conversation
+   * (SPEC.md §5.9: refresh every 3-5 s, within the server's rate limit), a
+   * stop only after a start. Best effort: not retried.
+   */
   async typing(cid: string, active = true): Promise<void> {
-    await this.request(Op.TYPING, { cid, active }, { retry: false });
+    const last = this.typingSince.get(cid);
+    if (active && last !== undefined && Date.now() - last < TYPING_REFRESH_MS) return;
+    if (!active && last === undefined) return;
+    if (active) this.typingSince.set(cid, Date.now());
+    else this.typingSince.delete(cid);
+    try {
+      await this.request(Op.TYPING, { cid, active }, { retry: false });
+    } catch (error) {
+      if (active) this.typingSince.delete(cid); // not shown: let the next keystroke try again
+      throw error;
+    }
   }
 
   /**

@@ -11,6 +11,7 @@ export { Timeline } from "./timeline.js";
 export {
   Client,
   FINAL_CLOSES,
+  TYPING_REFRESH_MS,
   attachment,
   type AttachmentOptions,
   VERSION,

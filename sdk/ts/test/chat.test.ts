@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 
-import { Kind, SandcatError, fromJsonValue, isKind, type Client, type Message, type Notice } from "../src/index.js";
+import { Kind, SandcatError, fromJsonValue, isKind, type Client, type Message, type Notice, type TypingEventBody } from "../src/index.js";
 import { Server, befriend, connect, makeClient, person, until, type Person } from "./server.js";
 
 // A 4x3 PNG: the server checks an image's bytes against its type.
@@ -207,9 +207,19 @@ describe("two users on a real server", () => {
   test("typing and presence", async () => {
     const snapshot = await a.setPresence("online");
     assert.equal(snapshot.state, "online");
-    const typing = b.next("typing");
-    await a.typing(cid);
-    assert.deepEqual(await typing, { cid, user: alice.id, active: true });
+    const typings: TypingEventBody[] = [];
+    const stop = b.on("typing", (t) => typings.push(t));
+    const stopped = b.next("typing", (t) => !t.active);
+    for (let i = 0; i < 5; i++) await a.typing(cid); // keystrokes: one start goes out
+    await a.typing(cid, false);
+    await a.typing(cid, false); // no start since: nothing to stop
+    await stopped;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stop();
+    assert.deepEqual(typings, [
+      { cid, user: alice.id, active: true },
+      { cid, user: alice.id, active: false },
+    ]);
   });
 
   test("a call: ring, accept, offer/answer/candidate relayed, hangup, and the call log", async () => {
