@@ -25,13 +25,14 @@ from sandcat.domain.files import Files
 from sandcat.mail import Mail
 from sandcat.store.backends import Stores
 from sandcat.store.inbox import Notice
+from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.contacts import SqlContactStore
+from sandcat.store.sql.files import SqlFileStore
 from sandcat.store.sql.token_keys import TokenKeyStore
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.accounts import SqliteAccountStore
-from sandcat.store.sqlite.contacts import SqliteContactStore
 from sandcat.store.sqlite.conversation_list import SqliteConversationStore
 from sandcat.store.sqlite.dialect import DIALECT
-from sandcat.store.sqlite.files import SqliteFileStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.history import SqliteHistoryStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
@@ -143,11 +144,11 @@ async def open_api(
     async with open_database(tmp_path / "db.sqlite") as db, trio.open_nursery() as nursery:
         stores = Stores(
             kind="sqlite",
-            accounts=SqliteAccountStore(db),
-            contacts=SqliteContactStore(db),
+            accounts=SqlAccountStore(db, SQLITE),
+            contacts=SqlContactStore(db, SQLITE),
             groups=SqliteGroupStore(db),
             messages=SqliteMessageStore(db),
-            files=SqliteFileStore(db),
+            files=SqlFileStore(db, SQLITE),
             inbox=SqliteInboxStore(db),
             conversations=SqliteConversationStore(db),
             history=SqliteHistoryStore(db),

@@ -21,7 +21,8 @@ from quart_trio import QuartTrio
 from sandcat.api import serve_http
 from sandcat.api.payload import json_response
 from sandcat.config import OAuthConfig
-from sandcat.store.sqlite.accounts import SqliteAccountStore
+from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from tests.api.api_harness import Api, build_config, open_api
 
 START = "/api/v1/auth/oauth/github"
@@ -216,7 +217,7 @@ async def test_a_disabled_account_cannot_come_back_through_github(
 ) -> None:
     body = (await log_in(api, github, "c1", octo())).json()
     # (Disabling through the API needs a password, which this account has none of.)
-    await SqliteAccountStore(api.db).disable(body["user"]["id"], now_ms=api.clock.now_ms)
+    await SqlAccountStore(api.db, SQLITE).disable(body["user"]["id"], now_ms=api.clock.now_ms)
     assert (await log_in(api, github, "c2", octo())).status_code == 403
 
 

@@ -12,8 +12,9 @@ from sandcat.config import AuthConfig
 from sandcat.domain.accounts import Accounts, TokenReused
 from sandcat.errors import Forbidden, NotFound, Unauthorized
 from sandcat.store.accounts import User
+from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.accounts import SqliteAccountStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 
 SECRET = b"s" * 32
 
@@ -32,7 +33,7 @@ def now() -> list[int]:
 @pytest.fixture
 def accounts(db: Database, now: list[int]) -> Accounts:
     return Accounts(
-        SqliteAccountStore(db), config=AuthConfig(), secret=SECRET, clock=lambda: now[0]
+        SqlAccountStore(db, SQLITE), config=AuthConfig(), secret=SECRET, clock=lambda: now[0]
     )
 
 
@@ -85,7 +86,7 @@ async def test_weak_hash_is_upgraded_on_login(
     db: Database, accounts: Accounts, now: list[int]
 ) -> None:
     weak = Argon2(time_cost=1, memory_cost=8192, parallelism=1).hash("correct horse")
-    store = SqliteAccountStore(db)
+    store = SqlAccountStore(db, SQLITE)
     await store.create_user(
         User(
             id="old",

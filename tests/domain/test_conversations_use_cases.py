@@ -11,10 +11,11 @@ import pytest
 from sandcat.domain.conversations import Conversations
 from sandcat.errors import BadRequest
 from sandcat.store.conversations import Settings, SettingsChange
+from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.accounts import SqliteAccountStore
 from sandcat.store.sqlite.conversation_list import SqliteConversationStore
 from sandcat.store.sqlite.conversations import open_conversation
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from sandcat.store.sqlite.messages import SqliteMessageStore
 from tests.store.backend import make_user
 
@@ -40,7 +41,7 @@ def told() -> Told:
 
 @pytest.fixture
 async def conversations(db: Database, told: Told) -> Conversations:
-    accounts = SqliteAccountStore(db)
+    accounts = SqlAccountStore(db, SQLITE)
     for user in ("a", "b"):
         await accounts.create_user(make_user(user))
     await db.write(

@@ -15,9 +15,10 @@ from sandcat.domain.groups import Groups
 from sandcat.errors import BadRequest, Forbidden, NotFound
 from sandcat.store.contacts import FriendRequest
 from sandcat.store.inbox import Notice
+from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sqlite import open_database
-from sandcat.store.sqlite.accounts import SqliteAccountStore
-from sandcat.store.sqlite.contacts import SqliteContactStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from sandcat.store.sqlite.groups import SqliteGroupStore
 from tests.store.backend import make_user
 
@@ -50,7 +51,7 @@ class Recorder:
 @pytest.fixture
 async def setup(tmp_path: Path) -> AsyncIterator[tuple[Groups, Recorder, str]]:
     async with open_database(tmp_path / "db.sqlite", synchronous="OFF") as db:
-        accounts, contacts = SqliteAccountStore(db), SqliteContactStore(db)
+        accounts, contacts = SqlAccountStore(db, SQLITE), SqlContactStore(db, SQLITE)
         for name in ("o", "m", "x"):
             await accounts.create_user(make_user(name))
         for friend in ("m", "x"):

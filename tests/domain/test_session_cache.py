@@ -13,13 +13,13 @@ from sandcat.config import AuthConfig
 from sandcat.domain.accounts import Accounts, Login, TokenReused
 from sandcat.domain.cache import LocalCache
 from sandcat.errors import Unauthorized
+from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.accounts import SqliteAccountStore
 
 SECRET = b"s" * 32
 
 
-class CountingStore(SqliteAccountStore):
+class CountingStore(SqlAccountStore):
     """The real SQLite store, counting the session checks that reach it."""
 
     checks = 0

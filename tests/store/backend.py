@@ -18,21 +18,20 @@ from sandcat.store.accounts import User
 from sandcat.store.postgres import Database as PostgresDatabase
 from sandcat.store.postgres import conversations as pg_conversations
 from sandcat.store.postgres import open_database as open_postgres
-from sandcat.store.postgres.accounts import PostgresAccountStore
-from sandcat.store.postgres.contacts import PostgresContactStore
 from sandcat.store.postgres.conversation_list import PostgresConversationStore
 from sandcat.store.postgres.database import at
-from sandcat.store.postgres.files import PostgresFileStore
+from sandcat.store.postgres.dialect import DIALECT as POSTGRES
 from sandcat.store.postgres.groups import PostgresGroupStore
 from sandcat.store.postgres.inbox import PostgresInboxStore
 from sandcat.store.postgres.messages import PostgresMessageStore
+from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.contacts import SqlContactStore
+from sandcat.store.sql.files import SqlFileStore
 from sandcat.store.sqlite import Database as SqliteDatabase
 from sandcat.store.sqlite import conversations as sqlite_conversations
 from sandcat.store.sqlite import open_database as open_sqlite
-from sandcat.store.sqlite.accounts import SqliteAccountStore
-from sandcat.store.sqlite.contacts import SqliteContactStore
 from sandcat.store.sqlite.conversation_list import SqliteConversationStore
-from sandcat.store.sqlite.files import SqliteFileStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
@@ -57,11 +56,11 @@ def make_user(id_: str, username: str | None = None, **extra: Any) -> User:
 class Backend:
     kind: Kind
     db: SqliteDatabase | PostgresDatabase
-    accounts: SqliteAccountStore | PostgresAccountStore
-    contacts: SqliteContactStore | PostgresContactStore
+    accounts: SqlAccountStore
+    contacts: SqlContactStore
     groups: SqliteGroupStore | PostgresGroupStore
     messages: SqliteMessageStore | PostgresMessageStore
-    files: SqliteFileStore | PostgresFileStore
+    files: SqlFileStore
     inbox: SqliteInboxStore | PostgresInboxStore
     conversations: SqliteConversationStore | PostgresConversationStore
 
@@ -124,11 +123,11 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
             yield Backend(
                 kind,
                 lite,
-                SqliteAccountStore(lite),
-                SqliteContactStore(lite),
+                SqlAccountStore(lite, SQLITE),
+                SqlContactStore(lite, SQLITE),
                 SqliteGroupStore(lite),
                 SqliteMessageStore(lite),
-                SqliteFileStore(lite),
+                SqlFileStore(lite, SQLITE),
                 SqliteInboxStore(lite),
                 SqliteConversationStore(lite),
             )
@@ -137,11 +136,11 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
         yield Backend(
             kind,
             pg,
-            PostgresAccountStore(pg),
-            PostgresContactStore(pg),
+            SqlAccountStore(pg, POSTGRES),
+            SqlContactStore(pg, POSTGRES),
             PostgresGroupStore(pg),
             PostgresMessageStore(pg),
-            PostgresFileStore(pg),
+            SqlFileStore(pg, POSTGRES),
             PostgresInboxStore(pg),
             PostgresConversationStore(pg),
         )

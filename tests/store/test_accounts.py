@@ -233,6 +233,26 @@ async def test_search_exact_then_prefix_without_hidden_users(backend: Backend) -
     assert await store.visible_user("me", "u5") is None
 
 
+async def test_search_orders_exact_matches_then_usernames_bytewise(backend: Backend) -> None:
+    """One order on both engines (the twins once differed in how they wrote it): exact
+    matches first, then by username, compared as bytes (no locale), then by id."""
+    store = backend.accounts
+    await store.create_user(user("u1", "annz"))
+    await store.create_user(user("u2", "ann\u00e4"))  # UTF-8 0xC3: after 'z' bytewise
+    await store.create_user(dataclasses.replace(user("u3", "zed"), display_name="Annabel"))
+    await store.create_user(user("u4", "ann"))
+    await store.create_user(user("u5", "zzz", email="ann"))
+    await store.create_user(user("me", "searcher"))
+    hits = await store.search("me", "ann", limit=10, offset=0)
+    assert [(f.user.id, f.match) for f in hits] == [
+        ("u4", "username"),
+        ("u5", "email"),
+        ("u1", "prefix"),
+        ("u2", "prefix"),
+        ("u3", "prefix"),
+    ]
+
+
 async def test_sessions_list_and_credentials_end_them(store: AccountStore) -> None:
     await store.create_user(user("u1", "ann"))
     await store.start_session(session("s1", "f1", "h1"))

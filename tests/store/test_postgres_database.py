@@ -14,9 +14,10 @@ from sandcat.errors import Conflict, StoreUnavailable
 from sandcat.store.accounts import Session
 from sandcat.store.messages import Appended, NewMessage
 from sandcat.store.postgres import Database, open_database
-from sandcat.store.postgres.accounts import PostgresAccountStore
 from sandcat.store.postgres.conversations import open_conversation
+from sandcat.store.postgres.dialect import DIALECT as POSTGRES
 from sandcat.store.postgres.messages import PostgresMessageStore
+from sandcat.store.sql.accounts import SqlAccountStore
 from tests.postgres import free_port
 from tests.store.backend import make_user
 
@@ -26,7 +27,7 @@ NOW = 1_700_000_000_000
 @pytest.fixture
 async def db(postgres_url: str) -> AsyncIterator[Database]:
     async with open_database(postgres_url, pool_size=1, timeout_s=1.0) as opened:
-        accounts = PostgresAccountStore(opened)
+        accounts = SqlAccountStore(opened, POSTGRES)
         for user in ("a", "b"):
             await accounts.create_user(make_user(user))
         await opened.write(
@@ -94,7 +95,7 @@ async def test_a_killed_connection_fails_one_call_then_reconnects(
 
 
 async def test_integrity_errors_become_conflicts(db: Database) -> None:
-    accounts = PostgresAccountStore(db)
+    accounts = SqlAccountStore(db, POSTGRES)
     with trio.fail_after(5):
         with pytest.raises(Conflict, match="already exists"):
             await accounts.create_user(make_user("a", "another-name"))
@@ -186,7 +187,7 @@ async def test_two_instances_racing_resends_store_each_message_once(postgres_url
             open_database(postgres_url, pool_size=3) as first,
             open_database(postgres_url, pool_size=3) as second,
         ):
-            accounts = PostgresAccountStore(first)
+            accounts = SqlAccountStore(first, POSTGRES)
             for user in ("a", "b"):
                 await accounts.create_user(make_user(user))
             await first.write(
@@ -226,7 +227,7 @@ async def test_sync_versions_are_never_skipped_under_concurrent_writers(
             open_database(postgres_url, pool_size=3) as first,
             open_database(postgres_url, pool_size=3) as second,
         ):
-            await PostgresAccountStore(first).create_user(make_user("a"))
+            await SqlAccountStore(first, POSTGRES).create_user(make_user("a"))
             for cid in cids:
                 await first.write(
                     lambda conn, cid=cid: open_conversation(  # type: ignore[misc]

@@ -9,8 +9,8 @@ import trio
 
 from sandcat.store.messages import Appended, NewMessage
 from sandcat.store.postgres import Database, open_database
-from sandcat.store.postgres.accounts import PostgresAccountStore
 from sandcat.store.postgres.conversations import open_conversation
+from sandcat.store.postgres.dialect import DIALECT as POSTGRES
 from sandcat.store.postgres.messages import PostgresMessageStore
 from sandcat.store.postgres.partitions import (
     ensure_partitions,
@@ -18,6 +18,7 @@ from sandcat.store.postgres.partitions import (
     run_partition_janitor,
 )
 from sandcat.store.postgres.schema import MIGRATIONS, migrate
+from sandcat.store.sql.accounts import SqlAccountStore
 from tests.store.backend import make_user
 
 
@@ -73,7 +74,7 @@ async def test_janitor_creates_months_ahead_and_rows_beyond_them_are_never_refus
     now = [_ms(2031, 3, 15)]
     with trio.fail_after(30):
         async with open_database(postgres_url, pool_size=2) as db:
-            await PostgresAccountStore(db).create_user(make_user("a"))
+            await SqlAccountStore(db, POSTGRES).create_user(make_user("a"))
             await db.write(
                 lambda conn: open_conversation(
                     conn, cid="g:x", kind="group", members=["a"], now_ms=1

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TypedDict
 
 import trio
 
@@ -34,6 +35,10 @@ from sandcat.store.inbox import InboxStore
 from sandcat.store.messages import MessageStore
 from sandcat.store.outbox import Outbox
 from sandcat.store.reach import ReachStore
+from sandcat.store.sql._tx import Database, Dialect
+from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.contacts import SqlContactStore
+from sandcat.store.sql.files import SqlFileStore
 from sandcat.store.sql.token_keys import TokenKeyStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
@@ -127,6 +132,23 @@ async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> As
             yield replace(stores, inbox=inbox, notice_outbox=stores.inbox)  # type: ignore[arg-type]
 
 
+class _SqlStores(TypedDict):
+    accounts: SqlAccountStore
+    contacts: SqlContactStore
+    files: SqlFileStore
+    token_keys: TokenKeyStore
+
+
+def _sql_stores(db: Database, dialect: Dialect) -> _SqlStores:
+    """The stores written once over ``store.sql``: the same set for either engine."""
+    return _SqlStores(
+        accounts=SqlAccountStore(db, dialect),
+        contacts=SqlContactStore(db, dialect),
+        files=SqlFileStore(db, dialect),
+        token_keys=TokenKeyStore(db, dialect),
+    )
+
+
 @asynccontextmanager
 async def _open_relational(config: Config, clock: Clock, instance: str) -> AsyncIterator[Stores]:
     if is_postgres(config):
@@ -134,11 +156,8 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
             yield stores
         return
     from sandcat.store.sqlite import open_database
-    from sandcat.store.sqlite.accounts import SqliteAccountStore
-    from sandcat.store.sqlite.contacts import SqliteContactStore
     from sandcat.store.sqlite.conversation_list import SqliteConversationStore
     from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-    from sandcat.store.sqlite.files import SqliteFileStore
     from sandcat.store.sqlite.groups import SqliteGroupStore
     from sandcat.store.sqlite.history import SqliteHistoryStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
@@ -162,15 +181,12 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
                 )
             yield Stores(
                 kind="sqlite",
-                accounts=SqliteAccountStore(db),
-                contacts=SqliteContactStore(db),
+                **_sql_stores(db, SQLITE),
                 groups=SqliteGroupStore(db),
                 messages=SqliteMessageStore(db),
-                files=SqliteFileStore(db),
                 inbox=SqliteInboxStore(db),
                 reach=SqliteReachStore(db),
                 history=SqliteHistoryStore(db),
-                token_keys=TokenKeyStore(db, SQLITE),
                 janitor=janitor,
                 conversations=SqliteConversationStore(db),
             )
@@ -180,11 +196,8 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
 async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIterator[Stores]:
     from sandcat.store.outbox import OutboxSignal
     from sandcat.store.postgres import open_database
-    from sandcat.store.postgres.accounts import PostgresAccountStore
-    from sandcat.store.postgres.contacts import PostgresContactStore
     from sandcat.store.postgres.conversation_list import PostgresConversationStore
     from sandcat.store.postgres.dialect import DIALECT as POSTGRES
-    from sandcat.store.postgres.files import PostgresFileStore
     from sandcat.store.postgres.groups import PostgresGroupStore
     from sandcat.store.postgres.history import PostgresHistoryStore
     from sandcat.store.postgres.inbox import PostgresInboxStore
@@ -216,15 +229,12 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             outbox = Outbox(PostgresOutboxStore(db), owner=instance, signal=OutboxSignal())
         yield Stores(
             kind="postgres",
-            accounts=PostgresAccountStore(db),
-            contacts=PostgresContactStore(db),
+            **_sql_stores(db, POSTGRES),
             groups=PostgresGroupStore(db, outbox=outbox),
             messages=PostgresMessageStore(db, outbox=outbox),
-            files=PostgresFileStore(db),
             inbox=PostgresInboxStore(db),
             conversations=PostgresConversationStore(db),
             history=PostgresHistoryStore(db),
-            token_keys=TokenKeyStore(db, POSTGRES),
             janitor=janitor,
             outbox=outbox,
             reach=PostgresReachStore(db),

@@ -41,6 +41,8 @@ def dialect(outbox_owner: str | None = None) -> Dialect:
         mentions_out=_mentions_out,
         post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
         publish=publish,
+        skip_locked=" SKIP LOCKED",
+        advisory_lock="SELECT pg_advisory_xact_lock(hashtext(?))",
     )
 
 

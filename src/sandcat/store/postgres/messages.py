@@ -37,6 +37,7 @@ from sandcat.store.messages import (
     StoredMessage,
 )
 from sandcat.store.outbox import Outbox
+from sandcat.store.postgres.attachments import ready_uploads, record_attachments
 from sandcat.store.postgres.conversation_list import (
     conversation_states,
     note_appended,
@@ -48,7 +49,6 @@ from sandcat.store.postgres.conversations import (
     open_conversation,
 )
 from sandcat.store.postgres.database import Connection, Database, at, ms
-from sandcat.store.postgres.files import ready_uploads, record_attachments
 from sandcat.store.postgres.groups import send_refusal
 from sandcat.store.postgres.outbox import write_outbox
 from sandcat.store.postgres.revisions import (

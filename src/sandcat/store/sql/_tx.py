@@ -20,6 +20,7 @@ between the engines, and each engine builds its own (``store.sqlite.dialect``,
   ``users(username_key)`` (``conflict_key``). Each engine's ``Database.write``
   translates its own driver error into that key once (SQLite's error text,
   PostgreSQL's constraint name);
+- locks: ``FOR UPDATE`` (and ``SKIP LOCKED``), an advisory lock on a key;
 - the few engine-specific steps of a write: inbox notices and the outbox row.
 
 Booleans need nothing: both drivers bind Python ``bool`` (SQLite as 0/1) and
@@ -73,6 +74,10 @@ class Dialect:
     post_notices: Callable[[Any, Sequence[NewNotice], int], tuple[Notice, ...]]
     #: Writes the outbox row of a committed system message (cluster mode), or nothing.
     publish: Callable[[Any, StoredMessage, tuple[str, ...]], None]
+    #: Follows ``for_update`` where a sweep skips rows others hold ("" in SQLite).
+    skip_locked: str = ""
+    #: Takes a lock on a text key until commit ("": SQLite's single writer holds one).
+    advisory_lock: str = ""
     #: Translated statements, by the ``?`` text (filled on first use).
     _sql: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -136,6 +141,11 @@ class Tx:
 
     def time_or_none(self, value: Any) -> int | None:
         return None if value is None else self.dialect.time_out(value)
+
+    def lock(self, key: str) -> None:
+        """Serialise the transactions that take ``key`` (until commit)."""
+        if self.dialect.advisory_lock:
+            self.one(self.dialect.advisory_lock, key)
 
     def bump_version(self) -> int:
         """Take the next global change version (SYNC's ``version``). The counter's row

@@ -18,6 +18,7 @@ from sandcat.store.messages import (
     Refused,
     StoredMessage,
 )
+from sandcat.store.sqlite.attachments import record_attachments, uploads_ready
 from sandcat.store.sqlite.conversation_list import (
     conversation_states,
     note_appended,
@@ -25,7 +26,6 @@ from sandcat.store.sqlite.conversation_list import (
 )
 from sandcat.store.sqlite.conversations import bump_version, open_conversation
 from sandcat.store.sqlite.database import Database
-from sandcat.store.sqlite.files import record_attachments, uploads_ready
 from sandcat.store.sqlite.groups import send_refusal
 from sandcat.store.sqlite.revisions import (
     NOT_HIDDEN,
