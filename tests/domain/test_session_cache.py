@@ -15,6 +15,7 @@ from sandcat.domain.cache import LocalCache
 from sandcat.errors import Unauthorized
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sqlite import Database, open_database
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 
 SECRET = b"s" * 32
 
@@ -42,7 +43,7 @@ def now() -> list[int]:
 
 @pytest.fixture
 def store(db: Database) -> CountingStore:
-    return CountingStore(db)
+    return CountingStore(db, SQLITE)
 
 
 def accounts_over(store: CountingStore, now: list[int]) -> Accounts:
