@@ -1,6 +1,6 @@
 """The composition root: opens the stores, wires the services, runs every task.
 
-Task tree (DESIGN.md §5)::
+Task tree::
 
     run_server
     └─ root nursery

@@ -1,4 +1,4 @@
-"""Live delivery across two instances sharing PostgreSQL and Kafka (DESIGN.md §3).
+"""Live delivery across two instances sharing PostgreSQL and Kafka (README.md, "Run a cluster").
 
 Alice is on instance A; Bob has his desk on B and his phone on A; Cy is on B.
 Everyone sends into a direct conversation (Alice and Bob) and a group (all

@@ -1,4 +1,4 @@
-"""The send path (DESIGN.md §3): sequencer -> persister -> router.
+"""The send path (README.md, "What the server guarantees"): sequencer -> persister -> router.
 
 Each stage is one dedicated task joined to the next by a bounded channel;
 ``open_pipeline`` starts all three in a nursery and hands back the

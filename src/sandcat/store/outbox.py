@@ -1,4 +1,4 @@
-"""The transactional outbox (DESIGN.md §3): committed events waiting for the publisher.
+"""The transactional outbox (README.md, "Run a cluster"): events waiting for the publisher.
 
 In cluster mode the persister writes one outbox row per new message in the
 message's own transaction, owned by its instance. That instance's publisher

@@ -4,7 +4,7 @@ Everything the shared-state stores do is one server-side script per call,
 so each call is atomic and one round trip. Keys live under a prefix (one
 Redis can serve several deployments). Driver failures and deadlines become
 ``StoreUnavailable`` here; callers decide what losing Redis means for them
-(nothing in Redis is the only copy of anything: DESIGN.md §2).
+(nothing in Redis is the only copy of anything: README.md, "Run a cluster").
 """
 
 from __future__ import annotations
