@@ -103,14 +103,18 @@ class CallDesk:
         return int(self._claim_ttl_s * 1000)
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        try:
-            async with trio.open_nursery() as timers:
-                self._timers = timers
-                timers.start_soon(self._keep_alive)
-                task_status.started()
-        finally:
-            # Connections closing after shutdown find no timers to start.
-            self._timers = None
+        async with trio.open_nursery() as timers:
+            self._timers = timers
+            timers.start_soon(self._keep_alive)
+            task_status.started()
+            try:
+                await trio.sleep_forever()
+            finally:
+                # Connections closing after shutdown find no timers to start. Cleared
+                # while the nursery's body still runs: once the body has left, the
+                # nursery closes as soon as its last timer ends, before this task is
+                # scheduled again, and a start_soon in between would fail.
+                self._timers = None
 
     async def handle(self, conn: Caller, frame: Call) -> None:
         if frame.action == "invite":
