@@ -173,6 +173,8 @@ export const VERSION = "0.1.0";
 export const FINAL_CLOSES: ReadonlySet<number> = new Set([4001]);
 const AUTH_CLOSES = new Set([4002, 4007]);
 const ABUSE_BACKOFF_MS = 60_000;
+/** A session that lasted this long resets the reconnect back-off. */
+const STABLE_SESSION_MS = 10_000;
 const DEFAULT_RETRY_MS = 200;
 /** A typing start is repeated at most this often per conversation. */
 export const TYPING_REFRESH_MS = 3000;
@@ -741,7 +743,8 @@ export class Client extends Emitter<ClientEvents> {
   }
 
   private async run(): Promise<void> {
-    let failures = 0;
+    let failures = 0; // consecutive attempts that never got a HELLO reply
+    let level = 0; // back-off level: only a session that lasted resets it
     let renew = false;
     let first = true;
     while (this.stopped === null) {
@@ -750,11 +753,13 @@ export class Client extends Emitter<ClientEvents> {
       let helloed = false;
       try {
         const link = await this.open(renew);
+        const since = Date.now();
         helloed = true;
         renew = false;
         failures = 0;
         first = false;
         info = await link.closed;
+        if (Date.now() - since >= STABLE_SESSION_MS) level = 0;
       } catch (error) {
         if (this.stopped !== null) break;
         if (error instanceof HttpError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) {
@@ -783,7 +788,7 @@ export class Client extends Emitter<ClientEvents> {
           break;
         }
         renew = true;
-        delay = 0;
+        delay = Math.random() * this.options.backoffMinMs;
       } else if (this.goaway !== null) {
         const after = this.goaway.reconnect_after_ms;
         delay = after + Math.random() * Math.max(250, after / 4);
@@ -796,8 +801,11 @@ export class Client extends Emitter<ClientEvents> {
           this.stop(new ClientClosedError(`gave up after ${failures} failed connection attempts (last: ${info.code} ${info.reason})`, info.code || null));
           break;
         }
-        const base = Math.min(this.options.backoffMaxMs, this.options.backoffMinMs * 2 ** Math.max(0, failures - 1));
-        delay = helloed ? Math.random() * this.options.backoffMinMs : base / 2 + (Math.random() * base) / 2;
+        // The first reconnect after a session that lasted is quick (jitter only);
+        // then the delay doubles, also when sessions keep ending at once.
+        const base = Math.min(this.options.backoffMaxMs, this.options.backoffMinMs * 2 ** level);
+        delay = level === 0 ? Math.random() * this.options.backoffMinMs : base / 2 + (Math.random() * base) / 2;
+        level += 1;
       }
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);

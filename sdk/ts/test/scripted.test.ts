@@ -20,6 +20,8 @@ type Handler = (frame: Frame, reply: (body: Body) => void, socket: Socket) => vo
 class Peer {
   connections: number[] = [];
   handler: Handler = (_frame, reply) => reply({});
+  /** Close every connection right after its HELLO reply, with this code. */
+  dropAfterHello: number | null = null;
   private sockets = new Set<Socket>();
 
   constructor(readonly server: WebSocketServer) {
@@ -33,6 +35,7 @@ class Peer {
         if (frame.op === Op.HELLO) {
           const hello = { user: "alice", device: "d1", session: "s1", server_time: Date.now(), heartbeat_ms: 25_000, max_frame_bytes: 65_536 };
           reply(hello);
+          if (this.dropAfterHello !== null) socket.close(this.dropAfterHello, "scripted");
         } else if (frame.op === Op.SYNC) {
           reply({ convs: [], version: 1, inbox_max: 0 });
         } else {
@@ -191,4 +194,19 @@ test("nothing listening: connect() gives up after maxAttempts with ClientClosedE
   c.on("state", (s) => states.push(s));
   await assert.rejects(c.connect(), (e: unknown) => e instanceof ClientClosedError && /gave up after 3/.test(e.message));
   assert.deepEqual(states, ["connecting", "closed"]); // "reconnecting" only once it has been connected
+});
+
+test("sessions that end right after HELLO back off more and more (no reconnect storm)", async () => {
+  const c = await client();
+  try {
+    peer.dropAfterHello = 1011;
+    peer.close(1011);
+    await until(() => peer.connections.length >= 5, "five connections", 15_000);
+    const gaps = peer.connections.slice(1).map((at, i) => at - (peer.connections[i] as number));
+    // backoffMinMs 250: the fourth reconnect waits at least half of 250 * 2^3 ms.
+    assert.ok((gaps[3] ?? 0) >= 900, `gaps ${JSON.stringify(gaps)}`);
+  } finally {
+    peer.dropAfterHello = null;
+    await c.close();
+  }
 });
