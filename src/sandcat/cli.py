@@ -18,6 +18,7 @@ from sandcat import __version__
 from sandcat.config import Config, load_config
 from sandcat.domain.keyring import Rotation
 from sandcat.errors import ConfigError, Conflict, StoreUnavailable, Unavailable
+from sandcat.extras import check_extras
 
 if TYPE_CHECKING:
     from sandcat.domain.passwords import PasswordHasher
@@ -102,6 +103,7 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
     )
     try:
         config = _config(args, dict(os.environ))
+        check_extras(config)
     except ConfigError as exc:
         print(f"sandcat: {exc}", file=sys.stderr)
         return 2

@@ -54,18 +54,19 @@ async def serve_process(
     *extra: str,
     env: dict[str, str] | None = None,
     prefix: Sequence[str] = (),
+    runner: Sequence[str] = ("-m", "tests.serve"),
 ) -> AsyncIterator[ServeProcess]:
     """Start ``sandcat serve`` (tests/serve.py) on free ports; kill it on exit if running.
 
     ``env`` adds to the environment (``SANDCAT_DATABASE_URL`` for PostgreSQL);
-    ``prefix`` runs the server through a command that execs it (``prlimit ...``).
+    ``prefix`` runs the server through a command that execs it (``prlimit ...``);
+    ``runner`` is what the interpreter runs (``-m tests.without MODULES``: drivers hidden).
     """
     env = serve_environment({**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     command = [
         *prefix,
         sys.executable,
-        "-m",
-        "tests.serve",
+        *runner,
         "serve",
         "--data-dir",
         str(data_dir),
