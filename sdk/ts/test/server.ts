@@ -17,7 +17,7 @@ import { WebSocket } from "ws";
 import { Client, HttpClient, type ClientOptions, type WebSocketConstructor } from "../src/index.js";
 import { REPO } from "./paths.js";
 
-const LISTENING = /listening on ws:\/\/[^:]+:(\d+)\/ws and http:\/\/[^:]+:(\d+)/;
+const LISTENING = /listening on wss?:\/\/[^:]+:(\d+)\/ws and https?:\/\/[^:]+:(\d+)/;
 const START_TIMEOUT_MS = 60_000;
 
 export function python(): string {
@@ -44,10 +44,15 @@ export class Server {
   }
 
   /** Starts a server; `env` adds settings (SANDCAT_* variables). */
-  static async start(env: Record<string, string> = {}, dataDir?: string, listen: [number, number] = [0, 0]): Promise<Server> {
+  static async start(
+    env: Record<string, string> = {},
+    dataDir?: string,
+    listen: [number, number] = [0, 0],
+    extra: string[] = [],
+  ): Promise<Server> {
     const dir = dataDir ?? mkdtempSync(join(tmpdir(), "sandcat-ts-"));
     const pythonPath = [join(REPO, "src"), REPO, process.env.PYTHONPATH].filter(Boolean).join(":");
-    const args = ["--data-dir", dir, "--ws-port", String(listen[0]), "--http-port", String(listen[1]), "--log-level", "WARNING"];
+    const args = ["--data-dir", dir, "--ws-port", String(listen[0]), "--http-port", String(listen[1]), "--log-level", "WARNING", ...extra];
     const child = spawn(python(), ["-m", "tests.serve", "serve", ...args], {
       cwd: REPO,
       env: { ...process.env, PYTHONUNBUFFERED: "1", PYTHONPATH: pythonPath, ...env },
