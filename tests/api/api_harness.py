@@ -28,12 +28,12 @@ from sandcat.store.inbox import Notice
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sql.files import SqlFileStore
+from sandcat.store.sql.groups.backend import SqlGroupStore
 from sandcat.store.sql.token_keys import TokenKeyStore
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.conversation_list import SqliteConversationStore
 from sandcat.store.sqlite.dialect import DIALECT
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.history import SqliteHistoryStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
@@ -146,7 +146,7 @@ async def open_api(
             kind="sqlite",
             accounts=SqlAccountStore(db, SQLITE),
             contacts=SqlContactStore(db, SQLITE),
-            groups=SqliteGroupStore(db),
+            groups=SqlGroupStore(db, SQLITE),
             messages=SqliteMessageStore(db),
             files=SqlFileStore(db, SQLITE),
             inbox=SqliteInboxStore(db),

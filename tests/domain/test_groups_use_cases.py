@@ -17,9 +17,9 @@ from sandcat.store.contacts import FriendRequest
 from sandcat.store.inbox import Notice
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sql.contacts import SqlContactStore
+from sandcat.store.sql.groups.backend import SqlGroupStore
 from sandcat.store.sqlite import open_database
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-from sandcat.store.sqlite.groups import SqliteGroupStore
 from tests.store.backend import make_user
 
 NOW = 1_700_000_000_000
@@ -68,7 +68,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Groups, Recorder, str]]:
             await contacts.accept_request(f"r{friend}", user=friend, remark="", now_ms=2)
         recorder = Recorder()
         groups = Groups(
-            SqliteGroupStore(db),
+            SqlGroupStore(db, SQLITE),
             config=ChatConfig(max_group_members=5),
             clock=lambda: NOW,
             notifier=recorder,

@@ -21,18 +21,17 @@ from sandcat.store.postgres import open_database as open_postgres
 from sandcat.store.postgres.conversation_list import PostgresConversationStore
 from sandcat.store.postgres.database import at
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
-from sandcat.store.postgres.groups import PostgresGroupStore
 from sandcat.store.postgres.inbox import PostgresInboxStore
 from sandcat.store.postgres.messages import PostgresMessageStore
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sql.files import SqlFileStore
+from sandcat.store.sql.groups.backend import SqlGroupStore
 from sandcat.store.sqlite import Database as SqliteDatabase
 from sandcat.store.sqlite import conversations as sqlite_conversations
 from sandcat.store.sqlite import open_database as open_sqlite
 from sandcat.store.sqlite.conversation_list import SqliteConversationStore
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-from sandcat.store.sqlite.groups import SqliteGroupStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
 
@@ -58,7 +57,7 @@ class Backend:
     db: SqliteDatabase | PostgresDatabase
     accounts: SqlAccountStore
     contacts: SqlContactStore
-    groups: SqliteGroupStore | PostgresGroupStore
+    groups: SqlGroupStore
     messages: SqliteMessageStore | PostgresMessageStore
     files: SqlFileStore
     inbox: SqliteInboxStore | PostgresInboxStore
@@ -125,7 +124,7 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
                 lite,
                 SqlAccountStore(lite, SQLITE),
                 SqlContactStore(lite, SQLITE),
-                SqliteGroupStore(lite),
+                SqlGroupStore(lite, SQLITE),
                 SqliteMessageStore(lite),
                 SqlFileStore(lite, SQLITE),
                 SqliteInboxStore(lite),
@@ -138,7 +137,7 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
             pg,
             SqlAccountStore(pg, POSTGRES),
             SqlContactStore(pg, POSTGRES),
-            PostgresGroupStore(pg),
+            SqlGroupStore(pg, POSTGRES),
             PostgresMessageStore(pg),
             SqlFileStore(pg, POSTGRES),
             PostgresInboxStore(pg),

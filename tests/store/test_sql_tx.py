@@ -4,11 +4,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import trio
 
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
 from sandcat.store.sql._tx import Dialect, SqlStore, Tx, conflict_key
+from sandcat.store.sql.migrations import load_migrations
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from tests.store.backend import Backend, make_user
 
@@ -72,3 +75,22 @@ def test_times_and_mentions_round_trip(dialect: Dialect) -> None:
     assert tx.time_or_none(tx.time_in(5)) == 5
     for mentions in (None, (), ("u1", "@all")):
         assert dialect.mentions_out(dialect.mentions_in(mentions)) == mentions
+
+
+def test_migrations_load_in_order_and_a_gap_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "fake_engine" / "migrations"
+    folder.mkdir(parents=True)
+    (tmp_path / "fake_engine" / "__init__.py").write_text("")
+    (folder / "0002_b.sql").write_text("SELECT 2;")
+    (folder / "0001_a.sql").write_text("SELECT 1;")
+    (folder / "notes.txt").write_text("not a migration")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert load_migrations("fake_engine") == (
+        ("0001_a.sql", "SELECT 1;"),
+        ("0002_b.sql", "SELECT 2;"),
+    )
+    (folder / "0004_d.sql").write_text("SELECT 4;")
+    with pytest.raises(RuntimeError, match=r"0004_d\.sql is out of sequence: expected 0003_"):
+        load_migrations("fake_engine")

@@ -39,6 +39,7 @@ from sandcat.store.sql._tx import Database, Dialect
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sql.files import SqlFileStore
+from sandcat.store.sql.groups.backend import SqlGroupStore
 from sandcat.store.sql.token_keys import TokenKeyStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
@@ -158,7 +159,6 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
     from sandcat.store.sqlite import open_database
     from sandcat.store.sqlite.conversation_list import SqliteConversationStore
     from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-    from sandcat.store.sqlite.groups import SqliteGroupStore
     from sandcat.store.sqlite.history import SqliteHistoryStore
     from sandcat.store.sqlite.inbox import SqliteInboxStore
     from sandcat.store.sqlite.lock import serve_lock
@@ -182,7 +182,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
             yield Stores(
                 kind="sqlite",
                 **_sql_stores(db, SQLITE),
-                groups=SqliteGroupStore(db),
+                groups=SqlGroupStore(db, SQLITE),
                 messages=SqliteMessageStore(db),
                 inbox=SqliteInboxStore(db),
                 reach=SqliteReachStore(db),
@@ -198,7 +198,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
     from sandcat.store.postgres import open_database
     from sandcat.store.postgres.conversation_list import PostgresConversationStore
     from sandcat.store.postgres.dialect import DIALECT as POSTGRES
-    from sandcat.store.postgres.groups import PostgresGroupStore
+    from sandcat.store.postgres.dialect import dialect
     from sandcat.store.postgres.history import PostgresHistoryStore
     from sandcat.store.postgres.inbox import PostgresInboxStore
     from sandcat.store.postgres.messages import PostgresMessageStore
@@ -230,7 +230,11 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
         yield Stores(
             kind="postgres",
             **_sql_stores(db, POSTGRES),
-            groups=PostgresGroupStore(db, outbox=outbox),
+            groups=SqlGroupStore(
+                db,
+                dialect(None if outbox is None else outbox.owner),
+                committed=None if outbox is None else outbox.signal.set,
+            ),
             messages=PostgresMessageStore(db, outbox=outbox),
             inbox=PostgresInboxStore(db),
             conversations=PostgresConversationStore(db),

@@ -10,8 +10,9 @@ commit together or not at all.
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import TYPE_CHECKING
+
+from sandcat.store.sql.migrations import load_migrations
 
 if TYPE_CHECKING:
     from sandcat.store.postgres.database import Connection, Database
@@ -20,19 +21,7 @@ if TYPE_CHECKING:
 MIGRATION_LOCK = 0x73616E64636174
 
 
-def _load() -> tuple[tuple[str, str], ...]:
-    folder = resources.files("sandcat.store.postgres").joinpath("migrations")
-    files = sorted(
-        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")),
-        key=lambda entry: entry.name,
-    )
-    for number, entry in enumerate(files, start=1):
-        if not entry.name.startswith(f"{number:04d}_"):
-            raise RuntimeError(f"migration {entry.name} is out of sequence: expected {number:04d}_")
-    return tuple((entry.name, entry.read_text(encoding="utf-8")) for entry in files)
-
-
-MIGRATIONS: tuple[tuple[str, str], ...] = _load()
+MIGRATIONS: tuple[tuple[str, str], ...] = load_migrations("sandcat.store.postgres")
 
 
 def apply_migrations(conn: Connection) -> list[str]:

@@ -1,27 +1,14 @@
-"""Groups and group members in SQLite.
-
-Creation and the reads are here; the changes (invite, remove, roles, mutes,
-settings, ...) are shared with PostgreSQL (``store.sql.groups.backend``) and run
-here through ``DIALECT``.
-"""
+"""Group checks inside SQLite's message append (the group store itself is
+``store.sql.groups.backend.SqlGroupStore``, one for both engines)."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
-from sandcat.errors import BadRequest
-from sandcat.ids import group_cid
-from sandcat.store.groups import Group, GroupMember, Role
-from sandcat.store.inbox import Notice
+from sandcat.store.groups import Role
 from sandcat.store.sql._tx import Tx
-from sandcat.store.sql.groups import queries as queries
-from sandcat.store.sql.groups.backend import PortableGroupStore
-from sandcat.store.sql.groups.roster import invitations
-from sandcat.store.sqlite.conversations import open_conversation
-from sandcat.store.sqlite.database import Database
+from sandcat.store.sql.groups import queries
 from sandcat.store.sqlite.dialect import DIALECT
-from sandcat.store.sqlite.inbox import post_notices
 
 
 def send_refusal(conn: sqlite3.Connection, sender: str, cid: str, now_ms: int) -> str | None:
@@ -33,86 +20,3 @@ def role_in(conn: sqlite3.Connection, group_id: str, user: str) -> Role | None:
     """``user``'s role in a live group, inside the caller's transaction (e.g. the
     append's, to check an ``@all`` mention); None if not a member or dismissed."""
     return queries.role_of(Tx(conn, DIALECT), group_id, user)
-
-
-class SqliteGroupStore(PortableGroupStore):
-    """``GroupStore`` and ``GroupChanges`` over a SQLite ``Database``."""
-
-    def __init__(self, db: Database) -> None:
-        super().__init__(db, DIALECT)
-        self._lite = db
-
-    async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
-        others = sorted({m.user for m in members} - {group.owner})
-
-        def insert(conn: sqlite3.Connection) -> tuple[Notice, ...]:
-            # json_each keeps the statement parameterised for any list length.
-            friends = {
-                row[0]
-                for row in conn.execute(
-                    "SELECT friend_id FROM friends WHERE user_id = ? AND deleted_at IS NULL "
-                    "AND friend_id IN (SELECT value FROM json_each(?))",
-                    (group.owner, json.dumps(others)),
-                )
-            }
-            strangers = [user for user in others if user not in friends]
-            if strangers:
-                raise BadRequest(
-                    f"members: not your friends: {', '.join(strangers)}", field="members"
-                )
-            conn.execute(
-                "INSERT INTO groups (id, name, avatar, description, announcement, owner, "
-                "max_members, created_at, updated_at, join_approval, invite_policy, "
-                "history_visible, mute_all) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    group.id,
-                    group.name,
-                    group.avatar,
-                    group.description,
-                    group.announcement,
-                    group.owner,
-                    group.max_members,
-                    group.created_at,
-                    group.updated_at,
-                    group.join_approval,
-                    group.invite_policy,
-                    group.history_visible,
-                    group.mute_all,
-                ),
-            )
-            conn.executemany(
-                "INSERT INTO group_members (group_id, user_id, role, alias, joined_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(group.id, m.user, m.role, m.alias, m.joined_at) for m in members],
-            )
-            open_conversation(
-                conn,
-                cid=group_cid(group.id),
-                kind="group",
-                members=[m.user for m in members],
-                now_ms=group.created_at,
-            )
-            return post_notices(conn, invitations(group, others), now_ms=group.created_at)
-
-        return await self._lite.write(insert)
-
-    async def get_group(self, group_id: str) -> Group | None:
-        return await self._read(lambda tx: queries.load_group(tx, group_id))
-
-    async def list_members(self, group_id: str) -> list[GroupMember]:
-        page = await self._read(
-            lambda tx: queries.members_page(tx, group_id, offset=0, limit=2**31 - 1)
-        )
-        return list(page.members)
-
-    async def list_groups(self, user: str) -> list[Group]:
-        def select(tx: Tx) -> list[Group]:
-            rows = tx.all(
-                f"SELECT {queries.GROUP_COLUMNS} FROM groups "
-                "WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?) "
-                "AND dismissed_at IS NULL ORDER BY created_at DESC, id",
-                user,
-            )
-            return [queries.group_from(tx, row) for row in rows]
-
-        return await self._read(select)

@@ -7,19 +7,6 @@ in its own transaction, so a crash mid-way leaves the previous version.
 
 from __future__ import annotations
 
-from importlib import resources
+from sandcat.store.sql.migrations import load_migrations
 
-
-def _load() -> tuple[str, ...]:
-    folder = resources.files("sandcat.store.sqlite").joinpath("migrations")
-    files = sorted(
-        (entry for entry in folder.iterdir() if entry.name.endswith(".sql")),
-        key=lambda entry: entry.name,
-    )
-    for number, entry in enumerate(files, start=1):
-        if not entry.name.startswith(f"{number:04d}_"):
-            raise RuntimeError(f"migration {entry.name} is out of sequence: expected {number:04d}_")
-    return tuple(entry.read_text(encoding="utf-8") for entry in files)
-
-
-MIGRATIONS: tuple[str, ...] = _load()
+MIGRATIONS: tuple[str, ...] = tuple(script for _, script in load_migrations("sandcat.store.sqlite"))

@@ -1,20 +1,24 @@
-"""The group store's queries and changes, shared by the SQLite and PostgreSQL stores.
+"""The group store over either engine: ``SqlGroupStore(db, dialect)``.
 
-Each engine's store subclasses ``PortableGroupStore`` with its database and
-its ``Dialect``; the rules and statements live in ``groups.changes`` and
-``groups.queries``, written once.
+The rules and statements live in ``groups.changes`` and ``groups.queries``,
+written once. In cluster mode (PostgreSQL with an outbox) the dialect writes
+each change's system message to the outbox in the change's transaction, like
+a sent message, and ``committed`` wakes the publisher.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sandcat.errors import NotFound
+from sandcat.errors import BadRequest, NotFound
+from sandcat.ids import group_cid
 from sandcat.store.groups import (
     AvatarChange,
     BanPage,
     Change,
     Fields,
+    Group,
+    GroupMember,
     Invited,
     InviteLink,
     JoinRequest,
@@ -22,16 +26,42 @@ from sandcat.store.groups import (
     Requested,
     Role,
 )
+from sandcat.store.inbox import Notice
 from sandcat.store.sql._tx import SqlStore, Tx
+from sandcat.store.sql.conversations import open_conversation
 from sandcat.store.sql.groups import bans as bans
 from sandcat.store.sql.groups import changes as changes
 from sandcat.store.sql.groups import invites as invites
 from sandcat.store.sql.groups import queries as queries
-from sandcat.store.sql.groups.roster import require_manager
+from sandcat.store.sql.groups.roster import invitations, require_manager
 
 
-class PortableGroupStore(SqlStore):
-    """``GroupChanges`` and ``role_of`` over a database and its dialect."""
+class SqlGroupStore(SqlStore):
+    """``GroupStore`` and ``GroupChanges`` over either engine's ``Database``."""
+
+    async def create_group(self, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
+        return await self._write(lambda tx: _create(tx, group, members))
+
+    async def get_group(self, group_id: str) -> Group | None:
+        return await self._read(lambda tx: queries.load_group(tx, group_id))
+
+    async def list_members(self, group_id: str) -> list[GroupMember]:
+        page = await self._read(
+            lambda tx: queries.members_page(tx, group_id, offset=0, limit=2**31 - 1)
+        )
+        return list(page.members)
+
+    async def list_groups(self, user: str) -> list[Group]:
+        def select(tx: Tx) -> list[Group]:
+            rows = tx.all(
+                f"SELECT {queries.GROUP_COLUMNS} FROM groups "
+                "WHERE id IN (SELECT group_id FROM group_members WHERE user_id = ?) "
+                f"AND dismissed_at IS NULL ORDER BY created_at DESC, id{tx.dialect.collate}",
+                user,
+            )
+            return [queries.group_from(tx, row) for row in rows]
+
+        return await self._read(select)
 
     async def role_of(self, group_id: str, user: str) -> Role | None:
         return await self._read(lambda tx: queries.role_of(tx, group_id, user))
@@ -143,3 +173,50 @@ class PortableGroupStore(SqlStore):
             return queries.members_page(tx, group_id, offset=offset, limit=limit, users=users)
 
         return await self._read(select)
+
+
+def _create(tx: Tx, group: Group, members: list[GroupMember]) -> tuple[Notice, ...]:
+    others = sorted({m.user for m in members} - {group.owner})
+    friends = {
+        friend
+        for (friend,) in tx.all(
+            "SELECT friend_id FROM friends WHERE user_id = ? AND deleted_at IS NULL "
+            f"AND {tx.among('friend_id')}",
+            group.owner,
+            tx.array(others),
+        )
+    }
+    strangers = [user for user in others if user not in friends]
+    if strangers:
+        raise BadRequest(f"members: not your friends: {', '.join(strangers)}", field="members")
+    tx.run(
+        "INSERT INTO groups (id, name, avatar, description, announcement, owner, "
+        "max_members, created_at, updated_at, join_approval, invite_policy, "
+        "history_visible, mute_all) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        group.id,
+        group.name,
+        group.avatar,
+        group.description,
+        group.announcement,
+        group.owner,
+        group.max_members,
+        tx.time_in(group.created_at),
+        tx.time_in(group.updated_at),
+        group.join_approval,
+        group.invite_policy,
+        group.history_visible,
+        group.mute_all,
+    )
+    tx.many(
+        "INSERT INTO group_members (group_id, user_id, role, alias, joined_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(group.id, m.user, m.role, m.alias, tx.time_in(m.joined_at)) for m in members],
+    )
+    open_conversation(
+        tx,
+        cid=group_cid(group.id),
+        kind="group",
+        members=[m.user for m in members],
+        now_ms=group.created_at,
+    )
+    return tx.post(invitations(group, others), group.created_at)
