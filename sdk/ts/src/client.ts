@@ -371,6 +371,14 @@ export class Client extends Emitter<ClientEvents> {
     return Promise.race([first, ended]);
   }
 
+  /**
+   * Skips the wait before the next reconnect attempt (a browser's `online`
+   * event, an app coming to the foreground). Does nothing while connected.
+   */
+  reconnectNow(): void {
+    this.wake?.();
+  }
+
   /** Closes the connection (1000) and stops the client. Pending requests fail with ClientClosedError. */
   async close(): Promise<void> {
     this.stop(new ClientClosedError("the client was closed"));
@@ -771,6 +779,7 @@ export class Client extends Emitter<ClientEvents> {
       }
       this.link = null;
       if (this.stopped !== null) break;
+      if (!first) this.setState("reconnecting");
       this.stats.closeCodes.push(info.code);
       if (FINAL_CLOSES.has(info.code)) {
         this.stop(new ClientClosedError(`closed by the server: ${info.code} ${info.reason}`, info.code));

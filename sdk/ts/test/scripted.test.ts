@@ -210,3 +210,18 @@ test("sessions that end right after HELLO back off more and more (no reconnect s
     await c.close();
   }
 });
+
+test("reconnectNow() skips the wait; the state is reconnecting during it", async () => {
+  const c = await client();
+  try {
+    peer.push(Op.GOAWAY, { reason: "shutdown", reconnect_after_ms: 60_000 });
+    peer.close(1001);
+    await until(() => c.state === "reconnecting", "the drop");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(peer.connections.length, 1);
+    c.reconnectNow();
+    await until(() => peer.connections.length >= 2 && c.state === "connected", "the reconnect", 3000);
+  } finally {
+    await c.close();
+  }
+});
