@@ -78,6 +78,7 @@ from sandcat.proxies import TrustedProxies
 from sandcat.store.backends import Janitor, Stores, open_stores
 from sandcat.store.messages import MessageStore
 from sandcat.store.shared import open_shared_state
+from sandcat.texts import OutboxTextSender, TextSender
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,7 @@ def build_services(
     limiters: Limiters | None = None,
     cache: Cache | None = None,
     passwords: PasswordHasher | None = None,
+    texts: TextSender | None = None,
 ) -> Services:
     """Every use case over the opened stores. ``notice_relay`` is told of notices
     stores write in their own transactions (when those land in an outbox first)."""
@@ -153,6 +155,7 @@ def build_services(
         mailbox=mailbox,
         templates=CodeTemplates.load(config.mail.template_dir),
         limiters=limiters,
+        texts=texts,
     )
     accounts = Accounts(
         stores.accounts,
@@ -167,7 +170,9 @@ def build_services(
     return Services(
         accounts=accounts,
         codes=codes,
-        profiles=Profiles(stores.accounts, clock=clock),
+        profiles=Profiles(
+            stores.accounts, clock=clock, codes=codes, config=config.auth, limiters=limiters
+        ),
         contacts=Contacts(
             stores.contacts,
             clock=clock,
@@ -265,6 +270,7 @@ async def run_server(
             limiters=shared.limiters,
             cache=shared.cache,
             passwords=passwords,
+            texts=OutboxTextSender(config.data_path / "texts"),
         )
         accounts, messages = services.accounts, services.messages
         blobs, direct = await open_blob_store(config)

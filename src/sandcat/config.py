@@ -125,6 +125,11 @@ class AuthConfig:
     #: Codes that may be requested per email / per address within code_window_s.
     codes_per_email: int = field(default=3, metadata=_bounds(1, 100_000))
     codes_per_ip: int = field(default=20, metadata=_bounds(1, 1_000_000))
+    #: Codes one user may ask for to add an email or phone number, per code_window_s.
+    contact_codes_per_user: int = field(default=5, metadata=_bounds(1, 1_000_000))
+    #: PATCH /users/me per user per profile_window_s (429 beyond).
+    profile_changes_per_user: int = field(default=60, metadata=_bounds(1, 1_000_000))
+    profile_window_s: float = field(default=3600.0, metadata=_bounds(1, 7 * 86400))
     code_window_s: float = field(default=600.0, metadata=_bounds(1, 86400))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,6 +38,7 @@ from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from sandcat.store.sqlite.history import SqliteHistoryStore
 from sandcat.store.sqlite.inbox import SqliteInboxStore
 from sandcat.store.sqlite.messages import SqliteMessageStore
+from sandcat.texts import TextMessage
 from tests.passwords import FAST_PASSWORDS
 
 SECRET = b"test-secret-of-at-least-32-bytes!!"
@@ -73,6 +75,14 @@ class RecordingMailbox:
 
 
 @dataclass
+class RecordingTexts:
+    texts: list[TextMessage] = field(default_factory=list)
+
+    async def send(self, message: TextMessage) -> None:
+        self.texts.append(message)
+
+
+@dataclass
 class ManualClock:
     now_ms: int = field(default_factory=system_clock)
 
@@ -95,6 +105,7 @@ class Api:
     services: Services
     notifier: RecordingNotifier
     mailbox: RecordingMailbox
+    texts: RecordingTexts = field(default_factory=RecordingTexts)
 
     async def register(self, username: str, password: str = "correct horse") -> dict[str, Any]:
         reply = await self.client.post(
@@ -110,6 +121,30 @@ class Api:
         )
         assert reply.status_code == 200, reply.text
         return reply.json()
+
+    def code_for(self, address: str) -> str:
+        """The last code mailed or texted to ``address``."""
+        sent = [m.text for m in self.mailbox.mails if m.to == address]
+        sent += [t.text for t in self.texts.texts if t.to == address]
+        match = re.search(r"\b([0-9]{6})\b", sent[-1])
+        assert match is not None, sent[-1]
+        return match.group(1)
+
+    async def confirm(self, login: str, **contacts: str) -> None:
+        """Log ``login`` in and add ``email`` / ``phone`` (normalised) with their
+        codes, asking for them first unless one was sent (at registration)."""
+        tokens = await self.login(login)
+        headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        for kind, address in contacts.items():
+            sent = [m for m in [*self.mailbox.mails, *self.texts.texts] if m.to == address]
+            if not sent:  # not asked for at registration: ask now
+                asked = await self.client.patch(
+                    "/api/v1/users/me", json={kind: address}, headers=headers
+                )
+                assert asked.json()["pending"] == [kind], asked.text
+            body = {kind: address, f"{kind}_code": self.code_for(address)}
+            reply = await self.client.patch("/api/v1/users/me", json=body, headers=headers)
+            assert reply.status_code == 200, reply.text
 
     async def user(self, username: str) -> tuple[str, dict[str, str]]:
         """Register and log in ``username``; its id and bearer headers."""
@@ -140,6 +175,7 @@ async def open_api(
     closer = RecordingCloser()
     notifier = RecordingNotifier()
     mailbox = RecordingMailbox()
+    texts = RecordingTexts()
     flag: list[Any] = [True]
     async with open_database(tmp_path / "db.sqlite") as db, trio.open_nursery() as nursery:
         stores = Stores(
@@ -162,6 +198,7 @@ async def open_api(
             notifier=notifier,
             mailbox=mailbox,
             passwords=FAST_PASSWORDS,
+            texts=texts,
         )
         accounts = services.accounts
         blobs = LocalBlobStore(tmp_path / "blobs")
@@ -195,5 +232,7 @@ async def open_api(
             partial(serve_http, app, host="127.0.0.1", port=0, shutdown_trigger=shutdown.wait)
         )
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield Api(app, client, db, accounts, closer, clock, flag, services, notifier, mailbox)
+            yield Api(
+                app, client, db, accounts, closer, clock, flag, services, notifier, mailbox, texts
+            )
         shutdown.set()

@@ -145,21 +145,20 @@ async def test_usernames_are_case_insensitive_and_phones_normalised_and_unique(a
     )
     assert reply.status_code == 201, reply.text
     user = reply.json()["user"]
-    assert (user["username"], user["display_name"], user["phone"]) == (
-        "alice",
-        "Alice",
-        "+15550102030",
-    )
+    # The number is added with the code texted to it (normalised).
+    assert (user["username"], user["display_name"], user["phone"]) == ("alice", "Alice", None)
+    await api.confirm("alice", phone="+15550102030")
     taken = await api.client.post(REGISTER, json={"username": "ALICE", "password": PASSWORD})
     assert (taken.status_code, taken.json()["error"]["field"]) == (409, "username")
-    phone = await api.client.post(
-        REGISTER, json={"username": "bob", "password": PASSWORD, "phone": "0015550102030"}
-    )
-    assert (phone.status_code, phone.json()["error"]["field"]) == (409, "phone")
     bad = await api.client.post(
         REGISTER, json={"username": "bob", "password": PASSWORD, "phone": "555"}
     )
     assert (bad.status_code, bad.json()["error"]["field"]) == (422, "phone")
+    # Another registration with the number: the same answer, and it is not theirs.
+    phone = await api.client.post(
+        REGISTER, json={"username": "bob", "password": PASSWORD, "phone": "0015550102030"}
+    )
+    assert (phone.status_code, phone.json()["pending"]) == (201, ["phone"])
     # Login by phone, in any of its spellings.
     assert (await api.login("+1 555 010 2030"))["user"]["id"] == user["id"]
 
@@ -304,6 +303,7 @@ async def test_reset_password_with_a_code_for_that_email_only(api: Api) -> None:
         await api.client.post(
             REGISTER, json={"username": name, "password": PASSWORD, "email": f"{name}@example.com"}
         )
+        await api.confirm(name, email=f"{name}@example.com")
     session = await api.login("ann")
     await api.client.post(CODES, json={"email": "bob@example.com", "purpose": "reset"})
     bobs_code = code_in(api, "bob@example.com")
@@ -341,13 +341,21 @@ async def test_update_my_profile(api: Api) -> None:
         "region": "Lisbon",
         "language": "pt-BR",
         "avatar": "https://example.org/ann.png",
-        "phone": "+351 912 345 678",
         "find_by_phone": False,
     }
-    reply = await api.client.patch(ME, json=changes, headers=ann[1])
+    reply = await api.client.patch(
+        ME, json={**changes, "phone": "+351 912 345 678"}, headers=ann[1]
+    )
     assert reply.status_code == 200, reply.text
     user = reply.json()["user"]
-    assert {key: user[key] for key in changes} == {**changes, "phone": "+351912345678"}
+    assert {key: user[key] for key in changes} == changes
+    assert (user["phone"], reply.json()["pending"]) == (None, ["phone"])
+    confirmed = await api.client.patch(
+        ME,
+        json={"phone": "+351912345678", "phone_code": api.code_for("+351912345678")},
+        headers=ann[1],
+    )
+    assert confirmed.json()["user"]["phone"] == "+351912345678"
     public = (await api.client.get(f"/api/v1/users/{ann[0]}", headers=ann[1])).json()["user"]
     assert public["display_name"] == "Ann Lee"
     assert "phone" not in public
@@ -397,9 +405,16 @@ async def test_only_i_change_my_profile(api: Api) -> None:
 
 
 async def test_a_taken_phone_is_a_conflict(api: Api) -> None:
-    ann, bob = await api.user("ann"), await api.user("bob")
-    await api.client.patch(ME, json={"phone": "+15550001111"}, headers=ann[1])
-    reply = await api.client.patch(ME, json={"phone": "+1 555 000 1111"}, headers=bob[1])
+    await api.user("ann")
+    bob = await api.user("bob")
+    await api.confirm("ann", phone="+15550001111")
+    asked = await api.client.patch(ME, json={"phone": "+1 555 000 1111"}, headers=bob[1])
+    assert (asked.status_code, asked.json()["pending"]) == (200, ["phone"])
+    # Only whoever holds the number learns it is taken.
+    code = api.code_for("+15550001111")
+    reply = await api.client.patch(
+        ME, json={"phone": "+15550001111", "phone_code": code}, headers=bob[1]
+    )
     assert (reply.status_code, reply.json()["error"]["field"]) == (409, "phone")
 
 
@@ -430,6 +445,7 @@ async def test_search_by_exact_username_email_phone_then_prefix(api: Api) -> Non
         json={"username": "anna", "password": PASSWORD, "email": "anna@example.com",
               "phone": "+15550002222", "display_name": "Anna K"},
     )  # fmt: skip
+    await api.confirm("anna", email="anna@example.com", phone="+15550002222")
     await api.client.post(REGISTER, json={"username": "ann", "password": PASSWORD})
     await api.client.post(
         REGISTER, json={"username": "zed", "password": PASSWORD, "display_name": "Annabel Zed"}
@@ -463,6 +479,7 @@ async def test_email_and_phone_search_can_be_switched_off(api: Api) -> None:
         json={"username": "anna", "password": PASSWORD, "email": "anna@example.com",
               "phone": "+15550002222"},
     )  # fmt: skip
+    await api.confirm("anna", email="anna@example.com", phone="+15550002222")
     anna = await api.login("anna")
     await api.client.patch(
         ME, json={"find_by_email": False, "find_by_phone": False}, headers=bearer(anna)

@@ -167,6 +167,7 @@ async def test_a_verified_email_links_the_existing_account(api: Api, github: Fak
         json={"username": "octo", "password": "correct horse", "email": "octo@example.com"},
     )
     existing = reply.json()["user"]["id"]
+    await api.confirm("octo", email="octo@example.com")
     assert (await log_in(api, github, "c1", octo())).json()["user"]["id"] == existing
 
 
@@ -176,6 +177,7 @@ async def test_an_unverified_email_links_nothing(api: Api, github: FakeGithub) -
         json={"username": "octo", "password": "correct horse", "email": "octo@example.com"},
     )
     existing = reply.json()["user"]["id"]
+    await api.confirm("octo", email="octo@example.com")
     sneaky = octo(emails=[{"email": "octo@example.com", "primary": True, "verified": False}])
     body = (await log_in(api, github, "c1", sneaky)).json()
     assert body["user"]["id"] != existing

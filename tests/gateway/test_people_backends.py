@@ -3,6 +3,9 @@ PostgreSQL): HTTP routes, NOTIFY pushes and inbox frames over a real server."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from sandcat.protocol import InboxAck, InboxPull, Notify, Sync
@@ -17,7 +20,7 @@ def server_overrides(request: pytest.FixtureRequest) -> dict[str, object]:
     return {"backends.database_url": request.getfixturevalue("postgres_url")}
 
 
-async def test_accounts_flow(api: Api) -> None:
+async def test_accounts_flow(api: Api, tmp_path: Path) -> None:
     http = api.http
     reply = await http.post(
         "/api/v1/auth/register",
@@ -25,6 +28,19 @@ async def test_accounts_flow(api: Api) -> None:
               "email": "dora@example.com"},
     )  # fmt: skip
     assert reply.status_code == 201, reply.text
+    assert reply.json()["pending"] == ["email", "phone"]
+    # The number is texted a code (DATA_DIR/texts); with it, it becomes a login.
+    first = await http.post(
+        "/api/v1/auth/login", json={"login": "dora", "password": "correct horse 1"}
+    )
+    texts = list((tmp_path / "data" / "texts").glob("*.txt"))
+    code = re.findall(r"\b(\d{6})\b", texts[0].read_text())[0]
+    added = await http.patch(
+        "/api/v1/users/me",
+        json={"phone": "+15551234567", "phone_code": code},
+        headers={"Authorization": f"Bearer {first.json()['access_token']}"},
+    )
+    assert added.json()["user"]["phone"] == "+15551234567", added.text
     login = await http.post(
         "/api/v1/auth/login", json={"login": "+15551234567", "password": "correct horse 1"}
     )
@@ -38,7 +54,7 @@ async def test_accounts_flow(api: Api) -> None:
     found = await http.get("/api/v1/users/search", params={"q": "dor"}, headers=api.auth(other))
     assert [u["username"] for u in found.json()["users"]] == ["dora"]
     sessions = await http.get("/api/v1/sessions", headers=auth)
-    assert len(sessions.json()["sessions"]) == 1
+    assert len(sessions.json()["sessions"]) == 2  # the first login added the number
     # Hostile text is refused at the edge, not by the database (PostgreSQL
     # text cannot hold NUL): the same answers on every backend.
     nul = await http.post("/api/v1/auth/login", json={"login": "do\u0000ra", "password": "x" * 9})

@@ -44,7 +44,10 @@ def auth_blueprint(
             code=body.optional_text("code"),
             ip=request.remote_addr,
         )
-        return json_response({"user": user_json(user, private=True)}, 201)
+        # A phone (and an email while verification is off) waits for its code.
+        asked = {"email": body.optional_text("email"), "phone": body.optional_text("phone")}
+        pending = [kind for kind, value in asked.items() if value and getattr(user, kind) is None]
+        return json_response({"user": user_json(user, private=True), "pending": pending}, 201)
 
     @routes.post("/login")
     async def login() -> Response:

@@ -26,14 +26,23 @@ def _query(name: str, schema: Schema, description: str, *, required: bool = Fals
 
 def people_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]) -> Schema:
     user = wrap("user", ref("User"))
+    pending = {
+        "type": "array",
+        "items": {"type": "string", "enum": ["email", "phone"]},
+        "description": "new email / phone waiting for the code sent to them",
+    }
+    user_pending = obj(["user", "pending"], user=ref("User"), pending=pending)
     request = wrap("request", ref("FriendRequest"))
     limit: Any = {"type": "integer", "minimum": 1, "maximum": 200}
     return {
         "/api/v1/auth/register": {
             "post": op(
                 "register",
-                "create an account (with an emailed code when verification is on)",
-                ok=(201, user),
+                "create an account (with an emailed code when verification is on); a "
+                "phone, and an email while verification is off, are added later with "
+                "the code sent to them (PATCH /users/me): the answer is the same "
+                "whether or not they are taken",
+                ok=(201, user_pending),
                 body="register",
                 errors=(409, 429),
                 auth=False,
@@ -136,10 +145,12 @@ def people_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema
             "get": op("me", "your own user", ok=(200, user)),
             "patch": op(
                 "updateMe",
-                "change your profile; only the fields sent",
-                ok=(200, user),
+                "change your profile; only the fields sent. A new email or phone gets "
+                "a code and changes with email_code / phone_code (409 if taken, only "
+                "then); phone null removes the number",
+                ok=(200, user_pending),
                 body="profile",
-                errors=(409,),
+                errors=(409, 429),
             ),
         },
         "/api/v1/users/me/password": {

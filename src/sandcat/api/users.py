@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from quart import Blueprint, Response
+from quart import Blueprint, Response, request
 
 from sandcat.api.bearer import SESSION_ENDED, SessionCloser, authenticated
 from sandcat.api.payload import json_response, query_int, query_text, read_body
@@ -53,8 +53,8 @@ def users_blueprint(
     async def update_me() -> Response:
         principal = await authenticated(accounts)
         body = await read_body(max_bytes=max_body_bytes)
-        user = await profiles.update(principal.user, body.fields())
-        return json_response({"user": user_json(user, private=True)})
+        user, pending = await profiles.update(principal.user, body.fields(), ip=request.remote_addr)
+        return json_response({"user": user_json(user, private=True), "pending": list(pending)})
 
     @routes.post("/me/password")
     async def change_password() -> Response:

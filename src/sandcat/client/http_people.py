@@ -265,7 +265,9 @@ class PeopleRoutes(HttpTransport):
 
     async def update_me(self, token: str, **profile: object) -> User:
         """Change the profile fields given (``display_name``, ``avatar``, ``read_receipts``,
-        ...; ``birthday=None`` clears it)."""
+        ...; ``birthday=None`` clears it). A new ``email`` or ``phone`` gets a code sent
+        to it and is not changed yet; the same call with ``email_code`` /
+        ``phone_code`` then adds it."""
         reply = await self._request("PATCH", "/users/me", json=dict(profile), token=token)
         return User.from_json(reply["user"])
 

@@ -12,6 +12,7 @@ close their sockets.
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ from sandcat.domain.tokens import Tokens
 from sandcat.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from sandcat.ids import new_id, parse_id
 from sandcat.store.accounts import AccountStore, Session, SessionInfo, User
+
+log = logging.getLogger(__name__)
 
 #: Usernames are case-insensitive: typed in any case, stored lower-cased
 #: (protocol/SPEC.md §13: [a-z0-9_.]); display names keep whatever case people like.
@@ -163,9 +166,15 @@ class Accounts:
     ) -> User:
         """Create an account. Raises ``BadRequest`` naming the bad field (a wrong
         or missing ``code`` while email verification is on included),
-        ``Conflict`` (field ``username``, ``email`` or ``phone``) for a taken one,
-        and ``RateLimited`` past ``registrations_per_ip`` attempts from ``ip``
-        (counted once the fields pass their checks, before any hashing)."""
+        ``Conflict`` (field ``username``, or ``email`` for a verified one) for a
+        taken one, and ``RateLimited`` past ``registrations_per_ip`` attempts
+        from ``ip`` (counted once the fields pass their checks, before hashing).
+
+        A ``phone``, and an ``email`` while email verification is off, are not
+        stored yet: a code goes to each (``VerificationCodes.send_contact_code``)
+        and the user adds them with it (``Profiles.update``), so registering
+        neither claims someone else's number or address nor tells whether one
+        is taken."""
         if not _USERNAME.fullmatch(username):
             raise BadRequest("username: must be 3-32 of a-z, 0-9, '_' and '.'", field="username")
         typed, username = username, username.lower()
@@ -196,13 +205,21 @@ class Accounts:
             username=username,
             display_name=name,
             password_hash=await self._passwords.hash(password),
-            email=email,
+            email=email if self._config.email_verification else None,
             avatar=default_avatar(user_id),
-            phone=phone,
+            phone=None,
             created_at=now,
             updated_at=now,
         )
         await self._store.create_user(user)
+        pending = {"phone": phone, "email": None if user.email else email}
+        for kind, address in pending.items():
+            if address is not None and self._codes is not None:
+                try:
+                    await self._codes.send_contact_code(user_id, ip=ip, **{kind: address})
+                except RateLimited:
+                    # The account exists; the user asks for a code again later.
+                    log.info("registration of %s: no %s code (rate limited)", user_id, kind)
         return user
 
     async def login(

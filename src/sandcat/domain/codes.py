@@ -22,6 +22,7 @@ from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import BadRequest, RateLimited
 from sandcat.mail import CodeTemplates, Mail
 from sandcat.store.accounts import CodeStore, UserStore
+from sandcat.texts import TextMessage, TextSender
 
 Purpose = Literal["register", "reset"]
 PURPOSES: tuple[Purpose, ...] = ("register", "reset")
@@ -60,6 +61,7 @@ class VerificationCodes:
         mailbox: Mailbox,
         templates: CodeTemplates,
         limiters: Limiters | None = None,
+        texts: TextSender | None = None,
     ) -> None:
         self._store = store
         self._config = config
@@ -76,6 +78,12 @@ class VerificationCodes:
         self._per_ip = limiters.limiter(
             "codes-per-ip", limit=config.codes_per_ip, window_s=config.code_window_s
         )
+        self._per_user = limiters.limiter(
+            "contact-codes-per-user",
+            limit=config.contact_codes_per_user,
+            window_s=config.code_window_s,
+        )
+        self._texts = texts
 
     def _hash(self, email: str, purpose: str, code: str) -> str:
         message = f"{purpose}\0{email}\0{code}".encode()
@@ -128,3 +136,85 @@ class VerificationCodes:
             max_attempts=self._config.code_max_attempts,
         ):
             raise BadRequest("code: invalid or expired; ask for a new one", field="code")
+
+    async def send_contact_code(
+        self, user: str, *, email: str | None = None, phone: str | None = None, ip: str | None
+    ) -> None:
+        """Send ``user`` a code to the new ``email`` or ``phone`` (normalised), which
+        becomes theirs only once they give the code back (``redeem_contact``).
+
+        Whether the address belongs to someone else is not revealed here: an
+        email already taken gets a notice instead of a code (its owner learns
+        someone tried it), a taken number gets its code (the change fails with
+        ``Conflict`` only after its owner proved to hold it). ``RateLimited``
+        per user, per address or number, and per client address."""
+        address = email if email is not None else phone
+        if address is None:  # pragma: no cover - callers pass one
+            raise BadRequest("email or phone: required")
+        limits = (
+            (self._per_user, user),
+            (self._per_ip, ip or "?"),
+            (self._per_email, address),
+        )
+        for limiter, key in limits:
+            wait = await limiter.retry_after_ms(key)
+            if wait:
+                raise RateLimited("too many codes requested; wait", retry_after_ms=wait)
+        for limiter, key in limits:
+            await limiter.hit(key)
+        code = f"{secrets.randbelow(1_000_000):06d}"
+        now = self._clock()
+        purpose = f"contact:{user}"
+        await self._store.put_code(
+            address,
+            purpose,
+            self._hash(address, purpose, code),
+            expires_at_ms=now + self._config.code_ttl_s * 1000,
+            now_ms=now,
+        )
+        minutes = max(1, self._config.code_ttl_s // 60)
+        if phone is not None:
+            if self._texts is None:  # pragma: no cover - app.py always wires a sender
+                raise BadRequest("phone: text messages are not available", field="phone")
+            await self._texts.send(
+                TextMessage(
+                    to=phone,
+                    text=f"Your Sandcat code is {code}. It expires in {minutes} minutes.",
+                )
+            )
+            return
+        assert email is not None
+        holder = await self._store.find_login(email)
+        if holder is not None and holder.email == email and holder.id != user:
+            self._mailbox.post(_taken_notice(email))
+            return
+        self._mailbox.post(
+            self._templates.render(to=email, code=code, purpose="contact", minutes=minutes)
+        )
+
+    async def redeem_contact(self, user: str, address: str, code: str, *, field: str) -> None:
+        """Use up ``user``'s code for ``address``; ``BadRequest`` naming ``field``
+        if it is not the live one."""
+        purpose = f"contact:{user}"
+        if _CODE.fullmatch(code) is None or not await self._store.take_code(
+            address,
+            purpose,
+            self._hash(address, purpose, code),
+            now_ms=self._clock(),
+            max_attempts=self._config.code_max_attempts,
+        ):
+            raise BadRequest(f"{field}: invalid or expired; ask for a new one", field=field)
+
+
+def _taken_notice(email: str) -> Mail:
+    text = (
+        "Someone asked to use this address for a new Sandcat account or to add it\n"
+        "to an account. It already belongs to your account, so nothing changed.\n"
+        "If this was you, log in (or reset your password) instead.\n"
+    )
+    return Mail(
+        to=email,
+        subject="Your address was used on Sandcat",
+        text=text,
+        html="<!doctype html><html><body><p>" + text.replace("\n", "<br>") + "</p></body></html>",
+    )

@@ -13,10 +13,13 @@ import re
 from collections.abc import Mapping
 
 from sandcat.clock import Clock
+from sandcat.config import AuthConfig
 from sandcat.domain._text import bounded, display_text
 from sandcat.domain.accounts import normalize_phone
 from sandcat.domain.avatars import avatar_ref
-from sandcat.errors import BadRequest, NotFound
+from sandcat.domain.codes import VerificationCodes, normalize_email
+from sandcat.domain.ratelimit import Limiters, LocalLimiters
+from sandcat.errors import BadRequest, NotFound, RateLimited
 from sandcat.ids import parse_id
 from sandcat.store.accounts import PROFILE_FIELDS, AccountStore, Found, User
 
@@ -30,6 +33,32 @@ _TEXT_LIMITS = {
     "signature": (0, 256),
     "region": (0, 64),
 }
+
+
+#: Fields that need a code sent to their new value before they change.
+_CONTACTS = ("email", "phone")
+
+
+def _contact(kind: str, changes: dict[str, object]) -> tuple[str, str | None] | None:
+    """Take a new ``kind`` (and its ``kind_code``) out of ``changes``, normalised;
+    None if none is asked for (``phone: null`` stays in ``changes``: removing
+    a number needs no code)."""
+    code_field = f"{kind}_code"
+    code = changes.pop(code_field, None)
+    if code is not None and not isinstance(code, str):
+        raise BadRequest(f"{code_field}: must be a string", field=code_field)
+    value = changes.get(kind)
+    if value is None:
+        if code is not None:
+            raise BadRequest(f"{code_field}: goes with a new {kind}", field=code_field)
+        if kind == "email" and kind in changes:
+            raise BadRequest("email: cannot be removed", field="email")
+        return None
+    del changes[kind]
+    if not isinstance(value, str):
+        raise BadRequest(f"{kind}: must be a string", field=kind)
+    address = normalize_phone(value) if kind == "phone" else normalize_email(value)
+    return address, code
 
 
 def _birthday(value: object, today: datetime.date) -> str | None:
@@ -78,9 +107,24 @@ def _clean(field: str, value: object, today: datetime.date) -> object:
 
 
 class Profiles:
-    def __init__(self, store: AccountStore, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        *,
+        clock: Clock,
+        codes: VerificationCodes | None = None,
+        config: AuthConfig | None = None,
+        limiters: Limiters | None = None,
+    ) -> None:
+        config = config or AuthConfig()
         self._store = store
         self._clock = clock
+        self._codes = codes
+        self._changes = (limiters or LocalLimiters(clock)).limiter(
+            "profile-changes",
+            limit=config.profile_changes_per_user,
+            window_s=config.profile_window_s,
+        )
 
     async def me(self, user: str) -> User:
         found = await self._store.get_user(user)
@@ -96,18 +140,49 @@ class Profiles:
             raise NotFound("no such user")
         return found
 
-    async def update(self, user: str, changes: Mapping[str, object]) -> User:
-        """Change some of ``user``'s own profile fields; ``BadRequest`` naming a bad
-        or unknown field, ``Conflict`` (field ``phone``) for a taken phone."""
+    async def update(
+        self, user: str, changes: Mapping[str, object], *, ip: str | None = None
+    ) -> tuple[User, tuple[str, ...]]:
+        """Change some of ``user``'s own profile fields; the user after, and which
+        of ``email`` / ``phone`` wait for a code.
+
+        A new ``email`` or ``phone`` is not applied: a code is sent to it
+        (``VerificationCodes.send_contact_code``), and the same change with
+        ``email_code`` / ``phone_code`` applies it. ``phone: null`` removes the
+        number at once. Raises ``BadRequest`` naming a bad or unknown field or a
+        wrong code, ``Conflict`` (field ``email`` or ``phone``) for a taken one,
+        only once its code was given, and ``RateLimited`` past
+        ``profile_changes_per_user`` changes or the code limits."""
+        wait = await self._changes.take(user)
+        if wait:
+            raise RateLimited("too many profile changes; wait", retry_after_ms=wait)
         today = datetime.datetime.fromtimestamp(self._clock() / 1000, datetime.UTC).date()
+        rest = dict(changes)
+        contacts = {kind: _contact(kind, rest) for kind in _CONTACTS}
         cleaned: dict[str, object] = {}
-        for field, value in changes.items():
+        for field, value in rest.items():
             if field not in PROFILE_FIELDS:
                 raise BadRequest(f"{field}: not a profile field", field=field)
             cleaned[field] = _clean(field, value, today)
+        pending = []
+        for kind, wanted in contacts.items():
+            if wanted is None:
+                continue
+            address, code = wanted
+            if code is not None:
+                if self._codes is None:  # pragma: no cover - app.py always wires codes
+                    raise BadRequest(f"{kind}_code: verification is not available")
+                await self._codes.redeem_contact(user, address, code, field=f"{kind}_code")
+                cleaned[kind] = address
+            elif getattr(await self.me(user), kind) != address:
+                if self._codes is None:  # pragma: no cover - app.py always wires codes
+                    raise BadRequest(f"{kind}: verification is not available", field=kind)
+                await self._codes.send_contact_code(user, ip=ip, **{kind: address})
+                pending.append(kind)
         if not cleaned:
-            return await self.me(user)
-        return await self._store.update_profile(user, cleaned, now_ms=self._clock())
+            return await self.me(user), tuple(pending)
+        updated = await self._store.update_profile(user, cleaned, now_ms=self._clock())
+        return updated, tuple(pending)
 
     async def search(
         self, viewer: str, query: str, *, limit: int = 20, offset: int = 0

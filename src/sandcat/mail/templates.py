@@ -28,7 +28,11 @@ _HTML = """<!doctype html>
 If you did not ask for it, ignore this mail.</p>
 </body></html>
 """
-_PURPOSES = {"register": "create your account", "reset": "reset your password"}
+_PURPOSES = {
+    "register": "create your account",
+    "reset": "reset your password",
+    "contact": "add this address to your account",
+}
 
 
 @dataclass(frozen=True, slots=True)
