@@ -40,6 +40,7 @@ _PROFILE_COLUMNS = {
     "region": "region",
     "language": "language",
     "phone": "phone",
+    "email": "email",
     "find_by_email": "find_by_email",
     "find_by_phone": "find_by_phone",
     "read_receipts": "read_receipts",
