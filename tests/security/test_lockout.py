@@ -45,6 +45,7 @@ async def test_every_spelling_of_a_phone_number_counts_against_one_account(
 ) -> None:
     async for api in open_api(tmp_path, build_config()):
         await _register(api, "ann", phone=PHONE)
+        await api.confirm("ann", phone=PHONE)  # a number is a login once confirmed
         answers = [await _attempt(api, spelling) for spelling in SPELLINGS for _ in range(5)]
         guesses = sum(status == 401 for status, _ in answers)
         print(f"wrong passwords checked over {len(SPELLINGS)} spellings: {guesses} of 35")
