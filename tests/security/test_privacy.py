@@ -118,3 +118,37 @@ async def test_a_number_becomes_a_login_only_with_its_code(api: Api) -> None:
     assert (
         await api.client.post(LOGIN, json={"login": PHONE, "password": PASSWORD})
     ).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": None}, "email"),  # an account's email cannot be removed
+        ({"email_code": "123456"}, "email_code"),  # a code without its address
+        ({"phone": None, "phone_code": "123456"}, "phone_code"),
+        ({"phone": "+15550001111", "phone_code": 123456}, "phone_code"),
+        ({"email": 7}, "email"),
+        ({"email": "not an address"}, "email"),
+        ({"phone": "555"}, "phone"),
+    ],
+)
+async def test_bad_contact_changes_name_their_field_and_send_nothing(
+    api: Api, body: dict[str, object], field: str
+) -> None:
+    eve = await api.user("eve")
+    reply = await api.client.patch(ME, json=body, headers=eve[1])
+    assert (reply.status_code, reply.json()["error"]["field"]) == (422, field)
+    assert api.mailbox.mails == []
+    assert api.texts.texts == []
+
+
+async def test_asking_for_the_number_one_already_has_sends_nothing(api: Api) -> None:
+    await api.register("ann")
+    await api.confirm("ann", phone=PHONE)
+    tokens = await api.login("ann")
+    headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+    sent = len(api.texts.texts)
+    same = await api.client.patch(ME, json={"phone": "+1 555 000 1111"}, headers=headers)
+    assert (same.json()["pending"], len(api.texts.texts)) == ([], sent)
+    removed = await api.client.patch(ME, json={"phone": None}, headers=headers)
+    assert removed.json()["user"]["phone"] is None

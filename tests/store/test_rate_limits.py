@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from sandcat.domain.lockout import LockoutPolicy
+from sandcat.domain.lockout import LocalLockout, LockoutPolicy
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import StoreUnavailable
 from sandcat.store.redis import RedisLimiters, open_redis_state
@@ -218,3 +218,13 @@ async def test_opening_an_unreachable_redis_fails_at_once() -> None:
     with pytest.raises(StoreUnavailable):
         async with open_redis_state("redis://127.0.0.1:notaport/0", timeout_s=0.5):
             pass  # pragma: no cover
+
+
+async def test_a_full_local_lockout_forgets_its_oldest_key(clock: Clock) -> None:
+    lockout = LocalLockout(
+        LockoutPolicy(free=1, base_ms=5, max_ms=5, window_ms=60_000), clock=clock, max_keys=2
+    )
+    for key in ("a", "b", "c"):
+        assert await lockout.fail(key) == 5
+    # Forgetting can only let an attempt through, never lock anyone out.
+    assert [await lockout.retry_after_ms(key) for key in ("a", "b", "c")] == [0, 5, 5]
