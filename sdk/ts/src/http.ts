@@ -661,11 +661,9 @@ export class Credentials implements TokenSource {
   }
 
   async accessToken(renew = false): Promise<string> {
-    const before = this.current;
-    if (!renew && Date.now() < this.due) return before.access_token;
+    if (!renew && Date.now() < this.due) return this.current.access_token;
     if (this.renewing === null) {
-      // Someone else may have refreshed while we were deciding: use theirs.
-      if (this.current !== before && !renew) return this.current.access_token;
+      // One refresh at a time: callers meanwhile wait for the same one.
       this.renewing = this.http
         .refresh({ refresh_token: this.current.refresh_token })
         .then((reply) => {

@@ -45,6 +45,16 @@ describe("sessions", () => {
     }
   });
 
+  test("concurrent renewals share one refresh (a reused refresh token would end the session)", async () => {
+    const http = new HttpClient({ baseUrl: server.httpUrl });
+    await http.login({ login: "alice", password: "correct horse battery staple", device: "renewals" });
+    const credentials = http.credentials as Credentials;
+    const tokens = await Promise.all([credentials.accessToken(true), credentials.accessToken(true), credentials.accessToken(true)]);
+    assert.equal(new Set(tokens).size, 1);
+    assert.equal((await http.me()).user.id, alice.id);
+    assert.equal(await credentials.accessToken(true).then(() => http.me()).then((r) => r.user.id), alice.id);
+  });
+
   test("a refused token: connect() rejects with 4002", async () => {
     const client = connect(server, alice, "bad-token", { credentials: "not-a-token" });
     await assert.rejects(client, (e: unknown) => e instanceof ClientClosedError && e.closeCode === 4002);
