@@ -28,16 +28,15 @@ from sandcat.store.backends import Stores
 from sandcat.store.inbox import Notice
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sql.contacts import SqlContactStore
+from sandcat.store.sql.conversation_list import SqlConversationStore
 from sandcat.store.sql.files import SqlFileStore
 from sandcat.store.sql.groups.backend import SqlGroupStore
+from sandcat.store.sql.history import SqlHistoryStore
+from sandcat.store.sql.inbox import SqlInboxStore
 from sandcat.store.sql.token_keys import TokenKeyStore
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.conversation_list import SqliteConversationStore
-from sandcat.store.sqlite.dialect import DIALECT
+from sandcat.store.sqlite.append import message_store
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-from sandcat.store.sqlite.history import SqliteHistoryStore
-from sandcat.store.sqlite.inbox import SqliteInboxStore
-from sandcat.store.sqlite.messages import SqliteMessageStore
 from sandcat.texts import TextMessage
 from tests.passwords import FAST_PASSWORDS
 
@@ -183,12 +182,12 @@ async def open_api(
             accounts=SqlAccountStore(db, SQLITE),
             contacts=SqlContactStore(db, SQLITE),
             groups=SqlGroupStore(db, SQLITE),
-            messages=SqliteMessageStore(db),
+            messages=message_store(db),
             files=SqlFileStore(db, SQLITE),
-            inbox=SqliteInboxStore(db),
-            conversations=SqliteConversationStore(db),
-            history=SqliteHistoryStore(db),
-            token_keys=TokenKeyStore(db, DIALECT),
+            inbox=SqlInboxStore(db, SQLITE),
+            conversations=SqlConversationStore(db, SQLITE),
+            history=SqlHistoryStore(db, SQLITE),
+            token_keys=TokenKeyStore(db, SQLITE),
         )
         services = build_services(
             stores,

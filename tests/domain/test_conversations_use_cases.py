@@ -11,12 +11,13 @@ import pytest
 from sandcat.domain.conversations import Conversations
 from sandcat.errors import BadRequest
 from sandcat.store.conversations import Settings, SettingsChange
+from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.conversation_list import SqlConversationStore
+from sandcat.store.sql.conversations import open_conversation
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.conversation_list import SqliteConversationStore
-from sandcat.store.sqlite.conversations import open_conversation
+from sandcat.store.sqlite.append import message_store
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-from sandcat.store.sqlite.messages import SqliteMessageStore
 from tests.store.backend import make_user
 
 
@@ -45,10 +46,12 @@ async def conversations(db: Database, told: Told) -> Conversations:
     for user in ("a", "b"):
         await accounts.create_user(make_user(user))
     await db.write(
-        lambda conn: open_conversation(conn, cid="g:g", kind="group", members=("a", "b"), now_ms=1)
+        lambda conn: open_conversation(
+            Tx(conn, SQLITE), cid="g:g", kind="group", members=("a", "b"), now_ms=1
+        )
     )
     return Conversations(
-        SqliteConversationStore(db), SqliteMessageStore(db), listener=told, clock=lambda: 1
+        SqlConversationStore(db, SQLITE), message_store(db), listener=told, clock=lambda: 1
     )
 
 

@@ -13,8 +13,10 @@ from sandcat.domain.inbox_relay import InboxRelay, outbox_key
 from sandcat.errors import StoreUnavailable
 from sandcat.store.inbox import NewNotice, Notice
 from sandcat.store.mongo import MongoInboxStore, open_mongo
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.inbox import SqlInboxStore, post_notices
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.inbox import SqliteInboxStore, post_notices
+from sandcat.store.sqlite.dialect import DIALECT
 from tests.postgres import free_port
 
 
@@ -46,13 +48,13 @@ async def mongo(mongo_url: str) -> AsyncIterator[MongoInboxStore]:
 
 async def commit(db: Database, *notices: NewNotice) -> tuple[Notice, ...]:
     """What a contacts transaction does: write notices with its change."""
-    return await db.write(lambda conn: post_notices(conn, notices, now_ms=50))
+    return await db.write(lambda conn: post_notices(Tx(conn, DIALECT), notices, now_ms=50))
 
 
 async def test_committed_notices_move_to_mongo_and_are_pushed_with_its_nseq(
     db: Database, mongo: MongoInboxStore
 ) -> None:
-    outbox, pushes = SqliteInboxStore(db), Pushes()
+    outbox, pushes = SqlInboxStore(db, DIALECT), Pushes()
     await mongo.post([NewNotice("bob", "system", {"text": "earlier"})], now_ms=1)
     await commit(db, NewNotice("bob", "friend.requested", {"from": "alice"}))
     relay = InboxRelay(outbox, mongo, notifier=pushes)
@@ -66,7 +68,7 @@ async def test_committed_notices_move_to_mongo_and_are_pushed_with_its_nseq(
 async def test_a_relay_that_died_after_mongo_stored_does_not_duplicate(
     db: Database, mongo: MongoInboxStore
 ) -> None:
-    outbox, pushes = SqliteInboxStore(db), Pushes()
+    outbox, pushes = SqlInboxStore(db, DIALECT), Pushes()
     written = await commit(db, NewNotice("bob", "a", {}), NewNotice("bob", "b", {}))
     # The first relay stored both in MongoDB, then died before deleting the rows.
     await mongo.deliver([(outbox_key(n), n) for n in written])
@@ -78,7 +80,7 @@ async def test_a_relay_that_died_after_mongo_stored_does_not_duplicate(
 async def test_notices_wait_in_sql_while_mongo_is_down(
     db: Database, mongo: MongoInboxStore
 ) -> None:
-    outbox, pushes = SqliteInboxStore(db), Pushes()
+    outbox, pushes = SqlInboxStore(db, DIALECT), Pushes()
     await commit(db, NewNotice("bob", "a", {}))
     async with open_mongo(f"mongodb://127.0.0.1:{free_port()}/x", timeout_s=0.2) as dead:
         with pytest.raises(StoreUnavailable):
@@ -92,7 +94,7 @@ async def test_notices_wait_in_sql_while_mongo_is_down(
 async def test_the_relay_task_wakes_on_publish_and_sweeps_on_its_interval(
     db: Database, mongo: MongoInboxStore
 ) -> None:
-    outbox, pushes = SqliteInboxStore(db), Pushes()
+    outbox, pushes = SqlInboxStore(db, DIALECT), Pushes()
     relay = InboxRelay(outbox, mongo, notifier=pushes)
     async with trio.open_nursery() as nursery:
         await nursery.start(lambda task_status: relay.run(interval_s=3600, task_status=task_status))
@@ -104,7 +106,7 @@ async def test_the_relay_task_wakes_on_publish_and_sweeps_on_its_interval(
 
 
 async def test_the_relay_task_survives_mongo_being_down(db: Database) -> None:
-    outbox, pushes = SqliteInboxStore(db), Pushes()
+    outbox, pushes = SqlInboxStore(db, DIALECT), Pushes()
     await commit(db, NewNotice("bob", "a", {}))
     async with open_mongo(f"mongodb://127.0.0.1:{free_port()}/x", timeout_s=0.1) as dead:
         relay = InboxRelay(outbox, MongoInboxStore(dead), notifier=pushes)

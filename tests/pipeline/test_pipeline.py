@@ -17,9 +17,11 @@ from sandcat.pipeline import Pipeline, SendRequest, run_pipeline
 from sandcat.pipeline.router import RETRY_AFTER_MS
 from sandcat.protocol import Err, ErrorCode, Msg, Ok, decode_server
 from sandcat.store.messages import NewMessage
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.conversations import open_conversation
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.conversations import open_conversation
-from sandcat.store.sqlite.messages import SqliteMessageStore
+from sandcat.store.sqlite.append import message_store
+from sandcat.store.sqlite.dialect import DIALECT
 
 NOW = 1_700_000_000_000
 GROUP = "g:team"
@@ -69,8 +71,12 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
                 "created_at, updated_at) VALUES (?, ?, ?, 'h', ?, 1, 1)",
                 [(u, u, u, u) for u in ("a", "b", "c", "e")],
             )
-            open_conversation(conn, cid=AB, kind="direct", members=("a", "b"), now_ms=1)
-            open_conversation(conn, cid=GROUP, kind="group", members=("a", "b", "c"), now_ms=1)
+            open_conversation(
+                Tx(conn, DIALECT), cid=AB, kind="direct", members=("a", "b"), now_ms=1
+            )
+            open_conversation(
+                Tx(conn, DIALECT), cid=GROUP, kind="group", members=("a", "b", "c"), now_ms=1
+            )
 
         await database.write(scene)
         yield database
@@ -109,7 +115,7 @@ async def start(
     nursery: trio.Nursery, db: Database, directory: Directory, config: Config | None = None
 ) -> Pipeline:
     pipeline: Pipeline = await nursery.start(
-        run_pipeline, SqliteMessageStore(db), directory, config or settings(), lambda: NOW
+        run_pipeline, message_store(db), directory, config or settings(), lambda: NOW
     )
     return pipeline
 

@@ -20,7 +20,7 @@ from sandcat.pipeline.publisher import run_publisher
 from sandcat.protocol import Msg
 from sandcat.store.messages import StoredMessage
 from sandcat.store.outbox import Outbox, OutboxSignal
-from sandcat.store.postgres.messages import PostgresMessageStore
+from sandcat.store.postgres.append import message_store
 from sandcat.store.postgres.outbox import PostgresOutboxStore
 from tests.pipeline.test_pipeline import Directory
 from tests.store.backend import Backend, make_user, open_backend
@@ -43,7 +43,7 @@ def outbox_of(db: Backend, owner: str = ME) -> Outbox:
 
 
 async def send(outbox: Outbox, db: Backend, *cmids: str, cid: str = AB) -> None:
-    store = PostgresMessageStore(db.db, outbox=outbox)  # type: ignore[arg-type]
+    store = message_store(db.db, outbox=outbox)  # type: ignore[arg-type]
     await store.append([new("a", cid, cmid) for cmid in cmids], now_ms=NOW, open_direct=False)
 
 

@@ -14,7 +14,7 @@ import trio
 
 from sandcat.errors import StoreUnavailable
 from sandcat.protocol import Call, CallEvent, Msg, Pull, encode
-from sandcat.store.sqlite.messages import SqliteMessageStore
+from sandcat.store.sql.messages import SqlMessageStore
 from tests.gateway.raw import Connect, Raw
 from tests.scene import Account, Api
 from tests.signals.watch import call_event, err_code, next_push, ok, pushes_within
@@ -162,7 +162,7 @@ async def test_a_call_log_that_cannot_be_stored_still_ends_the_call(
     async def down(*args: object, **kwargs: object) -> None:
         raise StoreUnavailable("database down")
 
-    monkeypatch.setattr(SqliteMessageStore, "append", down)
+    monkeypatch.setattr(SqlMessageStore, "append", down)
     ok(await act(laptop, "cancel", call))
     assert (await ended(phone)).outcome == "cancelled"
     assert "call log refused" in caplog.text

@@ -16,24 +16,23 @@ from typing import Any, Literal
 
 from sandcat.store.accounts import User
 from sandcat.store.postgres import Database as PostgresDatabase
-from sandcat.store.postgres import conversations as pg_conversations
 from sandcat.store.postgres import open_database as open_postgres
-from sandcat.store.postgres.conversation_list import PostgresConversationStore
+from sandcat.store.postgres.append import message_store as postgres_messages
 from sandcat.store.postgres.database import at
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
-from sandcat.store.postgres.inbox import PostgresInboxStore
-from sandcat.store.postgres.messages import PostgresMessageStore
+from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sql.contacts import SqlContactStore
+from sandcat.store.sql.conversation_list import SqlConversationStore
+from sandcat.store.sql.conversations import open_conversation
 from sandcat.store.sql.files import SqlFileStore
 from sandcat.store.sql.groups.backend import SqlGroupStore
+from sandcat.store.sql.inbox import SqlInboxStore
+from sandcat.store.sql.messages import SqlMessageStore
 from sandcat.store.sqlite import Database as SqliteDatabase
-from sandcat.store.sqlite import conversations as sqlite_conversations
 from sandcat.store.sqlite import open_database as open_sqlite
-from sandcat.store.sqlite.conversation_list import SqliteConversationStore
+from sandcat.store.sqlite.append import message_store as sqlite_messages
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-from sandcat.store.sqlite.inbox import SqliteInboxStore
-from sandcat.store.sqlite.messages import SqliteMessageStore
 
 Kind = Literal["sqlite", "postgres"]
 
@@ -58,10 +57,10 @@ class Backend:
     accounts: SqlAccountStore
     contacts: SqlContactStore
     groups: SqlGroupStore
-    messages: SqliteMessageStore | PostgresMessageStore
+    messages: SqlMessageStore
     files: SqlFileStore
-    inbox: SqliteInboxStore | PostgresInboxStore
-    conversations: SqliteConversationStore | PostgresConversationStore
+    inbox: SqlInboxStore
+    conversations: SqlConversationStore
 
     def _sql(self, sql: str) -> str:
         return sql if self.kind == "sqlite" else sql.replace("?", "%s")
@@ -101,18 +100,17 @@ class Backend:
         can_send: bool = True,
     ) -> None:
         users = tuple(members)
-        if self.kind == "sqlite":
-            await self.db.write(  # type: ignore[call-arg]
-                lambda conn: sqlite_conversations.open_conversation(
-                    conn, cid=cid, kind=kind, members=users, now_ms=now_ms, can_send=can_send
-                )
+        dialect = SQLITE if self.kind == "sqlite" else POSTGRES
+        await self.db.write(  # type: ignore[call-arg]
+            lambda conn: open_conversation(
+                Tx(conn, dialect),
+                cid=cid,
+                kind=kind,
+                members=users,
+                now_ms=now_ms,
+                can_send=can_send,
             )
-        else:
-            await self.db.write(
-                lambda conn: pg_conversations.open_conversation(
-                    conn, cid=cid, kind=kind, members=users, now_ms=now_ms, can_send=can_send
-                )
-            )
+        )
 
 
 @asynccontextmanager
@@ -125,10 +123,10 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
                 SqlAccountStore(lite, SQLITE),
                 SqlContactStore(lite, SQLITE),
                 SqlGroupStore(lite, SQLITE),
-                SqliteMessageStore(lite),
+                sqlite_messages(lite),
                 SqlFileStore(lite, SQLITE),
-                SqliteInboxStore(lite),
-                SqliteConversationStore(lite),
+                SqlInboxStore(lite, SQLITE),
+                SqlConversationStore(lite, SQLITE),
             )
         return
     async with open_postgres(postgres_url, pool_size=4, timeout_s=10) as pg:
@@ -138,8 +136,8 @@ async def open_backend(kind: Kind, *, tmp_path: Path, postgres_url: str) -> Asyn
             SqlAccountStore(pg, POSTGRES),
             SqlContactStore(pg, POSTGRES),
             SqlGroupStore(pg, POSTGRES),
-            PostgresMessageStore(pg),
+            postgres_messages(pg),
             SqlFileStore(pg, POSTGRES),
-            PostgresInboxStore(pg),
-            PostgresConversationStore(pg),
+            SqlInboxStore(pg, POSTGRES),
+            SqlConversationStore(pg, POSTGRES),
         )

@@ -6,8 +6,10 @@ gets a SYNC version above every earlier one."""
 from __future__ import annotations
 
 from sandcat.store.messages import Appended, NewMessage, Refused
-from sandcat.store.postgres import conversations as pg_conversations
-from sandcat.store.sqlite import conversations as sqlite_conversations
+from sandcat.store.postgres.dialect import DIALECT as POSTGRES
+from sandcat.store.sql import conversations
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from tests.store.backend import Backend, make_user
 
 AB = "d:a:b"
@@ -15,22 +17,15 @@ NOW = 1_700_000_000_000
 
 
 async def set_can_send(backend: Backend, cid: str, user: str, *, can_send: bool) -> None:
-    if backend.kind == "sqlite":
-        await backend.db.write(  # type: ignore[call-arg]
-            lambda conn: sqlite_conversations.set_can_send(
-                conn, cid=cid, users=[user], can_send=can_send
-            )
+    dialect = SQLITE if backend.kind == "sqlite" else POSTGRES
+
+    def change(conn: object) -> None:
+        tx = Tx(conn, dialect)
+        conversations.set_can_send(
+            tx, cid=cid, users=[user], can_send=can_send, version=tx.bump_version()
         )
-    else:
-        await backend.db.write(
-            lambda conn: pg_conversations.set_can_send(
-                conn,
-                cid=cid,
-                users=[user],
-                can_send=can_send,
-                version=pg_conversations.bump_version(conn),
-            )
-        )
+
+    await backend.db.write(change)  # type: ignore[arg-type]
 
 
 async def send(backend: Backend, cmid: str) -> Appended | Refused:

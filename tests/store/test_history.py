@@ -10,8 +10,9 @@ from sandcat.protocol import Kind
 from sandcat.store.history import HistoryStore
 from sandcat.store.messages import Appended, NewMessage, Origin, Refused, StoredMessage
 from sandcat.store.postgres.database import at
-from sandcat.store.postgres.history import PostgresHistoryStore
-from sandcat.store.sqlite.history import SqliteHistoryStore
+from sandcat.store.postgres.dialect import DIALECT as POSTGRES
+from sandcat.store.sql.history import SqlHistoryStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from tests.store.backend import Backend, make_user
 
 AB = "d:a:b"
@@ -50,9 +51,7 @@ async def db(backend: Backend) -> Backend:
 
 @pytest.fixture
 def history(db: Backend) -> HistoryStore:
-    if db.kind == "sqlite":
-        return SqliteHistoryStore(db.db)  # type: ignore[arg-type]
-    return PostgresHistoryStore(db.db)  # type: ignore[arg-type]
+    return SqlHistoryStore(db.db, SQLITE if db.kind == "sqlite" else POSTGRES)
 
 
 def text(sender: str, cid: str, cmid: str, **extra: object) -> NewMessage:

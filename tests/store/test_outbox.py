@@ -12,8 +12,9 @@ import trio
 from sandcat.bus import decode_event
 from sandcat.store.messages import Appended
 from sandcat.store.outbox import Outbox, OutboxSignal
-from sandcat.store.postgres.messages import PostgresMessageStore
+from sandcat.store.postgres.append import message_store
 from sandcat.store.postgres.outbox import PostgresOutboxStore
+from sandcat.store.sql.messages import SqlMessageStore
 from tests.store.backend import Backend, make_user, open_backend
 from tests.store.test_messages import AB, GROUP, NOW, new
 
@@ -35,12 +36,12 @@ def outbox(db: Backend) -> Outbox:
 
 
 @pytest.fixture
-def messages(db: Backend, outbox: Outbox) -> PostgresMessageStore:
-    return PostgresMessageStore(db.db, outbox=outbox)  # type: ignore[arg-type]
+def messages(db: Backend, outbox: Outbox) -> SqlMessageStore:
+    return message_store(db.db, outbox=outbox)  # type: ignore[arg-type]
 
 
 async def test_each_new_message_writes_one_event_in_its_transaction(
-    messages: PostgresMessageStore, outbox: Outbox
+    messages: SqlMessageStore, outbox: Outbox
 ) -> None:
     first = await messages.append(
         [new("a", AB, "1"), new("b", GROUP, "2"), new("a", AB, "1"), new("c", AB, "x")],
@@ -66,7 +67,7 @@ async def test_each_new_message_writes_one_event_in_its_transaction(
 
 
 async def test_pending_is_oldest_first_and_remove_deletes(
-    messages: PostgresMessageStore, outbox: Outbox
+    messages: SqlMessageStore, outbox: Outbox
 ) -> None:
     for n in range(5):
         await messages.append([new("a", AB, f"c{n}")], now_ms=NOW, open_direct=False)
@@ -83,7 +84,7 @@ async def test_rows_of_a_live_instance_stay_and_of_a_stale_one_are_taken(
     db: Backend, outbox: Outbox
 ) -> None:
     store = outbox.store
-    other = PostgresMessageStore(
+    other = message_store(
         db.db,  # type: ignore[arg-type]
         outbox=Outbox(store, owner="instance-b", signal=OutboxSignal()),
     )
@@ -103,7 +104,7 @@ async def test_rows_of_a_live_instance_stay_and_of_a_stale_one_are_taken(
 
 async def test_a_retired_instance_is_taken_over_at_once(db: Backend, outbox: Outbox) -> None:
     store = outbox.store
-    other = PostgresMessageStore(
+    other = message_store(
         db.db,  # type: ignore[arg-type]
         outbox=Outbox(store, owner="instance-b", signal=OutboxSignal()),
     )
@@ -114,7 +115,7 @@ async def test_a_retired_instance_is_taken_over_at_once(db: Backend, outbox: Out
 
 
 async def test_rows_of_an_instance_that_never_beat_are_taken(db: Backend, outbox: Outbox) -> None:
-    other = PostgresMessageStore(
+    other = message_store(
         db.db,  # type: ignore[arg-type]
         outbox=Outbox(outbox.store, owner="ghost", signal=OutboxSignal()),
     )

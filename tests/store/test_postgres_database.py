@@ -14,10 +14,11 @@ from sandcat.errors import Conflict, StoreUnavailable
 from sandcat.store.accounts import Session
 from sandcat.store.messages import Appended, NewMessage
 from sandcat.store.postgres import Database, open_database
-from sandcat.store.postgres.conversations import open_conversation
+from sandcat.store.postgres.append import message_store
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
-from sandcat.store.postgres.messages import PostgresMessageStore
+from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.conversations import open_conversation
 from tests.postgres import free_port
 from tests.store.backend import make_user
 
@@ -32,7 +33,7 @@ async def db(postgres_url: str) -> AsyncIterator[Database]:
             await accounts.create_user(make_user(user))
         await opened.write(
             lambda conn: open_conversation(
-                conn, cid="d:a:b", kind="direct", members=("a", "b"), now_ms=1
+                Tx(conn, POSTGRES), cid="d:a:b", kind="direct", members=("a", "b"), now_ms=1
             )
         )
         yield opened
@@ -59,7 +60,7 @@ async def test_an_unreachable_server_is_unavailable() -> None:
 async def test_a_stalled_server_hits_the_deadline_and_the_pool_recovers(db: Database) -> None:
     """SIGSTOP the connection's server process: the caller is released at the deadline."""
     pid = await backend_pid(db)
-    store = PostgresMessageStore(db)
+    store = message_store(db)
     os.kill(pid, signal.SIGSTOP)
     try:
         with trio.fail_after(5):
@@ -84,7 +85,7 @@ async def test_a_killed_connection_fails_one_call_then_reconnects(
     pid = await backend_pid(db)
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-    store = PostgresMessageStore(db)
+    store = message_store(db)
     with trio.fail_after(10):
         with pytest.raises(StoreUnavailable):
             await store.append([send("1")], now_ms=NOW, open_direct=False)
@@ -154,7 +155,7 @@ async def test_a_failing_statement_rolls_back_the_whole_batch(
         admin.execute(
             "CREATE TRIGGER boom BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION boom()"
         )
-    store = PostgresMessageStore(db)
+    store = message_store(db)
     with trio.fail_after(5):
         with pytest.raises(StoreUnavailable, match="no space"):
             await store.append(
@@ -175,7 +176,7 @@ async def test_a_unique_violation_in_a_batch_is_retryable(db: Database, postgres
             "VALUES ('d:a:b', 1, 'stray', 'b', 'd', 'stray', 1, '\\x00', now())"
         )
     with trio.fail_after(5), pytest.raises(StoreUnavailable, match="conflicted"):
-        await PostgresMessageStore(db).append([send("1")], now_ms=NOW, open_direct=False)
+        await message_store(db).append([send("1")], now_ms=NOW, open_direct=False)
 
 
 async def test_two_instances_racing_resends_store_each_message_once(postgres_url: str) -> None:
@@ -192,12 +193,12 @@ async def test_two_instances_racing_resends_store_each_message_once(postgres_url
                 await accounts.create_user(make_user(user))
             await first.write(
                 lambda conn: open_conversation(
-                    conn, cid="g:g", kind="group", members=("a", "b"), now_ms=1
+                    Tx(conn, POSTGRES), cid="g:g", kind="group", members=("a", "b"), now_ms=1
                 )
             )
 
             async def persister(db: Database, order: list[int]) -> None:
-                store = PostgresMessageStore(db)
+                store = message_store(db)
                 for start in range(0, n, batch):
                     sends = [send(str(i), cid="g:g") for i in order[start : start + batch]]
                     for outcome in await store.append(sends, now_ms=NOW, open_direct=False):
@@ -209,7 +210,7 @@ async def test_two_instances_racing_resends_store_each_message_once(postgres_url
                 nursery.start_soon(persister, first, list(range(n)))
                 nursery.start_soon(persister, second, list(reversed(range(n))))
                 nursery.start_soon(persister, second, list(range(n)))
-            page = await PostgresMessageStore(first).pull("b", "g:g", after=0, limit=n + 10)
+            page = await message_store(first).pull("b", "g:g", after=0, limit=n + 10)
     assert [m.seq for m in page.messages] == list(range(1, n + 1))
     assert sorted(m.cmid for m in page.messages) == sorted(map(str, range(n)))
     for cmid, seen in acks.items():
@@ -231,14 +232,14 @@ async def test_sync_versions_are_never_skipped_under_concurrent_writers(
             for cid in cids:
                 await first.write(
                     lambda conn, cid=cid: open_conversation(  # type: ignore[misc]
-                        conn, cid=cid, kind="group", members=("a",), now_ms=1
+                        Tx(conn, POSTGRES), cid=cid, kind="group", members=("a",), now_ms=1
                     )
                 )
-            reader = PostgresMessageStore(first)
+            reader = message_store(first)
             writing = True
 
             async def writer(db: Database, tag: str) -> None:
-                store = PostgresMessageStore(db)
+                store = message_store(db)
                 for i in range(40):
                     await store.append(
                         [send(f"{tag}{i}", cid=cids[(i * 7 + len(tag)) % len(cids)])],

@@ -9,16 +9,17 @@ import trio
 
 from sandcat.store.messages import Appended, NewMessage
 from sandcat.store.postgres import Database, open_database
-from sandcat.store.postgres.conversations import open_conversation
+from sandcat.store.postgres.append import message_store
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
-from sandcat.store.postgres.messages import PostgresMessageStore
 from sandcat.store.postgres.partitions import (
     ensure_partitions,
     months_from,
     run_partition_janitor,
 )
 from sandcat.store.postgres.schema import MIGRATIONS, migrate
+from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.conversations import open_conversation
 from tests.store.backend import make_user
 
 
@@ -77,10 +78,10 @@ async def test_janitor_creates_months_ahead_and_rows_beyond_them_are_never_refus
             await SqlAccountStore(db, POSTGRES).create_user(make_user("a"))
             await db.write(
                 lambda conn: open_conversation(
-                    conn, cid="g:x", kind="group", members=["a"], now_ms=1
+                    Tx(conn, POSTGRES), cid="g:x", kind="group", members=["a"], now_ms=1
                 )
             )
-            store = PostgresMessageStore(db)
+            store = message_store(db)
 
             async def send(cmid: str, when: int) -> None:
                 [outcome] = await store.append(

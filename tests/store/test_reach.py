@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from sandcat.store.contacts import FriendRequest
-from sandcat.store.postgres.reach import PostgresReachStore
+from sandcat.store.postgres.dialect import DIALECT as POSTGRES
 from sandcat.store.reach import ReachStore
-from sandcat.store.sqlite.reach import SqliteReachStore
+from sandcat.store.sql.reach import SqlReachStore
+from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from tests.store.backend import Backend, make_user
 
 
 def reach_of(backend: Backend) -> ReachStore:
     db: Any = backend.db
-    return SqliteReachStore(db) if backend.kind == "sqlite" else PostgresReachStore(db)
+    return SqlReachStore(db, SQLITE if backend.kind == "sqlite" else POSTGRES)
 
 
 async def befriend(backend: Backend, a: str, b: str) -> None:

@@ -11,9 +11,12 @@ import trio
 
 from sandcat.errors import StoreUnavailable
 from sandcat.store.messages import Appended, NewMessage, Refused
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.conversations import open_conversation
+from sandcat.store.sql.messages import SqlMessageStore
 from sandcat.store.sqlite import Database, open_database
-from sandcat.store.sqlite.conversations import open_conversation
-from sandcat.store.sqlite.messages import SqliteMessageStore
+from sandcat.store.sqlite.append import message_store
+from sandcat.store.sqlite.dialect import DIALECT
 
 AB = "d:a:b"
 AC = "d:a:c"
@@ -31,16 +34,20 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
                 "created_at, updated_at, disabled) VALUES (?, ?, ?, 'h', ?, 1, 1, ?)",
                 [(u, u, u, u, int(u == "z")) for u in ("a", "b", "c", "e", "z")],
             )
-            open_conversation(conn, cid=AB, kind="direct", members=("a", "b"), now_ms=1)
-            open_conversation(conn, cid=GROUP, kind="group", members=("a", "b", "c"), now_ms=1)
+            open_conversation(
+                Tx(conn, DIALECT), cid=AB, kind="direct", members=("a", "b"), now_ms=1
+            )
+            open_conversation(
+                Tx(conn, DIALECT), cid=GROUP, kind="group", members=("a", "b", "c"), now_ms=1
+            )
 
         await database.write(scene)
         yield database
 
 
 @pytest.fixture
-def store(db: Database) -> SqliteMessageStore:
-    return SqliteMessageStore(db)
+def store(db: Database) -> SqlMessageStore:
+    return message_store(db)
 
 
 def new(sender: str, cid: str, cmid: str, body: bytes = b"\xa2hi", **extra: object) -> NewMessage:
@@ -56,7 +63,7 @@ def new(sender: str, cid: str, cmid: str, body: bytes = b"\xa2hi", **extra: obje
 
 
 async def append(
-    store: SqliteMessageStore, *batch: NewMessage, open_direct: bool = False
+    store: SqlMessageStore, *batch: NewMessage, open_direct: bool = False
 ) -> list[Appended | Refused]:
     return await store.append(batch, now_ms=NOW, open_direct=open_direct)
 
@@ -70,7 +77,7 @@ async def count(db: Database, sql: str, *args: object) -> int:
 
 
 async def test_a_failing_transaction_stores_nothing_and_consumes_no_seq(
-    store: SqliteMessageStore, db: Database
+    store: SqlMessageStore, db: Database
 ) -> None:
     """A real disk-full error on the last send of a batch rolls back the whole batch."""
 

@@ -38,8 +38,12 @@ from sandcat.store.reach import ReachStore
 from sandcat.store.sql._tx import Database, Dialect
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sql.contacts import SqlContactStore
+from sandcat.store.sql.conversation_list import SqlConversationStore
 from sandcat.store.sql.files import SqlFileStore
 from sandcat.store.sql.groups.backend import SqlGroupStore
+from sandcat.store.sql.history import SqlHistoryStore
+from sandcat.store.sql.inbox import SqlInboxStore
+from sandcat.store.sql.reach import SqlReachStore
 from sandcat.store.sql.token_keys import TokenKeyStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
@@ -138,6 +142,10 @@ class _SqlStores(TypedDict):
     contacts: SqlContactStore
     files: SqlFileStore
     token_keys: TokenKeyStore
+    inbox: SqlInboxStore
+    conversations: SqlConversationStore
+    history: SqlHistoryStore
+    reach: SqlReachStore
 
 
 def _sql_stores(db: Database, dialect: Dialect) -> _SqlStores:
@@ -147,6 +155,10 @@ def _sql_stores(db: Database, dialect: Dialect) -> _SqlStores:
         contacts=SqlContactStore(db, dialect),
         files=SqlFileStore(db, dialect),
         token_keys=TokenKeyStore(db, dialect),
+        inbox=SqlInboxStore(db, dialect),
+        conversations=SqlConversationStore(db, dialect),
+        history=SqlHistoryStore(db, dialect),
+        reach=SqlReachStore(db, dialect),
     )
 
 
@@ -157,13 +169,9 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
             yield stores
         return
     from sandcat.store.sqlite import open_database
-    from sandcat.store.sqlite.conversation_list import SqliteConversationStore
+    from sandcat.store.sqlite.append import message_store as sqlite_messages
     from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-    from sandcat.store.sqlite.history import SqliteHistoryStore
-    from sandcat.store.sqlite.inbox import SqliteInboxStore
     from sandcat.store.sqlite.lock import serve_lock
-    from sandcat.store.sqlite.messages import SqliteMessageStore
-    from sandcat.store.sqlite.reach import SqliteReachStore
 
     path = ready_sqlite_path(config)
     with serve_lock(path):
@@ -183,12 +191,8 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
                 kind="sqlite",
                 **_sql_stores(db, SQLITE),
                 groups=SqlGroupStore(db, SQLITE),
-                messages=SqliteMessageStore(db),
-                inbox=SqliteInboxStore(db),
-                reach=SqliteReachStore(db),
-                history=SqliteHistoryStore(db),
+                messages=sqlite_messages(db),
                 janitor=janitor,
-                conversations=SqliteConversationStore(db),
             )
 
 
@@ -196,15 +200,11 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
 async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIterator[Stores]:
     from sandcat.store.outbox import OutboxSignal
     from sandcat.store.postgres import open_database
-    from sandcat.store.postgres.conversation_list import PostgresConversationStore
+    from sandcat.store.postgres.append import message_store as postgres_messages
     from sandcat.store.postgres.dialect import DIALECT as POSTGRES
     from sandcat.store.postgres.dialect import dialect
-    from sandcat.store.postgres.history import PostgresHistoryStore
-    from sandcat.store.postgres.inbox import PostgresInboxStore
-    from sandcat.store.postgres.messages import PostgresMessageStore
     from sandcat.store.postgres.outbox import PostgresOutboxStore
     from sandcat.store.postgres.partitions import run_partition_janitor
-    from sandcat.store.postgres.reach import PostgresReachStore
 
     settings = config.backends
     async with open_database(
@@ -235,13 +235,9 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
                 dialect(None if outbox is None else outbox.owner),
                 committed=None if outbox is None else outbox.signal.set,
             ),
-            messages=PostgresMessageStore(db, outbox=outbox),
-            inbox=PostgresInboxStore(db),
-            conversations=PostgresConversationStore(db),
-            history=PostgresHistoryStore(db),
+            messages=postgres_messages(db, outbox=outbox),
             janitor=janitor,
             outbox=outbox,
-            reach=PostgresReachStore(db),
         )
 
 

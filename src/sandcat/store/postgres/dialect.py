@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
+from sandcat.store.inbox import NewNotice, Notice
 from sandcat.store.messages import StoredMessage
 from sandcat.store.postgres.database import Connection, at, ms
-from sandcat.store.postgres.inbox import post_notices
 from sandcat.store.postgres.outbox import write_outbox
-from sandcat.store.sql._tx import Dialect
+from sandcat.store.sql._tx import Dialect, Tx
+from sandcat.store.sql.inbox import post_notices
 
 
 def _mentions_in(mentions: Sequence[str] | None) -> list[str] | None:
@@ -28,7 +31,10 @@ def dialect(outbox_owner: str | None = None) -> Dialect:
         if outbox_owner is not None:
             write_outbox(conn, outbox_owner, [message], {message.cid: members})
 
-    return Dialect(
+    def post(conn: Connection, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
+        return post_notices(Tx(conn, made), notices, now_ms=now_ms)
+
+    made = Dialect(
         name="postgres",
         for_update=" FOR UPDATE",
         collate=' COLLATE "C"',
@@ -39,11 +45,15 @@ def dialect(outbox_owner: str | None = None) -> Dialect:
         time_out=ms,
         mentions_in=_mentions_in,
         mentions_out=_mentions_out,
-        post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
+        greatest="GREATEST",
+        json_in=Jsonb,
+        json_out=dict,
+        post_notices=post,
         publish=publish,
         skip_locked=" SKIP LOCKED",
         advisory_lock="SELECT pg_advisory_xact_lock(hashtext(?))",
     )
+    return made
 
 
 #: The dialect without an outbox (reads, and writes that publish nothing).

@@ -35,8 +35,9 @@ from datetime import UTC, datetime
 
 from psycopg import sql
 
-from sandcat.store.postgres.conversations import bump_version, lock_conversations
 from sandcat.store.postgres.database import Connection, Database, at
+from sandcat.store.postgres.dialect import DIALECT
+from sandcat.store.sql._tx import Tx
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def retire_partition(conn: Connection, partition: str, *, archive: bool) -> Reti
         sql.SQL("SELECT cid, max(seq) FROM {} GROUP BY cid ORDER BY cid").format(part)
     ).fetchall()
     conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(_LOCK_TIMEOUT)))
-    lock_conversations(conn, (str(cid) for cid, _ in tops))
+    Tx(conn, DIALECT).lock_conversations((str(cid) for cid, _ in tops))
     conn.execute("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
     # Detached first, so the deletes below spare the rows an archive keeps.
     conn.execute(sql.SQL("ALTER TABLE messages DETACH PARTITION {}").format(part))
@@ -108,7 +109,7 @@ def retire_default_rows(conn: Connection, *, before_ms: int) -> dict[str, int]:
 def _move_min_seqs(conn: Connection, tops: list[tuple[str, int]]) -> dict[str, int]:
     """Move ``min_seq`` past each ``(cid, top)`` and delete every row below it."""
     cids = [cid for cid, _ in tops]
-    lock_conversations(conn, cids)
+    Tx(conn, DIALECT).lock_conversations(cids)
     rows = conn.execute(
         "UPDATE conversations c SET min_seq = GREATEST(c.min_seq, t.top + 1) "
         "FROM unnest(%s::text[], %s::bigint[]) AS t(cid, top) WHERE c.cid = t.cid "
@@ -122,7 +123,7 @@ def _move_min_seqs(conn: Connection, tops: list[tuple[str, int]]) -> dict[str, i
         (list(min_seqs), list(min_seqs.values())),
     )
     # Last, like every writer: the version counter serialises until commit.
-    version = bump_version(conn)
+    version = Tx(conn, DIALECT).bump_version()
     conn.execute(
         "UPDATE conversations SET version = %s WHERE cid = ANY(%s)", (version, list(min_seqs))
     )

@@ -71,6 +71,11 @@ class Dialect:
     #: The mentions column: a tuple (or None) as stored, and back.
     mentions_in: Callable[[Sequence[str] | None], object]
     mentions_out: Callable[[Any], tuple[str, ...] | None]
+    #: The many-argument maximum: ``max`` (SQLite) or ``GREATEST``.
+    greatest: str
+    #: A JSON object column (the inbox's ``data``): a dict as stored, and back.
+    json_in: Callable[[Mapping[str, Any]], object]
+    json_out: Callable[[Any], dict[str, Any]]
     post_notices: Callable[[Any, Sequence[NewNotice], int], tuple[Notice, ...]]
     #: Writes the outbox row of a committed system message (cluster mode), or nothing.
     publish: Callable[[Any, StoredMessage, tuple[str, ...]], None]
@@ -80,6 +85,10 @@ class Dialect:
     advisory_lock: str = ""
     #: Translated statements, by the ``?`` text (filled on first use).
     _sql: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def for_update_of(self, alias: str) -> str:
+        """Appended to a SELECT that must lock only the rows of ``alias`` until commit."""
+        return f"{self.for_update} OF {alias}" if self.for_update else ""
 
     def sql(self, text: str) -> str:
         """``text`` with this engine's placeholders (translated once, then cached)."""
@@ -150,7 +159,7 @@ class Tx:
     def bump_version(self) -> int:
         """Take the next global change version (SYNC's ``version``). The counter's row
         stays locked until commit, so versions become visible in commit order (see
-        ``store.postgres.conversations``): writers take it last, just before commit."""
+        ``store.sql.conversations``): writers take it last, just before commit."""
         (value,) = self.one(
             "UPDATE counters SET value = value + 1 WHERE name = 'version' RETURNING value"
         )

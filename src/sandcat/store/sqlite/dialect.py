@@ -8,8 +8,9 @@ from typing import Any
 
 import msgpack
 
-from sandcat.store.sql._tx import Dialect
-from sandcat.store.sqlite.inbox import post_notices
+from sandcat.store.inbox import NewNotice, Notice
+from sandcat.store.sql._tx import Dialect, Tx
+from sandcat.store.sql.inbox import post_notices
 
 
 def _mentions_in(mentions: Sequence[str] | None) -> bytes | None:
@@ -18,6 +19,10 @@ def _mentions_in(mentions: Sequence[str] | None) -> bytes | None:
 
 def _mentions_out(value: Any) -> tuple[str, ...] | None:
     return None if value is None else tuple(msgpack.unpackb(value))
+
+
+def _post(conn: Any, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
+    return post_notices(Tx(conn, DIALECT), notices, now_ms=now_ms)
 
 
 DIALECT = Dialect(
@@ -32,6 +37,9 @@ DIALECT = Dialect(
     time_out=int,
     mentions_in=_mentions_in,
     mentions_out=_mentions_out,
-    post_notices=lambda conn, notices, now_ms: post_notices(conn, notices, now_ms=now_ms),
+    greatest="max",
+    json_in=lambda data: json.dumps(data, separators=(",", ":")),
+    json_out=json.loads,
+    post_notices=_post,
     publish=lambda conn, message, members: None,
 )

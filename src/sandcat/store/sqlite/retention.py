@@ -17,8 +17,9 @@ import trio
 
 from sandcat.clock import Clock
 from sandcat.errors import StoreUnavailable
-from sandcat.store.sqlite.conversations import bump_version
+from sandcat.store.sql._tx import Tx
 from sandcat.store.sqlite.database import Database
+from sandcat.store.sqlite.dialect import DIALECT
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def expire_messages(conn: sqlite3.Connection, *, before_ms: int, limit: int) -> 
     ).fetchall()
     if not tops:
         return {}
-    version = bump_version(conn)
+    version = Tx(conn, DIALECT).bump_version()
     moved: dict[str, int] = {}
     for cid, top in tops:
         row = conn.execute(

@@ -6,7 +6,7 @@ seq before the change is made (joins and removals record it), and ``record``
 writes the system message (kind 9, body ``{event, data}``, protocol/SPEC.md §9)
 with that seq, the change's inbox notices, the outbox row in cluster mode,
 and last the SYNC version (it is the lock writers serialise on, see
-``store.postgres.conversations``) — the order the message store uses.
+``store.sql.conversations``) — the order the message store uses.
 """
 
 from __future__ import annotations

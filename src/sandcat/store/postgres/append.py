@@ -1,4 +1,5 @@
-"""The message log in PostgreSQL (see ``sandcat.store.messages`` for the contract).
+"""The message append in PostgreSQL: a whole batch set-based (the reads of the
+log are portable: ``store.sql.messages``).
 
 One batch is one transaction, in this order:
 
@@ -22,103 +23,45 @@ One batch is one transaction, in this order:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from functools import partial
 
-from sandcat.errors import Conflict, Forbidden, StoreUnavailable
-from sandcat.ids import new_id, parse_cid
-from sandcat.store.messages import (
-    Appended,
-    ConversationState,
-    NewMessage,
-    Page,
-    ReadMark,
-    Refused,
-    StoredMessage,
-)
+from sandcat.ids import parse_cid
+from sandcat.store.conversations import append_effects
+from sandcat.store.messages import Appended, NewMessage, Refused, StoredMessage
 from sandcat.store.outbox import Outbox
 from sandcat.store.postgres.attachments import ready_uploads, record_attachments
-from sandcat.store.postgres.conversation_list import (
-    conversation_states,
-    note_appended,
-    receipt_observers,
-)
-from sandcat.store.postgres.conversations import (
-    bump_version,
-    lock_conversations,
-    open_conversation,
-)
-from sandcat.store.postgres.database import Connection, Database, at, ms
+from sandcat.store.postgres.database import Connection, Database, at
+from sandcat.store.postgres.dialect import DIALECT
 from sandcat.store.postgres.groups import send_refusal
 from sandcat.store.postgres.outbox import write_outbox
-from sandcat.store.postgres.revisions import (
-    NOT_HIDDEN,
-    READ_COLUMNS,
-    WRITE_COLUMNS,
-    apply,
-    forward_values,
-    refusal,
-    revision_fields,
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.conversations import open_conversation
+from sandcat.store.sql.messages import (
+    COLUMNS,
+    WRITTEN,
+    SqlMessageStore,
+    message_from_row,
+    stored_message,
 )
+from sandcat.store.sql.revisions import WRITE_COLUMNS, apply, forward_values, refusal
 
-_WRITTEN = "cid, seq, mid, sender, device, cmid, kind, body, created_at, reply_to, mentions"
-_COLUMNS = f"{_WRITTEN}, {READ_COLUMNS}"
-_LAST_COLUMNS = ", ".join(f"l.{name.strip()}" for name in _COLUMNS.split(","))
 _NOT_MEMBER = "not a member of this conversation"
 
 Key = tuple[str, str, str]
 
 
-def _message(row: Sequence[Any]) -> StoredMessage:
-    cid, seq, mid, sender, device, cmid, kind, body, created, reply_to, mentions = row[:11]
-    return StoredMessage(
-        cid=cid,
-        seq=seq,
-        mid=mid,
-        sender=sender,
-        device=device,
-        cmid=cmid,
-        kind=kind,
-        body=bytes(body),
-        ts=ms(created),
-        reply_to=reply_to,
-        mentions=None if mentions is None else tuple(mentions),
-        **revision_fields(row[11:]),
+def message_store(db: Database, *, outbox: Outbox | None = None) -> SqlMessageStore:
+    """The message store over PostgreSQL: the portable reads and this append; with
+    ``outbox`` (cluster mode), each new message's event goes there in its transaction."""
+    if outbox is None:
+        return SqlMessageStore(db, DIALECT, append=append)
+    return SqlMessageStore(
+        db,
+        DIALECT,
+        append=partial(append, outbox_owner=outbox.owner),
+        appended=outbox.signal.set,
     )
-
-
-class PostgresMessageStore:
-    def __init__(self, db: Database, *, outbox: Outbox | None = None) -> None:
-        self._db = db
-        #: Cluster mode: where each new message's event goes, in its transaction.
-        self._outbox = outbox
-
-    async def append(
-        self, batch: Sequence[NewMessage], *, now_ms: int, open_direct: bool
-    ) -> list[Appended | Refused]:
-        owner = None if self._outbox is None else self._outbox.owner
-        try:
-            outcomes = await self._db.write(
-                lambda conn: _append(conn, batch, now_ms, open_direct, owner)
-            )
-        except Conflict as exc:
-            # A unique index caught what the locks should have prevented: store
-            # nothing, and let the senders resend (their resend dedupes).
-            raise StoreUnavailable(f"batch conflicted, nothing stored: {exc}") from exc
-        if self._outbox is not None:
-            self._outbox.signal.set()
-        return outcomes
-
-    async def pull(self, user: str, cid: str, *, after: int, limit: int) -> Page:
-        return await self._db.read(lambda conn: _pull(conn, user, cid, after, limit))
-
-    async def conversations(
-        self, user: str, *, since: int | None, limit: int | None = None
-    ) -> tuple[list[ConversationState], int]:
-        return await self._db.read(lambda conn: _conversations(conn, user, since, limit))
-
-    async def mark_read(self, user: str, cid: str, seq: int, *, now_ms: int) -> ReadMark:
-        return await self._db.write(lambda conn: _mark_read(conn, user, cid, seq))
 
 
 def _may_open(conn: Connection, sender: str, cid: str) -> bool:
@@ -137,16 +80,18 @@ def _may_open(conn: Connection, sender: str, cid: str) -> bool:
     return bool(row and row[0])
 
 
-def _append(
-    conn: Connection,
+def append(
+    tx: Tx,
     batch: Sequence[NewMessage],
     now_ms: int,
     open_direct: bool,
     outbox_owner: str | None = None,
 ) -> list[Appended | Refused]:
+    """Store ``batch`` in the order of the module docstring (see ``sandcat.store.messages``)."""
     if not batch:
         return []
-    existing = lock_conversations(conn, (new.cid for new in batch))
+    conn: Connection = tx.conn
+    existing = tx.lock_conversations(new.cid for new in batch)
     version: int | None = None
     if open_direct:
         for sender, cid in dict.fromkeys((new.sender, new.cid) for new in batch):
@@ -154,7 +99,7 @@ def _append(
                 peer = parse_cid(cid).peer_of(sender)
                 assert peer is not None
                 version = open_conversation(
-                    conn,
+                    tx,
                     cid=cid,
                     kind="direct",
                     members=(sender, peer),
@@ -166,9 +111,9 @@ def _append(
     stored: dict[Key, StoredMessage] = {
         (m.sender, m.cid, m.cmid): m
         for m in map(
-            _message,
+            partial(message_from_row, tx.dialect),
             conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE (sender, cid, cmid) IN "
+                f"SELECT {COLUMNS} FROM messages WHERE (sender, cid, cmid) IN "
                 "(SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))",
                 ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
             ),
@@ -202,7 +147,7 @@ def _append(
             refused[index] = Refused("forbidden", muted[(new.sender, new.cid)])
         elif not ready.issuperset(new.files):
             refused[index] = Refused("bad_request", "body.file: no such upload")
-        elif (revision := refusal(conn, new, now_ms, recalled)) is not None:
+        elif (revision := refusal(tx, new, now_ms, recalled)) is not None:
             refused[index] = revision
         else:
             seen.add(key)
@@ -223,20 +168,7 @@ def _append(
     for new in fresh:
         seq = next_seq[new.cid]
         next_seq[new.cid] = seq + 1
-        message = StoredMessage(
-            cid=new.cid,
-            seq=seq,
-            mid=new_id(),
-            sender=new.sender,
-            device=new.device,
-            cmid=new.cmid,
-            kind=new.kind,
-            body=new.body,
-            ts=now_ms,
-            reply_to=new.reply_to,
-            mentions=new.mentions,
-            forward=new.forward,
-        )
+        message = stored_message(new, seq, now_ms)
         stored[(new.sender, new.cid, new.cmid)] = message
         rows.append(message)
         sent_files.extend((file_id, new.cid, seq) for file_id in dict.fromkeys(new.files))
@@ -244,9 +176,9 @@ def _append(
     if rows:
         _insert(conn, rows, now_ms)
         for new, message in zip(fresh, rows, strict=True):
-            apply(conn, new, message.seq, now_ms)
+            apply(tx, new, message.seq, now_ms)
         record_attachments(conn, sent_files, now_ms)
-        note_appended(conn, rows)
+        _note_appended(conn, rows)
         for user, cid in conn.execute(
             "SELECT user_id, cid FROM conversation_members "
             "WHERE cid = ANY(%s) AND until_seq IS NULL",
@@ -254,7 +186,7 @@ def _append(
         ):
             members[cid] = (*members.get(cid, ()), user)
         if version is None:
-            version = bump_version(conn)
+            version = tx.bump_version()
         conn.execute(
             "UPDATE conversations SET version = %s WHERE cid = ANY(%s)", (version, list(counts))
         )
@@ -278,7 +210,7 @@ def _insert(conn: Connection, rows: list[StoredMessage], now_ms: int) -> None:
     created = at(now_ms)
     with (
         conn.cursor() as cursor,
-        cursor.copy(f"COPY messages ({_WRITTEN}, {WRITE_COLUMNS}) FROM STDIN") as copy,
+        cursor.copy(f"COPY messages ({WRITTEN}, {WRITE_COLUMNS}) FROM STDIN") as copy,
     ):
         for m in rows:
             copy.write_row(
@@ -299,60 +231,30 @@ def _insert(conn: Connection, rows: list[StoredMessage], now_ms: int) -> None:
             )
 
 
-def _bounds(conn: Connection, user: str, cid: str, *, lock: bool = False) -> tuple[int, int, int]:
-    """The user's readable ``(min_seq, max_seq)`` and read seq; ``Forbidden`` if no member.
-
-    A group member reads only its window: from its join (``from_seq``) unless
-    the history is visible, up to its removal or leaving (``until_seq``).
-    """
-    row = conn.execute(
-        # A member never sees seqs up to their cleared seq again (CONV_SET clear).
-        "SELECT GREATEST(c.min_seq, m.cleared_seq + 1), c.max_seq, m.read_seq, m.from_seq, "
-        "m.until_seq FROM conversation_members m "
-        "JOIN conversations c ON c.cid = m.cid WHERE m.user_id = %s AND m.cid = %s"
-        + (" FOR UPDATE OF m" if lock else ""),
-        (user, cid),
-    ).fetchone()
-    if row is None:
-        raise Forbidden(_NOT_MEMBER)
-    max_seq = int(row[1]) if row[4] is None else min(int(row[1]), int(row[4]))
-    return max(int(row[0]), int(row[3])), max_seq, int(row[2])
-
-
-def _pull(conn: Connection, user: str, cid: str, after: int, limit: int) -> Page:
-    min_seq, max_seq, _ = _bounds(conn, user, cid)
-    start = max(after, min_seq - 1)
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM messages WHERE cid = %s AND seq > %s AND seq <= %s "
-        f"AND {NOT_HIDDEN} ORDER BY seq LIMIT %s",
-        (cid, start, max_seq, user, limit + 1),
-    ).fetchall()
-    return Page(
-        messages=tuple(_message(row) for row in rows[:limit]),
-        more=len(rows) > limit,
-        min_seq=min_seq,
-        max_seq=max_seq,
-    )
-
-
-def _conversations(
-    conn: Connection, user: str, since: int | None, limit: int | None
-) -> tuple[list[ConversationState], int]:
-    return conversation_states(
-        conn, user, since, limit=limit, last_columns=_LAST_COLUMNS, message=_message
-    )
-
-
-def _mark_read(conn: Connection, user: str, cid: str, seq: int) -> ReadMark:
-    _, max_seq, read_seq = _bounds(conn, user, cid, lock=True)
-    target = min(seq, max_seq)
-    if target <= read_seq:
-        return ReadMark(seq=read_seq, advanced=False, observers=())
-    # Before the version: its lock is held from there to the commit.
-    observers = receipt_observers(conn, user, cid)
+def _note_appended(conn: Connection, rows: Iterable[StoredMessage]) -> None:
+    """Member state that a batch of new messages changes (in the append's transaction): each
+    sender has read up to their own message, mentioned members get their mention
+    seq, and members who hid the conversation see it again. Taken after the
+    messages are inserted and before the SYNC version; sorted, so concurrent
+    batches lock member rows in one order."""
+    effects = append_effects(rows)
+    # Sorted, so concurrent batches lock member rows in one order.
+    for changes, column in ((effects.read, "read_seq"), (effects.mentioned, "mention_seq")):
+        if changes:
+            keys = sorted(changes)
+            conn.execute(
+                f"UPDATE conversation_members m SET {column} = GREATEST(m.{column}, u.seq) "
+                "FROM unnest(%s::text[], %s::text[], %s::bigint[]) AS u(user_id, cid, seq) "
+                "WHERE m.user_id = u.user_id AND m.cid = u.cid",
+                ([k[0] for k in keys], [k[1] for k in keys], [changes[k] for k in keys]),
+            )
     conn.execute(
-        "UPDATE conversation_members SET read_seq = %s, version = %s "
-        "WHERE user_id = %s AND cid = %s",
-        (target, bump_version(conn), user, cid),
+        "UPDATE conversation_members SET hidden = false WHERE cid = ANY(%s) AND hidden",
+        (sorted({cid for _, cid in effects.read}),),
     )
-    return ReadMark(seq=target, advanced=True, observers=observers)
+    for cid, (seq, sender) in sorted(effects.everyone.items()):
+        conn.execute(
+            "UPDATE conversation_members SET mention_seq = GREATEST(mention_seq, %s) "
+            "WHERE cid = %s AND user_id <> %s AND until_seq IS NULL",
+            (seq, cid, sender),
+        )
