@@ -114,22 +114,21 @@ def _cooldown_left(tx: Tx, request: FriendRequest, cooldown_ms: int) -> int:
     if cooldown_ms <= 0:
         return 0
     since = tx.time_in(request.created_at - cooldown_ms)
-    (rejected,) = tx.one(
-        "SELECT MAX(updated_at) FROM friend_requests "
-        "WHERE from_user = ? AND to_user = ? AND status = 'rejected' AND updated_at > ?",
+    # One round trip: both times as scalar subqueries, the later one taken here.
+    row = tx.one(
+        "SELECT (SELECT MAX(updated_at) FROM friend_requests WHERE from_user = ? "
+        "AND to_user = ? AND status = 'rejected' AND updated_at > ?), "
+        "(SELECT deleted_at FROM friends WHERE user_id = ? AND friend_id = ? "
+        "AND deleted_by = ? AND deleted_at > ?)",
+        request.from_user,
+        request.to_user,
+        since,
+        request.to_user,
         request.from_user,
         request.to_user,
         since,
     )
-    deleted = tx.one(
-        "SELECT deleted_at FROM friends WHERE user_id = ? AND friend_id = ? "
-        "AND deleted_by = ? AND deleted_at > ?",
-        request.to_user,
-        request.from_user,
-        request.to_user,
-        since,
-    )
-    times = [tx.time_out(t) for t in (rejected, deleted and deleted[0]) if t is not None]
+    times = [tx.time_out(t) for t in row if t is not None]
     return 0 if not times else max(times) + cooldown_ms - request.created_at
 
 
