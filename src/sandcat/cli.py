@@ -19,6 +19,7 @@ from sandcat.config import Config, load_config
 from sandcat.domain.keyring import Rotation
 from sandcat.errors import ConfigError, Conflict, StoreUnavailable, Unavailable
 from sandcat.extras import check_extras
+from sandcat.logs import announcement, configure_logging
 
 if TYPE_CHECKING:
     from sandcat.domain.passwords import PasswordHasher
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ws-port", type=int, help="WebSocket port (default 50000)")
     serve.add_argument("--http-port", type=int, help="HTTP port (default 50001)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--log-format", choices=["text", "json"], help="log lines as text or JSON (default text)"
+    )
     serve.add_argument(
         "--workers",
         type=_positive,
@@ -84,6 +88,7 @@ def _config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         "server.host": getattr(args, "host", None),
         "server.ws_port": getattr(args, "ws_port", None),
         "server.http_port": getattr(args, "http_port", None),
+        "log.format": getattr(args, "log_format", None),
     }
     return load_config(
         file=args.config,
@@ -96,17 +101,14 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
     """Run the ``sandcat`` command. ``passwords`` replaces the configured password
     hasher of a single-process ``serve`` (a test entry point's cheaper cost)."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.log_level, "text")
     try:
         config = _config(args, dict(os.environ))
         check_extras(config)
     except ConfigError as exc:
         print(f"sandcat: {exc}", file=sys.stderr)
         return 2
+    configure_logging(args.log_level, config.log.format)
     if args.command == "migrate":
         return _migrate(config)
     if args.command == "rotate-token-key":
@@ -146,9 +148,12 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
                 host = f"[{host}]"  # an IPv6 address in a URL (RFC 3986)
             secure = "s" if config.server.tls_cert_file else ""
             print(
-                f"sandcat {__version__} listening on ws{secure}://{host}:{server.ws_port}/ws "
-                f"and http{secure}://{host}:{server.http_port} "
-                f"(data: {config.data_path.resolve()})",
+                announcement(
+                    f"sandcat {__version__} listening on ws{secure}://{host}:{server.ws_port}/ws "
+                    f"and http{secure}://{host}:{server.http_port} "
+                    f"(data: {config.data_path.resolve()})",
+                    config.log.format,
+                ),
                 flush=True,
             )
 

@@ -336,6 +336,16 @@ class CallsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LogConfig:
+    """What the server logs on stderr (README.md, "Operating Sandcat")."""
+
+    #: ``text`` (one human line each) or ``json`` (one JSON object a line).
+    format: Literal["text", "json"] = "text"
+    #: One INFO line per HTTP request on the ``sandcat.access`` logger.
+    access: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SignalsConfig:
     """Typing indicators and presence (SPEC.md §4.16-4.18)."""
 
@@ -368,6 +378,7 @@ class Config:
     oauth: OAuthConfig = field(default_factory=OAuthConfig)
     calls: CallsConfig = field(default_factory=CallsConfig)
     signals: SignalsConfig = field(default_factory=SignalsConfig)
+    log: LogConfig = field(default_factory=LogConfig)
 
     @property
     def data_path(self) -> Path:
@@ -401,6 +412,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "SANDCAT_SMTP_PASSWORD": "mail.smtp_password",
     "SANDCAT_TURN_SECRET": "calls.turn_secret",
     "SANDCAT_WEB_CLIENT": "http.web_client",
+    "SANDCAT_LOG_FORMAT": "log.format",
+    "SANDCAT_ACCESS_LOG": "log.access",
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from quart import Response
 from quart_trio import QuartTrio
 
+from sandcat.api.access import AccessLog, Observer
 from sandcat.api.auth import auth_blueprint
 from sandcat.api.bearer import SessionCloser
 from sandcat.api.calls import calls_blueprint
@@ -64,12 +65,14 @@ def create_app(
     turn: TurnRelay | None = None,
     history: HistoryStore,
     clock: Clock = system_clock,
+    observe_request: Observer | None = None,
 ) -> QuartTrio:
     """The HTTP API (protocol/SPEC.md §13) and ``GET /healthz`` (README.md).
 
     ``ready`` decides the health answer: 200 once the instance is ready, 503
     while it is starting or draining. ``GET /metrics`` renders ``metrics``
-    (Prometheus text format); ``errors`` counts every error answer (by code).
+    (Prometheus text format); ``errors`` counts every error answer (by code);
+    ``observe_request`` gets every request's route, method, status and duration.
     """
     registry = metrics or Registry()
     app = QuartTrio("sandcat")
@@ -85,6 +88,10 @@ def create_app(
     install_error_handlers(app)
     if errors is not None:
         install_error_counter(app, errors)
+    # One access line per request, with the client address the proxy rule resolved.
+    app.asgi_app = AccessLog(  # type: ignore[method-assign]
+        app.asgi_app, app.url_map, enabled=config.log.access, observe=observe_request
+    )
     # Behind trusted proxies the client is who they say (rate limits, sessions, logs).
     app.asgi_app = ForwardedClient(  # type: ignore[method-assign,assignment]
         app.asgi_app,  # type: ignore[arg-type]

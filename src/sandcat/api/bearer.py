@@ -8,6 +8,7 @@ from quart import request
 
 from sandcat.domain.accounts import Accounts, Principal
 from sandcat.errors import Unauthorized
+from sandcat.logs import add_context
 
 #: Close code for a session ended by logout or revocation (protocol/SPEC.md §8).
 SESSION_ENDED = 4007
@@ -31,4 +32,6 @@ async def authenticated(accounts: Accounts) -> Principal:
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token")
-    return await accounts.authenticate(token)
+    principal = await accounts.authenticate(token)
+    add_context(user_id=principal.user, device=principal.device)
+    return principal

@@ -9,6 +9,7 @@ unexpected exception is logged by Quart with its traceback and answered 500
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 
 import trio
@@ -29,6 +30,9 @@ DRAIN_TIMEOUT_S = 1.0
 #: long, so that a client still sending it can read the answer.
 UPLOAD_DRAIN_BYTES = 8 << 20
 UPLOAD_DRAIN_TIMEOUT_S = 2.0
+
+#: Rate-limit refusals at INFO (the route and the client are in the access line).
+limits_log = logging.getLogger("sandcat.ratelimit")
 
 _CODES = {
     400: "bad_request",
@@ -64,6 +68,12 @@ def error_response(
 
 async def _sandcat_error(error: SandcatError) -> Response:
     if isinstance(error, RateLimited):
+        limits_log.info(
+            "HTTP request refused (rate limit): %s; retry after %d ms",
+            error.message,
+            error.retry_after_ms,
+            extra={"event": "rate_limited", "transport": "http"},
+        )
         response = error_response(
             error.http_status, error.code, error.message, retry_after_ms=error.retry_after_ms
         )

@@ -30,9 +30,13 @@ from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.domain.tokens import Tokens
 from sandcat.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from sandcat.ids import new_id, parse_id
+from sandcat.logs import add_context
 from sandcat.store.accounts import AccountStore, Session, SessionInfo, User
 
 log = logging.getLogger(__name__)
+#: Login outcomes at INFO (never a password, token or code; a failed login's name is
+#: not logged either: people type their password into it).
+auth_log = logging.getLogger("sandcat.auth")
 
 #: Usernames are case-insensitive: typed in any case, stored lower-cased
 #: (protocol/SPEC.md §13: [a-z0-9_.]); display names keep whatever case people like.
@@ -243,6 +247,11 @@ class Accounts:
         address = ip or "?"
         wait = await self._address_failures.retry_after_ms(address)
         if wait:
+            auth_log.info(
+                "login refused (rate limit): too many failed logins from %s",
+                address,
+                extra={"event": "login_refused", "reason": "address", "client": address},
+            )
             raise RateLimited("too many failed logins from this address; wait", retry_after_ms=wait)
         name = self._login_key(login.strip().lower())
         sane = 1 <= len(name) <= _MAX_LOGIN and len(password) <= MAX_PASSWORD
@@ -250,8 +259,15 @@ class Accounts:
         if sane and name.isprintable():
             user = await self._store.find_login(self._login_key(login.strip()))
         key = f"login:{name}" if user is None else f"user:{user.id}"
+        known = "-" if user is None else user.id
         wait = await self._lockout.retry_after_ms(key)
         if wait:
+            auth_log.info(
+                "login refused (rate limit): account %s locked after failed logins, from %s",
+                known,
+                address,
+                extra={"event": "login_refused", "reason": "locked", "client": address},
+            )
             raise RateLimited("too many failed logins; wait", retry_after_ms=wait)
         ok = sane and await self._passwords.verify(
             None if user is None else user.password_hash, password
@@ -259,12 +275,38 @@ class Accounts:
         if user is None or not ok:
             await self._lockout.fail(key)
             await self._address_failures.hit(address)
+            auth_log.info(
+                "login failed: %s from %s",
+                "unknown login" if user is None else f"wrong password for user {user.id}",
+                address,
+                extra={"event": "login_failed", "client": address, "account": known},
+            )
             raise Unauthorized(_BAD_LOGIN)
         await self._lockout.reset(key)
         rehash = None
         if self._passwords.needs_rehash(user.password_hash):
             rehash = await self._passwords.hash(password)
-        return await self.open_session(user, device=device, platform=platform, ip=ip, rehash=rehash)
+        try:
+            done = await self.open_session(
+                user, device=device, platform=platform, ip=ip, rehash=rehash
+            )
+        except Forbidden:
+            auth_log.info(
+                "login refused: user %s is disabled, from %s",
+                user.id,
+                address,
+                extra={"event": "login_refused", "reason": "disabled", "client": address},
+            )
+            raise
+        add_context(user_id=user.id, device=done.principal.device)
+        auth_log.info(
+            "login ok: user %s device %s from %s",
+            user.id,
+            done.principal.device,
+            address,
+            extra={"event": "login_ok", "account": user.id, "client": address},
+        )
+        return done
 
     async def open_session(
         self,

@@ -18,6 +18,7 @@ ERR then 1007).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -32,6 +33,7 @@ from sandcat.errors import SandcatError
 from sandcat.gateway.budget import Budgets
 from sandcat.gateway.throttle import Pace, Throttle
 from sandcat.gateway.transport import ConnectionClosed, WebSocket, WriteTimeout
+from sandcat.logs import add_context, open_context
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import (
     ClientFrame,
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
     from sandcat.gateway.operations import Operations
 
 log = logging.getLogger(__name__)
+#: Connection ids in log lines: unique within the process.
+_connection_ids = itertools.count(1)
 
 #: Frames from this size on are decoded in a worker thread: a frame's decode time
 #: grows with its maps and arrays (~1 us each), up to ~70 ms for 64 KiB of empty
@@ -123,6 +127,11 @@ class Connection:
         self._budgets = budgets
         self._leased = 0
         self._budget_empty_until = 0.0
+        self.id = f"c{next(_connection_ids)}"
+        #: The close code the client sent, if it closed first.
+        self._peer_code: int | None = None
+        #: Inside a run of refused frames (one log line per run, not per frame).
+        self._refusing = False
 
     # -- called from any task ------------------------------------------------------------
 
@@ -171,13 +180,26 @@ class Connection:
 
     async def run(self) -> None:
         """Serve the connection until either side closes it."""
+        with open_context(connection_id=self.id):
+            await self._run()
+
+    async def _run(self) -> None:
         self._hub.attach(self)
+        started = trio.current_time()
         try:
             with self._scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._write)
                     nursery.start_soon(self._heartbeat)
                     if await self._authenticate():
+                        add_context(user_id=self.user, device=self.device)
+                        log.info(
+                            "websocket connected: user %s device %s from %s",
+                            self.user,
+                            self.device,
+                            self.address,
+                            extra={"event": "ws_connect", "client": self.address},
+                        )
                         nursery.start_soon(self._expiry)
                         await self._read()
                     if self._close is None:
@@ -193,6 +215,27 @@ class Connection:
                 )
             finally:
                 self._hub.unregister(self)
+                self._log_close(marker, trio.current_time() - started)
+
+    def _log_close(self, marker: _CloseMarker, seconds: float) -> None:
+        by_client = self._close is None and self._peer_code is not None
+        code = self._peer_code if by_client else marker.code
+        log.info(
+            "websocket closed by the %s: code %s%s after %.1f s, user %s from %s",
+            "client" if by_client else "server",
+            code,
+            f" ({marker.reason})" if marker.reason and not by_client else "",
+            seconds,
+            self.user or "-",
+            self.address,
+            extra={
+                "event": "ws_close",
+                "close_code": code,
+                "closed_by": "client" if by_client else "server",
+                "duration_s": round(seconds, 3),
+                "client": self.address,
+            },
+        )
 
     async def _write(self) -> None:
         """Be the socket's writer while the kernel's buffer is full."""
@@ -232,7 +275,8 @@ class Connection:
                 await trio.sleep(self._decode_wait_s)
             try:
                 message = await self.ws.receive()
-            except ConnectionClosed:
+            except ConnectionClosed as exc:
+                self._peer_code = exc.code
                 return None
             if isinstance(message, str):
                 self.close_after_flush(CloseCode.UNSUPPORTED_DATA, "text messages are not allowed")
@@ -250,6 +294,7 @@ class Connection:
                     self.reply_error(exc.rid, exc.code, str(exc))
             else:
                 if not self._throttled(frame.rid) and not await self._over_budget(frame.rid):
+                    self._refusing = False
                     return frame
             if self._close is not None:
                 return None
@@ -276,6 +321,7 @@ class Connection:
         verdict = self._throttle.admit(trio.current_time())
         if verdict.allowed:
             return False
+        self._log_refusal("connection")
         if verdict.abusive:
             log.warning(
                 "closing the connection of %s (user %s) with 4004: it ignored the rate limit",
@@ -308,6 +354,7 @@ class Connection:
                 wait_ms = lease.retry_after_ms
                 self._budget_empty_until = now + wait_ms / 1000
             if not self._leased:
+                self._log_refusal("account")
                 self.reply_error(
                     rid,
                     ErrorCode.RATE_LIMITED,
@@ -317,6 +364,18 @@ class Connection:
                 return True
         self._leased -= 1
         return False
+
+    def _log_refusal(self, limit: str) -> None:
+        """One INFO line for the first refused frame of a run."""
+        if not self._refusing:
+            self._refusing = True
+            log.info(
+                "frames refused (rate limit of the %s): user %s from %s",
+                limit,
+                self.user or "-",
+                self.address,
+                extra={"event": "rate_limited", "transport": "ws", "limit": limit},
+            )
 
     def _admit(self, frame: object) -> bool:
         """Check the frame against the session state machine; False if refused."""
