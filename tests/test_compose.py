@@ -4,7 +4,8 @@ It parses, names pinned images, wires every Sandcat instance to the PostgreSQL
 service with that service's own credentials, its environment and TOML file
 load as a valid Sandcat configuration, the proxy routes /ws and HTTP to all
 three instances, takes bodies as large as the largest upload, keeps /metrics
-private, and only the proxy publishes a port.
+private, only the proxy publishes a port (and Grafana, on loopback), and Prometheus,
+its alert rules and the Grafana dashboard name only metrics the server exports.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def test_every_backend_and_three_instances_behind_a_proxy(services: dict[str, An
         "migrate",
         *INSTANCES,
         "proxy",
+        "prometheus",
+        "grafana",
     }
 
 
@@ -130,7 +133,8 @@ def test_no_secret_is_needed_by_hand() -> None:
 
 def test_only_the_proxy_publishes_a_port(services: dict[str, Any]) -> None:
     published = {name: s["ports"] for name, s in services.items() if "ports" in s}
-    assert published == {"proxy": ["8080:8080"]}
+    # Grafana's port is on the host's loopback only.
+    assert published == {"proxy": ["8080:8080"], "grafana": ["127.0.0.1:3000:3000"]}
     assert {name for name, s in services["proxy"]["depends_on"].items()} == set(INSTANCES)
 
 
@@ -253,3 +257,96 @@ def test_migrate_waits_for_every_store_it_touches(services: dict[str, Any]) -> N
     assert touched == {"postgres", "mongo"}
     for store in touched:
         assert migrate["depends_on"][store]["condition"] == "service_healthy", store
+
+
+# -- metrics: Prometheus, its alert rules and the Grafana dashboard ---------------------
+
+_FUNCTIONS = {
+    "sum", "by", "rate", "increase", "histogram_quantile", "min_over_time", "and", "le",
+    "instance", "route", "status", "code", "op", "transport", "backend", "generation", "job",
+    "up",
+}  # fmt: skip
+
+
+def _families() -> set[str]:
+    """Every family name a server exports (the registry of a real composition)."""
+    import trio
+
+    from sandcat.metrics import ServerMetrics, watch_gc, watch_process
+
+    metrics = ServerMetrics.create()
+    watch_process(metrics.registry)
+
+    async def gc_family() -> None:
+        async with watch_gc(metrics.registry):
+            pass
+
+    trio.run(gc_family)
+    for name in ("sandcat_connections", "sandcat_connected_users", "sandcat_outbound_queue_frames",
+                 "sandcat_send_queue_depth"):  # fmt: skip
+        metrics.watch(name, "watched in app.py", lambda: 0)
+    return set(re.findall(r"^# TYPE (\S+)", metrics.registry.render(), re.M))
+
+
+def _metric_names(expr: str) -> set[str]:
+    without_labels = re.sub(r'\{[^}]*\}|\[[^]]*\]|"[^"]*"', "", expr)
+    words = set(re.findall(r"[a-z_][a-z0-9_]*", without_labels))
+    return {w.removesuffix("_bucket") for w in words - _FUNCTIONS}
+
+
+def test_prometheus_scrapes_every_instance_and_loads_the_alert_rules(
+    services: dict[str, Any],
+) -> None:
+    conf = yaml.safe_load((COMPOSE / "prometheus.yml").read_text())
+    (job,) = conf["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == [f"{name}:50001" for name in INSTANCES]
+    mounts = services["prometheus"]["volumes"]
+    assert "./prometheus.yml:/etc/prometheus/prometheus.yml:ro" in mounts
+    assert "./alerts.yml:/etc/prometheus/alerts.yml:ro" in mounts
+    assert conf["rule_files"] == ["/etc/prometheus/alerts.yml"]
+
+
+def test_alert_rules_name_only_metrics_the_server_exports() -> None:
+    families = _families()
+    rules = yaml.safe_load((COMPOSE / "alerts.yml").read_text())["groups"][0]["rules"]
+    assert len(rules) >= 6
+    for rule in rules:
+        assert {"alert", "expr", "for", "labels", "annotations"} <= set(rule), rule
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert _metric_names(rule["expr"]) <= families | {"up"}, rule["alert"]
+
+
+def test_the_grafana_dashboard_is_provisioned_and_graphs_exported_metrics(
+    services: dict[str, Any],
+) -> None:
+    import json
+
+    families = _families()
+    mounts = services["grafana"]["volumes"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in mounts
+    assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in mounts
+    provider = yaml.safe_load((COMPOSE / "grafana/provisioning/dashboards/sandcat.yml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load(
+        (COMPOSE / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )
+    assert source["datasources"][0]["url"] == "http://prometheus:9090"
+    dashboard = json.loads((COMPOSE / "grafana/dashboards/sandcat.json").read_text())
+    graphed = set()
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            assert target["datasource"]["uid"] == source["datasources"][0]["uid"]
+            names = _metric_names(target["expr"])
+            assert names <= families, (panel["title"], names - families)
+            graphed |= names
+    # The families an operator graphs first are all on it.
+    assert {
+        "sandcat_http_requests_total",
+        "sandcat_http_request_seconds",
+        "sandcat_ws_closes_total",
+        "sandcat_send_ack_seconds",
+        "process_resident_memory_bytes",
+        "python_gc_pause_seconds",
+        "sandcat_outbox_pending_rows",
+    } <= graphed

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import math
+from pathlib import Path
 
+import httpx
 import pytest
 
-from sandcat.metrics import Counter, Histogram, Registry, ServerMetrics
+from sandcat.client import HttpApi, open_client
+from sandcat.metrics import Counter, Histogram, Registry, ServerMetrics, watch_gc, watch_process
 from sandcat.protocol import Op
+from tests.e2e.process import serve_process
 
 
 def _lines(registry: Registry) -> list[str]:
@@ -91,3 +96,101 @@ def test_two_servers_do_not_share_metrics() -> None:
     one, two = ServerMetrics.create(), ServerMetrics.create()
     one.connections_opened.inc()
     assert two.connections_opened.value() == 0
+
+
+def test_a_labeled_histogram_renders_each_series_with_le_last() -> None:
+    registry = Registry()
+    seconds = registry.labeled_histogram("h_seconds", "help", ("route", "method"), (0.1, 1.0))
+    seconds.observe(0.05, "/a", "GET")
+    seconds.observe(5.0, "/a", "GET")
+    seconds.observe(0.5, "/b/<id>", "POST")
+    assert (seconds.count("/a", "GET"), seconds.count("/c", "GET")) == (2, 0)
+    text = registry.render()
+    assert 'h_seconds_bucket{route="/a",method="GET",le="0.1"} 1' in text
+    assert 'h_seconds_bucket{route="/a",method="GET",le="+Inf"} 2' in text
+    assert 'h_seconds_sum{route="/a",method="GET"} 5.05' in text
+    assert 'h_seconds_count{route="/b/<id>",method="POST"} 1' in text
+    with pytest.raises(ValueError, match="bucket"):
+        registry.labeled_histogram("empty", "help", ("a",), ())
+
+
+def test_the_whole_exposition_parses_with_prometheus_client() -> None:
+    """The in-house registry's text is what Prometheus' own parser reads."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    metrics = ServerMetrics.create()
+    watch_process(metrics.registry)
+    metrics.registry.callback("c_total", "a callback counter", lambda: 3, kind="counter")
+    metrics.observe_http("/api/v1/users/<user_id>", "GET", 200, 0.003)
+    metrics.observe_http("<unmatched>", "GET", 404, 0.001)
+    metrics.ws_closes.inc(1, "1000", "client")
+    metrics.errors.inc(1, "http", 'odd "code"\n')
+    metrics.send_to_ack.observe(0.002)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.registry.render())}
+    assert {
+        "process_resident_memory_bytes",
+        "process_cpu_seconds",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+        "sandcat_http_requests",
+        "sandcat_http_request_seconds",
+        "sandcat_ws_closes",
+        "sandcat_errors",
+        "c",
+    } <= set(families)
+    assert families["process_resident_memory_bytes"].samples[0].value > 1_000_000
+    assert families["process_open_fds"].samples[0].value >= 3
+    requests = {
+        tuple(sorted(s.labels.items())): s.value for s in families["sandcat_http_requests"].samples
+    }
+    key = (("method", "GET"), ("route", "/api/v1/users/<user_id>"), ("status", "200"))
+    assert requests[key] == 1
+    buckets = [
+        s for s in families["sandcat_http_request_seconds"].samples if s.name.endswith("_bucket")
+    ]
+    assert {s.labels["route"] for s in buckets} == {"/api/v1/users/<user_id>", "<unmatched>"}
+    errors = families["sandcat_errors"].samples[0]
+    assert errors.labels["code"] == 'odd "code"\n'
+
+
+async def test_gc_pauses_are_timed_while_watched_and_not_after() -> None:
+    registry = Registry()
+    async with watch_gc(registry) as pauses:
+        gc.collect(1)
+        assert pauses.count("1") == 1
+    gc.collect(1)
+    assert pauses.count("1") == 1
+    assert 'python_gc_pause_seconds_count{generation="1"} 1' in registry.render()
+
+
+async def test_a_real_server_counts_requests_by_route_and_closes_by_code(tmp_path: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with serve_process(tmp_path / "data") as server:
+        async with HttpApi(server.http_url) as api:
+            user = await api.register("ann", "correct horse 1")
+            login = await api.login("ann", "correct horse 1")
+            await api.user(login.tokens.access_token, user.id)
+        async with open_client(
+            server.http_url, login="ann", password="correct horse 1", device="d"
+        ) as client:
+            await client.access_token()
+        async with httpx.AsyncClient() as raw:
+            text = (await raw.get(f"{server.http_url}/metrics")).text
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+
+    def value(family: str, **labels: str) -> float:
+        return sum(
+            s.value
+            for s in families[family].samples
+            if s.labels.items() >= labels.items() and not s.name.endswith(("_bucket", "_sum"))
+        )
+
+    assert value("sandcat_http_requests", route="/api/v1/auth/login", status="200") == 2
+    assert value("sandcat_http_requests", route="/api/v1/users/<user_id>", method="GET") == 1
+    assert value("sandcat_http_request_seconds", route="/api/v1/auth/register") == 1
+    assert value("sandcat_ws_closes", code="1000", by="client") == 1
+    assert value("sandcat_connected_users") == 0
+    assert "python_gc_pause_seconds" in families
+    assert value("process_cpu_seconds") > 0

@@ -68,7 +68,7 @@ from sandcat.gateway.listener import GatewayServer
 from sandcat.gateway.signals import run_signals
 from sandcat.gateway.tls import server_context
 from sandcat.mail import CodeTemplates, Postman, open_sender
-from sandcat.metrics import Registry, ServerMetrics
+from sandcat.metrics import Registry, ServerMetrics, watch_gc, watch_process
 from sandcat.pipeline import run_pipeline
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.relay import new_instance_id, open_bus, start_relay
@@ -224,6 +224,7 @@ async def run_server(
     limits = Limits(max_frame_bytes=config.gateway.max_frame_bytes)
     ready = False
     instance = new_instance_id()
+    registry = Registry()
     async with (
         open_stores(config, clock, instance=instance) as stores,
         open_bus(config) as bus,
@@ -233,6 +234,7 @@ async def run_server(
             timeout_s=config.backends.redis_timeout_s,
         ) as broadcast,
         open_shared_state(config, clock) as shared,
+        watch_gc(registry),
     ):
         secret = await open_key_ring(
             config.auth.token_secret,
@@ -242,8 +244,14 @@ async def run_server(
             clock=clock,
         )
         hub = Hub()
-        metrics = ServerMetrics.create(Registry())
+        metrics = ServerMetrics.create(registry)
+        watch_process(registry)
         metrics.watch("sandcat_connections", "Authenticated WebSocket connections.", hub.__len__)
+        metrics.watch(
+            "sandcat_connected_users",
+            "Users with at least one authenticated WebSocket connection (this instance).",
+            hub.user_count,
+        )
         metrics.watch(
             "sandcat_outbound_queue_frames",
             "Frames waiting in the outbound queues of all connections.",
@@ -306,7 +314,7 @@ async def run_server(
 
             relay = None
             if stores.outbox is not None and bus is not None:
-                relay = await start_relay(root, stores.outbox, bus, hub, config)
+                relay = await start_relay(root, stores.outbox, bus, hub, config, metrics)
 
             # Housekeeping has nothing to finish: it is cancelled at shutdown.
             housekeeping = trio.CancelScope()
@@ -423,6 +431,7 @@ async def run_server(
                     ready=lambda: ready,
                     metrics=metrics.registry,
                     errors=metrics.errors,
+                    observe_request=metrics.observe_http,
                     turn=TurnRelay(config.calls, clock=clock),
                     history=stores.history,
                     clock=clock,

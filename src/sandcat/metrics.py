@@ -14,9 +14,15 @@ function that is called at render time.
 from __future__ import annotations
 
 import bisect
+import gc
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import os
+import resource
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from sandcat.protocol import Op
 
@@ -161,6 +167,62 @@ class Histogram(_Metric):
         return lines
 
 
+class LabeledHistogram(_Metric):
+    """A histogram per combination of label values (``observe(value, *labels)``)."""
+
+    kind = "histogram"
+
+    def __init__(
+        self, name: str, help_text: str, labels: Sequence[str], buckets: Iterable[float]
+    ) -> None:
+        super().__init__(name, help_text, labels)
+        self._bounds = sorted(set(buckets))
+        if not self._bounds:
+            raise ValueError(f"{name}: a histogram needs at least one bucket")
+        #: Per series: bucket counts (+Inf last), then the sum and the count.
+        self._series: dict[Labels, list[float]] = {}
+
+    def observe(self, value: float, *labels: str) -> None:
+        series = self._series.get(labels)
+        if series is None:
+            series = self._series[labels] = [0.0] * (len(self._bounds) + 3)
+        series[bisect.bisect_left(self._bounds, value)] += 1
+        series[-2] += value
+        series[-1] += 1
+
+    def count(self, *labels: str) -> int:
+        series = self._series.get(labels)
+        return 0 if series is None else int(series[-1])
+
+    def samples(self) -> list[str]:
+        lines = self._header()
+        for labels, series in sorted(self._series.items()):
+            running = 0.0
+            for bound, count in zip([*self._bounds, math.inf], series, strict=False):
+                running += count
+                le = f'le="{_number(bound)}"'
+                lines.append(
+                    f"{self.name}_bucket{_format_labels(self.label_names, labels, le)} "
+                    f"{_number(running)}"
+                )
+            tags = _format_labels(self.label_names, labels)
+            lines.append(f"{self.name}_sum{tags} {_number(series[-2])}")
+            lines.append(f"{self.name}_count{tags} {_number(series[-1])}")
+        return lines
+
+
+class Callback(_Metric):
+    """One value of any kind (a counter kept elsewhere, too) read at render time."""
+
+    def __init__(self, name: str, help_text: str, kind: str, source: Callable[[], float]) -> None:
+        super().__init__(name, help_text, ())
+        self.kind = kind
+        self._source = source
+
+    def samples(self) -> list[str]:
+        return [*self._header(), f"{self.name} {_number(float(self._source()))}"]
+
+
 class Registry:
     """Every metric of one server instance, rendered together for ``GET /metrics``."""
 
@@ -184,6 +246,20 @@ class Registry:
 
     def histogram(self, name: str, help_text: str, buckets: Iterable[float]) -> Histogram:
         metric = Histogram(name, help_text, buckets)
+        self.add(metric)
+        return metric
+
+    def labeled_histogram(
+        self, name: str, help_text: str, labels: Sequence[str], buckets: Iterable[float]
+    ) -> LabeledHistogram:
+        metric = LabeledHistogram(name, help_text, labels, buckets)
+        self.add(metric)
+        return metric
+
+    def callback(
+        self, name: str, help_text: str, source: Callable[[], float], kind: str = "gauge"
+    ) -> Callback:
+        metric = Callback(name, help_text, kind, source)
         self.add(metric)
         return metric
 
@@ -236,6 +312,13 @@ class ServerMetrics:
     batch_size: Histogram
     store_append: Histogram
     store_read: Histogram
+    http_requests: Counter
+    http_seconds: LabeledHistogram
+    ws_closes: Counter
+    bus_publish: Histogram
+    outbox_relayed: Counter
+    outbox_last_batch: Gauge
+    relay_errors: Counter
 
     @classmethod
     def create(cls, registry: Registry | None = None) -> ServerMetrics:
@@ -286,8 +369,123 @@ class ServerMetrics:
                 "Duration of one store read on the socket (PULL, SYNC).",
                 LATENCY_BUCKETS_S,
             ),
+            http_requests=registry.counter(
+                "sandcat_http_requests_total",
+                "HTTP requests answered, by route template, method and status.",
+                ("route", "method", "status"),
+            ),
+            http_seconds=registry.labeled_histogram(
+                "sandcat_http_request_seconds",
+                "HTTP request durations, by route template and method.",
+                ("route", "method"),
+                LATENCY_BUCKETS_S,
+            ),
+            ws_closes=registry.counter(
+                "sandcat_ws_closes_total",
+                "WebSocket connections closed, by close code and by whom (client, server).",
+                ("code", "by"),
+            ),
+            bus_publish=registry.histogram(
+                "sandcat_bus_publish_seconds",
+                "Publishing one outbox batch to Kafka (cluster mode).",
+                LATENCY_BUCKETS_S,
+            ),
+            outbox_relayed=registry.counter(
+                "sandcat_outbox_relayed_total", "Outbox rows published to Kafka and removed."
+            ),
+            outbox_last_batch=registry.gauge(
+                "sandcat_outbox_pending_rows",
+                "Rows this instance's outbox held at its last read, up to outbox_batch "
+                "(at outbox_batch: a backlog).",
+            ),
+            relay_errors=registry.counter(
+                "sandcat_backend_errors_total",
+                "Failed backend calls seen by the outbox relay, by backend (database, kafka).",
+                ("backend",),
+            ),
         )
+
+    def observe_http(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One HTTP request answered (``sandcat.api.access`` calls it)."""
+        self.http_requests.inc(1, route, method, str(status))
+        self.http_seconds.observe(seconds, route, method)
 
     def watch(self, name: str, help_text: str, source: Callable[[], float]) -> None:
         """Register a gauge read from ``source`` whenever the metrics are rendered."""
         self.registry.gauge(name, help_text, source)
+
+
+# -- the process (the standard ``process_*`` families) and the garbage collector --------
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_STARTED_AT = time.time()
+#: GC pauses: from 10 us to 1 s.
+GC_BUCKETS_S = (0.00001, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+
+
+def _resident_bytes() -> float:
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * _PAGE_BYTES
+    except OSError:  # pragma: no cover - not Linux: the peak is what there is
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _open_fds() -> float:
+    try:
+        return len(os.listdir("/proc/self/fd"))
+    except OSError:  # pragma: no cover - not Linux
+        return math.nan
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def watch_process(registry: Registry) -> None:
+    """The standard process families, read from /proc when ``/metrics`` is scraped."""
+    registry.callback(
+        "process_resident_memory_bytes", "Resident memory size in bytes.", _resident_bytes
+    )
+    registry.callback(
+        "process_cpu_seconds_total",
+        "Total user and system CPU time spent in seconds.",
+        _cpu_seconds,
+        kind="counter",
+    )
+    registry.callback("process_open_fds", "Number of open file descriptors.", _open_fds)
+    registry.callback(
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+        lambda: resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+    )
+    registry.callback(
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        lambda: _STARTED_AT,
+    )
+
+
+@asynccontextmanager
+async def watch_gc(registry: Registry) -> AsyncIterator[LabeledHistogram]:
+    """``python_gc_pause_seconds{generation}``: each collection's duration, timed by a
+    ``gc.callbacks`` hook that is removed again when the block ends."""
+    pauses = registry.labeled_histogram(
+        "python_gc_pause_seconds",
+        "Garbage collector pauses (one per collection), by generation.",
+        ("generation",),
+        GC_BUCKETS_S,
+    )
+    started = [0.0]
+
+    def hook(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            pauses.observe(time.perf_counter() - started[0], str(info["generation"]))
+
+    gc.callbacks.append(hook)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(hook)

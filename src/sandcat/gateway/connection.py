@@ -220,6 +220,7 @@ class Connection:
     def _log_close(self, marker: _CloseMarker, seconds: float) -> None:
         by_client = self._close is None and self._peer_code is not None
         code = self._peer_code if by_client else marker.code
+        self._metrics.ws_closes.inc(1, str(code), "client" if by_client else "server")
         log.info(
             "websocket closed by the %s: code %s%s after %.1f s, user %s from %s",
             "client" if by_client else "server",

@@ -53,6 +53,10 @@ class Hub:
         #: Told of every authenticated connection that closed (presence, calls); never blocks.
         self.on_leave: Callable[[Member], None] | None = None
 
+    def user_count(self) -> int:
+        """Users with at least one connection here."""
+        return len(self._users)
+
     def __len__(self) -> int:
         return len(self._live)
 

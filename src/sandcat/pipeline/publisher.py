@@ -24,6 +24,7 @@ import trio
 from sandcat.bus import Bus, BusUnavailable
 from sandcat.bus.bus import Record
 from sandcat.errors import StoreUnavailable
+from sandcat.metrics import ServerMetrics
 from sandcat.store.outbox import Outbox, OutboxSignal
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ async def run_publisher(
     batch: int,
     idle_s: float = 1.0,
     retry_s: float = 0.5,
+    metrics: ServerMetrics | None = None,
     task_status: trio.TaskStatus[Publisher] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Relay the outbox until ``finish``ed (then drained) or cancelled."""
+    metrics = metrics or ServerMetrics.create()
     publisher = Publisher(outbox.signal)
     store, owner = outbox.store, outbox.owner
     try:
@@ -63,8 +66,10 @@ async def run_publisher(
             task_status.started(publisher)
             while True:
                 try:
-                    relayed = await _relay(outbox, bus, batch)
+                    relayed = await _relay(outbox, bus, batch, metrics)
                 except (StoreUnavailable, BusUnavailable) as exc:
+                    backend = "kafka" if isinstance(exc, BusUnavailable) else "database"
+                    metrics.relay_errors.inc(1, backend)
                     log.warning("outbox relay failed, retrying in %.1f s: %s", retry_s, exc)
                     if publisher.finishing:
                         break
@@ -84,13 +89,17 @@ async def run_publisher(
         publisher.done.set()
 
 
-async def _relay(outbox: Outbox, bus: Bus, batch: int) -> int:
+async def _relay(outbox: Outbox, bus: Bus, batch: int, metrics: ServerMetrics) -> int:
     """Publish and delete one batch of this instance's rows; how many."""
     rows = await outbox.store.pending(outbox.owner, limit=batch)
+    metrics.outbox_last_batch.set(len(rows))
     if not rows:
         return 0
+    started = trio.current_time()
     await bus.publish([Record(row.cid, row.payload) for row in rows])
+    metrics.bus_publish.observe(trio.current_time() - started)
     await outbox.store.remove([row.id for row in rows])
+    metrics.outbox_relayed.inc(len(rows))
     return len(rows)
 
 

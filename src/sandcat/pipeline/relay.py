@@ -20,6 +20,7 @@ import trio
 
 from sandcat.bus import Bus
 from sandcat.config import Config
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.consumer import run_consumer
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.publisher import Publisher, run_publisher
@@ -64,7 +65,12 @@ class Relay:
 
 
 async def start_relay(
-    nursery: trio.Nursery, outbox: Outbox, bus: Bus, directory: Directory, config: Config
+    nursery: trio.Nursery,
+    outbox: Outbox,
+    bus: Bus,
+    directory: Directory,
+    config: Config,
+    metrics: ServerMetrics | None = None,
 ) -> Relay:
     settings = config.backends
     publishing, consuming = trio.CancelScope(), trio.CancelScope()
@@ -76,6 +82,7 @@ async def start_relay(
                 bus,
                 lease_s=settings.outbox_lease_s,
                 batch=settings.outbox_batch,
+                metrics=metrics,
                 task_status=task_status,
             )
 
