@@ -58,6 +58,7 @@ def main(argv: list[str]) -> int:
         config.write_text(
             "[auth]\nlogin_failures_per_ip = 1000000\nlogin_failures = 100000\n"
             "codes_per_ip = 1000000\ncodes_per_email = 100000\nregistrations_per_ip = 1000000\n"
+            "profile_changes_per_user = 1000000\ncontact_codes_per_user = 1000000\n"
             "[chat]\nfriend_requests_per_user = 1000000\nfriend_requests_per_ip = 1000000\n"
             "friend_requests_per_pair = 1000000\n",
             encoding="utf-8",
