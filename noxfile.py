@@ -72,6 +72,14 @@ def bench_cluster(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "cluster", *session.posargs)
 
 
+@nox.session
+def peers(session: nox.Session) -> None:
+    """The 1:1 direct runs against ejabberd (Debian's package, installed if missing;
+    needs root) and Sandcat in one run, with the ratios (minutes; never in CI)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "bench", "peers", *session.posargs)
+
+
 @nox.session(name="fuzz-api")
 def fuzz_api(session: nox.Session) -> None:
     """schemathesis against the OpenAPI document of a live server: fails on any

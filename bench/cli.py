@@ -153,6 +153,10 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("compare", help="print the ratios B/A of two results")
     diff.add_argument("a", type=Path)
     diff.add_argument("b", type=Path)
+    peers = commands.add_parser(
+        "peers", help="direct 1:1 runs against ejabberd and Sandcat in one run (issue 14)"
+    )
+    peers.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     cluster = commands.add_parser(
         "cluster", help="direct runs against two instances on PostgreSQL, Kafka and Redis"
     )
@@ -200,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "cluster":
         return _cluster(args)
+    if args.command == "peers":
+        from bench.peers import main as peers
+
+        return peers(args.duration)
     if args.command == "run":
         runs = [(args.scenario, args.scenario, _coerce(args.scenario, args.param))]
     else:

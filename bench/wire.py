@@ -60,6 +60,8 @@ class Link:
         self._sock = sock
         self._inbox = bytearray()
         self.closed = False
+        #: Whether ``receive`` returns text messages too (XMPP over WebSocket is text).
+        self.text = False
 
     @classmethod
     async def open(
@@ -70,6 +72,7 @@ class Link:
         path: str = "/ws",
         bearer: str | None = None,
         timeout_s: float = 30.0,
+        subprotocol: str = "sandcat.v1",
     ) -> Link:
         """Connect and complete the upgrade; raises ``LinkClosed`` if refused."""
         with trio.fail_after(timeout_s):
@@ -89,7 +92,7 @@ class Link:
             request = (
                 f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sandcat.v1\r\n"
+                f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {subprotocol}\r\n"
                 + (f"Authorization: Bearer {bearer}\r\n" if bearer else "")
                 + "\r\n"
             )
@@ -179,7 +182,7 @@ class Link:
             opcode = first & 0x0F
             payload = bytes(inbox[start : start + length])
             at = start + length
-            if opcode == 0x2:
+            if opcode == 0x2 or (opcode == 0x1 and self.text):
                 payloads.append(payload)
             elif opcode == 0x9:
                 pongs.append(frame_header(0xA, len(payload)) + payload)
