@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import resource
+import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -67,6 +68,19 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    for name, text, where in (
+        ("backup", "snapshot the SQLite database (online) and copy the local blobs", "dest"),
+        ("restore", "put a backup into an empty data directory", "source"),
+        ("check", "verify a deployment: schema, seqs per conversation, blobs", None),
+    ):
+        command = commands.add_parser(name, help=text)
+        if where is not None:
+            command.add_argument(where, help="the backup folder")
+        command.add_argument("--config", help="TOML configuration file")
+        command.add_argument("--data-dir", help="the data directory (default ./sandcat-data)")
+        command.add_argument(
+            "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        )
     return parser
 
 
@@ -113,6 +127,8 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
         return _migrate(config)
     if args.command == "rotate-token-key":
         return _rotate_token_key(config)
+    if args.command in ("backup", "restore", "check"):
+        return _backup_command(args, config)
     if args.workers > 1:
         from sandcat.supervisor import run_workers
 
@@ -175,6 +191,39 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
             print(f"sandcat: cannot start: {failure}", file=sys.stderr)
         return 1
     return 0
+
+
+def _backup_command(args: argparse.Namespace, config: Config) -> int:
+    from pathlib import Path
+
+    from sandcat.backup import BackupError, backup, check, restore
+
+    try:
+        if args.command == "backup":
+            snap = backup(config, Path(args.dest))
+            print(
+                f"backed up schema {snap.schema_version}, {snap.messages} messages and "
+                f"{snap.blobs} blobs to {snap.path}"
+            )
+            return 0
+        if args.command == "restore":
+            print(f"restored {restore(config, Path(args.source))}; run sandcat check")
+            return 0
+        report = check(config)
+    except ConfigError as exc:
+        print(f"sandcat: {exc}", file=sys.stderr)
+        return 2
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        print(f"sandcat {args.command}: {exc}", file=sys.stderr)
+        return 1
+    for problem in report.problems:
+        print(f"problem: {problem}")
+    print(
+        f"{'ok' if report.ok else 'FAILED'}: schema {report.schema_version}, "
+        f"{report.conversations} conversations, {report.messages} messages, "
+        f"{report.files} files, {len(report.problems)} problems"
+    )
+    return 0 if report.ok else 1
 
 
 def _worker_argv(argv: Sequence[str] | None) -> list[str]:

@@ -1,0 +1,173 @@
+"""Backups of an embedded deployment: ``sandcat backup``, ``restore`` and ``check``.
+
+``backup DEST`` takes a consistent snapshot of the SQLite database through
+SQLite's online backup API (one step, under one read transaction: WAL lets the
+running server keep writing meanwhile), then copies the local blob folder. Blobs
+are copied *after* the snapshot: a file a snapshotted message refers to was
+stored before that message was committed, so it is in the copy; blobs newer
+than the snapshot are copied too and are harmless (the janitor removes
+unreferenced uploads).
+
+``restore SRC`` puts a backup into an empty data directory. ``check`` verifies
+a deployment (a restored one, typically): the schema version, seqs contiguous
+per conversation, and every local blob a message refers to present.
+
+PostgreSQL and S3 have their own tools (README.md, "Operating Sandcat"):
+these commands refuse them with a line saying so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sandcat.config import Config
+from sandcat.errors import ConfigError
+from sandcat.private_files import make_private_dir
+from sandcat.store.backends import is_postgres, sqlite_path
+from sandcat.store.sqlite.schema import MIGRATIONS
+
+DATABASE = "sandcat.db"
+MANIFEST = "backup.json"
+#: The blob folder's objects (``LocalBlobStore``): key ``u/ID`` is ``objects/u/ID``.
+OBJECTS = Path("blobs") / "objects"
+
+
+class BackupError(Exception):
+    """A backup, restore or check cannot be done; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    path: Path
+    schema_version: int
+    messages: int
+    blobs: int
+
+
+@dataclass(slots=True)
+class Report:
+    """What ``check`` found; ``ok`` when ``problems`` is empty."""
+
+    schema_version: int = 0
+    conversations: int = 0
+    messages: int = 0
+    files: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _embedded(config: Config, command: str) -> Path:
+    if is_postgres(config):
+        raise ConfigError(
+            "backends.database_url",
+            "postgresql://...",
+            f"sandcat {command} handles the embedded SQLite database only; back PostgreSQL "
+            "up with pg_dump or pg_basebackup (README.md, 'Operating Sandcat')",
+        )
+    return sqlite_path(config)
+
+
+def _empty_or_missing(folder: Path) -> bool:
+    return not folder.exists() or (folder.is_dir() and not any(folder.iterdir()))
+
+
+def backup(config: Config, dest: Path) -> Snapshot:
+    """Snapshot the database and copy the local blobs into ``dest`` (new or empty)."""
+    source = _embedded(config, "backup")
+    if not source.is_file():
+        raise BackupError(f"no database at {source}")
+    if not _empty_or_missing(dest):
+        raise BackupError(f"{dest} is not empty: back up into a new folder")
+    make_private_dir(dest)
+    target = dest / DATABASE
+    with (
+        closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)) as src,
+        closing(sqlite3.connect(target)) as dst,
+    ):
+        # pages=-1: the whole database in one step, i.e. one consistent snapshot.
+        src.backup(dst, pages=-1)
+        version = int(dst.execute("PRAGMA user_version").fetchone()[0])
+        messages = int(dst.execute("SELECT count(*) FROM messages").fetchone()[0])
+    copied = 0
+    if not config.backends.s3_url:
+        blobs = config.data_path / OBJECTS
+        if blobs.is_dir():
+            shutil.copytree(blobs, dest / OBJECTS, dirs_exist_ok=True)
+            copied = sum(1 for path in (dest / OBJECTS).rglob("*") if path.is_file())
+    manifest = {
+        "format": 1,
+        "taken_at_ms": int(time.time() * 1000),
+        "schema_version": version,
+        "messages": messages,
+        "blobs": copied,
+        "blobs_in_s3": bool(config.backends.s3_url),
+    }
+    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return Snapshot(dest, version, messages, copied)
+
+
+def restore(config: Config, source: Path) -> Path:
+    """Copy the backup in ``source`` into the configured, empty, data directory."""
+    target = _embedded(config, "restore")
+    if not (source / MANIFEST).is_file() or not (source / DATABASE).is_file():
+        raise BackupError(f"{source} is not a sandcat backup (no {MANIFEST} and {DATABASE})")
+    if target.exists():
+        raise BackupError(f"{target} exists: restore into an empty data directory")
+    make_private_dir(target.parent)
+    shutil.copy2(source / DATABASE, target)
+    if (source / OBJECTS).is_dir() and not config.backends.s3_url:
+        shutil.copytree(source / OBJECTS, config.data_path / OBJECTS, dirs_exist_ok=True)
+    return target
+
+
+def check(config: Config) -> Report:
+    """Verify the configured embedded deployment (see the module's docstring)."""
+    path = _embedded(config, "check")
+    if not path.is_file():
+        raise BackupError(f"no database at {path}")
+    report = Report()
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        report.schema_version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if report.schema_version != len(MIGRATIONS):
+            report.problems.append(
+                f"schema version {report.schema_version}, this sandcat expects "
+                f"{len(MIGRATIONS)} (run sandcat migrate)"
+            )
+        rows = db.execute(
+            "SELECT cid, min(seq), max(seq), count(*) FROM messages GROUP BY cid"
+        ).fetchall()
+        for cid, low, high, count in rows:
+            report.conversations += 1
+            report.messages += count
+            if high - low + 1 != count:
+                report.problems.append(
+                    f"conversation {cid}: seqs {low}..{high} but {count} messages (a hole)"
+                )
+        files = db.execute(
+            "SELECT DISTINCT u.id, u.has_thumb FROM message_files AS f "
+            "JOIN uploads AS u ON u.id = f.file_id"
+        ).fetchall()
+        missing_rows = db.execute(
+            "SELECT DISTINCT f.file_id FROM message_files AS f "
+            "LEFT JOIN uploads AS u ON u.id = f.file_id WHERE u.id IS NULL"
+        ).fetchall()
+    for (file_id,) in missing_rows:
+        report.problems.append(f"file {file_id}: sent in a message but not in uploads")
+    report.files = len(files)
+    if not config.backends.s3_url:
+        objects = config.data_path / OBJECTS
+        for file_id, has_thumb in files:
+            if not (objects / "u" / file_id).is_file():
+                report.problems.append(f"file {file_id}: its blob u/{file_id} is missing")
+            if has_thumb and not (objects / "u" / f"{file_id}.thumb").is_file():
+                report.problems.append(f"file {file_id}: its thumbnail is missing")
+    return report
