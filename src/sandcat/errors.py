@@ -1,4 +1,4 @@
-"""Errors with wire codes, split by cause (STYLE.md habit 15).
+"""Errors with wire codes, split by cause.
 
 Every error the server turns into a reply carries the error code of
 protocol/SPEC.md §7 and the HTTP status it maps to. ``ClientError`` means the

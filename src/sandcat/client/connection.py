@@ -5,7 +5,7 @@ lives; the session makes a new one for every reconnect. Its reader (`run`)
 is the only task that reads: it completes the waiting request for each
 OK/ERR by rid and hands every push to a callback. Writes go through a
 `trio.StrictFIFOLock`, so frames leave in the order they were queued
-(STYLE.md habit 13). When the socket closes, every waiting request fails
+(no two writers interleave on the socket). When the socket closes, every waiting request fails
 with `ConnectionLost` and the session decides whether to reconnect.
 """
 

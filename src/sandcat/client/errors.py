@@ -1,4 +1,4 @@
-"""The SDK's exceptions, split by cause (STYLE.md habit 15).
+"""The SDK's exceptions, split by cause.
 
 - `SandcatClientError`: the server refused a request (an ERR frame, or an
   HTTP error body); carries the wire code.

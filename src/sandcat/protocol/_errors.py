@@ -1,6 +1,6 @@
 """Wire error codes, close codes, and the exceptions of the protocol core.
 
-Errors are split by what the gateway must do about them (STYLE.md #15):
+Errors are split by what the gateway must do about them:
 
 - `FrameError`: the peer sent something that is not a frame. Fatal: answer
   ERR if a rid could be read, then close with `FrameError.close_code`.

@@ -1,7 +1,7 @@
 """One coredis client for the presence and call books, and the error boundary.
 
 Every command has a deadline; coredis errors, socket errors and deadlines
-become ``StoreUnavailable`` here (STYLE.md 16). The scripts touch several
+become ``StoreUnavailable`` here. The scripts touch several
 keys of one user or one call, so the books need a single Redis (or Valkey)
 server, not a sharded Redis Cluster.
 """
