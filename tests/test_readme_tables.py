@@ -4,14 +4,16 @@ variable and every flag of ``sandcat serve``."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from sandcat.api.openapi import openapi_document
 from sandcat.cli import _parser
-from sandcat.config import ENVIRONMENT
+from sandcat.config import ENVIRONMENT, Config
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 _METHOD = re.compile(r"^[A-Z]+$")
@@ -118,3 +120,37 @@ def test_nothing_cites_the_steering_folder_outside_the_repository() -> None:
     ]
     assert citing == []
     assert outside not in README
+
+
+_SECTIONS = {field.name: field for field in dataclasses.fields(Config)}
+_SETTING = re.compile(rf"`((?:{'|'.join(_SECTIONS)})\.[a-z_0-9]+)`")
+
+
+def _settings() -> dict[str, object]:
+    """Every ``section.key`` of the configuration, with its default."""
+    config = Config()
+    return {
+        f"{section}.{field.name}": getattr(getattr(config, section), field.name)
+        for section in _SECTIONS
+        for field in dataclasses.fields(getattr(config, section))
+    }
+
+
+def test_the_toml_example_names_real_settings_with_their_defaults() -> None:
+    example = README.partition("Everything else lives in the TOML file.")[2]
+    document = tomllib.loads(example.partition("```toml")[2].partition("```")[0])
+    settings = _settings()
+    shown = {
+        f"{section}.{key}": value
+        for section, keys in document.items()
+        for key, value in keys.items()
+    }
+    assert len(shown) > 100
+    assert {key: value for key, value in shown.items() if settings.get(key, ...) != value} == {}
+
+
+@pytest.mark.parametrize("name", ["README.md", "protocol/SPEC.md"])
+def test_every_setting_the_docs_name_exists(name: str) -> None:
+    text = (Path(__file__).parent.parent / name).read_text()
+    named = set(_SETTING.findall(text))
+    assert named - set(_settings()) == set()
