@@ -5,16 +5,21 @@ behaviour, pinned on both engines (the stores are now one ``store.sql`` module e
   put ``_x`` before ``Zed`` and ``alice`` before ``Éva``);
 - a notice's data comes back equal, nested values included, from a JSON text
   (SQLite) or a ``jsonb`` column (PostgreSQL);
-- asking for the roles of nobody is an empty answer, not a syntax error.
+- asking for the roles of nobody is an empty answer, not a syntax error;
+- a recall withdraws its files from the conversation unless another message
+  there still refers to them (one statement with a CTE on PostgreSQL before,
+  a loop on SQLite; now the loop on both).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import trio
 
 from sandcat.protocol import Kind
+from sandcat.store.files import Upload
 from sandcat.store.inbox import NewNotice
 from sandcat.store.messages import Appended, NewMessage
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
@@ -74,3 +79,36 @@ async def test_roles_of_nobody_is_empty(backend: Backend) -> None:
     await backend.open_conversation(GROUP, "group", ("a",))
     assert await history.roles(GROUP, []) == {}
     assert await history.roles("d:a:b", []) == {}
+
+
+async def test_a_recall_withdraws_files_no_other_message_refers_to(backend: Backend) -> None:
+    ab = "d:a:b"
+    with trio.fail_after(10):
+        await backend.users(make_user("a"), make_user("b"))
+        await backend.open_conversation(ab, "direct", ("a", "b"))
+        for file_id in ("kept", "gone"):
+            item = Upload(
+                id=file_id,
+                owner="a",
+                kind="file",
+                content_type="text/plain",
+                size=10,
+                created_at=100,
+            )
+            await backend.files.begin(item)
+            await backend.files.finish(item, quota_bytes=1000)
+        sends = [
+            NewMessage("a", "d", ab, "1", Kind.TEXT, b"\xa1x", files=("kept", "gone")),
+            NewMessage("a", "d", ab, "2", Kind.TEXT, b"\xa1x", files=("kept",)),
+        ]
+        sent = await backend.messages.append(sends, now_ms=NOW, open_direct=False)
+        assert all(isinstance(outcome, Appended) for outcome in sent)
+        assert await backend.files.visible_to("gone", "b")
+        recall = NewMessage(
+            "a", "d", ab, "3", Kind.RECALL, msgpack.packb({"seq": 1}), target=1, window_ms=60_000
+        )
+        [done] = await backend.messages.append([recall], now_ms=NOW + 1, open_direct=False)
+        assert isinstance(done, Appended)
+        assert await backend.files.visible_to("kept", "b")
+        assert not await backend.files.visible_to("gone", "b")
+        assert await backend.files.visible_to("gone", "a")
