@@ -67,6 +67,14 @@ def test_every_route_in_the_readme_exists() -> None:
     assert len(listed) > 60
     assert listed - documented == set()
     assert ("POST", "/api/v1/groups/{}/leave") in listed
+    # ... and the table is the whole API but for what README names elsewhere.
+    elsewhere = {
+        "/api/v1/auth/oauth/github/callback",
+        "/api/v1/openapi.json",
+        "/healthz",
+        "/metrics",
+    }
+    assert {route for route in documented - listed if route[1] not in elsewhere} == set()
 
 
 def test_the_configuration_table_names_every_variable_and_flag() -> None:
