@@ -178,3 +178,18 @@ def test_backup_and_restore_refuse_what_they_would_overwrite_or_cannot_do(
     refused = sandcat("restore", str(taken), "--data-dir", str(data))
     assert refused.returncode == 1
     assert "restore into an empty data directory" in refused.stderr
+
+
+def test_a_backup_and_its_restore_are_readable_by_the_server_user_only(tmp_path: Path) -> None:
+    # The database holds password hashes and live codes: 0600 whatever the umask,
+    # like everything else Sandcat writes (README, "Configuration").
+    data, taken, restored = tmp_path / "data", tmp_path / "b", tmp_path / "restored"
+    assert sandcat("migrate", "--data-dir", str(data)).returncode == 0
+    previous = os.umask(0o022)
+    try:
+        backup(load_config(overrides={"server.data_dir": str(data)}), taken)
+        restore(load_config(overrides={"server.data_dir": str(restored)}), taken)
+    finally:
+        os.umask(previous)
+    for path in (taken / "sandcat.db", taken / "backup.json", restored / "sandcat.db"):
+        assert path.stat().st_mode & 0o777 == 0o600, path

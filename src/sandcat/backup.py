@@ -28,7 +28,7 @@ from pathlib import Path
 
 from sandcat.config import Config
 from sandcat.errors import ConfigError
-from sandcat.private_files import make_private_dir
+from sandcat.private_files import make_private_dir, private_opener, touch_private
 from sandcat.store.backends import is_postgres, sqlite_path
 from sandcat.store.sqlite.schema import MIGRATIONS
 
@@ -89,6 +89,7 @@ def backup(config: Config, dest: Path) -> Snapshot:
         raise BackupError(f"{dest} is not empty: back up into a new folder")
     make_private_dir(dest)
     target = dest / DATABASE
+    touch_private(target)  # 0600 like the database it copies, whatever the umask
     with (
         closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)) as src,
         closing(sqlite3.connect(target)) as dst,
@@ -111,7 +112,8 @@ def backup(config: Config, dest: Path) -> Snapshot:
         "blobs": copied,
         "blobs_in_s3": bool(config.backends.s3_url),
     }
-    (dest / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    with open(dest / MANIFEST, "w", opener=private_opener) as out:
+        out.write(json.dumps(manifest, indent=2) + "\n")
     return Snapshot(dest, version, messages, copied)
 
 
@@ -123,7 +125,8 @@ def restore(config: Config, source: Path) -> Path:
     if target.exists():
         raise BackupError(f"{target} exists: restore into an empty data directory")
     make_private_dir(target.parent)
-    shutil.copy2(source / DATABASE, target)
+    touch_private(target)  # copyfile keeps the mode of the file it writes into
+    shutil.copyfile(source / DATABASE, target)
     if (source / OBJECTS).is_dir() and not config.backends.s3_url:
         shutil.copytree(source / OBJECTS, config.data_path / OBJECTS, dirs_exist_ok=True)
     return target
