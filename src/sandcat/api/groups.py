@@ -87,6 +87,19 @@ def change_json(change: Change) -> Response:
     return json_response({"seq": None if change.entry is None else change.entry.message.seq})
 
 
+def _page_window() -> tuple[int, int]:
+    """The ``offset`` (default 0) and ``limit`` (1-MAX_PAGE, default 50) of a paged list."""
+    offset = query_int("offset", default=0, low=0, high=2**31 - 1)
+    limit = query_int("limit", default=50, low=1, high=MAX_PAGE)
+    assert offset is not None
+    assert limit is not None
+    return offset, limit
+
+
+def _page_json(name: str, items: list[dict[str, object]], offset: int, total: int) -> Response:
+    return json_response({name: items, "total": total, "more": offset + len(items) < total})
+
+
 def groups_blueprint(accounts: Accounts, groups: Groups, *, max_body_bytes: int) -> Blueprint:
     routes = Blueprint("groups", __name__, url_prefix="/api/v1/groups")
 
@@ -131,20 +144,11 @@ def groups_blueprint(accounts: Accounts, groups: Groups, *, max_body_bytes: int)
     @routes.get("/<group_id>/members")
     async def members(group_id: str) -> Response:
         principal = await authenticated(accounts)
-        offset = query_int("offset", default=0, low=0, high=2**31 - 1)
-        limit = query_int("limit", default=50, low=1, high=MAX_PAGE)
-        assert offset is not None
-        assert limit is not None
+        offset, limit = _page_window()
         wanted = request.args.get("users")
         only = [] if wanted is None else wanted.split(",")
         page = await groups.members(principal.user, group_id, offset=offset, limit=limit, only=only)
-        return json_response(
-            {
-                "members": [member_json(m) for m in page.members],
-                "total": page.total,
-                "more": offset + len(page.members) < page.total,
-            }
-        )
+        return _page_json("members", [member_json(m) for m in page.members], offset, page.total)
 
     @routes.post("/<group_id>/members")
     async def invite(group_id: str) -> Response:
@@ -181,18 +185,9 @@ def groups_blueprint(accounts: Accounts, groups: Groups, *, max_body_bytes: int)
     @routes.get("/<group_id>/bans")
     async def bans(group_id: str) -> Response:
         principal = await authenticated(accounts)
-        offset = query_int("offset", default=0, low=0, high=2**31 - 1)
-        limit = query_int("limit", default=50, low=1, high=MAX_PAGE)
-        assert offset is not None
-        assert limit is not None
+        offset, limit = _page_window()
         page = await groups.bans(principal.user, group_id, offset=offset, limit=limit)
-        return json_response(
-            {
-                "bans": [ban_json(b) for b in page.bans],
-                "total": page.total,
-                "more": offset + len(page.bans) < page.total,
-            }
-        )
+        return _page_json("bans", [ban_json(b) for b in page.bans], offset, page.total)
 
     @routes.post("/<group_id>/invites")
     async def create_invite(group_id: str) -> Response:
