@@ -83,7 +83,8 @@ def _set_status(
     return replace(request, status=status, updated_at=now_ms)  # type: ignore[arg-type]
 
 
-def _is_friend(tx: Tx, user: str, friend: str) -> bool:
+def is_friend(tx: Tx, user: str, friend: str) -> bool:
+    """``user`` has ``friend`` as a live friend (one direction of the pair)."""
     row = tx.one(
         "SELECT 1 FROM friends WHERE user_id = ? AND friend_id = ? AND deleted_at IS NULL",
         user,
@@ -152,7 +153,7 @@ class SqlContactStore(SqlStore):
                 raise NotFound("no such user", field="to")
             if _blocks(tx, sender, target):
                 raise Conflict("you block this user; unblock them first", field="to")
-            if _is_friend(tx, sender, target):
+            if is_friend(tx, sender, target):
                 raise Conflict("already friends", field="to")
             pending = tx.one(
                 "SELECT from_user FROM friend_requests "
@@ -312,7 +313,7 @@ class SqlContactStore(SqlStore):
 
     async def set_remark(self, user: str, friend: str, remark: str, *, now_ms: int) -> Friend:
         def update(tx: Tx) -> Friend:
-            if not _is_friend(tx, user, friend):
+            if not is_friend(tx, user, friend):
                 raise NotFound("not a friend of yours")
             tx.run(
                 "UPDATE friends SET remark = ?, version = ? WHERE user_id = ? AND friend_id = ?",
@@ -399,8 +400,8 @@ class SqlContactStore(SqlStore):
             if (
                 removed
                 and not _blocks(tx, target, user)
-                and _is_friend(tx, user, target)
-                and _is_friend(tx, target, user)
+                and is_friend(tx, user, target)
+                and is_friend(tx, target, user)
             ):
                 set_can_send(
                     tx,

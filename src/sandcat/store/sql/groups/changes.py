@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from sandcat.errors import Conflict, Forbidden, NotFound
 from sandcat.store.groups import AvatarChange, Change, Group, Invited, Requested, Role
 from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.contacts import is_friend
 from sandcat.store.sql.groups import invites as invites
 from sandcat.store.sql.groups.bans import banish, refuse_banned
 from sandcat.store.sql.groups.queries import (
@@ -35,7 +36,6 @@ from sandcat.store.sql.groups.roster import (
     end_membership,
     ensure_room,
     file_request,
-    is_friend,
     join,
     managers,
     notice,

@@ -51,15 +51,6 @@ def managers(tx: Tx, group_id: str) -> list[str]:
     ]
 
 
-def is_friend(tx: Tx, user: str, friend: str) -> bool:
-    row = tx.one(
-        "SELECT 1 FROM friends WHERE user_id = ? AND friend_id = ? AND deleted_at IS NULL",
-        user,
-        friend,
-    )
-    return row is not None
-
-
 def ensure_room(tx: Tx, group: Group, joining: int) -> None:
     if member_count(tx, group.id) + joining > group.max_members:
         raise Conflict(f"the group is full ({group.max_members} members)")
