@@ -152,10 +152,23 @@ def _beam_of(root: int) -> int:
     raise RuntimeError("ejabberd's beam.smp did not start")
 
 
+def _epmd_running() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 4369), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def ejabberd(workdir: Path) -> Iterator[Ejabberd]:
-    """Start ejabberd on loopback with its own config, spool and logs; stop it after."""
+    """Start ejabberd on loopback with its own config, spool and logs; stop it after.
+
+    The Erlang port mapper (epmd) that ejabberdctl starts is stopped too,
+    unless one was already running.
+    """
     c2s, http = _free_port(), _free_port()
+    epmd_before = _epmd_running()
     (workdir / "spool").mkdir()
     (workdir / "log").mkdir()
     (workdir / "ejabberd.yml").write_text(_CONFIG.format(domain=_DOMAIN, c2s=c2s, http=http))
@@ -216,6 +229,8 @@ def ejabberd(workdir: Path) -> Iterator[Ejabberd]:
             process.kill()
             process.wait()
         log.close()
+        if not epmd_before and shutil.which("epmd"):
+            subprocess.run(["epmd", "-kill"], check=False, capture_output=True)
 
 
 # -- XMPP over WebSocket ----------------------------------------------------------------
