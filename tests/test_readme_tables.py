@@ -162,3 +162,11 @@ def test_every_setting_the_docs_name_exists(name: str) -> None:
     text = (Path(__file__).parent.parent / name).read_text()
     named = set(_SETTING.findall(text))
     assert named - set(_settings()) == set()
+
+
+@pytest.mark.parametrize("name", ["README.md", "protocol/SPEC.md"])
+def test_the_docs_cite_no_guarantee_numbers_of_a_design_file_not_in_the_repository(
+    name: str,
+) -> None:
+    text = (Path(__file__).parent.parent / name).read_text()
+    assert re.findall(r"\bG[1-9]\b", text) == []
