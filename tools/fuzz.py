@@ -35,20 +35,9 @@ with atheris.instrument_imports(include=["sandcat"]):
     from sandcat.domain.profiles import _clean
     from sandcat.errors import ClientError
     from sandcat.protocol import ProtocolError, decode_client, decode_server, encode
+    from sandcat.store.accounts import PROFILE_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
-PROFILE_FIELDS = (
-    "display_name",
-    "avatar",
-    "gender",
-    "birthday",
-    "signature",
-    "region",
-    "language",
-    "phone",
-    "find_by_email",
-    "read_receipts",
-)
 TODAY = datetime.date(2026, 1, 1)
 
 
