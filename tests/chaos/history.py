@@ -84,6 +84,8 @@ class Receipt:
     at: float
     #: The gateway the device was connected to.
     instance: str = ""
+    #: Which of the device's connections it came on (1 for the first).
+    connection: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +170,21 @@ class History:
         sender: str,
         content: str,
         instance: str = "",
+        connection: int = 0,
     ) -> None:
         self.receipts.append(
-            Receipt(device, source, cid, seq, mid, sender, content, time.monotonic(), instance)
+            Receipt(
+                device,
+                source,
+                cid,
+                seq,
+                mid,
+                sender,
+                content,
+                time.monotonic(),
+                instance,
+                connection,
+            )
         )
 
     def head(self, device: DeviceKey, cid: str, max_seq: int, invoked: float) -> None:

@@ -236,3 +236,13 @@ def test_definite_codes_make_a_fail(code: str) -> None:
     op = history.invoke("ann", "phone", CID, "c1", "x")
     history.fail(op, code)
     assert op.result == "fail"
+
+
+def test_a_push_repeated_on_one_connection_violates_i10() -> None:
+    history = clean()
+    twice = Receipt(BOB, "push", CID, 2, "m2", "ann", "text 2", 2.6, "i0", 1)
+    history.receipts += [twice, twice]
+    assert invariants(history) == {"I10"}
+    # The same push on the device's next connection is a new delivery, not a repeat.
+    history.receipts[-1] = Receipt(BOB, "push", CID, 2, "m2", "ann", "text 2", 2.7, "i1", 2)
+    assert check(history) == []

@@ -40,13 +40,14 @@ class Cast:
     devices: list[Device]
 
 
-def make_cast(cluster: Cluster) -> Cast:
-    """Register, befriend, group and log in everyone (blocking; HTTP on instance 0 and homes)."""
+def make_cast(cluster: Cluster, prefix: str = "chaos") -> Cast:
+    """Register, befriend, group and log in everyone (blocking; HTTP on instance 0 and
+    homes); usernames are ``prefix`` and a number (a second cast needs another prefix)."""
     urls = [instance.ws_url for instance in cluster.instances]
     history = History()
     with httpx.Client(base_url=cluster.instances[0].http_url, timeout=30) as http:
         ids: list[str] = []
-        names = [f"chaos{n}" for n in range(USERS)]
+        names = [f"{prefix}{n}" for n in range(USERS)]
         for name in names:
             reply = http.post(
                 "/api/v1/auth/register", json={"username": name, "password": PASSWORD}
@@ -150,7 +151,14 @@ class Numbers:
 Fault = Callable[[Numbers], Awaitable[None]]
 
 
-async def run_scenario(cluster: Cluster, cast: Cast, name: str, fault: Fault) -> Numbers:
+async def run_scenario(
+    cluster: Cluster,
+    cast: Cast,
+    name: str,
+    fault: Fault,
+    *,
+    converge_timeout_s: float = CONVERGE_TIMEOUT_S,
+) -> Numbers:
     """Load, fault, heal, quiesce, converge, check. Fails the test on any violation."""
     numbers = Numbers(name)
     history = cast.history
@@ -166,7 +174,9 @@ async def run_scenario(cluster: Cluster, cast: Cast, name: str, fault: Fault) ->
                 senders.start_soon(device.send_load, RATE_PER_S, stop, give_up)
             await trio.sleep(WARMUP_S)
             history.checkpoints.append(
-                Checkpoint(f"{name}: before", await trio.to_thread.run_sync(cluster.heads))
+                Checkpoint(
+                    f"{name}: before", _ours(history, await trio.to_thread.run_sync(cluster.heads))
+                )
             )
             await fault(numbers)
             await trio.sleep(AFTER_S)
@@ -177,9 +187,9 @@ async def run_scenario(cluster: Cluster, cast: Cast, name: str, fault: Fault) ->
                 await _wait(lambda: not senders.child_tasks)
             give_up.set()
             numbers.resolve_s = time.monotonic() - quiesced
-        heads = await trio.to_thread.run_sync(cluster.heads)
+        heads = _ours(history, await trio.to_thread.run_sync(cluster.heads))
         history.checkpoints.append(Checkpoint(f"{name}: after", heads))
-        with trio.move_on_after(CONVERGE_TIMEOUT_S):
+        with trio.move_on_after(converge_timeout_s):
             await _wait(lambda: all(d.connected and d.has_all(heads) for d in cast.devices))
         numbers.converge_s = time.monotonic() - quiesced
         history.online = {d.key for d in cast.devices if d.connected}
@@ -193,6 +203,11 @@ async def run_scenario(cluster: Cluster, cast: Cast, name: str, fault: Fault) ->
     return numbers
 
 
+def _ours(history: History, heads: dict[str, int]) -> dict[str, int]:
+    """The heads of this cast's conversations only."""
+    return {cid: head for cid, head in heads.items() if cid in history.members}
+
+
 async def _wait(done: Callable[[], bool]) -> None:
     while not done():  # noqa: ASYNC110 - polling state several tasks change
         await trio.sleep(0.05)
@@ -204,6 +219,8 @@ async def _read_final(cluster: Cluster, history: History) -> None:
     history.final = {}
     history.final_min = {}
     for cid, seq, mid, sender, cmid, text, low in rows:
+        if cid not in history.members:
+            continue  # another cast's conversation (a negative control's, say)
         history.final.setdefault(cid, []).append(Stored(cid, seq, mid, sender, cmid, text))
         history.final_min[cid] = low
     history.final_max = {cid: head for cid, head in heads.items() if cid in history.members}
