@@ -147,14 +147,15 @@ def fuzz(session: nox.Session) -> None:
 @nox.session
 def faults(session: nox.Session) -> None:
     """The fault suite (tests/chaos/test_faults.py) at the reliability plan's full
-    sizes: F4 30 s, F5 60 s, ..., F14 1,000 clients, F15 10 minutes (CI runs the same
-    module at shorter ones). Replay an F15 failure with its seed:
-    ``SANDCAT_FAULT_SEED=N nox -s faults -- -k f15``."""
+    sizes: F4 30 s, F5 60 s, ..., F14 1,000 clients, F15 10 minutes, and the send
+    path's model test at 200 examples per engine (CI runs both at smaller sizes).
+    Replay an F15 failure with its seed: ``SANDCAT_FAULT_SEED=N nox -s faults -- -k f15``."""
     session.install("-e", ".[dev]")
     session.run(
         *PYTEST,
         "-s",
         "tests/chaos/test_faults.py",
+        "tests/gateway/test_send_model.py",
         *session.posargs,
         env={"SANDCAT_FAULT_SIZE": "full"},
     )

@@ -327,11 +327,12 @@ class Device:
         self._saw_head(cid, int(reply.body["max_seq"]))
         return bool(msgs)
 
-    async def send_until_resolved(self, cid: str, give_up: trio.Event) -> None:
-        """Send one new message; resend it with the same cmid until acked or refused."""
+    async def send_until_resolved(self, cid: str, give_up: trio.Event, pad: int = 0) -> None:
+        """Send one new message (its text ``pad`` bytes longer); resend it with the same
+        cmid until acked or refused."""
         self.counter += 1
         cmid = f"{self.name}-{self.counter}"
-        content = f"{self.user}/{self.name}#{self.counter}"
+        content = f"{self.user}/{self.name}#{self.counter}" + "." * pad
         while not give_up.is_set():
             link = self.link
             if link is None or link.closed.is_set() or link.going_away:

@@ -362,6 +362,11 @@ def login(cluster: Cluster, user: int, device: str) -> str:
     return str(reply.json()["access_token"])
 
 
+#: F13's messages carry 12 KB of text: 20 a second fill the stalled socket's kernel
+#: buffers within seconds, so the outbound bound is what closes it.
+FLOOD_PAD = 12_000
+
+
 def f13_slow_consumer(cluster: Cluster, cast: Cast, seconds: float) -> Fault:
     """A device of user 1 stops reading while its conversations get 20 msgs/s more:
     the server closes it once its outbound bytes pass the (lowered) bound, the
@@ -392,7 +397,7 @@ def f13_slow_consumer(cluster: Cluster, cast: Cast, seconds: float) -> Fault:
                     writer = writers[n % len(writers)]
                     mine = [c for c in cids if writer.user in cast.history.members[c]]
                     if mine:
-                        nursery.start_soon(writer.send_until_resolved, mine[0], stop)
+                        nursery.start_soon(writer.send_until_resolved, mine[0], stop, FLOOD_PAD)
                     n += 1
                     await trio.sleep(1 / 20)
 
