@@ -231,7 +231,8 @@ def main(argv: list[str]) -> int:
         proxied = [f"ws://127.0.0.1:{cluster.proxy(n, 'ws').port}/ws" for n in range(3)]
         for device in cast.devices:
             device.urls = proxied
-        workload.RATE_PER_S = args.rate / len(cast.devices)
+        workload.SENDERS_PER_DEVICE = 8
+        workload.RATE_PER_S = args.rate / len(cast.devices) / workload.SENDERS_PER_DEVICE
         trio.run(_soak, args, cluster, cast, args.out)
     return 0
 

@@ -15,6 +15,7 @@ from sandcat.domain.revocations import (
     Revoked,
     run_revocation_watch,
 )
+from sandcat.errors import StoreUnavailable
 from sandcat.store.redis import RedisRevocations
 from tests.store.shared_state import flushall, private_redis, redis_state
 
@@ -172,3 +173,42 @@ async def test_the_watcher_keeps_going_while_redis_is_away() -> None:
             await trio.sleep(0.3)
             nursery.cancel_scope.cancel()
     assert hub.closed == []
+
+
+class FlakyDatabase(Database):
+    """A database that is unreachable for its first ``failures`` checks."""
+
+    def __init__(self, revoked: set[str], failures: int) -> None:
+        super().__init__(revoked)
+        self.failures = failures
+
+    async def is_session_live(self, user: str, session: str) -> bool:
+        if self.failures:
+            self.failures -= 1
+            raise StoreUnavailable("postgres call took over 2.0 s")
+        return await super().is_session_live(user, session)
+
+
+async def test_a_recheck_while_the_database_is_away_is_retried(redis_url: str) -> None:
+    """A flush while PostgreSQL is away: the re-check fails, the watcher keeps going
+    and re-checks once it is back (it used to end the server)."""
+    hub = FakeHub([("u", "s1"), ("u", "s2")])
+    database = FlakyDatabase({"s2"}, failures=3)
+    async with redis_state(redis_url) as state, trio.open_nursery() as nursery:
+        await nursery.start(
+            lambda task_status: run_revocation_watch(
+                RedisRevocations(state),
+                hub,
+                database,
+                interval_s=0.02,
+                close_code=4007,
+                task_status=task_status,
+            )
+        )
+        await flushall(redis_url)
+        with trio.fail_after(5):
+            while ("u", "s2", 4007) not in hub.closed:
+                await hub.changed.wait()
+        assert database.failures == 0
+        assert hub.live == [("u", "s1")]
+        nursery.cancel_scope.cancel()

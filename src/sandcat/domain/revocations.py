@@ -106,6 +106,7 @@ async def run_revocation_watch(
     """Close local sockets of revoked sessions every ``interval_s``, until cancelled."""
     await revocations.poll()  # start at the log's end: older entries predate our sockets
     task_status.started()
+    recheck = False
     while True:
         await trio.sleep(interval_s)
         try:
@@ -123,12 +124,24 @@ async def run_revocation_watch(
             )
         if batch.reset:
             log.warning("revocation log was reset; re-checking every local session")
-            for user, session in sorted(set(sockets.sessions())):
-                if not await checker.is_session_live(user, session):
-                    sockets.end_sessions(
-                        user,
-                        session=session,
-                        code=close_code,
-                        reason="session revoked",
-                        local_only=True,
-                    )
+            recheck = True
+        if recheck:
+            # The database may be away too (a flush during an outage): a failed
+            # re-check is tried again next round, it never ends the server.
+            try:
+                await _recheck(sockets, checker, close_code)
+                recheck = False
+            except Unavailable as exc:
+                log.warning("session re-check failed, retrying: %s", exc.message)
+
+
+async def _recheck(sockets: Sockets, checker: SessionChecker, close_code: int) -> None:
+    for user, session in sorted(set(sockets.sessions())):
+        if not await checker.is_session_live(user, session):
+            sockets.end_sessions(
+                user,
+                session=session,
+                code=close_code,
+                reason="session revoked",
+                local_only=True,
+            )
