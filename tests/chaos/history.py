@@ -193,15 +193,17 @@ class History:
     def conversations_of(self, user: str) -> list[str]:
         return sorted(cid for cid, users in self.members.items() if user in users)
 
-    def counts(self) -> dict[str, int]:
-        """Operations by outcome (attempts) and distinct cmids acked, for the report."""
+    def counts(self, since: int = 0) -> dict[str, int]:
+        """Operations by outcome (attempts) and distinct cmids acked, for the report;
+        the operations from index ``since`` on (one scenario's), receipts all."""
+        ops = self.ops[since:]
         by = {"ok": 0, "fail": 0, "info": 0}
-        for op in self.ops:
+        for op in ops:
             by[op.result] += 1
-        acked = {op.key for op in self.ops if op.outcome == "ok"}
+        acked = {op.key for op in ops if op.outcome == "ok"}
         return {
-            "attempts": len(self.ops),
-            "sends": len({op.key for op in self.ops}),
+            "attempts": len(ops),
+            "sends": len({op.key for op in ops}),
             "acked": len(acked),
             **by,
             "receipts": len(self.receipts),

@@ -23,7 +23,7 @@ from tests.chaos.workload import Numbers, make_cast, run_scenario
 pytestmark = pytest.mark.slow
 
 #: The load runs this long with the build's injected failures.
-LOAD_S = 6.0
+LOAD_S = 4.0
 
 #: Break -> the invariant the checker must report (None: the checker must pass).
 CONTROLS: list[tuple[str, str | None]] = [

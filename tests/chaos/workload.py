@@ -139,6 +139,8 @@ class Numbers:
     resolve_s: float = 0.0
     converge_s: float = 0.0
     extra: dict[str, object] = field(default_factory=dict)
+    #: The counts of this scenario's own send attempts (``counts`` is cumulative).
+    scenario: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
         c = self.counts
@@ -148,6 +150,13 @@ class Numbers:
             f"acked={c.get('acked')} fail={c.get('fail')} info={c.get('info')} "
             f"stored={c.get('stored')} pushes={c.get('pushes')} pulled={c.get('pulled')} "
             f"resolved in {self.resolve_s:.1f} s, converged in {self.converge_s:.1f} s {extra}"
+            + (
+                f" | this scenario: attempts={self.scenario['attempts']} "
+                f"acked={self.scenario['acked']} refused={self.scenario['fail']} "
+                f"indeterminate={self.scenario['info']}"
+                if self.scenario
+                else ""
+            )
         )
 
 
@@ -165,6 +174,7 @@ async def run_scenario(
     """Load, fault, heal, quiesce, converge, check. Fails the test on any violation."""
     numbers = Numbers(name)
     history = cast.history
+    first = len(history.ops)
     await trio.to_thread.run_sync(cluster.ensure_running)
     async with trio.open_nursery() as nursery:
         for device in cast.devices:
@@ -201,6 +211,7 @@ async def run_scenario(
     assert not cluster.dead(), "\n".join(cluster.dead())
     await _read_final(cluster, history)
     numbers.counts = history.counts()
+    numbers.scenario = history.counts(first)
     violations = check(history)
     assert not violations, f"{numbers.line()}\n{report(violations)}"
     assert history.online == {d.key for d in cast.devices}, "a device stayed offline"
