@@ -50,6 +50,9 @@ heartbeat_s = 2.0
 max_reply_bytes = 8192
 outbound_queue_bytes = 16384
 max_connections_per_user = 2000
+# Every test client shares 127.0.0.1: F14's reconnecting devices would otherwise be
+# capped as one address's sockets before HELLO.
+max_unauthenticated_per_address = 5000
 """
 
 
@@ -69,8 +72,9 @@ class Sizes:
 
 #: The reference's sizes (nox -s faults).
 FULL = Sizes("full", 30, 60, 20, 20, 10, 60, 30, 1000, 600)
-#: The suite's: shorter windows, each scenario about 30-60 s with its warm-up and checks.
-CI = Sizes("ci", 10, 15, 10, 10, 3, 25, 15, 150, 90)
+#: The suite's: shorter windows (F15 60 s, not the 90 s of the issue), so that the
+#: whole fault suite, negative controls and model test stay near 7 minutes of CI.
+CI = Sizes("ci", 8, 10, 8, 8, 3, 16, 10, 100, 60)
 
 
 def sizes() -> Sizes:
@@ -313,28 +317,28 @@ async def _stalled_client(url: str, token: str, device: str) -> None:
     """A client with a 4 KiB receive buffer that authenticates and then never reads,
     until cancelled."""
     sock = trio.socket.socket()
-    sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
-    with trio.fail_after(CALL_TIMEOUT_S):
-        await sock.connect(("127.0.0.1", int(url.split(":")[2].split("/")[0])))
-    stream = trio.SocketStream(sock)
-    async with trio.open_nursery() as nursery:
-        ws = await wrap_client_stream(
-            nursery,
-            stream,
-            "127.0.0.1",
-            "/ws",
-            subprotocols=["sandcat.v1"],
-            message_queue_size=0,
-        )
-        await ws.send_message(encode(Hello(rid=1, token=token, device=device, platform="t")))
+    try:
+        sock.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_RCVBUF, 4096)
         with trio.fail_after(CALL_TIMEOUT_S):
-            reply = decode_server(bytes(await ws.get_message()))  # type: ignore[arg-type]
-        assert isinstance(reply, Ok), reply
-        # From here on nothing is read: the server's pushes pile up until cancelled.
-        await trio.sleep_forever()
-    with trio.move_on_after(1) as cleanup:
-        cleanup.shield = True
-        await stream.aclose()
+            await sock.connect(("127.0.0.1", int(url.split(":")[2].split("/")[0])))
+        stream = trio.SocketStream(sock)
+        async with trio.open_nursery() as nursery:
+            ws = await wrap_client_stream(
+                nursery,
+                stream,
+                "127.0.0.1",
+                "/ws",
+                subprotocols=["sandcat.v1"],
+                message_queue_size=0,
+            )
+            await ws.send_message(encode(Hello(rid=1, token=token, device=device, platform="t")))
+            with trio.fail_after(CALL_TIMEOUT_S):
+                reply = decode_server(bytes(await ws.get_message()))  # type: ignore[arg-type]
+            assert isinstance(reply, Ok), reply
+            # From here on nothing is read: the server's pushes pile up until cancelled.
+            await trio.sleep_forever()
+    finally:
+        sock.close()
 
 
 def login(cluster: Cluster, user: int, device: str) -> str:
@@ -659,7 +663,7 @@ async def run_f15(cluster: Cluster, cast: Cast, seed: int, seconds: float) -> Nu
     log: list[str] = []
     try:
         numbers = await run_scenario(
-            cluster, cast, "f15", f15_schedule(cluster, seed, seconds, log)
+            cluster, cast, "F15", f15_schedule(cluster, seed, seconds, log)
         )
     except AssertionError as exc:
         path = Path(tempfile.gettempdir()) / f"sandcat-f15-seed{seed}-history.json"
