@@ -563,8 +563,22 @@ async def _sigkill(cluster: Cluster, rng: random.Random) -> str:
     n = rng.randrange(len(cluster.instances))
     await trio.to_thread.run_sync(cluster.instances[n].kill)
     await trio.sleep(3)
-    await trio.to_thread.run_sync(cluster.instances[n].start)
+    await _restart(cluster, n)
     return f"sigkill i{n}"
+
+
+async def _restart(cluster: Cluster, n: int) -> None:
+    """Start instance ``n`` again; a start that times out while another fault is
+    still healing (PostgreSQL or Redis slow to answer) is tried twice more."""
+    for attempt in range(3):
+        try:
+            await trio.to_thread.run_sync(cluster.instances[n].start)
+            return
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            await trio.to_thread.run_sync(cluster.instances[n].kill)
+            await trio.sleep(2)
 
 
 async def _postgres_restart(cluster: Cluster, rng: random.Random) -> str:

@@ -166,10 +166,10 @@ async def _soak(args: argparse.Namespace, cluster: Cluster, cast: Cast, out: Pat
     try:
         numbers = await run_scenario(cluster, cast, "soak", body)
         verdict = "pass"
-    except AssertionError as exc:
+    except Exception as exc:  # the soak reports whatever ended it
         numbers = Numbers("soak")
         numbers.counts = cast.history.counts()
-        verdict = f"FAIL: {exc}"[:20000]
+        verdict = f"FAIL: {exc!r}"[:20000]
         faults.dump_history(cast.history, out / "history.json")
     ok = [
         op.completed - op.invoked for op in cast.history.ops if op.outcome == "ok" and op.completed
