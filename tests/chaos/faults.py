@@ -440,8 +440,10 @@ async def _reconnector(
     convs: list[str],
     rng: random.Random,
     done: list[float],
+    short: dict[str, object],
 ) -> None:
-    """Reconnect with full-jitter exponential backoff until a SYNC shows every head."""
+    """Reconnect with full-jitter exponential backoff until a SYNC shows every head;
+    ``short`` keeps, per device not there yet, what its last SYNC lacked."""
     backoff = 0.5
     while True:
         await trio.sleep(rng.uniform(0, backoff))
@@ -459,7 +461,18 @@ async def _reconnector(
             pass  # the instance is not back yet, or dropped us: back off and retry
         if got is not None and all(got.get(cid, 0) >= heads.get(cid, 0) for cid in convs):
             done.append(time.monotonic())
+            short.pop(device, None)
             return
+        # What the device last saw, for the failure message.
+        short[device] = (
+            "refused"
+            if got is None
+            else {
+                cid: (got.get(cid), heads.get(cid))
+                for cid in convs
+                if got.get(cid, 0) < heads.get(cid, 0)
+            }
+        )
 
 
 async def _sync_once(stream: trio.SocketStream, token: str, device: str) -> dict[str, int] | None:
@@ -517,8 +530,10 @@ def f14_mass_reconnect(cluster: Cluster, cast: Cast, clients: int) -> Fault:
                 starting.start_soon(trio.to_thread.run_sync, instance.start)
         restarted = time.monotonic()
         heads = await trio.to_thread.run_sync(cluster.heads)
-        ids = sorted({d.user for d in cast.devices})
+        # User n of the cast (chaos{n}, whose tokens ``login`` fetched) in registration order.
+        ids = [cast.devices[2 * n].user for n in range(users)]
         done: list[float] = []
+        short: dict[str, object] = {}
         peak = 0
         urls = [i.ws_url for i in cluster.instances]
         async with trio.open_nursery() as nursery:
@@ -533,6 +548,7 @@ def f14_mass_reconnect(cluster: Cluster, cast: Cast, clients: int) -> Fault:
                     cast.history.conversations_of(user),
                     random.Random(n),
                     done,
+                    short,
                 )
             with trio.move_on_after(90):
                 while len(done) < clients:
@@ -545,7 +561,10 @@ def f14_mass_reconnect(cluster: Cluster, cast: Cast, clients: int) -> Fault:
             all_converged_s=round(max(done) - restarted, 1) if done else None,
             postgres_connections_peak=peak,
         )
-        assert len(done) == clients, f"{clients - len(done)} clients never converged"
+        assert len(done) == clients, (
+            f"{clients - len(done)} clients never converged; last SYNC of some "
+            f"(cid: (seen, head)): {list(short.items())[:5]}"
+        )
         assert max(done) - restarted < 60 + 30  # 60 s, plus a loaded machine's margin
         # The pools (10 each) plus each instance's listener and outbox connections.
         assert peak <= len(cluster.instances) * (10 + 4), peak
