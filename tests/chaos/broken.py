@@ -42,10 +42,12 @@ from sandcat.bus import Bus
 from sandcat.bus.bus import Record
 from sandcat.cli import main
 from sandcat.errors import StoreUnavailable
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline import consumer, publisher, sequencer
 from sandcat.store.messages import Appended, NewMessage, Refused
 from sandcat.store.outbox import Outbox
-from sandcat.store.postgres import messages
+from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.messages import SqlMessageStore
 from tests.passwords import FAST_PASSWORDS
 
 BREAKS = ("none", "ack-before-commit", "seq-outside-tx", "dedupe-off", "consumer-dedupe-off")
@@ -58,7 +60,7 @@ class _Rollback(Exception):
 
 _appends = itertools.count(1)
 _relays = itertools.count(1)
-#: The store's dedupe lookup (``store/postgres/messages.py``, step 3).
+#: The store's dedupe lookup (``store/postgres/append.py``, step 3).
 _DEDUPE_QUERY = "FROM messages WHERE (sender, cid, cmid) IN"
 
 
@@ -78,28 +80,31 @@ class _NoDedupe:
 
 
 def _patch(broken: str) -> None:
-    original_append = messages._append
-
-    def append_fn(conn: Any, *args: Any) -> list[Appended | Refused]:
+    def append_fn(
+        store: SqlMessageStore,
+        conn: Any,
+        batch: Sequence[NewMessage],
+        now_ms: int,
+        open_direct: bool,
+    ) -> list[Appended | Refused]:
         if broken == "dedupe-off":
             conn = _NoDedupe(conn)
-        return original_append(conn, *args)
+        return store._append(Tx(conn, store._dialect), batch, now_ms, open_direct)
 
     async def append(
-        self: messages.PostgresMessageStore,
+        self: SqlMessageStore,
         batch: Sequence[NewMessage],
         *,
         now_ms: int,
         open_direct: bool,
     ) -> list[Appended | Refused]:
-        owner = None if self._outbox is None else self._outbox.owner
         n = next(_appends)
         if n % EVERY == EVERY // 2:
             done: list[list[Appended | Refused]] = []
             heads: list[tuple[str, int]] = []
 
             def rolled_back(conn: Any) -> None:
-                done.append(append_fn(conn, batch, now_ms, open_direct, owner))
+                done.append(append_fn(self, conn, batch, now_ms, open_direct))
                 cids = sorted({new.cid for new in batch})
                 heads.extend(
                     conn.execute(
@@ -125,25 +130,25 @@ def _patch(broken: str) -> None:
                 return done[0]
             raise StoreUnavailable("injected: the append transaction rolled back")
         outcomes = await self._db.write(
-            lambda conn: append_fn(conn, batch, now_ms, open_direct, owner)
+            lambda conn: append_fn(self, conn, batch, now_ms, open_direct)
         )
-        if self._outbox is not None:
-            self._outbox.signal.set()
+        if self._appended is not None:
+            self._appended()
         if n % EVERY == 0:
             raise StoreUnavailable("injected: the commit's reply was lost")
         return outcomes
 
-    messages.PostgresMessageStore.append = append  # type: ignore[method-assign]
+    SqlMessageStore.append = append  # type: ignore[method-assign]
 
     original_relay = publisher._relay
 
-    async def relay(outbox: Outbox, bus: Bus, batch: int) -> int:
+    async def relay(outbox: Outbox, bus: Bus, batch: int, metrics: ServerMetrics) -> int:
         if next(_relays) % 3 == 0:
             rows = await outbox.store.pending(outbox.owner, limit=batch)
             if rows:
                 await bus.publish([Record(row.cid, row.payload) for row in rows])
                 raise StoreUnavailable("injected: published, then the delete failed")
-        return await original_relay(outbox, bus, batch)
+        return await original_relay(outbox, bus, batch, metrics)
 
     publisher._relay = relay
 
