@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -38,10 +39,10 @@ async def test_no_broker_fails_publish_within_the_deadline() -> None:
 
 async def test_publishing_recovers_after_the_broker_restarts_empty(tmp_path: Path) -> None:
     """A broker that comes back without its state (tansu on memory storage) has lost
-    the topic and no longer knows the idempotent producer: records time out, or
-    librdkafka raises a fatal UNKNOWN_PRODUCER_ID from flush (which used to escape and
-    crash the instance). Either is ``BusUnavailable`` for the caller (its outbox rows
-    stay); the bus recreates the topic and the producer, and publishing resumes."""
+    the topic: records time out, or librdkafka fails the producer (a fatal error from
+    flush used to escape and crash the instance). Either is ``BusUnavailable`` for the
+    caller (its outbox rows stay); the bus recreates the topic and the producer, and
+    publishing resumes."""
     broker = Tansu(free_port(), tmp_path / "tansu.log")
     broker.start()
     try:
@@ -61,5 +62,48 @@ async def test_publishing_recovers_after_the_broker_restarts_empty(tmp_path: Pat
                 await bus.publish([Record("k", b"seen")])
                 with trio.fail_after(20):
                     assert b"seen" in await subscription.receive()
+    finally:
+        broker.stop()
+
+
+async def test_a_subscription_reads_on_after_the_broker_loses_its_log(tmp_path: Path) -> None:
+    """The broker restarts empty while a subscription is far into the old log: the
+    new log's offsets start from zero again, below the subscription's position, and
+    tansu answers fetches past its end with nothing rather than an error. The
+    subscription notices its partitions end before its position and reads the new
+    log from its start, so what is published after the restart arrives (the chaos
+    test's cross-instance pushes stopped for good here)."""
+    broker = Tansu(free_port(), tmp_path / "tansu.log")
+    broker.start()
+    try:
+        async with (
+            open_kafka_bus(broker.bootstrap, topic="t", partitions=2, timeout_s=2) as bus,
+            bus.subscribe() as subscription,
+        ):
+            await bus.publish([Record(f"k{n}", b"before") for n in range(200)])
+            seen = 0
+            with trio.fail_after(20):
+                while seen < 200:
+                    seen += len(await subscription.receive())
+            await trio.to_thread.run_sync(broker.kill)
+            await trio.to_thread.run_sync(broker.start)
+            after: list[bytes] = []
+
+            async def publish_until_read() -> None:
+                n = 0
+                while True:
+                    n += 1
+                    # The first ones after the restart may time out.
+                    with contextlib.suppress(BusUnavailable):
+                        await bus.publish([Record(f"k{n}", f"after {n}".encode())])
+                    await trio.sleep(0.1)
+
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(publish_until_read)
+                    while len(after) < 5:
+                        after += await subscription.receive()
+                    nursery.cancel_scope.cancel()
+            assert all(value.startswith(b"after ") for value in after), after
     finally:
         broker.stop()

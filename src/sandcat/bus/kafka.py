@@ -6,8 +6,14 @@ calls that wait (``flush``, ``consume``, metadata and admin requests) run in
 broker. Delivery reports fire inside ``flush`` on that worker thread and are
 collected per publish.
 
-Producer: idempotent, ``acks=all``, key = the record key (the cid), so each
-conversation's records land on one partition in order. A publish returns
+Producer: ``acks=all``, one request in flight per broker, key = the record
+key (the cid), so each conversation's records land on one partition in
+order. Not librdkafka's idempotent mode: a broker that restarts may forget
+or reuse producer ids (tansu does, even with durable storage), and every
+new producer then fails with OUT_OF_ORDER_SEQUENCE_NUMBER until the ids it
+is handed pass the forgotten ones. The bus is at least once anyway (the
+outbox publishes again whatever was not confirmed) and consumers drop
+repeats by ``(cid, seq)``, so a retry's duplicate costs nothing. A publish returns
 only once every record is confirmed; if the deadline passes first it raises
 ``BusUnavailable`` and the caller keeps its outbox rows to publish again.
 After a failed publish the next one first makes sure the topic exists (a
@@ -49,14 +55,21 @@ _driver_log = logging.getLogger("sandcat.bus.rdkafka")
 _POLL_S = 0.25
 #: Most records taken from the consumer per call.
 _CONSUME_BATCH = 500
+#: How often a subscription checks that the broker's log has not gone back.
+_REWIND_CHECK_S = 1.0
 
 
 class _KafkaSubscription:
-    def __init__(self, consumer: Consumer) -> None:
+    def __init__(self, consumer: Consumer, *, timeout_s: float) -> None:
         self._consumer = consumer
+        self._timeout_s = timeout_s
+        self._next_check = trio.current_time() + _REWIND_CHECK_S
 
     async def receive(self) -> list[bytes]:
         while True:
+            if trio.current_time() >= self._next_check:
+                await trio.to_thread.run_sync(self._rewind_if_behind)
+                self._next_check = trio.current_time() + _REWIND_CHECK_S
             messages = await trio.to_thread.run_sync(
                 self._consumer.consume, _CONSUME_BATCH, _POLL_S
             )
@@ -72,6 +85,38 @@ class _KafkaSubscription:
                     values.append(value)
             if values:
                 return values
+
+    def _rewind_if_behind(self) -> None:
+        """Read again from the start of a partition whose log ends before our position.
+
+        A broker that came back without its log (in-memory storage, a lost
+        disk) numbers its offsets from zero again, and does not always answer
+        a fetch past its end with OFFSET_OUT_OF_RANGE: the subscription would
+        wait, reading nothing, until the new log grew past the old position.
+        Every record in the new log was published after the loss, so reading
+        it from its start misses nothing (repeats are dropped downstream).
+        """
+        consumer = self._consumer
+        # A position not yet set is negative (OFFSET_INVALID): never behind.
+        for position in consumer.position(consumer.assignment()):
+            try:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(position.topic, position.partition), timeout=self._timeout_s
+                )
+            except KafkaException as exc:
+                log.debug("kafka consumer: watermarks unavailable (%s)", exc)
+                return  # the broker is away; the next check tries again
+            if high < position.offset:
+                log.warning(
+                    "kafka partition %s[%d] ends at %d, before this consumer's %d:"
+                    " the broker lost its log; reading it again from %d",
+                    position.topic,
+                    position.partition,
+                    high,
+                    position.offset,
+                    low,
+                )
+                consumer.seek(TopicPartition(position.topic, position.partition, low))
 
 
 class KafkaBus:
@@ -98,8 +143,10 @@ class KafkaBus:
         return Producer(
             {
                 **self._common(),
-                "enable.idempotence": True,
+                "enable.idempotence": False,
                 "acks": "all",
+                # With one request in flight a retried batch cannot overtake the next.
+                "max.in.flight.requests.per.connection": 1,
                 "linger.ms": 1,
                 # A record not confirmed by then fails its publish (and stays in the outbox).
                 "message.timeout.ms": max(1000, int(self._timeout_s * 1000)),
@@ -141,11 +188,9 @@ class KafkaBus:
         try:
             await self._publish(records)
         except (BusUnavailable, KafkaException, SystemError) as exc:
-            # A broker that came back without its state no longer knows this
-            # idempotent producer: its records time out, or flush raises a fatal
-            # UNKNOWN_PRODUCER_ID / OUT_OF_ORDER_SEQUENCE_NUMBER (tansu forgets
-            # producer ids even with durable storage). A new producer starts clean;
-            # the caller keeps the records and publishes them again (at least once).
+            # A broker that came back may time the records out or fail the
+            # producer for good. A new producer starts clean; the caller keeps
+            # the records and publishes them again (at least once).
             # SystemError: raised once from flush in the chaos test after such an
             # error, while replaced producers were left to the garbage collector
             # (they are closed explicitly now); a driver failure, not a crash.
@@ -213,7 +258,7 @@ class KafkaBus:
             await trio.to_thread.run_sync(consumer.close)
             raise BusUnavailable(f"kafka topic {self.topic!r} cannot be read: {exc}") from exc
         try:
-            yield _KafkaSubscription(consumer)
+            yield _KafkaSubscription(consumer, timeout_s=self._timeout_s)
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(consumer.close)
