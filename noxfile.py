@@ -67,7 +67,7 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(name="bench-cluster")
 def bench_cluster(session: nox.Session) -> None:
-    """Direct runs against two instances on PostgreSQL, Kafka and Redis (started locally)."""
+    """Every scenario against 1-4 instances on PostgreSQL, Kafka and Redis (started locally)."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "bench", "cluster", *session.posargs)
 

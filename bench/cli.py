@@ -7,7 +7,8 @@ import inspect
 import json
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import httpx
@@ -95,11 +96,12 @@ async def run_one(
     params: Mapping[str, object],
     *,
     pin: bool = True,
-    peer: Target | None = None,
+    cluster: Sequence[Target] = (),
+    probe: Callable[[], AbstractAsyncContextManager[list[float]]] | None = None,
 ) -> Result:
-    """Run one scenario against ``target`` (direct's receivers on ``peer``, if given)."""
+    """Run one scenario against ``target`` (and the rest of its ``cluster``, if given)."""
     async with httpx.AsyncClient(base_url=target.http_url, timeout=60) as http:
-        context = Context(target, http, pin=pin, peer=peer)
+        context = Context(target, http, pin=pin, cluster=list(cluster), probe=probe)
         return await SCENARIOS[scenario](context, **params)
 
 
@@ -158,28 +160,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     peers.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     cluster = commands.add_parser(
-        "cluster", help="direct runs against two instances on PostgreSQL, Kafka and Redis"
+        "cluster", help="every scenario against 1-4 instances on PostgreSQL, Kafka and Redis"
     )
     cluster.add_argument("--out", default="bench-results", help="where JSON and PNG go")
     cluster.add_argument(
         "-c", "--config", action="append", default=[], help="server setting KEY=VALUE"
     )
-    cluster.add_argument("--instances", type=int, default=2, choices=(1, 2))
+    cluster.add_argument("--instances", type=int, default=2, choices=(1, 2, 3, 4))
     cluster.add_argument(
-        "-p", "--param", action="append", default=[], help="direct's KEY=VALUE, for every run"
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        help="KEY=VALUE for every run whose scenario has KEY",
+    )
+    cluster.add_argument(
+        "--only", action="append", default=[], help="run only this label (repeatable)"
+    )
+    cluster.add_argument(
+        "--baseline", action="store_true", help="also run direct-max embedded, for comparison"
     )
     cluster.add_argument("--smoke", action="store_true", help="one tiny run")
     cluster.add_argument("--no-plots", action="store_true", help="JSON only")
     return parser
 
 
-def _cluster(args: argparse.Namespace) -> int:
-    from bench.cluster import CLUSTER, CLUSTER_SMOKE, backends, run_cluster
+def _overrides(scenario: str, pairs: Sequence[str]) -> dict[str, object]:
+    """The ``-p`` pairs ``scenario`` has a parameter for (the others are for other runs)."""
+    known = inspect.signature(SCENARIOS[scenario]).parameters
+    return _coerce(scenario, [pair for pair in pairs if pair.partition("=")[0] in known])
 
-    overrides = _coerce("direct", args.param)
+
+def _cluster(args: argparse.Namespace) -> int:
+    from bench.cluster import BASELINE, CLUSTER, CLUSTER_SMOKE, backends, run_cluster
+
+    chosen = CLUSTER_SMOKE if args.smoke else CLUSTER
+    unknown = set(args.only) - {label for label, _, _ in chosen}
+    if unknown:
+        known = ", ".join(label for label, _, _ in chosen)
+        raise SystemExit(f"bench: no cluster run {sorted(unknown)} (known: {known})")
     runs = [
-        (label, s, {**p, **overrides}) for label, s, p in (CLUSTER_SMOKE if args.smoke else CLUSTER)
+        (label, s, {**p, **_overrides(s, args.param)})
+        for label, s, p in chosen
+        if not args.only or label in args.only
     ]
+    label, scenario, params = BASELINE
+    baseline = [(label, scenario, {**params, **_overrides(scenario, args.param)})]
+    baseline[0][2].pop("cross", None)
     with backends() as started:
         written = trio.run(
             lambda: run_cluster(
@@ -189,6 +216,7 @@ def _cluster(args: argparse.Namespace) -> int:
                 config=_config(args.config),
                 instances=args.instances,
                 plots=not args.no_plots,
+                baseline=baseline if args.baseline else (),
             )
         )
     for path in written:

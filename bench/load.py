@@ -32,10 +32,17 @@ _BURST = 64
 
 @dataclass
 class Peer:
-    """One client connection to open: whose token, which device."""
+    """One client connection to open: whose token, which device, where.
+
+    ``port`` 0 is the plan's (``Plan.port`` for senders, ``Plan.receiver_port``
+    or ``Plan.port`` for receivers); ``cross`` marks a receiver whose messages
+    come from senders on another instance (its latencies are counted apart).
+    """
 
     token: str
     device: str
+    port: int = 0
+    cross: bool = False
 
 
 @dataclass
@@ -44,6 +51,9 @@ class Samples:
 
     ack_s: list[float] = field(default_factory=list)
     delivery_s: list[float] = field(default_factory=list)
+    #: ``delivery_s`` split by where the receiver is: the sender's instance or another.
+    delivery_same_s: list[float] = field(default_factory=list)
+    delivery_cross_s: list[float] = field(default_factory=list)
     sent: int = 0
     acked: int = 0
     refused: int = 0
@@ -61,6 +71,8 @@ class Samples:
     def merge(self, other: Samples) -> None:
         self.ack_s += other.ack_s
         self.delivery_s += other.delivery_s
+        self.delivery_same_s += other.delivery_same_s
+        self.delivery_cross_s += other.delivery_cross_s
         self.sent += other.sent
         self.acked += other.acked
         self.refused += other.refused
@@ -207,9 +219,14 @@ class _Sender:
 
 
 async def _read(
-    link: Link, sender: _Sender | None, samples: Samples, seen: dict[tuple[int, int], int]
+    link: Link,
+    sender: _Sender | None,
+    samples: Samples,
+    seen: dict[tuple[int, int], int],
+    cross: bool = False,
 ) -> None:
     deliveries = samples.timelines["deliveries"]
+    split = samples.delivery_cross_s if cross else samples.delivery_same_s
     try:
         while True:
             payloads = await link.receive()
@@ -228,6 +245,7 @@ async def _read(
                     seen[key] = 1
                     samples.delivered += 1
                     samples.delivery_s.append(latency)
+                    split.append(latency)
                     previous = samples.per_message.get(key)
                     samples.per_message[key] = (
                         (1, latency)
@@ -250,16 +268,17 @@ async def run_plan(plan: Plan) -> Samples:
     samples.timelines = {"acks": Timeline(start), "deliveries": Timeline(start)}
     async with trio.open_nursery() as nursery:
         senders: list[_Sender] = []
-        receivers: list[tuple[Link, dict[tuple[int, int], int]]] = []
+        receivers: list[tuple[Link, dict[tuple[int, int], int], bool]] = []
         for number, peer, cid in plan.senders:
-            link = await hello(plan.host, plan.port, peer)
+            link = await hello(plan.host, peer.port or plan.port, peer)
             senders.append(_Sender(number, link, cid, plan, samples))
         for peer in plan.receivers:
-            receivers.append((await hello(plan.host, plan.receiver_port or plan.port, peer), {}))
+            port = peer.port or plan.receiver_port or plan.port
+            receivers.append((await hello(plan.host, port, peer), {}, peer.cross))
         for sender in senders:
             nursery.start_soon(_read, sender.link, sender, samples, {})
-        for link, seen in receivers:
-            nursery.start_soon(_read, link, None, samples, seen)
+        for link, seen, cross in receivers:
+            nursery.start_soon(_read, link, None, samples, seen, cross)
         # The load generator's own full collections would show up as latency.
         gc.collect()
         gc.freeze()
@@ -282,7 +301,7 @@ async def run_plan(plan: Plan) -> Samples:
     gc.unfreeze()
     for sender in senders:
         await sender.link.close()
-    for link, _ in receivers:
+    for link, _, _ in receivers:
         await link.close()
     return samples
 

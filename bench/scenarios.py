@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import resource
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx
@@ -35,8 +36,22 @@ class Context:
     http: httpx.AsyncClient
     #: Pin server and load generator to one core each (when the machine allows).
     pin: bool = True
-    #: A second instance of the same cluster: direct's receivers connect there.
-    peer: Target | None = None
+    #: Every instance of a cluster, ``target`` first (empty: ``target`` alone).
+    cluster: list[Target] = field(default_factory=list)
+    #: Runs beside each measured phase; the latencies it filled are reported as
+    #: ``probe`` (the cluster bench's bare PostgreSQL commits).
+    probe: Callable[[], AbstractAsyncContextManager[list[float]]] | None = None
+    #: Every instance's metrics when the measured phase began.
+    _before: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def instances(self) -> list[Target]:
+        return self.cluster or [self.target]
+
+    def ws_port(self, index: int) -> int:
+        """The WebSocket port of instance ``index`` (round robin over the cluster)."""
+        instances = self.instances
+        return instances[index % len(instances)].ws_port
 
     def population(self) -> Population:
         return Population(self.http)
@@ -62,13 +77,96 @@ class Context:
     async def result(self, scenario: str, params: dict[str, object]) -> Result:
         result = Result(scenario, params, config=self.target.config, machine=machine())
         result.machine["pinned"] = self.pin_server()
-        result.metrics["before"] = _brief_metrics(await self.target.metrics())
+        self._before = [await target.metrics() for target in self.instances]
+        result.metrics["before"] = _brief_metrics(self._before[0])
         return result
 
     async def finish(self, result: Result) -> Result:
-        result.metrics["after"] = _brief_metrics(await self.target.metrics())
+        after = [await target.metrics() for target in self.instances]
+        result.metrics["after"] = _brief_metrics(after[0])
+        hops: dict[str, dict[str, float]] = {}
+        events: dict[str, dict[str, float]] = {}
+        for index, (old, new) in enumerate(zip(self._before, after, strict=True)):
+            for name, series in _HOPS.items():
+                summary = histogram_delta(old, new, series)
+                if summary["count"]:
+                    hops[f"i{index}.{name}"] = summary
+            counted = {
+                outcome: new.get(key, 0.0) - old.get(key, 0.0)
+                for outcome in ("own", "duplicate", "delivered", "unrouted")
+                if (key := f'sandcat_bus_events_total{{outcome="{outcome}"}}') in new
+            }
+            if counted:
+                events[f"i{index}"] = counted
+        if hops:
+            result.numbers["hops_ms"] = hops
+        if events:
+            result.numbers["bus_events"] = events
+            read = [sum(counts.values()) for counts in events.values()]
+            published = sum(counts.get("own", 0.0) for counts in events.values())
+            if published:
+                # Events each instance read, as a share of all events published.
+                result.numbers["events_read_share"] = {
+                    name: round(total / published, 3)
+                    for name, total in zip(events, read, strict=True)
+                }
         self.unpin()
         return result
+
+
+#: Histograms summarised per instance as the cross-instance path's hops.
+_HOPS = {
+    "send_to_commit": "sandcat_send_commit_seconds",
+    "transaction": "sandcat_store_append_seconds",
+    "outbox_read": 'sandcat_relay_hop_seconds{hop="outbox_read"}',
+    "produce_to_broker_ack": "sandcat_bus_publish_seconds",
+    "broker_ack": 'sandcat_relay_hop_seconds{hop="broker_ack"}',
+    "consumed": 'sandcat_relay_hop_seconds{hop="consumed"}',
+    "delivered": 'sandcat_relay_hop_seconds{hop="delivered"}',
+}
+
+
+def histogram_delta(
+    before: dict[str, float], after: dict[str, float], series: str
+) -> dict[str, float]:
+    """Count, mean and bucket-interpolated p50/p99 (ms) of what a histogram
+    recorded between two readings; ``series`` is ``name`` or ``name{label="v"}``."""
+    name, _, labels = series.partition("{")
+    labels = labels.rstrip("}")
+    tag = f"{{{labels}}}" if labels else ""
+
+    def delta(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    count = delta(f"{name}_count{tag}")
+    if count <= 0:
+        return {"count": 0}
+    prefix = f'{name}_bucket{{{labels + "," if labels else ""}le="'
+    bounds = sorted(
+        (math.inf if key[len(prefix) : -2] == "+Inf" else float(key[len(prefix) : -2]), key)
+        for key in after
+        if key.startswith(prefix)
+    )
+    cumulative = [(bound, delta(key)) for bound, key in bounds]
+
+    def quantile(q: float) -> float:
+        rank = q * count
+        lower, below = 0.0, 0.0
+        for bound, seen in cumulative:
+            if seen >= rank:
+                if math.isinf(bound):
+                    return lower * 1000
+                share = (rank - below) / max(seen - below, 1e-9)
+                return (lower + (bound - lower) * share) * 1000
+            lower, below = bound, seen
+        return lower * 1000  # pragma: no cover - the +Inf bucket holds every sample
+
+    return {
+        "count": count,
+        "mean": round(delta(f"{name}_sum{tag}") / count * 1000, 3),
+        "p50": round(quantile(0.5), 3),
+        "p99": round(quantile(0.99), 3),
+    }
 
 
 def _brief_metrics(values: dict[str, float]) -> dict[str, float]:
@@ -76,22 +174,37 @@ def _brief_metrics(values: dict[str, float]) -> dict[str, float]:
 
 
 class CpuMeter:
-    """The server's CPU seconds over the measured phase (when it is a local process)."""
+    """The servers' CPU seconds over the measured phase (when they are local processes):
+    summed over every instance, and each instance's own with its RSS at the end."""
 
-    def __init__(self, target: Target) -> None:
-        self._target = target
-        self._start = target.cpu_seconds()
+    def __init__(self, targets: list[Target]) -> None:
+        self._targets = targets
+        self._start = [target.cpu_seconds() for target in targets]
         self._wall = time.perf_counter()
 
-    def numbers(self, units: int, unit: str) -> dict[str, float]:
-        end = self._target.cpu_seconds()
-        if end is None or self._start is None:
-            return {}
-        cpu = end - self._start
+    def numbers(self, units: int, unit: str) -> dict[str, object]:
+        ends = [target.cpu_seconds() for target in self._targets]
         wall = time.perf_counter() - self._wall
-        numbers = {"server_cpu_s": round(cpu, 3), "server_cpu_share": round(cpu / wall, 3)}
+        spent: list[float] = []
+        for start, end in zip(self._start, ends, strict=True):
+            if start is None or end is None:
+                return {}
+            spent.append(end - start)
+        cpu = sum(spent)
+        numbers: dict[str, object] = {
+            "server_cpu_s": round(cpu, 3),
+            "server_cpu_share": round(cpu / wall, 3),
+        }
         if units:
             numbers[f"server_cpu_us_per_{unit}"] = round(cpu / units * 1e6, 2)
+        numbers["instances"] = {
+            f"i{index}": {
+                "cpu_s": round(used, 3),
+                "cpu_share": round(used / wall, 3),
+                "rss_bytes": target.rss_bytes() or 0,
+            }
+            for index, (used, target) in enumerate(zip(spent, self._targets, strict=True))
+        }
         return numbers
 
 
@@ -123,10 +236,36 @@ def _message_numbers(samples: Samples, elapsed_s: float, fanout: int) -> dict[st
     }
 
 
-async def _measure(ctx: Context, plans: list[Plan]) -> tuple[Samples, CpuMeter]:
-    meter = CpuMeter(ctx.target)
-    samples = await trio.to_thread.run_sync(run_workers, plans, ctx.pin_loadgen())
-    return samples, meter
+async def _measure(ctx: Context, plans: list[Plan]) -> tuple[Samples, CpuMeter, list[float]]:
+    """Run the plans; their samples, the CPU meter and the probe's latencies."""
+    async with _probing(ctx) as probed:
+        meter = CpuMeter(ctx.instances)
+        samples = await trio.to_thread.run_sync(run_workers, plans, ctx.pin_loadgen())
+    return samples, meter, probed
+
+
+@asynccontextmanager
+async def _probing(ctx: Context) -> AsyncIterator[list[float]]:
+    if ctx.probe is None:
+        yield []
+        return
+    async with ctx.probe() as probed:
+        yield probed
+
+
+def _crosses(index: int, share: float) -> bool:
+    """Whether pair ``index`` is a cross-instance one, ``share`` of them evenly spread."""
+    return math.floor((index + 1) * share) > math.floor(index * share)
+
+
+def _latencies(samples: Samples, probed: list[float]) -> dict[str, list[float]]:
+    latencies = {"send_to_ack": samples.ack_s, "send_to_delivery": samples.delivery_s}
+    if samples.delivery_cross_s:
+        latencies["send_to_delivery_same"] = samples.delivery_same_s
+        latencies["send_to_delivery_cross"] = samples.delivery_cross_s
+    if probed:
+        latencies["probe_pg_commit"] = probed
+    return latencies
 
 
 async def direct(
@@ -138,8 +277,14 @@ async def direct(
     duration_s: float = 10.0,
     workers: int = 1,
     body_bytes: int = 0,
+    cross: float = 0.5,
 ) -> Result:
-    """P sender -> receiver pairs; max rate with W unacked, or ``rate`` msgs/s in total."""
+    """P sender -> receiver pairs; max rate with W unacked, or ``rate`` msgs/s in total.
+
+    In a cluster, pair i's sender is on instance i (round robin) and ``cross``
+    of the pairs (evenly spread) have their receiver on the next instance, the
+    rest on the sender's: delivery latencies are reported for both.
+    """
     people = await ctx.population().members(2 * pairs)
     couples = [(people[2 * i], people[2 * i + 1]) for i in range(pairs)]
     cids = await ctx.population().befriend_all(couples)
@@ -150,30 +295,39 @@ async def direct(
         "duration_s": duration_s,
         "workers": workers,
         "body_bytes": body_bytes,
+        "cross": cross if len(ctx.instances) > 1 else 0.0,
     }
     result = await ctx.result("direct", params)
     indexed = list(enumerate(zip(couples, cids, strict=True)))
+    crossing = len(ctx.instances) > 1
+
+    def receiver(i: int, token: str) -> Peer:
+        if crossing and _crosses(i, cross):
+            return Peer(token, "r", port=ctx.ws_port(i + 1), cross=True)
+        return Peer(token, "r", port=ctx.ws_port(i))
+
     plans = []
     for share in _split(indexed, max(1, min(workers, pairs))):
         plans.append(
             Plan(
                 host=ctx.target.host,
                 port=ctx.target.ws_port,
-                senders=[(i, Peer(a.token, "s"), cid) for i, ((a, _), cid) in share],
-                receivers=[Peer(b.token, "r") for _, ((_, b), _) in share],
+                senders=[
+                    (i, Peer(a.token, "s", port=ctx.ws_port(i)), cid) for i, ((a, _), cid) in share
+                ],
+                receivers=[receiver(i, b.token) for i, ((_, b), _) in share],
                 window=window,
                 rate=rate / pairs if rate else 0.0,
                 duration_s=duration_s,
                 fanout=1,
                 body_bytes=body_bytes,
-                receiver_port=ctx.peer.ws_port if ctx.peer is not None else 0,
             )
         )
-    samples, meter = await _measure(ctx, plans)
+    samples, meter, probed = await _measure(ctx, plans)
     elapsed = max(samples.last_event - samples.first_send, 1e-9)
     result.numbers = _message_numbers(samples, elapsed, 1)
     result.numbers.update(meter.numbers(samples.acked, "message"))
-    result.latencies = {"send_to_ack": samples.ack_s, "send_to_delivery": samples.delivery_s}
+    result.latencies = _latencies(samples, probed)
     result.timelines = samples.timelines
     return await ctx.finish(result)
 
@@ -188,7 +342,11 @@ async def fanout(
     duration_s: float = 10.0,
     workers: int = 1,
 ) -> Result:
-    """One group of ``members``, all online; ``senders`` of them send into it."""
+    """One group of ``members``, all online; ``senders`` of them send into it.
+
+    In a cluster the senders are on the first instance and the listeners
+    spread round robin over all of them.
+    """
     people = await ctx.population().members(members)
     cid = await ctx.population().group(people[0], people[1:])
     params: dict[str, object] = {
@@ -208,7 +366,10 @@ async def fanout(
             host=ctx.target.host,
             port=ctx.target.ws_port,
             senders=[(i, Peer(m.token, "s"), cid) for i, m in share],
-            receivers=[Peer(m.token, "r") for m in listen],
+            receivers=[
+                Peer(m.token, "r", port=ctx.ws_port(j), cross=j % len(ctx.instances) != 0)
+                for j, m in listen
+            ],
             window=window,
             rate=rate / senders if rate else 0.0,
             duration_s=duration_s,
@@ -216,20 +377,16 @@ async def fanout(
         )
         for share, listen in zip(
             _split(talkers, parts),
-            _split(listeners, parts),
+            _split(list(enumerate(listeners)), parts),
             strict=True,
         )
     ]
-    samples, meter = await _measure(ctx, plans)
+    samples, meter, probed = await _measure(ctx, plans)
     elapsed = max(samples.last_event - samples.first_send, 1e-9)
     result.numbers = _message_numbers(samples, elapsed, members - 1)
     result.numbers.update(meter.numbers(samples.delivered, "delivery"))
     last = [latest for count, latest in samples.per_message.values() if count >= members - 1]
-    result.latencies = {
-        "send_to_ack": samples.ack_s,
-        "send_to_delivery": samples.delivery_s,
-        "send_to_last_member": last,
-    }
+    result.latencies = {**_latencies(samples, probed), "send_to_last_member": last}
     result.timelines = samples.timelines
     return await ctx.finish(result)
 
@@ -237,7 +394,11 @@ async def fanout(
 async def catchup(
     ctx: Context, *, messages: int = 20000, conversations: int = 10, window: int = 256
 ) -> Result:
-    """A user offline while N messages arrive over K conversations; then SYNC + PULL all."""
+    """A user offline while N messages arrive over K conversations; then SYNC + PULL all.
+
+    In a cluster the writers send through the first instance and the reader
+    catches up through the last.
+    """
     people = await ctx.population().members(conversations + 1)
     reader, writers = people[0], people[1:]
     await ctx.population().befriend_all([(w, reader) for w in writers])
@@ -249,10 +410,11 @@ async def catchup(
     per_writer = math.ceil(messages / conversations)
     await _fill(ctx, writers, reader, per_writer, window)
     result = await ctx.result("catchup", params)
-    meter = CpuMeter(ctx.target)
+    meter = CpuMeter(ctx.instances)
     started = time.perf_counter()
     timeline = Timeline(started)
-    link = await hello(ctx.target.host, ctx.target.ws_port, Peer(reader.token, "catchup"))
+    reading = ctx.instances[-1]
+    link = await hello(reading.host, reading.ws_port, Peer(reader.token, "catchup"))
     pulled, pages, page_s = await _pull_everything(link, timeline)
     elapsed = time.perf_counter() - started
     await link.close()
@@ -355,7 +517,10 @@ async def _pull_everything(link: Link, timeline: Timeline) -> tuple[int, int, li
 async def connect(
     ctx: Context, *, connections: int = 1000, ramp_per_s: float = 0.0, hold_s: float = 3.0
 ) -> Result:
-    """Open C authenticated idle connections; connect rate, failures, server RSS each."""
+    """Open C authenticated idle connections; connect rate, failures, server RSS each.
+
+    In a cluster the connections spread round robin over the instances.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = connections + 256
     if soft < wanted:
@@ -370,8 +535,8 @@ async def connect(
     if ctx.pin:
         pin(0, 1)
     await trio.sleep(0.5)
-    rss_before = ctx.target.rss_bytes()
-    meter = CpuMeter(ctx.target)
+    rss_before = _rss(ctx.instances)
+    meter = CpuMeter(ctx.instances)
     links: list[Link] = []
     failures: list[str] = []
     connect_s: list[float] = []
@@ -385,7 +550,7 @@ async def connect(
             at = time.perf_counter()
             try:
                 link = await hello(
-                    ctx.target.host, ctx.target.ws_port, Peer(user.token, f"i{index}")
+                    ctx.target.host, ctx.ws_port(index), Peer(user.token, f"i{index}")
                 )
             except (LinkClosed, OSError, trio.TooSlowError) as exc:
                 failures.append(str(exc))
@@ -413,8 +578,8 @@ async def connect(
         for link in links:
             nursery.start_soon(idle, link)
         await trio.sleep(hold_s)
-        rss_after = ctx.target.rss_bytes()
-        metrics = await ctx.target.metrics()
+        rss_after = _rss(ctx.instances)
+        counted = [await target.metrics() for target in ctx.instances]
         nursery.cancel_scope.cancel()
     for link in links:
         await link.close()
@@ -426,7 +591,7 @@ async def connect(
         "failure_samples": failures[:10],
         "ramp_s": round(ramp_s, 3),
         "connects_per_s": round(len(links) / ramp_s, 1),
-        "server_connections": metrics.get("sandcat_connections", -1.0),
+        "server_connections": sum(m.get("sandcat_connections", -1.0) for m in counted),
         **meter.numbers(len(links), "connect"),
     }
     if rss_before is not None and rss_after is not None and links:
@@ -438,6 +603,14 @@ async def connect(
     result.latencies = {"connect_and_hello": connect_s}
     result.timelines = {"connects": timeline}
     return await ctx.finish(result)
+
+
+def _rss(targets: list[Target]) -> int | None:
+    """The instances' resident set sizes summed (None unless all are local processes)."""
+    sizes = [target.rss_bytes() for target in targets]
+    if any(size is None for size in sizes):
+        return None
+    return sum(size or 0 for size in sizes)
 
 
 async def http(ctx: Context, *, duration_s: float = 3.0, concurrency: int = 8) -> Result:
@@ -465,7 +638,7 @@ async def http(ctx: Context, *, duration_s: float = 3.0, concurrency: int = 8) -
         "profile": profile,
         "friends": friends,
     }
-    meter = CpuMeter(ctx.target)
+    meter = CpuMeter(ctx.instances)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(timeout=30, limits=limits) as client:
         for name, request in requests.items():

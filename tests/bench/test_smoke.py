@@ -16,6 +16,7 @@ import httpx
 import pytest
 from bench.cli import SMOKE, main, run_one
 from bench.report import Result, Timeline, compare, summarise
+from bench.scenarios import _crosses, histogram_delta
 from bench.server import Target
 
 from sandcat.app import Server
@@ -76,27 +77,32 @@ def test_result_writes_json_and_a_plot_and_compare_prints_ratios(tmp_path: Path)
     assert main(["compare", str(path_a), str(path_b)]) == 0
 
 
-def test_cluster_mode_runs_direct_across_two_instances(tmp_path: Path) -> None:
-    """``python -m bench cluster`` starts PostgreSQL, Kafka and Redis, migrates, runs
-    two instances (senders on one, receivers on the other) and stops everything."""
+def test_cluster_mode_runs_from_any_directory_and_splits_what_it_measures(
+    tmp_path: Path,
+) -> None:
+    """``python path/to/bench cluster`` (from another directory) starts PostgreSQL,
+    Kafka and Redis, migrates, runs two instances with one pair on one instance and
+    one across, and reports each instance's CPU and RSS, the hops and a commit probe."""
+    repository = Path(__file__).parents[2]
     done = subprocess.run(
         [
             sys.executable,
-            "-m",
-            "bench",
+            str(repository / "bench"),
             "cluster",
             "--smoke",
             "-p",
             "duration_s=0.3",
+            "-p",
+            "members=3",  # fanout's: ignored by direct
             "--out",
             str(tmp_path),
             "--no-plots",
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
-        cwd=Path(__file__).parents[2],
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     document = json.loads((tmp_path / "cluster-direct.json").read_text())
@@ -106,7 +112,53 @@ def test_cluster_mode_runs_direct_across_two_instances(tmp_path: Path) -> None:
     assert numbers["lost"] == 0
     assert numbers["duplicates"] == 0
     assert document["params"]["instances"] == 2
+    assert document["params"]["cross"] == 0.5
     assert document["config"]["backends.database_url"].startswith("postgresql://")
+    latencies = numbers["latency_ms"]
+    assert latencies["send_to_delivery_same"]["count"] > 0
+    assert latencies["send_to_delivery_cross"]["count"] > 0
+    assert latencies["probe_pg_commit"]["count"] > 0
+    assert set(numbers["instances"]) == {"i0", "i1"}
+    assert all(i["rss_bytes"] > 0 for i in numbers["instances"].values())
+    # The pair across instances went through the outbox, Kafka and a consumer.
+    assert numbers["hops_ms"]["i0.broker_ack"]["count"] > 0
+    assert numbers["events_read_share"] == {"i0": 1.0, "i1": 1.0}
+
+
+def test_cluster_mode_refuses_an_unknown_run() -> None:
+    with pytest.raises(SystemExit, match="no cluster run"):
+        main(["cluster", "--only", "bogus"])
+
+
+def test_a_histogram_delta_is_summarised() -> None:
+    before = {
+        'h_bucket{hop="x",le="0.01"}': 1.0,
+        'h_bucket{hop="x",le="0.1"}': 1.0,
+        'h_bucket{hop="x",le="+Inf"}': 1.0,
+        'h_sum{hop="x"}': 0.005,
+        'h_count{hop="x"}': 1.0,
+    }
+    after = {
+        'h_bucket{hop="x",le="0.01"}': 1.0,
+        'h_bucket{hop="x",le="0.1"}': 100.0,
+        'h_bucket{hop="x",le="+Inf"}': 101.0,
+        'h_sum{hop="x"}': 5.005,
+        'h_count{hop="x"}': 101.0,
+    }
+    summary = histogram_delta(before, after, 'h{hop="x"}')
+    assert summary["count"] == 100
+    assert summary["mean"] == 50.0
+    assert 10 < summary["p50"] < 100
+    assert summary["p99"] == 100.0
+    assert histogram_delta(before, before, 'h{hop="x"}') == {"count": 0}
+    # A sample past the last bound is reported at it.
+    assert histogram_delta({}, {'g_bucket{le="+Inf"}': 1.0, "g_count": 1.0}, "g")["p99"] == 0
+
+
+def test_pairs_cross_instances_evenly() -> None:
+    assert [_crosses(i, 0.5) for i in range(4)] == [False, True, False, True]
+    assert all(_crosses(i, 1.0) for i in range(3))
+    assert not any(_crosses(i, 0.0) for i in range(3))
 
 
 def test_unknown_parameter_is_refused() -> None:

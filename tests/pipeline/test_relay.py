@@ -15,8 +15,9 @@ import trio
 
 from sandcat.bus import BusUnavailable, Event, LocalBus, decode_event, encode_event
 from sandcat.bus.bus import Record
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.consumer import RecentKeys, run_consumer
-from sandcat.pipeline.publisher import run_publisher
+from sandcat.pipeline.publisher import _started_ms, run_publisher
 from sandcat.protocol import Msg
 from sandcat.store.messages import StoredMessage
 from sandcat.store.outbox import Outbox, OutboxSignal
@@ -72,11 +73,11 @@ class FlakyBus(LocalBus):
 async def test_committed_events_are_published_then_removed(
     db: Backend, nursery: trio.Nursery
 ) -> None:
-    outbox, bus = outbox_of(db), LocalBus()
+    outbox, bus, metrics = outbox_of(db), LocalBus(), ServerMetrics.create()
     async with bus.subscribe() as subscription:
         publisher = await nursery.start(
             lambda task_status: run_publisher(
-                outbox, bus, lease_s=30, batch=2, task_status=task_status
+                outbox, bus, lease_s=30, batch=2, metrics=metrics, task_status=task_status
             )
         )
         await send(outbox, db, "1", "2", "3")
@@ -86,10 +87,20 @@ async def test_committed_events_are_published_then_removed(
         with trio.fail_after(10):
             await publisher.done.wait()
     assert await outbox.store.pending(ME, limit=10) == []
+    # Each batch (at most 2 rows) times its oldest row at both hops.
+    batches = metrics.bus_publish.count
+    assert batches >= 2
+    assert metrics.relay_hops.count("outbox_read") == batches
+    assert metrics.relay_hops.count("broker_ack") == batches
     # Retired: a live instance may take over at once (nothing is left to take).
     assert await db.scalar(
         "SELECT heartbeat_at = '-infinity' FROM outbox_owners WHERE instance = ?", ME
     )
+
+
+def test_an_unreadable_outbox_row_is_relayed_untimed() -> None:
+    assert _started_ms(b"not an event") is None
+    assert _started_ms(encode_event(_event(ME, 1))) == NOW
 
 
 async def test_a_failed_publish_keeps_the_rows_and_is_retried(
@@ -187,13 +198,13 @@ def _event(origin: str, seq: int, *, sender: str = "a", device: str = "a-phone")
 async def test_the_consumer_delivers_other_instances_events_once(
     nursery: trio.Nursery, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bus, directory = LocalBus(), Directory()
+    bus, directory, metrics = LocalBus(), Directory(), ServerMetrics.create()
     sending = directory.connect("a", "a-phone")
     laptop = directory.connect("a", "a-laptop")
     bob = directory.connect("b", "b-desk")
     await nursery.start(
         lambda task_status: run_consumer(
-            bus, directory, instance=ME, capacity=100, task_status=task_status
+            bus, directory, instance=ME, capacity=100, metrics=metrics, task_status=task_status
         )
     )
     unreadable = _event("instance-b", 4)
@@ -210,12 +221,25 @@ async def test_the_consumer_delivers_other_instances_events_once(
             Record(GROUP, encode_event(_event("instance-b", 1))),  # a repeat
             Record(GROUP, encode_event(unreadable)),
             Record(GROUP, encode_event(_event("instance-c", 3))),
+            # Nobody here is a member: read, and counted as routed nowhere.
+            Record(GROUP, encode_event(Event("instance-b", _event("", 5).message, ("z",)))),
         ]
     )
     with trio.fail_after(10):
         await bob.wait_for(2)
         await laptop.wait_for(2)
+        while metrics.bus_events.value("unrouted") < 2:  # noqa: ASYNC110 - counted by the consumer
+            await trio.sleep(0.01)
     await trio.sleep(0.05)
+    # Every event read is counted once by its outcome (the unreadable body: delivered nowhere).
+    counted = {
+        outcome: metrics.bus_events.value(outcome)
+        for outcome in ("own", "duplicate", "delivered", "unrouted")
+    }
+    assert counted == {"own": 1, "duplicate": 1, "delivered": 2, "unrouted": 2}
+    # Hops: consumed for every new event, delivered for those pushed here.
+    assert metrics.relay_hops.count("consumed") == 4
+    assert metrics.relay_hops.count("delivered") == 2
     assert sending.pushed == []  # the sending device has its ack
     bob_frames = bob.frames()
     assert [(m.seq, m.cmid, m.device) for m in bob_frames] == [(1, None, None), (3, None, None)]  # type: ignore[attr-defined]

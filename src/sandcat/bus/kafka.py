@@ -55,6 +55,12 @@ _driver_log = logging.getLogger("sandcat.bus.rdkafka")
 _POLL_S = 0.25
 #: Most records taken from the consumer per call.
 _CONSUME_BATCH = 500
+#: How long the broker holds a fetch that finds no new record. Small: tansu
+#: answers a waiting fetch late when records arrive on another of its
+#: partitions (bench/RESULTS.md, "Where the cross-instance time went":
+#: consume p50 22 ms at 50 ms, 4 ms at 5 ms); an idle subscription costs a
+#: fetch per partition batch every 5 ms, in librdkafka's thread.
+_FETCH_WAIT_MS = 5
 #: How often a subscription checks that the broker's log has not gone back.
 _REWIND_CHECK_S = 1.0
 
@@ -64,15 +70,15 @@ class _KafkaSubscription:
         self._consumer = consumer
         self._timeout_s = timeout_s
         self._next_check = trio.current_time() + _REWIND_CHECK_S
+        #: Partitions seen ending before this consumer's position at the last check.
+        self._behind: dict[int, int] = {}
 
     async def receive(self) -> list[bytes]:
         while True:
             if trio.current_time() >= self._next_check:
                 await trio.to_thread.run_sync(self._rewind_if_behind)
                 self._next_check = trio.current_time() + _REWIND_CHECK_S
-            messages = await trio.to_thread.run_sync(
-                self._consumer.consume, _CONSUME_BATCH, _POLL_S
-            )
+            messages = await trio.to_thread.run_sync(self._take)
             values: list[bytes] = []
             for message in messages:
                 error = message.error()
@@ -86,6 +92,20 @@ class _KafkaSubscription:
             if values:
                 return values
 
+    def _take(self) -> list[Any]:
+        """What the consumer holds, waiting up to ``_POLL_S`` for the first record only.
+
+        ``consume(n, timeout)`` waits until it has ``n`` records or the
+        timeout passes: at a few hundred records a second that held every
+        record for most of the timeout. ``poll`` returns the first record as
+        soon as it is there, and a ``consume`` with no timeout takes whatever
+        arrived with it.
+        """
+        first = self._consumer.poll(_POLL_S)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(_CONSUME_BATCH - 1, 0)]
+
     def _rewind_if_behind(self) -> None:
         """Read again from the start of a partition whose log ends before our position.
 
@@ -95,28 +115,64 @@ class _KafkaSubscription:
         wait, reading nothing, until the new log grew past the old position.
         Every record in the new log was published after the loss, so reading
         it from its start misses nothing (repeats are dropped downstream).
+
+        A partition is read again only when two checks in a row find it
+        behind the same position: under load tansu answers the watermark
+        query with a high offset some records behind what the consumer has
+        already fetched, and a single look read whole partitions again (the
+        cluster bench saw a fifth of all events twice).
         """
         consumer = self._consumer
+        highs: dict[int, tuple[int, int]] = {}
+        positions: dict[int, int] = {}
         # A position not yet set is negative (OFFSET_INVALID): never behind.
         for position in consumer.position(consumer.assignment()):
             try:
-                low, high = consumer.get_watermark_offsets(
+                highs[position.partition] = consumer.get_watermark_offsets(
                     TopicPartition(position.topic, position.partition), timeout=self._timeout_s
                 )
             except KafkaException as exc:
                 log.debug("kafka consumer: watermarks unavailable (%s)", exc)
                 return  # the broker is away; the next check tries again
-            if high < position.offset:
-                log.warning(
-                    "kafka partition %s[%d] ends at %d, before this consumer's %d:"
-                    " the broker lost its log; reading it again from %d",
-                    position.topic,
-                    position.partition,
-                    high,
-                    position.offset,
-                    low,
-                )
-                consumer.seek(TopicPartition(position.topic, position.partition, low))
+            positions[position.partition] = position.offset
+        rewind, self._behind = lost_logs(
+            positions, {n: high for n, (_, high) in highs.items()}, self._behind
+        )
+        topic = next(iter(consumer.assignment())).topic if rewind else ""
+        for partition in rewind:
+            low, high = highs[partition]
+            log.warning(
+                "kafka partition %s[%d] ends at %d, before this consumer's %d:"
+                " the broker lost its log; reading it again from %d",
+                topic,
+                partition,
+                high,
+                positions[partition],
+                low,
+            )
+            consumer.seek(TopicPartition(topic, partition, low))
+
+
+def lost_logs(
+    positions: dict[int, int], highs: dict[int, int], behind: dict[int, int]
+) -> tuple[list[int], dict[int, int]]:
+    """Which partitions to read again, and which to watch until the next check.
+
+    ``positions`` and ``highs`` are each partition's consumer position and log
+    end now; ``behind`` is what the last check returned to watch. A partition
+    ending before the position is read again if it was behind the same
+    position at the last check too; else it is watched.
+    """
+    rewind: list[int] = []
+    watch: dict[int, int] = {}
+    for partition, position in positions.items():
+        if highs.get(partition, position) >= position:
+            continue
+        if behind.get(partition) == position:
+            rewind.append(partition)
+        else:
+            watch[partition] = position
+    return rewind, watch
 
 
 class KafkaBus:
@@ -248,7 +304,7 @@ class KafkaBus:
                 "group.id": f"{self._client_id}-{secrets.token_hex(4)}",
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
-                "fetch.wait.max.ms": 50,
+                "fetch.wait.max.ms": _FETCH_WAIT_MS,
             }
         )
         try:

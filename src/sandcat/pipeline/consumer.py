@@ -13,12 +13,14 @@ is not a valid event is logged and skipped; the consumer keeps going.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 
 import msgpack
 import trio
 
 from sandcat.bus import BadEvent, Bus, Event, decode_event
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.router import msg_frame
 from sandcat.protocol import encode
@@ -51,9 +53,12 @@ async def run_consumer(
     *,
     instance: str,
     capacity: int,
+    metrics: ServerMetrics | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Deliver events for ever; ``started`` once subscribed (events from then on arrive)."""
+    metrics = metrics or ServerMetrics.create()
+    hops, outcomes = metrics.relay_hops, metrics.bus_events
     seen = RecentKeys(capacity)
     async with bus.subscribe() as subscription:
         task_status.started()
@@ -64,16 +69,28 @@ async def run_consumer(
                 except BadEvent as exc:
                     log.warning("skipping a record on the bus that is not an event: %s", exc)
                     continue
-                if event.origin != instance and seen.add(event.key):
-                    deliver(directory, event)
+                if event.origin == instance:
+                    outcomes.inc(1, "own")
+                    continue
+                if not seen.add(event.key):
+                    outcomes.inc(1, "duplicate")
+                    continue
+                started_s = event.message.ts / 1000
+                hops.observe(max(0.0, time.time() - started_s), "consumed")
+                pushed = deliver(directory, event)
+                outcomes.inc(1, "delivered" if pushed else "unrouted")
+                if pushed:
+                    hops.observe(max(0.0, time.time() - started_s), "delivered")
 
 
-def deliver(directory: Directory, event: Event) -> None:
-    """Push ``event`` to every local device of its members but the one that sent it."""
+def deliver(directory: Directory, event: Event) -> int:
+    """Push ``event`` to every local device of its members but the one that sent it;
+    how many devices it was pushed to."""
     message = event.message
     plain: bytes | None = None
     own: bytes | None = None
     body: object = _UNREAD
+    pushed = 0
     for member in event.members:
         for outlet in directory.outlets(member):
             mine = member == message.sender
@@ -84,10 +101,12 @@ def deliver(directory: Directory, event: Event) -> None:
                     body = msgpack.unpackb(message.body, raw=False)
                 except (ValueError, TypeError) as exc:
                     log.warning("event %s/%d has an unreadable body: %s", *event.key, exc)
-                    return
+                    return 0
             if mine:
                 own = own or encode(msg_frame(message, body, own=True))
                 outlet.push(own)
             else:
                 plain = plain or encode(msg_frame(message, body, own=False))
                 outlet.push(plain)
+            pushed += 1
+    return pushed

@@ -17,11 +17,12 @@ takes over at once whatever it could not publish.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 
 import trio
 
-from sandcat.bus import Bus, BusUnavailable
+from sandcat.bus import BadEvent, Bus, BusUnavailable, decode_event
 from sandcat.bus.bus import Record
 from sandcat.errors import StoreUnavailable
 from sandcat.metrics import ServerMetrics
@@ -95,12 +96,30 @@ async def _relay(outbox: Outbox, bus: Bus, batch: int, metrics: ServerMetrics) -
     metrics.outbox_last_batch.set(len(rows))
     if not rows:
         return 0
+    committed_ms = _started_ms(rows[0].payload)
+    if committed_ms is not None:
+        metrics.relay_hops.observe(_age_s(committed_ms), "outbox_read")
     started = trio.current_time()
     await bus.publish([Record(row.cid, row.payload) for row in rows])
     metrics.bus_publish.observe(trio.current_time() - started)
+    if committed_ms is not None:
+        metrics.relay_hops.observe(_age_s(committed_ms), "broker_ack")
     await outbox.store.remove([row.id for row in rows])
     metrics.outbox_relayed.inc(len(rows))
     return len(rows)
+
+
+def _started_ms(payload: bytes) -> int | None:
+    """When the transaction of the event in ``payload`` began (ms), if it is readable."""
+    try:
+        return decode_event(payload).message.ts
+    except BadEvent:
+        return None  # relayed as it is; the consumers log and skip it
+
+
+def _age_s(since_ms: int) -> float:
+    """Seconds from ``since_ms`` (wall clock, ms) to now; never negative."""
+    return max(0.0, time.time() - since_ms / 1000)
 
 
 async def _keep_lease(outbox: Outbox, lease_s: float) -> None:

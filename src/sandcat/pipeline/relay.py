@@ -93,6 +93,7 @@ async def start_relay(
                 directory,
                 instance=outbox.owner,
                 capacity=settings.consumer_dedupe,
+                metrics=metrics,
                 task_status=task_status,
             )
 
