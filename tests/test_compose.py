@@ -262,7 +262,7 @@ def test_migrate_waits_for_every_store_it_touches(services: dict[str, Any]) -> N
 # -- metrics: Prometheus, its alert rules and the Grafana dashboard ---------------------
 
 _FUNCTIONS = {
-    "sum", "by", "rate", "increase", "histogram_quantile", "min_over_time", "and", "le",
+    "sum", "max", "by", "rate", "increase", "histogram_quantile", "min_over_time", "and", "le",
     "instance", "route", "status", "code", "op", "transport", "backend", "generation", "job",
     "up",
 }  # fmt: skip
@@ -272,7 +272,7 @@ def _families() -> set[str]:
     """Every family name a server exports (the registry of a real composition)."""
     import trio
 
-    from sandcat.metrics import ServerMetrics, watch_gc, watch_process
+    from sandcat.metrics import WATCHED, ServerMetrics, watch_gc, watch_process
 
     metrics = ServerMetrics.create()
     watch_process(metrics.registry)
@@ -282,9 +282,8 @@ def _families() -> set[str]:
             pass
 
     trio.run(gc_family)
-    for name in ("sandcat_connections", "sandcat_connected_users", "sandcat_outbound_queue_frames",
-                 "sandcat_send_queue_depth"):  # fmt: skip
-        metrics.watch(name, "watched in app.py", lambda: 0)
+    for name in WATCHED:
+        metrics.watch(name, lambda: 0)
     return set(re.findall(r"^# TYPE (\S+)", metrics.registry.render(), re.M))
 
 
@@ -349,4 +348,8 @@ def test_the_grafana_dashboard_is_provisioned_and_graphs_exported_metrics(
         "process_resident_memory_bytes",
         "python_gc_pause_seconds",
         "sandcat_outbox_pending_rows",
+        "sandcat_connections",
+        "sandcat_open_sockets",
+        "sandcat_registered_users",
+        "sandcat_active_sessions",
     } <= graphed

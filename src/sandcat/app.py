@@ -43,6 +43,7 @@ from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.cache import Cache
+from sandcat.domain.census import run_census
 from sandcat.domain.codes import Mailbox, VerificationCodes
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.conversations import Conversations
@@ -246,17 +247,10 @@ async def run_server(
         hub = Hub()
         metrics = ServerMetrics.create(registry)
         watch_process(registry)
-        metrics.watch("sandcat_connections", "Authenticated WebSocket connections.", hub.__len__)
-        metrics.watch(
-            "sandcat_connected_users",
-            "Users with at least one authenticated WebSocket connection (this instance).",
-            hub.user_count,
-        )
-        metrics.watch(
-            "sandcat_outbound_queue_frames",
-            "Frames waiting in the outbound queues of all connections.",
-            hub.queued_frames,
-        )
+        metrics.watch("sandcat_connections", hub.authenticated)
+        metrics.watch("sandcat_open_sockets", hub.__len__)
+        metrics.watch("sandcat_connected_users", hub.user_count)
+        metrics.watch("sandcat_outbound_queue_frames", hub.queued_frames)
         postman = Postman(
             open_sender(config.mail, config.data_path),
             queue=config.mail.queue,
@@ -324,6 +318,16 @@ async def run_server(
                     async with trio.open_nursery() as tasks:
                         await tasks.start(postman.run)
                         await tasks.start(partial(secret.run, interval_s=config.auth.key_refresh_s))
+                        await tasks.start(
+                            partial(
+                                run_census,
+                                stores.census,
+                                users=metrics.registered_users,
+                                sessions=metrics.active_sessions,
+                                interval_s=config.http.census_interval_s,
+                                clock=clock,
+                            )
+                        )
                         if shared.revocations is not None:
                             await tasks.start(
                                 partial(
@@ -353,9 +357,7 @@ async def run_server(
                 )
             )
             metrics.watch(
-                "sandcat_send_queue_depth",
-                "Sends waiting for the sequencer.",
-                lambda: pipeline.statistics().current_buffer_used,
+                "sandcat_send_queue_depth", lambda: pipeline.statistics().current_buffer_used
             )
             signalling = trio.CancelScope()
             signals = await root.start(

@@ -282,6 +282,11 @@ class HttpConfig:
     request_timeout_s: float = field(default=30.0, metadata=_bounds(0.1, 3600))
     #: Serve the web client (its static files) at ``/``; false leaves ``/`` a 404.
     web_client: bool = True
+    #: How often each instance re-reads the cluster-wide gauges (registered users,
+    #: active sessions) from the database: one query per interval, never per scrape.
+    census_interval_s: float = field(default=30.0, metadata=_bounds(0.05, 86400))
+    #: A user may take one data export (GET /users/me/export) per this many seconds.
+    export_interval_s: float = field(default=600.0, metadata=_bounds(1, 7 * 86400))
 
 
 _MIB = 1024 * 1024

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from sandcat.protocol import Op
 
@@ -298,6 +299,21 @@ class OpCounter(_Metric):
         return lines
 
 
+#: The gauges read from live objects whenever the metrics are rendered (app.py
+#: wires each to its source with ``ServerMetrics.watch``), with their help.
+WATCHED: Final[Mapping[str, str]] = {
+    "sandcat_connections": "Authenticated WebSocket connections (this instance).",
+    "sandcat_open_sockets": (
+        "Open WebSocket connections, authenticated or not, from accept to close (this instance)."
+    ),
+    "sandcat_connected_users": (
+        "Users with at least one authenticated WebSocket connection (this instance)."
+    ),
+    "sandcat_outbound_queue_frames": "Frames waiting in the outbound queues of all connections.",
+    "sandcat_send_queue_depth": "Sends waiting for the sequencer.",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class ServerMetrics:
     """The metrics one Sandcat instance records (README, "Metrics", lists them)."""
@@ -319,6 +335,8 @@ class ServerMetrics:
     outbox_relayed: Counter
     outbox_last_batch: Gauge
     relay_errors: Counter
+    registered_users: Gauge
+    active_sessions: Gauge
     relay_hops: LabeledHistogram
     bus_events: Counter
 
@@ -405,6 +423,16 @@ class ServerMetrics:
                 "Failed backend calls seen by the outbox relay, by backend (database, kafka).",
                 ("backend",),
             ),
+            registered_users=registry.gauge(
+                "sandcat_registered_users",
+                "Accounts in the database, disabled ones included (cluster-wide, "
+                "re-read every http.census_interval_s).",
+            ),
+            active_sessions=registry.gauge(
+                "sandcat_active_sessions",
+                "Sessions (signed-in devices) neither revoked nor expired (cluster-wide, "
+                "re-read every http.census_interval_s).",
+            ),
             relay_hops=registry.labeled_histogram(
                 "sandcat_relay_hop_seconds",
                 "Age of a message (since its transaction began, wall clock) at each hop of the "
@@ -426,9 +454,10 @@ class ServerMetrics:
         self.http_requests.inc(1, route, method, str(status))
         self.http_seconds.observe(seconds, route, method)
 
-    def watch(self, name: str, help_text: str, source: Callable[[], float]) -> None:
-        """Register a gauge read from ``source`` whenever the metrics are rendered."""
-        self.registry.gauge(name, help_text, source)
+    def watch(self, name: str, source: Callable[[], float]) -> None:
+        """Register the gauge ``name`` (one of ``WATCHED``), read from ``source``
+        whenever the metrics are rendered."""
+        self.registry.gauge(name, WATCHED[name], source)
 
 
 # -- the process (the standard ``process_*`` families) and the garbage collector --------

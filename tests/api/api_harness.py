@@ -27,6 +27,7 @@ from sandcat.mail import Mail
 from sandcat.store.backends import Stores
 from sandcat.store.inbox import Notice
 from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.census import SqlCensusStore
 from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sql.conversation_list import SqlConversationStore
 from sandcat.store.sql.files import SqlFileStore
@@ -188,6 +189,7 @@ async def open_api(
             conversations=SqlConversationStore(db, SQLITE),
             history=SqlHistoryStore(db, SQLITE),
             token_keys=TokenKeyStore(db, SQLITE),
+            census=SqlCensusStore(db, SQLITE),
         )
         services = build_services(
             stores,

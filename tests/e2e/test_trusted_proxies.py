@@ -47,6 +47,16 @@ async def test_a_trusted_proxy_gets_the_address_limit_per_forwarded_client(api: 
     assert await _fail_login(api, 10, "203.0.113.2, 203.0.113.1") == 429
 
 
+@trusted(TRUSTED)
+async def test_an_ipv6_client_is_limited_by_its_64_not_by_each_address(api: Api) -> None:
+    # One subscriber's /64 holds 2**64 addresses: each failure from a new one still
+    # counts against the same client.
+    spread = [f"2001:db8:77:1::{n + 1:x}" for n in range(4)]
+    codes = [await _fail_login(api, n, address) for n, address in enumerate(spread)]
+    assert codes == [401, 401, 401, 429]
+    assert await _fail_login(api, 8, "2001:db8:77:2::1") == 401  # the next /64 is not limited
+
+
 @trusted(UNTRUSTED)
 async def test_spoofed_headers_from_an_untrusted_peer_are_ignored(api: Api) -> None:
     codes = [await _fail_login(api, n, f"203.0.113.{n}") for n in range(4)]

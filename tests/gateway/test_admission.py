@@ -28,6 +28,16 @@ def test_an_address_holds_at_most_per_address_pending_sockets(held: int, verdict
     assert admission.admit("b") is Verdict.SERVE
 
 
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    admission = Admission(max_open=100, per_address=2)
+    assert admission.admit("2001:db8:1:2::1") is Verdict.SERVE
+    assert admission.admit("2001:db8:1:2:ffff::9") is Verdict.SERVE
+    assert admission.admit("2001:db8:1:2::77") is Verdict.DROP  # same /64, third socket
+    assert admission.admit("2001:db8:1:3::1") is Verdict.SERVE  # the next /64
+    admission.release("2001:db8:1:2::1", authenticated=False)
+    assert admission.admit("2001:db8:1:2:abcd::1") is Verdict.SERVE
+
+
 def test_authenticated_sockets_leave_the_address_count() -> None:
     admission = Admission(max_open=100, per_address=1)
     assert admission.admit("a") is Verdict.SERVE

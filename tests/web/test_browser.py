@@ -216,6 +216,12 @@ def test_two_people_chat_in_the_browser(browser: Any, served: Served, tmp_path: 
     alice.page.click("#save-announcement")
     carol.expect(carol.page.locator("#announcement")).to_contain_text("Meet at the oasis at 6")
     alice.shot("group")
+    # "@all" (an entry of MSG's mentions, like a user id) marks the group for a member
+    # who is reading another conversation.
+    carol.open_conv("alice")
+    alice.page.keyboard.press("Escape")
+    alice.say("@all dinner at 8")
+    carol.expect(carol.conv("Dune trip").locator(".mention-badge")).to_be_visible()
 
     # Pin and mute: the pinned conversation leads the list.
     bob.conv("alice").click()

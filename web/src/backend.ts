@@ -1,91 +1,24 @@
 // What the web client needs from the server, in its own words. sdk.ts implements
 // it over the TypeScript SDK (sdk/ts), which is the only thing that talks to the server.
+import type * as sdk from "@sandcat/sdk";
 
-export interface User {
-  id: string;
-  username: string;
-  display_name?: string | null;
-  avatar?: string | null;
-}
+// The shapes the server sends are the SDK's (frames.ts for WebSocket bodies, the
+// OpenAPI document's schemas for HTTP), narrowed to the fields the views read.
+type Schemas = sdk.Schemas;
 
-export interface Msg {
-  cid: string;
-  seq: number;
-  mid: string;
-  from: string;
-  kind: number;
-  body: any;
-  ts: number;
-  cmid?: string;
-  reply_to?: number;
-  mentions?: string[] | "@all";
-  forward?: { cid: string; seq: number; from: string };
-  edited_at?: number;
-  recalled?: boolean;
-}
-
-export interface Conv {
-  cid: string;
-  kind: "direct" | "group";
-  peer?: string;
-  group?: string;
-  max_seq: number;
-  min_seq: number;
-  read_seq: number;
-  muted: boolean;
-  pinned: boolean;
-  unread: number;
-  mention: boolean;
-  hidden: boolean;
-  cleared_seq: number;
-  peer_read_seq?: number;
-  last?: Msg;
-}
-
-export interface FriendRequest {
-  id: string;
-  from: string;
-  to: string;
-  message?: string | null;
-  status: string;
-  created_at: number;
-}
-
-export interface Friend extends User {
-  cid: string;
-}
-
-export interface Group {
-  id: string;
-  cid: string;
-  name: string;
-  owner: string;
-  announcement?: string | null;
-  description?: string | null;
-}
-
-export interface Member {
-  user: string;
-  role: "owner" | "admin" | "member";
-  alias?: string | null;
-}
-
-export interface Notice {
-  nseq: number;
-  type: string;
-  data: Record<string, any>;
-  ts: number;
-}
-
-export interface UploadedFile {
-  id: string;
-  content_type: string;
-  size: number;
-  width?: number | null;
-  height?: number | null;
-  duration_ms?: number | null;
-  thumbnail?: boolean;
-}
+export type User = Pick<Schemas["User"], "id" | "username" | "display_name" | "avatar">;
+/** A MSG as the views hold it; they read its body by kind. */
+export type Msg = Omit<sdk.Message, "body"> & { body: any };
+export type Conv = Omit<sdk.Conversation, "last"> & { last?: Msg };
+export type FriendRequest = Pick<Schemas["FriendRequest"], "id" | "from" | "to" | "message" | "status" | "created_at">;
+export type Friend = Pick<Schemas["Friend"], "id" | "username" | "display_name" | "avatar" | "cid">;
+export type Group = Pick<Schemas["Group"], "id" | "cid" | "name" | "owner" | "announcement" | "description">;
+export type Member = Pick<Schemas["GroupMember"], "user" | "role" | "alias">;
+export type Notice = Omit<sdk.Notice, "data"> & { data: Record<string, any> };
+export type PresenceEntry = sdk.PresenceEntry;
+export type CallEvent = sdk.CallEventBody;
+export type ConvState = sdk.ConvStateBody;
+export type TurnCredentials = Awaited<ReturnType<sdk.HttpClient["turnCredentials"]>>;
 
 export interface History {
   messages: Msg[];
@@ -94,36 +27,10 @@ export interface History {
   max_seq: number;
 }
 
-export interface PresenceEntry {
-  user: string;
-  state: "online" | "away" | "busy" | "offline";
-  last_seen?: number;
-}
-
-export interface CallEvent {
-  call: string;
-  action: "ring" | "accepted" | "offer" | "answer" | "candidate" | "ended";
-  from?: string;
-  media?: "audio" | "video";
-  device?: string;
-  sdp?: string;
-  candidate?: { candidate: string; sdp_mid?: string; sdp_m_line_index?: number };
-  outcome?: string;
-  reason?: string;
-  duration_ms?: number;
-}
-
-export interface TurnCredentials {
-  username: string;
-  credential: string;
-  ttl: number;
-  uris: string[];
-}
-
 export interface Handlers {
   message(msg: Msg): void;
   readState(cid: string, user: string, seq: number): void;
-  convState(state: { cid: string; pinned?: boolean; muted?: boolean; hidden?: boolean; cleared_seq?: number }): void;
+  convState(state: ConvState): void;
   notice(notice: Notice): void;
   typing(cid: string, user: string, active: boolean): void;
   presence(users: PresenceEntry[]): void;
@@ -134,7 +41,8 @@ export interface Handlers {
 
 export interface SendOptions {
   replyTo?: number;
-  mentions?: string[] | "@all";
+  /** User ids, or "@all" (SPEC.md §5.14). */
+  mentions?: string[];
 }
 
 export interface Backend {

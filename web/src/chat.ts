@@ -503,11 +503,11 @@ export class ChatView {
     this.suggestions.hidden = names.length === 0;
   }
 
-  private mentionsIn(text: string): string[] | "@all" | undefined {
+  private mentionsIn(text: string): string[] | undefined {
     const conv = this.conv;
     if (!conv?.group) return undefined;
     const tokens = [...text.matchAll(/@([\w.-]+)/g)].map((m) => m[1]);
-    if (tokens.includes("all") && this.myRole() !== "member") return "@all";
+    if (tokens.includes("all") && this.myRole() !== "member") return ["@all"];
     const members = this.state.members.get(conv.group) ?? [];
     const ids = members.filter((m) => {
       const u = this.state.users.get(m.user);

@@ -35,7 +35,7 @@ export async function signIn(login: string, password: string): Promise<Backend> 
   const http = new HttpClient({ baseUrl: "" });
   const reply = await http.login({ login, password, device: deviceId(), platform: "web" });
   const credentials = http.credentials as Credentials;
-  const saved: Saved = { refresh_token: credentials.tokens.refresh_token, ws_url: reply.ws_url, user: reply.user as User };
+  const saved: Saved = { refresh_token: credentials.tokens.refresh_token, ws_url: reply.ws_url, user: reply.user };
   save(saved);
   return new Session(http, credentials, saved);
 }
@@ -83,13 +83,13 @@ class Session implements Backend {
 
   connect(h: Handlers): void {
     const c = this.client;
-    c.on("message", (msg) => h.message(msg as unknown as Msg));
+    c.on("message", (msg) => h.message(msg));
     c.on("readState", (r) => h.readState(r.cid, r.user, r.seq));
-    c.on("convState", (s) => h.convState(s as Parameters<Handlers["convState"]>[0]));
-    c.on("notice", (n) => h.notice(n as Notice));
+    c.on("convState", (s) => h.convState(s));
+    c.on("notice", (n) => h.notice(n));
     c.on("typing", (t) => h.typing(t.cid, t.user, t.active));
-    c.on("presence", (p) => h.presence(p.users as PresenceEntry[]));
-    c.on("call", (e) => h.call(e as Parameters<Handlers["call"]>[0]));
+    c.on("presence", (p) => h.presence(p.users));
+    c.on("call", (e) => h.call(e));
     c.on("state", (state) => h.connection(state === "connected" ? "online" : state === "closed" ? "offline" : "connecting"));
     c.on("closed", (error) => {
       if (/unauthori|4001|4002|4007|credential/i.test(`${error.message} ${(error as { code?: unknown }).code ?? ""}`)) {
@@ -101,12 +101,11 @@ class Session implements Backend {
   }
 
   async sync(): Promise<Conv[]> {
-    return (await this.client.sync()).convs as unknown as Conv[];
+    return (await this.client.sync()).convs;
   }
 
   async send(cid: string, kind: number, body: unknown, options: SendOptions = {}): Promise<Msg> {
-    const mentions = options.mentions === "@all" ? ["@all"] : options.mentions;
-    const ack = await this.client.send(cid, kind, body, { replyTo: options.replyTo, mentions });
+    const ack = await this.client.send(cid, kind, body, { replyTo: options.replyTo, mentions: options.mentions });
     const msg: Msg = { cid: ack.cid, seq: ack.seq, mid: ack.mid, ts: ack.ts, from: this.me.id, kind, body, cmid: ack.cmid };
     if (options.replyTo !== undefined) msg.reply_to = options.replyTo;
     if (options.mentions !== undefined) msg.mentions = options.mentions;
@@ -127,7 +126,7 @@ class Session implements Backend {
 
   async history(cid: string, before?: number, limit = 30): Promise<History> {
     const page = await this.client.history(cid, before ? { before, limit } : { limit });
-    return { messages: page.msgs as unknown as Msg[], more: page.more, min_seq: page.min_seq, max_seq: page.max_seq };
+    return { messages: page.msgs, more: page.more, min_seq: page.min_seq, max_seq: page.max_seq };
   }
 
   async read(cid: string, seq: number): Promise<void> {
@@ -136,7 +135,7 @@ class Session implements Backend {
 
   async readers(cid: string, seq: number): Promise<{ read: string[]; unread: string[] }> {
     const reply = await this.client.readers(cid, seq);
-    return { read: reply.read as string[], unread: reply.unread as string[] };
+    return { read: reply.read, unread: reply.unread };
   }
 
   async setConversation(cid: string, settings: { pinned?: boolean; muted?: boolean }): Promise<void> {
@@ -148,7 +147,7 @@ class Session implements Backend {
   }
 
   async presence(state?: "online" | "away" | "busy" | "invisible"): Promise<PresenceEntry[]> {
-    return (await this.client.setPresence(state)).users as PresenceEntry[];
+    return (await this.client.setPresence(state)).users;
   }
 
   async callInvite(peer: string, media: "audio" | "video"): Promise<{ call: string; state: string }> {
@@ -175,20 +174,20 @@ class Session implements Backend {
   }
 
   async user(id: string): Promise<User> {
-    return (await this.http.getUser(id)).user as User;
+    return (await this.http.getUser(id)).user;
   }
 
   async searchUsers(q: string): Promise<User[]> {
-    return (await this.http.searchUsers({ q })).users as User[];
+    return (await this.http.searchUsers({ q })).users;
   }
 
   async friends(): Promise<Friend[]> {
-    return (await this.http.listFriends()).friends as Friend[];
+    return (await this.http.listFriends()).friends;
   }
 
   async friendRequests(): Promise<{ incoming: FriendRequest[]; outgoing: FriendRequest[] }> {
     const reply = await this.http.listFriendRequests();
-    return { incoming: reply.incoming as FriendRequest[], outgoing: reply.outgoing as FriendRequest[] };
+    return { incoming: reply.incoming, outgoing: reply.outgoing };
   }
 
   async requestFriend(to: string, message?: string): Promise<void> {
@@ -201,19 +200,19 @@ class Session implements Backend {
   }
 
   async groups(): Promise<Group[]> {
-    return (await this.http.listGroups()).groups as Group[];
+    return (await this.http.listGroups()).groups;
   }
 
   async group(id: string): Promise<Group> {
-    return (await this.http.getGroup(id)).group as Group;
+    return (await this.http.getGroup(id)).group;
   }
 
   async members(id: string): Promise<Member[]> {
-    return (await this.http.listGroupMembers(id, { limit: 200 })).members as Member[];
+    return (await this.http.listGroupMembers(id, { limit: 200 })).members;
   }
 
   async createGroup(name: string, members: string[]): Promise<Group> {
-    return (await this.http.createGroup({ name, members })).group as Group;
+    return (await this.http.createGroup({ name, members })).group;
   }
 
   async invite(id: string, users: string[]): Promise<void> {
@@ -229,7 +228,7 @@ class Session implements Backend {
   }
 
   async inbox(after: number): Promise<Notice[]> {
-    return (await this.client.inbox({ after })).notices as Notice[];
+    return (await this.client.inbox({ after })).notices;
   }
 
   async ackInbox(nseq: number): Promise<void> {
@@ -242,7 +241,7 @@ class Session implements Backend {
 
   async turn(): Promise<TurnCredentials | null> {
     try {
-      return (await this.http.turnCredentials()) as TurnCredentials;
+      return await this.http.turnCredentials();
     } catch (err) {
       if (err instanceof HttpError && err.status === 404) return null;
       throw err;

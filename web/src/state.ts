@@ -96,8 +96,9 @@ export class State {
       if (mine) conv.read_seq = msg.seq;
       else if (msg.kind !== KIND.recall && msg.kind !== KIND.edit) {
         conv.unread = Math.max(0, conv.max_seq - Math.max(conv.read_seq, conv.cleared_seq));
-        const m = msg.mentions;
-        if (m === "@all" || (Array.isArray(m) && m.includes(this.me.id))) conv.mention = true;
+        // "@all" arrives as an entry of the array, like a user id (SPEC.md §5.14).
+        const m = msg.mentions ?? [];
+        if (m.includes("@all") || m.includes(this.me.id)) conv.mention = true;
       } else {
         conv.unread = Math.max(0, conv.max_seq - Math.max(conv.read_seq, conv.cleared_seq));
       }

@@ -26,7 +26,7 @@ from sandcat.domain.codes import VerificationCodes, normalize_email
 from sandcat.domain.keyring import KeyRing
 from sandcat.domain.lockout import LockoutPolicy
 from sandcat.domain.passwords import MAX_PASSWORD, PasswordHasher, check_password_policy
-from sandcat.domain.ratelimit import Limiters, LocalLimiters
+from sandcat.domain.ratelimit import Limiters, LocalLimiters, address_key
 from sandcat.domain.tokens import Tokens
 from sandcat.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from sandcat.ids import new_id, parse_id
@@ -193,7 +193,7 @@ class Accounts:
             low=1,
             high=64,
         )
-        wait = await self._registrations.take(ip or "?")
+        wait = await self._registrations.take(address_key(ip))
         if wait:
             raise RateLimited("too many registrations from this address; wait", retry_after_ms=wait)
         if self._config.email_verification:
@@ -245,7 +245,7 @@ class Accounts:
         """
         device, platform = check_device(device, platform)
         address = ip or "?"
-        wait = await self._address_failures.retry_after_ms(address)
+        wait = await self._address_failures.retry_after_ms(address_key(ip))
         if wait:
             auth_log.info(
                 "login refused (rate limit): too many failed logins from %s",
@@ -274,7 +274,7 @@ class Accounts:
         )
         if user is None or not ok:
             await self._lockout.fail(key)
-            await self._address_failures.hit(address)
+            await self._address_failures.hit(address_key(ip))
             auth_log.info(
                 "login failed: %s from %s",
                 "unknown login" if user is None else f"wrong password for user {user.id}",

@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 from sandcat.clock import Clock
 from sandcat.config import AuthConfig
 from sandcat.domain.keyring import KeyRing
-from sandcat.domain.ratelimit import Limiters, LocalLimiters
+from sandcat.domain.ratelimit import Limiters, LocalLimiters, address_key
 from sandcat.errors import BadRequest, RateLimited
 from sandcat.mail import CodeTemplates, Mail
 from sandcat.store.accounts import CodeStore, UserStore
@@ -95,11 +95,11 @@ class VerificationCodes:
         email = normalize_email(email)
         if purpose not in PURPOSES:
             raise BadRequest("purpose: must be register or reset", field="purpose")
-        for limiter, key in ((self._per_ip, ip or "?"), (self._per_email, email)):
+        for limiter, key in ((self._per_ip, address_key(ip)), (self._per_email, email)):
             wait = await limiter.retry_after_ms(key)
             if wait:
                 raise RateLimited("too many codes requested; wait", retry_after_ms=wait)
-        await self._per_ip.hit(ip or "?")
+        await self._per_ip.hit(address_key(ip))
         await self._per_email.hit(email)
         user = await self._store.find_login(email)
         registered = user is not None and user.email == email
@@ -153,7 +153,7 @@ class VerificationCodes:
             raise BadRequest("email or phone: required")
         limits = (
             (self._per_user, user),
-            (self._per_ip, ip or "?"),
+            (self._per_ip, address_key(ip)),
             (self._per_email, address),
         )
         for limiter, key in limits:

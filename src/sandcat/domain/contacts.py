@@ -17,7 +17,7 @@ from sandcat.clock import Clock
 from sandcat.config import ChatConfig
 from sandcat.domain._text import bounded
 from sandcat.domain.notices import Notifier
-from sandcat.domain.ratelimit import Limiters, LocalLimiters
+from sandcat.domain.ratelimit import Limiters, LocalLimiters, address_key
 from sandcat.errors import BadRequest, RateLimited
 from sandcat.ids import new_id, parse_id
 from sandcat.store.contacts import Blocked, ContactChanges, ContactStore, Friend, FriendRequest
@@ -83,7 +83,7 @@ class Contacts:
         to = parse_id(to, field="to")
         if to == user:
             raise BadRequest("to: cannot befriend yourself", field="to")
-        keys = (f"{user}:{to}", user, ip or "?")
+        keys = (f"{user}:{to}", user, address_key(ip))
         for limiter, key in zip(self._request_limits, keys, strict=True):
             wait = await limiter.retry_after_ms(key)
             if wait:

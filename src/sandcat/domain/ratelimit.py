@@ -14,6 +14,7 @@ someone out (the same holds when Redis loses its data).
 
 from __future__ import annotations
 
+import ipaddress
 from collections import OrderedDict, deque
 from typing import Protocol
 
@@ -22,6 +23,30 @@ from sandcat.domain.lockout import LocalLockout, LockoutPolicy, Lockouts
 
 #: Distinct keys remembered per limiter (~100 bytes each).
 DEFAULT_MAX_KEYS = 100_000
+#: An IPv6 client is counted by this prefix: one subscriber is usually given a
+#: whole /64 and can pick any address in it.
+IPV6_CLIENT_PREFIX = 64
+
+
+def address_key(ip: str | None) -> str:
+    """The key a client address is counted under by per-address limits.
+
+    An IPv4 address is itself (an IPv4-mapped IPv6 address counts as its IPv4
+    address); an IPv6 address counts as its /64 network, so a client cannot
+    spread over the 2**64 addresses one home or server is usually given. No
+    address (or one that does not parse) is counted as itself, "?" if absent.
+    """
+    if not ip:
+        return "?"
+    try:
+        parsed = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False))
+    return str(parsed)
 
 
 class RateLimits(Protocol):

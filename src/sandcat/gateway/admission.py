@@ -6,8 +6,9 @@ the blob files. So the listener counts sockets from accept, not from the
 upgrade (a bare TCP connection that never sends its upgrade holds one for
 ``auth_timeout_s``), and:
 
-- a peer address may hold at most ``max_unauthenticated_per_address``
-  sockets that have not completed HELLO; more are closed at once;
+- a peer address (an IPv6 peer by its /64, ``address_key``) may hold at most
+  ``max_unauthenticated_per_address`` sockets that have not completed HELLO;
+  more are closed at once;
 - the listener holds at most ``max_connections`` sockets, and never more
   than the descriptor limit minus ``reserved_descriptors`` (kept for HTTP
   and storage, so the API still answers while the WebSocket side is full);
@@ -22,6 +23,8 @@ import logging
 import resource
 from collections import Counter
 from collections.abc import Callable
+
+from sandcat.domain.ratelimit import address_key
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +80,13 @@ class Admission:
         counted until ``release``."""
         if self.open >= self._max_open + REFUSING:
             return Verdict.DROP
-        if self._pending[address] >= self._per_address and not (
+        key = address_key(address)
+        if self._pending[key] >= self._per_address and not (
             self._exempt is not None and self._exempt(address)
         ):
             return Verdict.DROP
         self.open += 1
-        self._pending[address] += 1
+        self._pending[key] += 1
         return Verdict.REFUSE if self.open > self._max_open else Verdict.SERVE
 
     def authenticated(self, address: str) -> None:
@@ -95,6 +99,7 @@ class Admission:
             self._forget(address)
 
     def _forget(self, address: str) -> None:
-        self._pending[address] -= 1
-        if self._pending[address] <= 0:
-            del self._pending[address]
+        key = address_key(address)
+        self._pending[key] -= 1
+        if self._pending[key] <= 0:
+            del self._pending[key]

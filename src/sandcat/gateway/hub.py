@@ -58,7 +58,12 @@ class Hub:
         return len(self._users)
 
     def __len__(self) -> int:
+        """Open connections, authenticated or not."""
         return len(self._live)
+
+    def authenticated(self) -> int:
+        """Connections that said HELLO and hold a device slot."""
+        return sum(len(devices) for devices in self._users.values())
 
     def attach(self, conn: Member) -> None:
         """Track a connection from its first moment, before it has said HELLO."""

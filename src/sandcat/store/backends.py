@@ -22,6 +22,7 @@ import trio
 
 from sandcat.clock import Clock
 from sandcat.config import Config
+from sandcat.domain.census import CensusStore
 from sandcat.domain.inbox_relay import NoticeOutbox
 from sandcat.errors import ConfigError
 from sandcat.private_files import make_private_dir
@@ -37,6 +38,7 @@ from sandcat.store.outbox import Outbox
 from sandcat.store.reach import ReachStore
 from sandcat.store.sql._tx import Database, Dialect
 from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.census import SqlCensusStore
 from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sql.conversation_list import SqlConversationStore
 from sandcat.store.sql.files import SqlFileStore
@@ -65,6 +67,8 @@ class Stores:
     history: HistoryStore
     #: The access-token signing keys (both backends, one implementation).
     token_keys: TokenKeyStore
+    #: Counts of accounts and live sessions (the cluster-wide gauges).
+    census: CensusStore
     janitor: Janitor | None = None
     #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
     outbox: Outbox | None = None
@@ -146,6 +150,7 @@ class _SqlStores(TypedDict):
     conversations: SqlConversationStore
     history: SqlHistoryStore
     reach: SqlReachStore
+    census: SqlCensusStore
 
 
 def _sql_stores(db: Database, dialect: Dialect) -> _SqlStores:
@@ -159,6 +164,7 @@ def _sql_stores(db: Database, dialect: Dialect) -> _SqlStores:
         conversations=SqlConversationStore(db, dialect),
         history=SqlHistoryStore(db, dialect),
         reach=SqlReachStore(db, dialect),
+        census=SqlCensusStore(db, dialect),
     )
 
 
