@@ -122,20 +122,21 @@ def browser(session: nox.Session) -> None:
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
-    """Coverage-guided fuzzing (atheris) of the frame decoder and of the HTTP API's
-    JSON body parsing, for a bounded time: ``nox -s fuzz -- SECONDS`` (default 60,
-    split between the two targets). A finding fails the session; its input is
-    kept in fuzz-crashes/ (reproduce: ``python tools/fuzz.py TARGET FILE``)."""
+    """Coverage-guided fuzzing (atheris) of the frame decoder, the WebSocket frame
+    parser and the HTTP API's JSON body parsing, for a bounded time:
+    ``nox -s fuzz -- SECONDS`` (default 60, split between the three targets). A finding
+    fails the session; its input is kept in fuzz-crashes/ (reproduce:
+    ``python tools/fuzz.py TARGET FILE``)."""
     session.install("-e", ".", "atheris>=2.3")
     seconds = int(session.posargs[0]) if session.posargs else 60
     crashes = "fuzz-crashes"
     session.run("mkdir", "-p", crashes, external=True)
-    for target in ("frames", "json"):
+    for target in ("frames", "websocket", "json"):
         session.run(
             "python",
             "tools/fuzz.py",
             target,
-            f"-max_total_time={max(1, seconds // 2)}",
+            f"-max_total_time={max(1, seconds // 3)}",
             # One input may take at most this long (a decoder stall is a finding).
             "-timeout=10",
             "-rss_limit_mb=2048",

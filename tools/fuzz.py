@@ -1,10 +1,15 @@
 """Coverage-guided fuzzing (atheris) of what a peer's bytes reach first.
 
-Two targets, run one after the other by ``nox -s fuzz`` for a bounded time:
+Three targets, run one after the other by ``nox -s fuzz`` for a bounded time:
 
 - ``frames``: ``sandcat.protocol.decode_client`` / ``decode_server`` on any
   bytes. The only exception allowed is a ``ProtocolError``; a frame that
   decodes must encode and decode back to the same frame.
+- ``websocket``: the gateway's client frame parser
+  (``sandcat.gateway.frames.FrameReader``) on any bytes, fed whole and again
+  cut in two at a point the input chooses. It may only end reading with a
+  ``FrameError``, and both feedings must read the same messages and end the
+  same way.
 - ``json``: the HTTP API's JSON body parsing (``sandcat.api.payload``) and the
   typed getters and profile / name / avatar checks the routes apply to the
   parsed values. The only exception allowed is a ``ClientError`` (an HTTP 4xx).
@@ -13,7 +18,7 @@ Anything else is a finding: atheris stops, prints the traceback and writes the
 input to ``crash-*`` in the working directory (run it again with
 ``python tools/fuzz.py TARGET CRASH_FILE`` to reproduce).
 
-Usage: ``python tools/fuzz.py {frames,json} [libFuzzer options]``, e.g.
+Usage: ``python tools/fuzz.py {frames,websocket,json} [libFuzzer options]``, e.g.
 ``-max_total_time=30``. Seeds come from protocol/vectors (frames).
 """
 
@@ -34,6 +39,7 @@ with atheris.instrument_imports(include=["sandcat"]):
     from sandcat.domain.avatars import avatar_ref
     from sandcat.domain.profiles import _clean
     from sandcat.errors import ClientError
+    from sandcat.gateway.frames import FrameReader
     from sandcat.protocol import ProtocolError, decode_client, decode_server, encode
     from sandcat.store.accounts import PROFILE_FIELDS
 
@@ -50,6 +56,24 @@ def fuzz_frames(data: bytes) -> None:
         again = decode(encode(frame))  # type: ignore[arg-type]
         if again != frame:
             raise AssertionError(f"round trip changed {frame!r} into {again!r}")
+
+
+def fuzz_websocket(data: bytes) -> None:
+    if not data:
+        return
+    whole, split = FrameReader(4096), FrameReader(4096)
+    read = whole.feed(data[1:])
+    cut = 1 + data[0] * len(data) // 256
+    read_split = split.feed(data[1:cut]) + split.feed(data[cut:])
+    outcome = (read, list(whole.messages), whole.closed, whole.error and whole.error.code)
+    outcome_split = (
+        read_split,
+        list(split.messages),
+        split.closed,
+        split.error and split.error.code,
+    )
+    if outcome != outcome_split:
+        raise AssertionError(f"cutting the input changed {outcome!r} into {outcome_split!r}")
 
 
 def fuzz_json(data: bytes) -> None:
@@ -86,7 +110,12 @@ def _getters(body: JsonBody) -> None:
 def _seeds(target: str) -> Path:
     """A corpus directory with the golden vectors (frames) or a few bodies (json)."""
     corpus = Path(tempfile.mkdtemp(prefix=f"sandcat-fuzz-{target}-"))
-    if target == "frames":
+    if target == "websocket":
+        # A masked binary frame, a ping, a fragmented text and a close.
+        (corpus / "frames").write_bytes(
+            b"\x00\x82\x83abcd\x01\x02\x03\x89\x80abcd\x01\x81abcd\x00\x80\x80abcd\x88\x82abcdbj"
+        )
+    elif target == "frames":
         for vectors in sorted((ROOT / "protocol" / "vectors").glob("*.json")):
             for index, case in enumerate(json.loads(vectors.read_text(encoding="utf-8"))):
                 if isinstance(case, dict) and isinstance(case.get("hex"), str):
@@ -103,13 +132,14 @@ def _seeds(target: str) -> Path:
 
 
 def main() -> None:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("frames", "json"):
-        sys.exit("usage: fuzz.py {frames,json} [libFuzzer options]")
+    targets = {"frames": fuzz_frames, "websocket": fuzz_websocket, "json": fuzz_json}
+    if len(sys.argv) < 2 or sys.argv[1] not in targets:
+        sys.exit("usage: fuzz.py {frames,websocket,json} [libFuzzer options]")
     target = sys.argv[1]
     args = [sys.argv[0], *sys.argv[2:]]
     if not any(not arg.startswith("-") for arg in args[1:]):
         args.append(str(_seeds(target)))
-    atheris.Setup(args, fuzz_frames if target == "frames" else fuzz_json)
+    atheris.Setup(args, targets[target])
     atheris.Fuzz()
 
 

@@ -12,11 +12,12 @@ import pytest
 import trio
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Request
+from wsproto.frame_protocol import FrameProtocol
 
 from sandcat.app import Server
 from sandcat.gateway.connection import Connection
 from sandcat.protocol import Hello, Msg, Ok, Ping, Send, decode_server, encode
-from tests.gateway.raw import Connect, ok_body
+from tests.gateway.raw import Connect, Deaf, ok_body
 from tests.scene import Api
 
 _TIMEOUT_S = 5
@@ -200,3 +201,29 @@ async def test_a_bug_below_the_session_drops_only_that_socket(
     assert await victim.close_code() in (-1, 1006)
     assert "WebSocket connection failed" in caplog.text
     assert isinstance(await control.request(Ping(rid=control.rid())), Ok)
+
+
+@pytest.mark.parametrize(
+    ("bad_frame", "code"),
+    [
+        pytest.param(b"\x82\x02hi", 1002, id="unmasked"),
+        pytest.param(b"\xc2\x80\x00\x00\x00\x00", 1002, id="rsv1"),
+        pytest.param(b"\x81\x81\x00\x00\x00\x00\xff", 1007, id="text-not-utf8"),
+        pytest.param(b"\x82\xff" + (1 << 20).to_bytes(8, "big") + b"\0" * 4, 1009, id="too-big"),
+    ],
+)
+async def test_a_frame_breaking_rfc_6455_closes_after_the_requests_before_it_are_answered(
+    server: Server, api: Api, connect: Connect, bad_frame: bytes, code: int
+) -> None:
+    alice = await api.account()
+    hello = Hello(rid=1, token=alice.token, device="hostile", platform="t")
+    client = FrameProtocol(client=True, extensions=[])
+    async with await Deaf.open(server.ws_port) as hostile:
+        # The HELLO and the broken frame in one write: the HELLO is still served.
+        await hostile.send_raw(bytes(client.send_data(encode(hello))) + bad_frame)
+        reply = await hostile._next_event()
+        assert isinstance(reply, BytesMessage), reply
+        assert isinstance(decode_server(bytes(reply.data)), Ok)
+        assert await hostile.close_code() == code
+        await hostile.finish_close()
+    await _still_serves(connect, api)

@@ -4,7 +4,10 @@ The gateway used trio-websocket until the bench showed its per-frame cost set
 the server's ceiling (a lock, a checkpointed ``send_all`` and one system call
 per frame, and a second task per connection to read; bench/RESULTS.md). Here:
 
-- Reading: the connection's own task calls ``receive``; wsproto parses.
+- Reading: the connection's own task calls ``receive``; ``FrameReader``
+  (gateway/frames.py) parses client frames by hand, with every rule wsproto
+  enforced (the profile showed wsproto's per-frame objects were most of the
+  cost of reading a message).
 - Writing: ``send`` appends a frame to the socket's outbox and never blocks.
   The ``Flusher`` (one task per listener) writes every outbox that got frames,
   once per scheduler tick, with one non-blocking ``send()`` of all that is
@@ -16,8 +19,8 @@ per frame, and a second task per connection to read; bench/RESULTS.md). Here:
 - Closing: ``aclose`` finishes the frame being written (or everything queued),
   writes the close frame, waits for the peer's, then closes the socket.
 
-Data frames are encoded here (a server's frames are unmasked and no extension
-is negotiated); control frames and the handshake go through wsproto.
+All frames are encoded here (a server's frames are unmasked and no extension
+is negotiated); only the opening handshake goes through wsproto.
 """
 
 from __future__ import annotations
@@ -30,21 +33,19 @@ from dataclasses import dataclass
 
 import trio
 from wsproto import ConnectionType
-from wsproto.connection import Connection as Protocol
 from wsproto.connection import ConnectionState
-from wsproto.events import (
-    AcceptConnection,
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    Pong,
-    RejectConnection,
-    RejectData,
-    Request,
-    TextMessage,
-)
+from wsproto.events import AcceptConnection, RejectConnection, RejectData, Request
 from wsproto.handshake import H11Handshake
 from wsproto.utilities import RemoteProtocolError
+
+from sandcat.gateway.frames import (
+    NO_STATUS,
+    PING,
+    PONG,
+    FrameReader,
+    close_frame,
+    control_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ _NOTSENT_LOWAT = 2**14
 PEER_CLOSE_TIMEOUT_S = 1.0
 #: 1006: the connection dropped without a close frame (never sent on the wire).
 ABNORMAL = 1006
-#: 1009: a message larger than the limit.
-TOO_BIG = 1009
 
 
 class ConnectionClosed(Exception):
@@ -112,13 +111,12 @@ class Flusher:
 class WebSocket:
     """One accepted WebSocket; see the module docstring for who reads and writes."""
 
-    def __init__(
-        self, sock: socket.socket, protocol: Protocol, flusher: Flusher, *, max_message_bytes: int
-    ) -> None:
+    def __init__(self, sock: socket.socket, flusher: Flusher, *, max_message_bytes: int) -> None:
         self._sock = sock
-        self._ws = protocol
+        #: RFC 6455's connection state, as wsproto names it.
+        self._state = ConnectionState.OPEN
+        self._reader = FrameReader(max_message_bytes)
         self._flusher = flusher
-        self._max = max_message_bytes
         # The outbox: unsent bytes, and the absolute end offset of every frame
         # in it that is not fully sent yet (``appended``/``sent`` count all
         # bytes ever queued/written; ``done`` is the end of the last whole frame).
@@ -132,9 +130,7 @@ class WebSocket:
         #: Tasks waiting for the outbox to shrink (``wait_queued_at_most``).
         self._drained = trio.lowlevel.ParkingLot()
         self._pongs = trio.lowlevel.ParkingLot()
-        self._messages: deque[bytes | str] = deque()
-        self._parts: list[bytes | bytearray | str] = []
-        self._size = 0
+        self._messages = self._reader.messages
         self._ending: ConnectionClosed | None = None
         self._broken = False
         self._closed = False
@@ -158,11 +154,11 @@ class WebSocket:
 
     def send(self, message: bytes) -> None:
         """Queue one binary message; dropped once this side has sent its close frame."""
-        if self._ws.state is ConnectionState.OPEN:
+        if self._state is ConnectionState.OPEN:
             self._append(data_frame(message))
 
     def send_text(self, message: str) -> None:
-        if self._ws.state is ConnectionState.OPEN:
+        if self._state is ConnectionState.OPEN:
             self._append(data_frame(message.encode(), text=True))
 
     def _append(self, frame: bytes | bytearray) -> None:
@@ -246,16 +242,14 @@ class WebSocket:
         while not self._messages:
             if self._ending is not None:
                 self._finish_reading()
-            data = await self._recv()
-            self._ws.receive_data(data or None)
-            self._take_events()
+            self._take(await self._recv())
         return self._messages.popleft()
 
     async def ping(self, payload: bytes = b"") -> None:
         """Send a ping; return once a pong (any pong) has arrived."""
-        if self._ws.state is not ConnectionState.OPEN or self._broken or self._closed:
+        if self._state is not ConnectionState.OPEN or self._broken or self._closed:
             raise ConnectionClosed(ABNORMAL, "not open")
-        self._append(self._ws.send(Ping(payload=payload)))
+        self._append(control_frame(PING, payload))
         await self._pongs.park()
 
     async def _recv(self) -> bytes:
@@ -270,48 +264,40 @@ class WebSocket:
             await trio.lowlevel.checkpoint()
             return data
 
-    def _take_events(self) -> None:
-        for event in self._ws.events():
-            if isinstance(event, BytesMessage | TextMessage):
-                self._size += len(event.data)
-                if self._size > self._max:
-                    self._end(TOO_BIG, f"message larger than {self._max} bytes")
-                    return
-                self._parts.append(event.data)
-                if event.message_finished:
-                    self._messages.append(self._whole(text=isinstance(event, TextMessage)))
-            elif isinstance(event, Ping):
-                if self._ws.state is ConnectionState.OPEN:
-                    self._append(self._ws.send(event.response()))
-            elif isinstance(event, Pong):
+    def _take(self, data: bytes) -> None:
+        """Parse ``data``: messages queue up, pings are answered, a close ends reading."""
+        if not data:
+            # The stream ended without a close frame (RFC 6455 §7.1.5).
+            self._state = ConnectionState.CLOSED
+            self._end(ABNORMAL, "")
+            return
+        reader = self._reader
+        for opcode, payload in reader.feed(data):
+            if opcode == PING:
+                if self._state is ConnectionState.OPEN:
+                    self._append(control_frame(PONG, payload))
+            else:
                 self._pongs.unpark_all()
-            elif isinstance(event, CloseConnection):  # pragma: no branch - no other events
-                # REMOTE_CLOSING: the peer's close, answered below; OPEN: wsproto
-                # found a protocol error and this side closes with its code.
-                self._end(event.code, event.reason or "")
-                return
-
-    def _whole(self, *, text: bool) -> bytes | str:
-        parts, self._parts, self._size = self._parts, [], 0
-        if text:
-            return "".join(parts)  # type: ignore[arg-type]
-        if len(parts) == 1 and isinstance(parts[0], bytes):
-            return parts[0]
-        return b"".join(parts)  # type: ignore[arg-type]
+        if reader.closed is not None:
+            self._state = ConnectionState.REMOTE_CLOSING
+            self._end(*reader.closed)
+        elif reader.error is not None:
+            # This side closes with the rule's code once the messages before it are served.
+            self._end(reader.error.code, reader.error.reason)
 
     def _end(self, code: int, reason: str) -> None:
         """Reading is over after the messages already taken (they are served first)."""
-        self._ending = ConnectionClosed(code, reason)
-        self._parts, self._size = [], 0
+        if self._ending is None:
+            self._ending = ConnectionClosed(code, reason)
 
     def _finish_reading(self) -> None:
         """Answer the peer's close, or close with the code reading ended on; raise it."""
         ending = self._ending
         assert ending is not None
-        if self._ws.state is ConnectionState.REMOTE_CLOSING:
-            self._append(self._ws.send(CloseConnection(code=ending.code)))
-        elif self._ws.state is ConnectionState.OPEN:
-            self._append(self._ws.send(CloseConnection(code=ending.code, reason=ending.reason)))
+        if self._state is ConnectionState.REMOTE_CLOSING:
+            self._send_close(None if ending.code == NO_STATUS else ending.code, "")
+        elif self._state is ConnectionState.OPEN:
+            self._send_close(ending.code, ending.reason)
         raise ConnectionClosed(ending.code, ending.reason)
 
     # -- closing -----------------------------------------------------------------------
@@ -329,23 +315,42 @@ class WebSocket:
         try:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(timeout_s):
-                    if self._ws.state is ConnectionState.OPEN:
+                    if self._state is ConnectionState.OPEN:
                         if not keep_queued:
                             self._drop_queued()
-                        self._append(self._ws.send(CloseConnection(code=code, reason=reason)))
-                    elif self._ws.state is ConnectionState.REMOTE_CLOSING:
-                        self._append(self._ws.send(CloseConnection(code=code)))
+                        self._send_close(code, reason)
+                    elif self._state is ConnectionState.REMOTE_CLOSING:
+                        self._send_close(code, "")
                     await self._write_out()
                 # RFC 6455 §7.1.1: the server closes TCP once the close
                 # handshake is done, i.e. when the peer's close frame is in.
                 with trio.move_on_after(PEER_CLOSE_TIMEOUT_S):
-                    while self._ws.state is ConnectionState.LOCAL_CLOSING and not self._out:
-                        data = await self._recv()
-                        self._ws.receive_data(data or None)
-                        if any(isinstance(event, CloseConnection) for event in self._ws.events()):
+                    while self._state is ConnectionState.LOCAL_CLOSING and not self._out:
+                        if self._answered(await self._recv()):
                             break
         finally:
             self._close_socket()
+
+    def _send_close(self, code: int | None, reason: str) -> None:
+        """Queue this side's close frame: it closes, or answers the peer's close."""
+        self._append(close_frame(code, reason))
+        if self._state is ConnectionState.REMOTE_CLOSING:
+            self._state = ConnectionState.CLOSED
+        else:
+            self._state = ConnectionState.LOCAL_CLOSING
+
+    def _answered(self, data: bytes) -> bool:
+        """After this side's close: True once the peer's close (or the end, or a
+        newly broken rule) arrived; what came before it is dropped."""
+        reader = self._reader
+        if data:
+            if reader.done:
+                return False  # a rule broke earlier: nothing more is read, wait for the end
+            reader.feed(data)
+            if not reader.done:
+                return False
+        self._state = ConnectionState.CLOSED
+        return True
 
     def _close_socket(self) -> None:
         if not self._closed:
@@ -378,9 +383,7 @@ class Upgrade:
 
     def accept(self, subprotocol: str | None, *, max_message_bytes: int) -> WebSocket:
         data = self._handshake.send(AcceptConnection(subprotocol=subprotocol))
-        protocol = self._handshake.connection
-        assert protocol is not None
-        ws = WebSocket(self._sock, protocol, self._flusher, max_message_bytes=max_message_bytes)
+        ws = WebSocket(self._sock, self._flusher, max_message_bytes=max_message_bytes)
         ws._append(data)  # the 101 response
         ws.flush()
         return ws
