@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from sandcat import __version__
+from sandcat.admin_cli import add_admin_parser, run_admin
 from sandcat.config import Config, load_config
 from sandcat.domain.keyring import Rotation
 from sandcat.errors import ConfigError, Conflict, StoreUnavailable, Unavailable
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+    add_admin_parser(commands, _common_options)
     for name, text, where in (
         ("backup", "snapshot the SQLite database (online) and copy the local blobs", "dest"),
         ("restore", "put a backup into an empty data directory", "source"),
@@ -82,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
             "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
         )
     return parser
+
+
+def _common_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", help="TOML configuration file")
+    command.add_argument("--data-dir", help="the data directory (default ./sandcat-data)")
+    command.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
 
 
 def _positive(text: str) -> int:
@@ -129,6 +139,8 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
         return _rotate_token_key(config)
     if args.command in ("backup", "restore", "check"):
         return _backup_command(args, config)
+    if args.command == "admin":
+        return run_admin(args, config, passwords=passwords)
     if args.workers > 1:
         from sandcat.supervisor import run_workers
 

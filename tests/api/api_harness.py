@@ -27,6 +27,7 @@ from sandcat.mail import Mail
 from sandcat.store.backends import Stores
 from sandcat.store.inbox import Notice
 from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.admin import SqlAdminStore
 from sandcat.store.sql.census import SqlCensusStore
 from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sql.conversation_list import SqlConversationStore
@@ -34,6 +35,7 @@ from sandcat.store.sql.files import SqlFileStore
 from sandcat.store.sql.groups.backend import SqlGroupStore
 from sandcat.store.sql.history import SqlHistoryStore
 from sandcat.store.sql.inbox import SqlInboxStore
+from sandcat.store.sql.revocation_log import SqlRevocationLog
 from sandcat.store.sql.token_keys import TokenKeyStore
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.append import message_store
@@ -190,6 +192,8 @@ async def open_api(
             history=SqlHistoryStore(db, SQLITE),
             token_keys=TokenKeyStore(db, SQLITE),
             census=SqlCensusStore(db, SQLITE),
+            admin=SqlAdminStore(db, SQLITE),
+            revocation_log=SqlRevocationLog(db, SQLITE, clock=clock),
         )
         services = build_services(
             stores,

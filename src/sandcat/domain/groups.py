@@ -127,6 +127,10 @@ class Groups:
             raise NotFound("no such group")
         return GroupDetail(group, members)
 
+    async def group(self, group_id: str) -> Group | None:
+        """The group ``group_id``, dismissed or not, whoever asks (server admins)."""
+        return await self._store.get_group(group_id)
+
     async def mine(self, user: str) -> list[Group]:
         """The groups ``user`` belongs to."""
         return await self._store.list_groups(user)

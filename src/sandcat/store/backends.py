@@ -12,7 +12,7 @@ inbox table becomes ``Stores.notice_outbox`` (``sandcat.domain.inbox_relay``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -38,6 +38,7 @@ from sandcat.store.outbox import Outbox
 from sandcat.store.reach import ReachStore
 from sandcat.store.sql._tx import Database, Dialect
 from sandcat.store.sql.accounts import SqlAccountStore
+from sandcat.store.sql.admin import SqlAdminStore
 from sandcat.store.sql.census import SqlCensusStore
 from sandcat.store.sql.contacts import SqlContactStore
 from sandcat.store.sql.conversation_list import SqlConversationStore
@@ -46,6 +47,7 @@ from sandcat.store.sql.groups.backend import SqlGroupStore
 from sandcat.store.sql.history import SqlHistoryStore
 from sandcat.store.sql.inbox import SqlInboxStore
 from sandcat.store.sql.reach import SqlReachStore
+from sandcat.store.sql.revocation_log import SqlRevocationLog
 from sandcat.store.sql.token_keys import TokenKeyStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
@@ -69,6 +71,10 @@ class Stores:
     token_keys: TokenKeyStore
     #: Counts of accounts and live sessions (the cluster-wide gauges).
     census: CensusStore
+    #: The server-admin role, the audit log and the statistics.
+    admin: SqlAdminStore
+    #: The revocation log in the database, for servers without Redis.
+    revocation_log: SqlRevocationLog
     janitor: Janitor | None = None
     #: Cluster mode: this instance's outbox (PostgreSQL with Kafka).
     outbox: Outbox | None = None
@@ -121,13 +127,17 @@ def check_bus(config: Config) -> None:
 
 
 @asynccontextmanager
-async def open_stores(config: Config, clock: Clock, *, instance: str = "") -> AsyncIterator[Stores]:
+async def open_stores(
+    config: Config, clock: Clock, *, instance: str = "", serving: bool = True
+) -> AsyncIterator[Stores]:
     """Open the configured database (migrating it) and the stores over it.
 
     ``instance`` names this process as the owner of the outbox rows it writes.
+    ``serving=False`` (``sandcat admin``) opens an embedded database beside a
+    running server instead of taking the one-server lock.
     """
     check_bus(config)
-    async with _open_relational(config, clock, instance) as stores:
+    async with _open_relational(config, clock, instance, serving) as stores:
         if not config.backends.mongo_url:
             yield stores
             return
@@ -146,6 +156,8 @@ class _SqlStores(TypedDict):
     contacts: SqlContactStore
     files: SqlFileStore
     token_keys: TokenKeyStore
+    admin: SqlAdminStore
+    revocation_log: SqlRevocationLog
     inbox: SqlInboxStore
     conversations: SqlConversationStore
     history: SqlHistoryStore
@@ -153,9 +165,11 @@ class _SqlStores(TypedDict):
     census: SqlCensusStore
 
 
-def _sql_stores(db: Database, dialect: Dialect) -> _SqlStores:
+def _sql_stores(db: Database, dialect: Dialect, clock: Clock) -> _SqlStores:
     """The stores written once over ``store.sql``: the same set for either engine."""
     return _SqlStores(
+        admin=SqlAdminStore(db, dialect),
+        revocation_log=SqlRevocationLog(db, dialect, clock=clock),
         accounts=SqlAccountStore(db, dialect),
         contacts=SqlContactStore(db, dialect),
         files=SqlFileStore(db, dialect),
@@ -169,7 +183,9 @@ def _sql_stores(db: Database, dialect: Dialect) -> _SqlStores:
 
 
 @asynccontextmanager
-async def _open_relational(config: Config, clock: Clock, instance: str) -> AsyncIterator[Stores]:
+async def _open_relational(
+    config: Config, clock: Clock, instance: str, serving: bool
+) -> AsyncIterator[Stores]:
     if is_postgres(config):
         async with _open_postgres(config, clock, instance) as stores:
             yield stores
@@ -180,7 +196,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
     from sandcat.store.sqlite.lock import serve_lock
 
     path = ready_sqlite_path(config)
-    with serve_lock(path):
+    with serve_lock(path) if serving else nullcontext():
         async with open_database(path, synchronous=config.backends.sqlite_synchronous) as db:
             janitor = None
             if config.retention.messages_days:
@@ -195,7 +211,7 @@ async def _open_relational(config: Config, clock: Clock, instance: str) -> Async
                 )
             yield Stores(
                 kind="sqlite",
-                **_sql_stores(db, SQLITE),
+                **_sql_stores(db, SQLITE, clock),
                 groups=SqlGroupStore(db, SQLITE),
                 messages=sqlite_messages(db),
                 janitor=janitor,
@@ -235,7 +251,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
             outbox = Outbox(PostgresOutboxStore(db), owner=instance, signal=OutboxSignal())
         yield Stores(
             kind="postgres",
-            **_sql_stores(db, POSTGRES),
+            **_sql_stores(db, POSTGRES, clock),
             groups=SqlGroupStore(
                 db,
                 dialect(None if outbox is None else outbox.owner),

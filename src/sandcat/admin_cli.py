@@ -1,0 +1,398 @@
+"""``sandcat admin …``: server administration from the command line (README.md,
+"Operating Sandcat": Admin).
+
+Works against the configured database (the SQLite data directory or the
+PostgreSQL URL, from the same config file, environment and flags as ``sandcat
+serve``) whether a server runs or not. The actor of every action is
+``cli:<os user>`` and its origin ``cli``. Output is text, or one JSON document
+with ``--json``. Exit status: 0 done, 1 refused (no such user, a conflict, bad
+input, storage unavailable), 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+import trio
+
+from sandcat.config import Config
+from sandcat.domain.admin import Actor, Admin, Overview
+from sandcat.domain.passwords import PasswordHasher
+from sandcat.errors import BadRequest, ConfigError, SandcatError, StoreUnavailable
+from sandcat.store.accounts import SessionInfo
+from sandcat.store.admin import AuditEntry
+
+#: Seconds to wait for a running instance's /metrics (connections in ``stats``).
+_METRICS_TIMEOUT_S = 2.0
+
+Output = dict[str, Any]
+
+
+def add_admin_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
+    """The ``admin`` command group of ``sandcat`` (``common`` adds --config and friends)."""
+    admin = commands.add_parser("admin", help="administer users, groups and the server")
+    actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def action(name: str, text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = actions.add_parser(name, help=text, description=text)
+        common(parser)
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
+        return parser
+
+    create = action("create-user", "create an account (no rate limit, no email code)")
+    create.add_argument("username")
+    create.add_argument("--email", help="the account's email address")
+    create.add_argument(
+        "--email-verified",
+        action="store_true",
+        help="store --email as verified (otherwise the user adds it with the emailed code)",
+    )
+    create.add_argument("--display-name")
+    _password_options(create)
+    password = action("set-password", "set a user's password; every session of theirs ends")
+    password.add_argument("user", help="id, username, email or phone")
+    _password_options(password)
+    for name, text in (
+        ("disable", "disable an account: no login, every session and socket ends (4007)"),
+        ("enable", "enable a disabled account"),
+        ("sessions", "list a user's live sessions"),
+        ("grant-admin", "make a user a server admin (the only way to)"),
+        ("revoke-admin", "take the server admin role away"),
+    ):
+        action(name, text).add_argument("user", help="id, username, email or phone")
+    revoke = action("revoke-sessions", "end one session of a user, or all of them")
+    revoke.add_argument("user", help="id, username, email or phone")
+    revoke.add_argument("--session", help="the session id (default: every session)")
+    action("lookup", "find a user by id, username, email or phone").add_argument("query")
+    action("dismiss-group", "dismiss a group, as its owner would").add_argument("group")
+    stats = action("stats", "users, sessions, connections, messages, files, sends per day")
+    stats.add_argument("--days", type=int, default=7, help="days of sends to count (default 7)")
+    broadcast = action("broadcast", "a system notice in every user's inbox")
+    broadcast.add_argument("text")
+    broadcast.add_argument("--level", choices=["info", "warning"], default="info")
+    audit = action("audit", "the audit log of admin actions, newest first")
+    audit.add_argument("--actor", help="a user id, or cli:<os user>")
+    audit.add_argument("--action", dest="what", help="e.g. disable, create-user")
+    audit.add_argument("--since", help="ISO 8601 time (UTC unless it says) or epoch ms")
+    audit.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+
+
+def _password_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from standard input (else it is asked for)",
+    )
+
+
+def run_admin(
+    args: argparse.Namespace, config: Config, *, passwords: PasswordHasher | None = None
+) -> int:
+    """Run one ``sandcat admin`` action; the exit status. ``passwords`` replaces the
+    configured hasher (the test suite's cheaper one)."""
+    try:
+        request = _request(args)
+        output = trio.run(_run, config, request, passwords)
+    except ConfigError as exc:
+        print(f"sandcat: {exc}", file=sys.stderr)
+        return 2
+    except StoreUnavailable as exc:
+        print(f"sandcat admin: storage unavailable: {exc.message}", file=sys.stderr)
+        return 1
+    except SandcatError as exc:
+        print(f"sandcat admin {args.action}: {exc.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(output, indent=2, sort_keys=True))
+    else:
+        print(_text(args.action, output))
+    return 0
+
+
+Request = Callable[[Admin, Actor], Coroutine[Any, Any, Output]]
+
+
+def _request(args: argparse.Namespace) -> Request:
+    """What to do once the stores are open (passwords are read before they are)."""
+    action = args.action
+    if action == "create-user":
+        password = _password(args)
+
+        async def create(admin: Admin, actor: Actor) -> Output:
+            view = await admin.create_user(
+                actor,
+                username=args.username,
+                password=password,
+                email=args.email,
+                email_verified=args.email_verified,
+                display_name=args.display_name,
+            )
+            return {"user": view.as_dict()}
+
+        return create
+    if action == "set-password":
+        new = _password(args)
+
+        async def set_password(admin: Admin, actor: Actor) -> Output:
+            ended = await admin.set_password(actor, args.user, new)
+            return {"user": args.user, "ended_sessions": ended}
+
+        return set_password
+    simple: dict[str, Request] = {
+        "disable": lambda admin, actor: _ended(admin.disable(actor, args.user)),
+        "enable": lambda admin, actor: _flag("enabled", admin.enable(actor, args.user)),
+        "grant-admin": lambda admin, actor: _flag("granted", admin.grant_admin(actor, args.user)),
+        "revoke-admin": lambda admin, actor: _flag("revoked", admin.revoke_admin(actor, args.user)),
+        "revoke-sessions": lambda admin, actor: _ended(
+            admin.revoke_sessions(actor, args.user, args.session)
+        ),
+        "sessions": lambda admin, actor: _sessions(admin, args.user),
+        "lookup": lambda admin, actor: _lookup(admin, args.query),
+        "dismiss-group": lambda admin, actor: _dismissed(admin, actor, args.group),
+        "stats": lambda admin, actor: _stats(admin, args.days),
+        "broadcast": lambda admin, actor: _broadcast(admin, actor, args.text, args.level),
+        "audit": lambda admin, actor: _audit(
+            admin, args.actor, args.what, _since(args.since), args.limit
+        ),
+    }
+    return simple[action]
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("new password: ")
+    if getpass.getpass("again: ") != first:
+        raise BadRequest("the two passwords differ", field="password")
+    return first
+
+
+def _since(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadRequest("--since: must be an ISO 8601 time or epoch ms", field="since") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+async def _ended(done: Coroutine[Any, Any, list[str]]) -> Output:
+    return {"ended_sessions": await done}
+
+
+async def _flag(name: str, done: Coroutine[Any, Any, bool]) -> Output:
+    return {name: await done}
+
+
+async def _sessions(admin: Admin, user: str) -> Output:
+    view, sessions = await admin.sessions(user)
+    return {"user": view.as_dict(), "sessions": [session_dict(s) for s in sessions]}
+
+
+async def _lookup(admin: Admin, query: str) -> Output:
+    return {"users": [view.as_dict() for view in await admin.lookup(query)]}
+
+
+async def _dismissed(admin: Admin, actor: Actor, group: str) -> Output:
+    await admin.dismiss_group(actor, group)
+    return {"dismissed": group}
+
+
+async def _stats(admin: Admin, days: int) -> Output:
+    return stats_dict(await admin.stats(days=days), scope="running instances")
+
+
+async def _broadcast(admin: Admin, actor: Actor, text: str, level: str) -> Output:
+    return {"users": await admin.broadcast(actor, text, level=level)}
+
+
+async def _audit(
+    admin: Admin, actor: str | None, action: str | None, since: int | None, limit: int
+) -> Output:
+    entries = await admin.audit(actor=actor, action=action, since_ms=since, limit=limit)
+    return {"entries": [audit_dict(entry) for entry in entries]}
+
+
+def session_dict(session: SessionInfo) -> Output:
+    return {
+        "id": session.id,
+        "device": session.device,
+        "platform": session.platform,
+        "created_at": session.created_at,
+        "last_used_at": session.last_used_at,
+        "expires_at": session.expires_at,
+        "ip": session.ip,
+    }
+
+
+def audit_dict(entry: AuditEntry) -> Output:
+    return {
+        "id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "origin": entry.origin,
+        "detail": entry.detail,
+    }
+
+
+def stats_dict(overview: Overview, *, scope: str) -> Output:
+    stats = overview.stats
+    return {
+        "users": stats.users,
+        "disabled_users": stats.disabled_users,
+        "deleted_users": stats.deleted_users,
+        "active_sessions": stats.active_sessions,
+        "connections": overview.connections,
+        "connections_scope": scope,
+        "messages": stats.messages,
+        "files": stats.files,
+        "file_bytes": stats.file_bytes,
+        "sends_per_day": [{"day": _day(day), "messages": n} for day, n in stats.sends_per_day],
+    }
+
+
+async def _run(config: Config, request: Request, passwords: PasswordHasher | None) -> Output:
+    from sandcat.clock import system_clock
+    from sandcat.domain.groups import Groups
+    from sandcat.pipeline.relay import new_instance_id
+    from sandcat.store.backends import open_stores
+    from sandcat.store.shared import open_shared_state
+
+    clock = system_clock
+    async with (
+        open_stores(config, clock, instance=new_instance_id(), serving=False) as stores,
+        open_shared_state(config, clock) as shared,
+    ):
+        admin = Admin(
+            accounts=stores.accounts,
+            store=stores.admin,
+            groups=Groups(stores.groups, config=config.chat, clock=clock),
+            inbox=stores.inbox,
+            passwords=passwords or PasswordHasher.from_config(config.auth),
+            clock=clock,
+            revocations=shared.revocations or stores.revocation_log,
+            connections=lambda: running_connections(config),
+        )
+        return await request(admin, Actor(f"cli:{_os_user()}", "cli"))
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a container)
+        import os
+
+        return str(os.getuid())
+
+
+async def running_connections(config: Config) -> int | None:
+    """The configured instance's connections (its /metrics), or None if unreachable."""
+    host = config.server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - any address: ask this host
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    scheme = "https" if config.server.tls_cert_file else "http"
+    url = f"{scheme}://{host}:{config.server.http_port}/metrics"
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=_METRICS_TIMEOUT_S, verify=False) as client:  # noqa: S501
+            reply = await client.get(url)
+    except httpx.HTTPError:
+        return None
+    if reply.status_code != 200:
+        return None
+    for line in reply.text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "sandcat_connections":
+            return int(float(value))
+    return None
+
+
+# -- text output ---------------------------------------------------------------------------
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
+
+
+def _time(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _user_line(user: Output) -> str:
+    flags = [name for name in ("admin", "disabled", "deleted") if user[name]]
+    return (
+        f"{user['id']}  {user['username']}  {user['display_name']!r}  "
+        f"email={user['email'] or '-'}  created={_time(user['created_at'])}  "
+        f"last_login={_time(user['last_login_at'])}" + (f"  [{', '.join(flags)}]" if flags else "")
+    )
+
+
+def _text(action: str, output: Output) -> str:
+    if "user" in output and isinstance(output["user"], dict) and "sessions" not in output:
+        return f"created {_user_line(output['user'])}"
+    if "users" in output and isinstance(output["users"], list):
+        if not output["users"]:
+            return "no such user"
+        return "\n".join(_user_line(user) for user in output["users"])
+    if "sessions" in output:
+        lines = [_user_line(output["user"])]
+        lines += [
+            f"  session {s['id']}  device {s['device']}  {s['platform']}  ip={s['ip'] or '-'}  "
+            f"since={_time(s['created_at'])}  last_used={_time(s['last_used_at'])}"
+            for s in output["sessions"]
+        ]
+        if not output["sessions"]:
+            lines.append("  no live sessions")
+        return "\n".join(lines)
+    if "entries" in output:
+        if not output["entries"]:
+            return "no audit entries"
+        return "\n".join(
+            f"{_time(e['at'])}  {e['actor']}  {e['action']}  {e['target']}  from {e['origin']}"
+            + (f"  ({e['detail']})" if e["detail"] else "")
+            for e in output["entries"]
+        )
+    if "ended_sessions" in output:
+        return f"{action}: done, {len(output['ended_sessions'])} sessions ended"
+    if action == "stats":
+        connections = output["connections"]
+        lines = [
+            f"users: {output['users']} ({output['disabled_users']} disabled, "
+            f"{output['deleted_users']} deleted)",
+            f"active sessions: {output['active_sessions']}",
+            "connections: "
+            + (
+                "unknown (no running instance reachable)"
+                if connections is None
+                else str(connections)
+            ),
+            f"messages stored: {output['messages']}",
+            f"files stored: {output['files']} ({output['file_bytes']} bytes)",
+            "sends per day:",
+        ]
+        lines += [f"  {day['day']}  {day['messages']}" for day in output["sends_per_day"]]
+        return "\n".join(lines)
+    if action == "broadcast":
+        return f"broadcast: notice posted to {output['users']} users"
+    if action == "dismiss-group":
+        return f"dismissed group {output['dismissed']}"
+    ((_, value),) = output.items()
+    return f"{action}: {'done' if value else 'nothing to do'}"

@@ -1,0 +1,142 @@
+"""``sandcat admin …`` against SQLite and PostgreSQL, with no server running
+(tests/e2e/test_admin.py runs it beside a live server)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandcat.cli import main
+from tests.passwords import FAST_PASSWORDS
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def admin_env(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> list[str]:
+    """The flags every ``sandcat admin`` call of a test takes (one fresh database)."""
+    for name in list(os.environ):
+        if name.startswith("SANDCAT_"):
+            monkeypatch.delenv(name)
+    if request.param == "postgres":
+        monkeypatch.setenv("SANDCAT_DATABASE_URL", request.getfixturevalue("postgres_url"))
+    # No instance listens here: stats must say connections are unknown.
+    monkeypatch.setenv("SANDCAT_HTTP_PORT", "1")
+    return ["--data-dir", str(tmp_path / "data")]
+
+
+def admin(
+    flags: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *args: str,
+    stdin: str = "",
+) -> tuple[int, Any, str]:
+    """Run ``sandcat admin ARGS --json``: exit status, the JSON it printed, stderr."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    code = main(["admin", *args, *flags, "--json"], passwords=FAST_PASSWORDS)
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if code == 0 else None, err
+
+
+def test_create_lookup_grant_disable_and_audit(
+    admin_env: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = lambda *args, **kw: admin(admin_env, capsys, monkeypatch, *args, **kw)  # noqa: E731
+    code, out, _ = run(
+        "create-user", "Alice", "--email", "A@Example.com", "--email-verified",
+        "--password-stdin", stdin=PASSWORD + "\n",
+    )  # fmt: skip
+    assert code == 0
+    alice = out["user"]
+    assert (alice["username"], alice["email"], alice["admin"]) == ("alice", "a@example.com", False)
+    # An unverified email is not stored (the user proves it with the emailed code).
+    code, out, _ = run(
+        "create-user", "bob", "--email", "b@example.com", "--password-stdin", stdin=PASSWORD
+    )
+    assert code == 0
+    assert out["user"]["email"] is None
+    bob = out["user"]["id"]
+    for query in (alice["id"], "ALICE", "a@example.com"):
+        code, out, _ = run("lookup", query)
+        assert [user["id"] for user in out["users"]] == [alice["id"]]
+    assert run("lookup", "nobody")[1] == {"users": []}
+    code, _, err = run("create-user", "alice", "--password-stdin", stdin=PASSWORD)
+    assert code == 1
+    assert "taken" in err
+    code, _, err = run("create-user", "x", "--password-stdin", stdin=PASSWORD)
+    assert code == 1
+    assert "username" in err
+    assert run("grant-admin", "alice")[1] == {"granted": True}
+    assert run("grant-admin", "alice")[1] == {"granted": False}
+    assert run("lookup", "alice")[1]["users"][0]["admin"] is True
+    assert run("disable", bob)[1] == {"ended_sessions": []}
+    assert run("lookup", "bob")[1]["users"][0]["disabled"] is True
+    assert run("enable", "bob")[1] == {"enabled": True}
+    assert run("enable", "bob")[1] == {"enabled": False}
+    assert run("revoke-admin", "alice")[1] == {"revoked": True}
+    code, _, err = run("disable", "nobody")
+    assert code == 1
+    assert "no user 'nobody'" in err
+    code, out, _ = run("audit")
+    assert [(e["action"], e["actor"].startswith("cli:"), e["origin"]) for e in out["entries"]] == [
+        (action, True, "cli")
+        for action in (
+            "revoke-admin", "enable", "enable", "disable", "grant-admin", "grant-admin",
+            "create-user", "create-user",
+        )
+    ]  # fmt: skip
+    assert out["entries"][3]["target"] == bob
+    code, out, _ = run("audit", "--action", "disable", "--limit", "5")
+    assert [e["target"] for e in out["entries"]] == [bob]
+    assert run("audit", "--since", "2999-01-01")[1] == {"entries": []}
+    code, _, err = run("audit", "--since", "yesterday")
+    assert code == 1
+    assert "--since" in err
+    code, _, err = run("audit", "--limit", "0")
+    assert code == 1
+    assert "limit" in err
+
+
+def test_stats_sessions_broadcast_and_text_output(
+    admin_env: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = lambda *args, **kw: admin(admin_env, capsys, monkeypatch, *args, **kw)  # noqa: E731
+    run("create-user", "carol", "--password-stdin", stdin=PASSWORD)
+    code, out, _ = run("stats", "--days", "3")
+    assert code == 0
+    assert (out["users"], out["active_sessions"], out["messages"]) == (1, 0, 0)
+    assert out["connections"] is None
+    assert len(out["sends_per_day"]) == 3
+    assert run("broadcast", "maintenance at 02:00")[1] == {"users": 1}
+    code, out, _ = run("sessions", "carol")
+    assert out["sessions"] == []
+    assert out["user"]["username"] == "carol"
+    assert run("revoke-sessions", "carol")[1] == {"ended_sessions": []}
+    code, _, err = run("revoke-sessions", "carol", "--session", "nope")
+    assert code == 1
+    assert "no such session" in err
+    code, _, err = run("dismiss-group", "nogroup")
+    assert code == 1
+    assert "no such group" in err
+    code, _, err = run("set-password", "carol", "--password-stdin", stdin="short")
+    assert code == 1
+    assert "password" in err
+    assert run("set-password", "carol", "--password-stdin", stdin=PASSWORD + "!")[1] == {
+        "user": "carol",
+        "ended_sessions": [],
+    }
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["admin", "stats", *admin_env]) == 0
+    text = capsys.readouterr().out
+    assert "users: 1 (0 disabled, 0 deleted)" in text
+    assert "connections: unknown" in text
+    assert main(["admin", "audit", "--action", "broadcast", *admin_env]) == 0
+    assert "broadcast  *  from cli  (1 users, 20 characters)" in capsys.readouterr().out
