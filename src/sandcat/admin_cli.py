@@ -15,18 +15,17 @@ import argparse
 import getpass
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import trio
 
 from sandcat.config import Config
-from sandcat.domain.admin import Actor, Admin, Overview
+from sandcat.domain.admin import Actor, Admin, audit_dict, session_dict, stats_dict
 from sandcat.domain.passwords import PasswordHasher
 from sandcat.errors import BadRequest, ConfigError, SandcatError, StoreUnavailable
-from sandcat.store.accounts import SessionInfo
-from sandcat.store.admin import AuditEntry
+from sandcat.store.inbox import Notice
 
 #: Seconds to wait for a running instance's /metrics (connections in ``stats``).
 _METRICS_TIMEOUT_S = 2.0
@@ -61,6 +60,7 @@ def add_admin_parser(commands: Any, common: Callable[[argparse.ArgumentParser], 
     for name, text in (
         ("disable", "disable an account: no login, every session and socket ends (4007)"),
         ("enable", "enable a disabled account"),
+        ("delete", "delete an account (README.md: what is erased and what stays)"),
         ("sessions", "list a user's live sessions"),
         ("grant-admin", "make a user a server admin (the only way to)"),
         ("revoke-admin", "take the server admin role away"),
@@ -147,6 +147,7 @@ def _request(args: argparse.Namespace) -> Request:
     simple: dict[str, Request] = {
         "disable": lambda admin, actor: _ended(admin.disable(actor, args.user)),
         "enable": lambda admin, actor: _flag("enabled", admin.enable(actor, args.user)),
+        "delete": lambda admin, actor: _erased(admin, actor, args.user),
         "grant-admin": lambda admin, actor: _flag("granted", admin.grant_admin(actor, args.user)),
         "revoke-admin": lambda admin, actor: _flag("revoked", admin.revoke_admin(actor, args.user)),
         "revoke-sessions": lambda admin, actor: _ended(
@@ -195,6 +196,10 @@ async def _flag(name: str, done: Coroutine[Any, Any, bool]) -> Output:
     return {name: await done}
 
 
+async def _erased(admin: Admin, actor: Actor, user: str) -> Output:
+    return {"deleted": (await admin.delete_user(actor, user)).as_dict()}
+
+
 async def _sessions(admin: Admin, user: str) -> Output:
     view, sessions = await admin.sessions(user)
     return {"user": view.as_dict(), "sessions": [session_dict(s) for s in sessions]}
@@ -224,48 +229,9 @@ async def _audit(
     return {"entries": [audit_dict(entry) for entry in entries]}
 
 
-def session_dict(session: SessionInfo) -> Output:
-    return {
-        "id": session.id,
-        "device": session.device,
-        "platform": session.platform,
-        "created_at": session.created_at,
-        "last_used_at": session.last_used_at,
-        "expires_at": session.expires_at,
-        "ip": session.ip,
-    }
-
-
-def audit_dict(entry: AuditEntry) -> Output:
-    return {
-        "id": entry.id,
-        "at": entry.at,
-        "actor": entry.actor,
-        "action": entry.action,
-        "target": entry.target,
-        "origin": entry.origin,
-        "detail": entry.detail,
-    }
-
-
-def stats_dict(overview: Overview, *, scope: str) -> Output:
-    stats = overview.stats
-    return {
-        "users": stats.users,
-        "disabled_users": stats.disabled_users,
-        "deleted_users": stats.deleted_users,
-        "active_sessions": stats.active_sessions,
-        "connections": overview.connections,
-        "connections_scope": scope,
-        "messages": stats.messages,
-        "files": stats.files,
-        "file_bytes": stats.file_bytes,
-        "sends_per_day": [{"day": _day(day), "messages": n} for day, n in stats.sends_per_day],
-    }
-
-
 async def _run(config: Config, request: Request, passwords: PasswordHasher | None) -> Output:
     from sandcat.clock import system_clock
+    from sandcat.domain.contacts import Contacts
     from sandcat.domain.groups import Groups
     from sandcat.pipeline.relay import new_instance_id
     from sandcat.store.backends import open_stores
@@ -279,7 +245,9 @@ async def _run(config: Config, request: Request, passwords: PasswordHasher | Non
         admin = Admin(
             accounts=stores.accounts,
             store=stores.admin,
+            # No sockets here: members and friends read the notices on their next sync.
             groups=Groups(stores.groups, config=config.chat, clock=clock),
+            contacts=Contacts(stores.contacts, clock=clock, notifier=_Unheard()),
             inbox=stores.inbox,
             passwords=passwords or PasswordHasher.from_config(config.auth),
             clock=clock,
@@ -287,6 +255,13 @@ async def _run(config: Config, request: Request, passwords: PasswordHasher | Non
             connections=lambda: running_connections(config),
         )
         return await request(admin, Actor(f"cli:{_os_user()}", "cli"))
+
+
+class _Unheard:
+    """The command line has no sockets to push notices to (``Notifier``)."""
+
+    def publish(self, notices: Sequence[Notice]) -> None:
+        del notices
 
 
 def _os_user() -> str:
@@ -324,10 +299,6 @@ async def running_connections(config: Config) -> int | None:
 
 
 # -- text output ---------------------------------------------------------------------------
-
-
-def _day(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).date().isoformat()
 
 
 def _time(ms: int | None) -> str:
@@ -390,6 +361,8 @@ def _text(action: str, output: Output) -> str:
         ]
         lines += [f"  {day['day']}  {day['messages']}" for day in output["sends_per_day"]]
         return "\n".join(lines)
+    if action == "delete":
+        return f"deleted {_user_line(output['deleted'])}"
     if action == "broadcast":
         return f"broadcast: notice posted to {output['users']} users"
     if action == "dismiss-group":

@@ -42,6 +42,7 @@ from sandcat.bus.broadcast import open_broadcast
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.admin import Admin
 from sandcat.domain.cache import Cache
 from sandcat.domain.census import run_census
 from sandcat.domain.codes import Mailbox, VerificationCodes
@@ -275,6 +276,24 @@ async def run_server(
             texts=OutboxTextSender(config.data_path / "texts"),
         )
         accounts, messages = services.accounts, services.messages
+        # The log every instance polls: Redis in a cluster, else the database (so
+        # `sandcat admin disable` in another process closes sockets here too).
+        revocations = shared.revocations or stores.revocation_log
+        admin = Admin(
+            accounts=stores.accounts,
+            store=stores.admin,
+            groups=services.groups,
+            contacts=services.contacts,
+            inbox=stores.inbox,
+            passwords=passwords or PasswordHasher.from_config(config.auth),
+            clock=clock,
+            revocations=revocations,
+            closer=lambda user, session: hub.end_sessions(
+                user, session=session, code=CloseCode.SESSION_ENDED, reason="session revoked"
+            ),
+            notifier=hub,
+            connections=lambda: _counted(hub),
+        )
         blobs, direct = await open_blob_store(config)
         files = Files(
             stores.files,
@@ -328,17 +347,16 @@ async def run_server(
                                 clock=clock,
                             )
                         )
-                        if shared.revocations is not None:
-                            await tasks.start(
-                                partial(
-                                    run_revocation_watch,
-                                    shared.revocations,
-                                    hub,
-                                    accounts,
-                                    interval_s=config.backends.revocation_poll_s,
-                                    close_code=CloseCode.SESSION_ENDED,
-                                )
+                        await tasks.start(
+                            partial(
+                                run_revocation_watch,
+                                revocations,
+                                hub,
+                                accounts,
+                                interval_s=config.backends.revocation_poll_s,
+                                close_code=CloseCode.SESSION_ENDED,
                             )
+                        )
                         if notices is not None:
                             await tasks.start(
                                 partial(notices.run, interval_s=config.inbox.relay_interval_s)
@@ -437,6 +455,7 @@ async def run_server(
                     turn=TurnRelay(config.calls, clock=clock),
                     history=stores.history,
                     clock=clock,
+                    admin=admin,
                 )
                 with _listening(config.server.host, config.server.http_port, "http_port"):
                     http_port = await root.start(
@@ -479,6 +498,11 @@ async def run_server(
             housekeeping.cancel()
             root.cancel_scope.deadline = trio.current_time() + _CLOSE_GRACE_S
     log.info("sandcat stopped")
+
+
+async def _counted(hub: Hub) -> int | None:
+    """This instance's connections (the admin API's stats)."""
+    return len(hub)
 
 
 async def _scoped(

@@ -19,6 +19,7 @@ from sandcat.blobs import LocalBlobStore
 from sandcat.clock import system_clock
 from sandcat.config import ChatConfig, Config
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.admin import Admin
 from sandcat.domain.conversations import Conversations
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
@@ -231,6 +232,18 @@ async def open_api(
             ready=ready or (lambda: bool(flag[0])),
             history=stores.history,
             clock=clock,
+            admin=Admin(
+                accounts=stores.accounts,
+                store=stores.admin,
+                groups=services.groups,
+                contacts=services.contacts,
+                inbox=stores.inbox,
+                passwords=FAST_PASSWORDS,
+                clock=clock,
+                revocations=stores.revocation_log,
+                closer=lambda user, session: closer.end_sessions(user, session=session),
+                notifier=notifier,
+            ),
         )
         shutdown = trio.Event()
         port = await nursery.start(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from sandcat.api.openapi import openapi_document, operation_ids
+from sandcat.api.openapi import openapi_document, sdk_operation_ids
 
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "ts"
 NPM = shutil.which("npm")
@@ -36,7 +36,7 @@ needs_node = pytest.mark.skipif(
 def test_every_operation_is_in_the_typescript_sdk() -> None:
     source = (SDK / "src" / "http.ts").read_text(encoding="utf-8")
     table = {op: (method, path) for op, method, path in _ROW.findall(source)}
-    documented = operation_ids(openapi_document())
+    documented = sdk_operation_ids(openapi_document())
 
     missing = sorted(f"{op} ({m} {p})" for op, (m, p) in documented.items() if op not in table)
     assert not missing, f"routes without a method in sdk/ts/src/http.ts OPERATIONS: {missing}"

@@ -8,6 +8,7 @@ from quart import Response
 from quart_trio import QuartTrio
 
 from sandcat.api.access import AccessLog, Observer
+from sandcat.api.admin import admin_blueprint
 from sandcat.api.auth import auth_blueprint
 from sandcat.api.bearer import SessionCloser
 from sandcat.api.calls import calls_blueprint
@@ -28,6 +29,7 @@ from sandcat.api.webclient import webclient_blueprint
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
+from sandcat.domain.admin import Admin
 from sandcat.domain.codes import VerificationCodes
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.conversations import Conversations
@@ -66,6 +68,7 @@ def create_app(
     history: HistoryStore,
     clock: Clock = system_clock,
     observe_request: Observer | None = None,
+    admin: Admin | None = None,
 ) -> QuartTrio:
     """The HTTP API (protocol/SPEC.md §13) and ``GET /healthz`` (README.md).
 
@@ -117,6 +120,8 @@ def create_app(
     app.register_blueprint(
         messages_blueprint(accounts, history, clock=clock, max_body_bytes=max_bytes)
     )
+    if admin is not None:
+        app.register_blueprint(admin_blueprint(accounts, admin, max_body_bytes=max_bytes))
     if config.http.web_client:
         app.register_blueprint(webclient_blueprint(config.ws_url))
     # Uploads stream their bodies with back-pressure (sandcat.api.upload_stream),

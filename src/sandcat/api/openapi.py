@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 
+from sandcat.api.openapi_admin import ADMIN_SCHEMAS, admin_paths
 from sandcat.api.openapi_calls import call_paths
 from sandcat.api.openapi_conversations import CONVERSATION_SCHEMAS, conversation_paths
 from sandcat.api.openapi_files import FILE_SCHEMAS, file_paths
@@ -138,6 +139,7 @@ def openapi_document() -> Schema:
     paths.update(call_paths(op))
     paths.update(conversation_paths(op))
     paths.update(message_paths(op))
+    paths.update(admin_paths(op, _wrap))
     document: Schema = {
         "openapi": "3.1.0",
         "info": {"title": "Sandcat HTTP API", "version": "1"},
@@ -149,6 +151,7 @@ def openapi_document() -> Schema:
                 **GROUP_SCHEMAS,
                 **CONVERSATION_SCHEMAS,
                 **MESSAGE_SCHEMAS,
+                **ADMIN_SCHEMAS,
             },
             "responses": {
                 f"E{code}": {"description": text, **_json(ref("Error"))}
@@ -173,3 +176,17 @@ def operation_ids(document: Schema) -> dict[str, tuple[str, str]]:
         for method, operation in item.items():
             found[str(operation["operationId"])] = (method.upper(), path)
     return found
+
+
+#: Where the server admin routes live: operators' tools, not the client SDKs'.
+ADMIN_PREFIX = "/api/v1/admin/"
+
+
+def sdk_operation_ids(document: Schema) -> dict[str, tuple[str, str]]:
+    """``operation_ids`` without the server admin routes (``ADMIN_PREFIX``): what the
+    client SDKs must cover. Administration is ``sandcat admin`` or plain HTTP."""
+    return {
+        op: (method, path)
+        for op, (method, path) in operation_ids(document).items()
+        if not path.startswith(ADMIN_PREFIX)
+    }

@@ -17,14 +17,17 @@ process made the change. The server admin role is granted only here, by
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sandcat.clock import Clock
 from sandcat.domain._text import bounded, display_text
 from sandcat.domain.avatars import default_avatar
 from sandcat.domain.codes import normalize_email
-from sandcat.domain.groups import Groups
+from sandcat.domain.contacts import Contacts
+from sandcat.domain.groups import MAX_PAGE, Groups
 from sandcat.domain.notices import Notifier
 from sandcat.domain.passwords import PasswordHasher, check_password_policy
 from sandcat.domain.revocations import Revocations
@@ -40,6 +43,8 @@ _USERNAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.")
 #: Users a broadcast writes to per transaction.
 _BROADCAST_BATCH = 500
 MAX_AUDIT = 1000
+#: What a deleted account's profile shows in place of its name.
+DELETED_NAME = "Deleted user"
 MAX_DAYS = 366
 
 
@@ -83,6 +88,49 @@ class Overview:
     connections: int | None
 
 
+def session_dict(session: SessionInfo) -> dict[str, object]:
+    return {
+        "id": session.id,
+        "device": session.device,
+        "platform": session.platform,
+        "created_at": session.created_at,
+        "last_used_at": session.last_used_at,
+        "expires_at": session.expires_at,
+        "ip": session.ip,
+    }
+
+
+def audit_dict(entry: AuditEntry) -> dict[str, object]:
+    return {
+        "id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "origin": entry.origin,
+        "detail": entry.detail,
+    }
+
+
+def stats_dict(overview: Overview, *, scope: str) -> dict[str, object]:
+    stats = overview.stats
+    return {
+        "users": stats.users,
+        "disabled_users": stats.disabled_users,
+        "deleted_users": stats.deleted_users,
+        "active_sessions": stats.active_sessions,
+        "connections": overview.connections,
+        "connections_scope": scope,
+        "messages": stats.messages,
+        "files": stats.files,
+        "file_bytes": stats.file_bytes,
+        "sends_per_day": [
+            {"day": datetime.fromtimestamp(day / 1000, UTC).date().isoformat(), "messages": n}
+            for day, n in stats.sends_per_day
+        ],
+    }
+
+
 class Admin:
     """The admin use cases over the account, admin, group and inbox stores."""
 
@@ -92,6 +140,7 @@ class Admin:
         accounts: AccountStore,
         store: AdminStore,
         groups: Groups,
+        contacts: Contacts,
         inbox: InboxStore,
         passwords: PasswordHasher,
         clock: Clock,
@@ -103,6 +152,7 @@ class Admin:
         self._accounts = accounts
         self._store = store
         self._groups = groups
+        self._contacts = contacts
         self._inbox = inbox
         self._passwords = passwords
         self._clock = clock
@@ -298,6 +348,51 @@ class Admin:
             after = users[-1]
         await self._done(actor, "broadcast", "*", f"{sent} users, {len(text)} characters")
         return sent
+
+    async def delete_user(self, actor: Actor, ref: str) -> UserView:
+        """Delete an account (README.md, "Operating Sandcat": what is erased, what stays).
+
+        In order, each step safe to repeat if one fails: disable and end every
+        session (no new login meanwhile); leave every group (an owned one passes
+        to its next admin or member, or is dismissed if it has none); end every
+        friendship (each friend's contact list learns it); then erase the profile,
+        credentials and links and mark the account deleted. Messages it sent stay
+        in others' histories under its id, whose profile reads "Deleted user".
+        """
+        user = await self._live(ref)
+        await self._accounts.disable(user.id, now_ms=self._clock())
+        await self._end(user.id, None)
+        left = 0
+        for group in await self._groups.mine(user.id):
+            if group.owner == user.id:
+                heir = await self._heir(user.id, group.id)
+                if heir is None:
+                    await self._groups.dismiss(user.id, group.id)
+                    left += 1
+                    continue
+                await self._groups.transfer(user.id, group.id, heir)
+            await self._groups.leave(user.id, group.id)
+            left += 1
+        friends = await self._contacts.list_friends(user.id)
+        for friend in friends:
+            await self._contacts.delete(user.id, friend.id)
+        await self._store.erase_user(
+            user.id,
+            display_name=DELETED_NAME,
+            avatar=default_avatar(user.id),
+            password_hash=await self._passwords.hash(secrets.token_urlsafe(32)),
+            now_ms=self._clock(),
+        )
+        await self._done(
+            actor, "delete", user.id, f"{left} groups left, {len(friends)} friendships ended"
+        )
+        return await self.find(user.id)
+
+    async def _heir(self, owner: str, group_id: str) -> str | None:
+        """Who inherits an owned group: the first admin, else the first member to join."""
+        page = await self._groups.members(owner, group_id, offset=0, limit=MAX_PAGE)
+        heirs = [member.user for member in page.members if member.user != owner]
+        return heirs[0] if heirs else None
 
     async def _accounts_page(self, after: str) -> list[str]:
         return await self._store.user_ids(after=after, limit=_BROADCAST_BATCH)

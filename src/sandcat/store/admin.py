@@ -52,6 +52,14 @@ class AdminStore(Protocol):
     async def set_enabled(self, user: str, *, now_ms: int) -> bool:
         """Enable a disabled (not deleted) account; False if it was not disabled."""
 
+    async def erase_user(
+        self, user: str, *, display_name: str, avatar: str, password_hash: str, now_ms: int
+    ) -> None:
+        """Mark the account deleted and erase what identifies it: email, phone, profile
+        fields, password (``password_hash`` matches nothing), OAuth links, blocks both
+        ways, pending friend requests both ways, the admin role. The id and username
+        stay reserved, so old messages never point at someone else."""
+
     async def record(self, entry: AuditEntry) -> None: ...
 
     async def audit(

@@ -84,6 +84,38 @@ class SqlAdminStore(SqlStore):
 
         return await self._write(update)
 
+    async def erase_user(
+        self, user: str, *, display_name: str, avatar: str, password_hash: str, now_ms: int
+    ) -> None:
+        def erase(tx: Tx) -> None:
+            now = tx.time_in(now_ms)
+            tx.run(
+                "UPDATE users SET email = NULL, phone = NULL, password_hash = ?, "
+                "display_name = ?, display_key = ?, avatar = ?, gender = '', birthday = NULL, "
+                "signature = '', region = '', language = '', find_by_email = FALSE, "
+                "find_by_phone = FALSE, last_login_ip = NULL, last_login_device = NULL, "
+                "disabled = TRUE, deleted_at = ?, updated_at = ? WHERE id = ?",
+                password_hash,
+                display_name,
+                display_name.lower(),
+                avatar,
+                now,
+                now,
+                user,
+            )
+            tx.run("DELETE FROM oauth_identities WHERE user_id = ?", user)
+            tx.run("DELETE FROM blocks WHERE user_id = ? OR blocked_id = ?", user, user)
+            tx.run(
+                "UPDATE friend_requests SET status = 'cancelled', updated_at = ? "
+                "WHERE status = 'pending' AND (from_user = ? OR to_user = ?)",
+                now,
+                user,
+                user,
+            )
+            tx.run("DELETE FROM server_admins WHERE user_id = ?", user)
+
+        await self._write(erase)
+
     async def record(self, entry: AuditEntry) -> None:
         await self._write(
             lambda tx: tx.run(
