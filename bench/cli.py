@@ -32,6 +32,8 @@ SERVER_CONFIG: Mapping[str, object] = {
     "auth.registrations_per_ip": 1_000_000,
     "chat.friend_requests_per_user": 1_000_000,
     "chat.friend_requests_per_ip": 1_000_000,
+    # connect opens its connections as 10 users (32 each by default).
+    "gateway.max_connections_per_user": 100_000,
 }
 
 #: The standard set ``nox -s bench`` runs: (label, scenario, params). Minutes, not hours.
