@@ -140,3 +140,42 @@ def test_stats_sessions_broadcast_and_text_output(
     assert "connections: unknown" in text
     assert main(["admin", "audit", "--action", "broadcast", *admin_env]) == 0
     assert "broadcast  *  from cli  (1 users, 20 characters)" in capsys.readouterr().out
+
+
+def test_text_output_prompted_passwords_and_delete(
+    admin_env: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    typed = iter([PASSWORD, PASSWORD, PASSWORD, "something else"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt: next(typed))
+
+    def text(*args: str) -> tuple[int, str]:
+        code = main(["admin", *args, *admin_env], passwords=FAST_PASSWORDS)
+        out, err = capsys.readouterr()
+        return code, out + err
+
+    code, out = text("create-user", "dave", "--display-name", "Dave D")
+    assert code == 0
+    assert out.startswith("created ")
+    assert "dave  'Dave D'  email=-" in out
+    code, out = text("set-password", "dave")
+    assert code == 1
+    assert "the two passwords differ" in out
+    assert text("grant-admin", "dave")[1] == "grant-admin: done\n"
+    assert text("grant-admin", "dave")[1] == "grant-admin: nothing to do\n"
+    assert "[admin]" in text("lookup", "dave")[1]
+    assert text("lookup", "nobody")[1] == "no such user\n"
+    assert "no live sessions" in text("sessions", "dave")[1]
+    assert text("disable", "dave")[1] == "disable: done, 0 sessions ended\n"
+    assert "[admin, disabled]" in text("lookup", "dave")[1]
+    assert text("broadcast", "hello", "--level", "warning")[1] == (
+        "broadcast: notice posted to 1 users\n"
+    )
+    code, out = text("delete", "dave")
+    assert code == 0
+    assert "Deleted user" in out
+    assert "[disabled, deleted]" in out
+    code, out = text("enable", "dave")
+    assert code == 1
+    assert "the account is deleted" in out
+    assert "delete  " in text("audit", "--action", "delete")[1]
+    assert text("audit", "--actor", "nobody")[1] == "no audit entries\n"

@@ -60,7 +60,7 @@ async def test_admin_api_and_cli_beside_a_running_server(tmp_path: Path) -> None
     data = tmp_path / "data"
     env = {"SANDCAT_DATA_DIR": str(data), "SANDCAT_HTTP_PORT": "1"}
     async with (
-        serve_process(data) as server,
+        serve_process(data, "--log-level", "INFO") as server,
         httpx.AsyncClient(base_url=server.http_url, timeout=30) as http,
     ):
         api = Api(http)
@@ -72,6 +72,11 @@ async def test_admin_api_and_cli_beside_a_running_server(tmp_path: Path) -> None
         await disable_closes_sockets(server, http, api, root, env)
         await delete_keeps_history_readable(server, http, api, root)
         await audit_has_every_action(http, api, root, env)
+    # Each API action has its INFO line (CLI ones log in the command's own process).
+    log = server.output.decode()
+    assert f"admin {root.id}: disable on " in log
+    assert f"admin {root.id}: create-user on " in log
+    assert "correct horse" not in log
 
 
 async def guard_on_every_admin_route(
@@ -145,6 +150,8 @@ async def delete_keeps_history_readable(
     leaving = await api.account("l1")
     peer = await api.account("k1")
     cid = await api.befriend(leaving, peer)
+    crew = (await api.group(leaving, [peer], name="crew")).removeprefix("g:")
+    solo = (await api.group(leaving, [], name="solo")).removeprefix("g:")
     async with open_wire(server.ws_url, leaving.token, leaving.device) as wire:
         for n in range(3):
             sent = await wire.call(
@@ -167,6 +174,18 @@ async def delete_keeps_history_readable(
         assert isinstance(page, Ok), page
         texts = [m["body"]["text"] for m in page.body["msgs"] if m["from"] == leaving.id]  # type: ignore[attr-defined, index]
         assert texts == ["hi 0", "hi 1", "hi 2"]
+    # The group it owned passed to the next member; the one it was alone in is gone.
+    group = (await http.get(f"/api/v1/groups/{crew}", headers=api.auth(peer))).json()["group"]
+    assert group["owner"] == peer.id
+    assert leaving.id not in {member["user"] for member in group["members"]}
+    listed = await http.get("/api/v1/groups", headers=api.auth(peer))
+    assert solo not in {g["id"] for g in listed.json()["groups"]}
+    reply = await http.post(f"/api/v1/admin/groups/{solo}/dismiss", headers=api.auth(root))
+    assert reply.status_code == 404
+    reply = await http.post(f"/api/v1/admin/groups/{crew}/dismiss", headers=api.auth(root))
+    assert reply.status_code == 204
+    reply = await http.get(f"/api/v1/groups/{crew}", headers=api.auth(peer))
+    assert reply.status_code == 404
     friends = await http.get("/api/v1/friends", headers=api.auth(peer))
     assert leaving.id not in {f["id"] for f in friends.json()["friends"]}
     login = await http.post(
@@ -199,6 +218,7 @@ async def audit_has_every_action(
         ("enable", True, "127.0.0.1"),
         ("disable", True, "127.0.0.1"),
         ("delete", True, "127.0.0.1"),
+        ("dismiss-group", True, "127.0.0.1"),
         ("broadcast", True, "127.0.0.1"),
     ]
     assert all(e["actor"].startswith("cli:") for e in entries if e["origin"] == "cli")
