@@ -27,8 +27,11 @@ from tests.scene import Api
 #: Messages measured after the warm-up (the first sends open caches and statements).
 MESSAGES = 40
 WARM_UP = 5
-#: What one 1:1 message costs on main, recorded when this guard was written.
-BASELINE = {"sql_statements": 10.0, "thread_handoffs": 1.0, "server_socket_writes": 2.0}
+#: What one 1:1 message costs on main. Recorded at 10 statements when this guard
+#: was written; 6 since the SQLite append dedupes through its INSERT's conflict,
+#: keeps member rows between appends and un-hides only hidden conversations
+#: (BEGIN, INSERT, the SYNC version, max_seq, the sender's read_seq, COMMIT).
+BASELINE = {"sql_statements": 6.0, "thread_handoffs": 1.0, "server_socket_writes": 2.0}
 MARGIN = 1.10
 
 

@@ -91,3 +91,75 @@ async def test_a_since_from_the_future_syncs_everything(backend: Backend) -> Non
     # A client holding a version from before a database restore.
     states, after = await backend.messages.conversations("a", since=version + 1000)
     assert (states, after) == (everything, version)
+
+
+# -- member rows change between two sends (the SQLite append keeps them between batches) --
+
+
+async def test_sending_rights_changed_right_after_a_send_apply_to_the_next_send(
+    backend: Backend,
+) -> None:
+    await backend.users(make_user("a"), make_user("b"))
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    assert isinstance(await send(backend, "m1"), Appended)
+    await set_can_send(backend, AB, "a", can_send=False)
+    assert isinstance(await send(backend, "m2"), Refused)
+    await set_can_send(backend, AB, "a", can_send=True)
+    sent = await send(backend, "m3")
+    assert isinstance(sent, Appended)
+    assert sent.message.seq == 2
+
+
+async def test_a_member_added_right_after_a_send_gets_the_next_message(backend: Backend) -> None:
+    await backend.users(make_user("a"), make_user("b"), make_user("c"))
+    await backend.open_conversation("g:x", "group", ("a", "b"))
+    first = await backend.messages.append(
+        [NewMessage("a", "a-d", "g:x", "m1", 1, b"\xa1x")], now_ms=NOW, open_direct=False
+    )
+    assert isinstance(first[0], Appended)
+    assert sorted(first[0].members) == ["a", "b"]
+    await backend.open_conversation("g:x", "group", ("a", "b", "c"))
+    second = await backend.messages.append(
+        [NewMessage("a", "a-d", "g:x", "m2", 1, b"\xa1x")], now_ms=NOW, open_direct=False
+    )
+    assert isinstance(second[0], Appended)
+    assert sorted(second[0].members) == ["a", "b", "c"]
+
+
+async def test_a_conversation_hidden_right_after_a_send_is_shown_again_by_the_next(
+    backend: Backend,
+) -> None:
+    await backend.users(make_user("a"), make_user("b"))
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    assert isinstance(await send(backend, "m1"), Appended)
+    hidden = "SELECT hidden FROM conversation_members WHERE user_id = 'b' AND cid = ?"
+    assert not await backend.scalar(hidden, AB)
+    await backend.execute(
+        "UPDATE conversation_members SET hidden = ? WHERE user_id = 'b' AND cid = ?",
+        1 if backend.kind == "sqlite" else True,
+        AB,
+    )
+    assert await backend.scalar(hidden, AB)
+    assert isinstance(await send(backend, "m2"), Appended)
+    assert not await backend.scalar(hidden, AB)
+    await backend.execute(
+        "UPDATE conversation_members SET hidden = ? WHERE user_id = 'b' AND cid = ?",
+        1 if backend.kind == "sqlite" else True,
+        AB,
+    )
+    assert isinstance(await send(backend, "m3"), Appended)
+    assert not await backend.scalar(hidden, AB)
+
+
+async def test_a_resend_after_sending_rights_ended_still_gets_its_original(
+    backend: Backend,
+) -> None:
+    await backend.users(make_user("a"), make_user("b"))
+    await backend.open_conversation(AB, "direct", ("a", "b"))
+    original = await send(backend, "m1")
+    assert isinstance(original, Appended)
+    await set_can_send(backend, AB, "a", can_send=False)
+    resent = await send(backend, "m1")
+    assert isinstance(resent, Appended)
+    assert resent.duplicate
+    assert resent.message == original.message

@@ -178,13 +178,17 @@ def append(
         for new, message in zip(fresh, rows, strict=True):
             apply(tx, new, message.seq, now_ms)
         record_attachments(conn, sent_files, now_ms)
-        _note_appended(conn, rows)
-        for user, cid in conn.execute(
-            "SELECT user_id, cid FROM conversation_members "
-            "WHERE cid = ANY(%s) AND until_seq IS NULL",
+        hidden: set[str] = set()
+        for user, cid, current, is_hidden in conn.execute(
+            "SELECT user_id, cid, until_seq IS NULL, hidden FROM conversation_members "
+            "WHERE cid = ANY(%s)",
             (list(counts),),
         ):
-            members[cid] = (*members.get(cid, ()), user)
+            if current:
+                members[cid] = (*members.get(cid, ()), user)
+            if is_hidden:
+                hidden.add(cid)
+        _note_appended(conn, rows, hidden)
         if version is None:
             version = tx.bump_version()
         conn.execute(
@@ -231,12 +235,13 @@ def _insert(conn: Connection, rows: list[StoredMessage], now_ms: int) -> None:
             )
 
 
-def _note_appended(conn: Connection, rows: Iterable[StoredMessage]) -> None:
+def _note_appended(conn: Connection, rows: Iterable[StoredMessage], hidden: set[str]) -> None:
     """Member state that a batch of new messages changes (in the append's transaction): each
     sender has read up to their own message, mentioned members get their mention
-    seq, and members who hid the conversation see it again. Taken after the
-    messages are inserted and before the SYNC version; sorted, so concurrent
-    batches lock member rows in one order."""
+    seq, and members who hid the conversation see it again (``hidden``: the
+    conversations where some member row is hidden; the UPDATE runs only for
+    them). Taken after the messages are inserted and before the SYNC version;
+    sorted, so concurrent batches lock member rows in one order."""
     effects = append_effects(rows)
     # Sorted, so concurrent batches lock member rows in one order.
     for changes, column in ((effects.read, "read_seq"), (effects.mentioned, "mention_seq")):
@@ -248,10 +253,11 @@ def _note_appended(conn: Connection, rows: Iterable[StoredMessage]) -> None:
                 "WHERE m.user_id = u.user_id AND m.cid = u.cid",
                 ([k[0] for k in keys], [k[1] for k in keys], [changes[k] for k in keys]),
             )
-    conn.execute(
-        "UPDATE conversation_members SET hidden = false WHERE cid = ANY(%s) AND hidden",
-        (sorted({cid for _, cid in effects.read}),),
-    )
+    if hidden:
+        conn.execute(
+            "UPDATE conversation_members SET hidden = false WHERE cid = ANY(%s) AND hidden",
+            (sorted(hidden),),
+        )
     for cid, (seq, sender) in sorted(effects.everyone.items()):
         conn.execute(
             "UPDATE conversation_members SET mention_seq = GREATEST(mention_seq, %s) "

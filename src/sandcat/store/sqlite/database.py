@@ -42,6 +42,9 @@ class Database:
         self._write_limiter = trio.CapacityLimiter(1)
         self._read_limiter = trio.CapacityLimiter(_READERS)
         self._closed = False
+        #: Write transactions committed so far (``store.sqlite.append.Members`` uses
+        #: it to know whether anything but its own appends wrote since it looked).
+        self.commits = 0
 
     def _connect(self, *, readonly: bool) -> sqlite3.Connection:
         uri = f"file:{self.path}{'?mode=ro' if readonly else ''}"
@@ -106,6 +109,7 @@ class Database:
             try:
                 result = fn(writer)
                 writer.execute("COMMIT")
+                self.commits += 1
             except BaseException:
                 # A failed COMMIT (busy, disk full) leaves the transaction open,
                 # and some errors have already rolled it back: roll back only what
