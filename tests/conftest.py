@@ -23,6 +23,9 @@ from tests.postgres import PostgresServer, session_postgres
 from tests.redis import session_redis
 from tests.s3server import running_s3
 from tests.scene import Api, make_config
+from tests.tls_context import share_default_tls
+
+share_default_tls()
 
 
 @pytest.fixture
