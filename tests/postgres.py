@@ -33,7 +33,12 @@ from sandcat.store.postgres.schema import apply_migrations
 #: Read once at import: some tests clear SANDCAT_* from the environment.
 _EXTERNAL_URL = os.environ.get("SANDCAT_TEST_POSTGRES_URL", "")
 _SYSTEM_USER = "sandcat_pg"
-_TEMPLATE = "sandcat_template"
+#: One template per test process: pytest-xdist's workers may share an external server.
+_TEMPLATE = "sandcat_template" + (
+    f"_{os.environ['PYTEST_XDIST_WORKER']}" if "PYTEST_XDIST_WORKER" in os.environ else ""
+)
+#: useradd's exit status when the user exists.
+_USERADD_EXISTS = 9
 _STARTUP_TIMEOUT_S = 30
 _names = itertools.count(1)
 
@@ -132,11 +137,13 @@ class EmbeddedPostgres(PostgresServer):
             try:
                 self._user = pwd.getpwnam(_SYSTEM_USER)
             except KeyError:
-                subprocess.run(
+                added = subprocess.run(
                     ["useradd", "--system", "--no-create-home", _SYSTEM_USER],
-                    check=True,
                     capture_output=True,
                 )
+                # 9: another test process (a pytest-xdist worker) added it meanwhile.
+                if added.returncode not in (0, _USERADD_EXISTS):
+                    raise RuntimeError(f"useradd failed: {added.stderr.decode()}") from None
                 self._user = pwd.getpwnam(_SYSTEM_USER)
             os.chmod(self.root, 0o755)  # noqa: S103 - the server's user must reach it
         self.bin = self._binaries()
