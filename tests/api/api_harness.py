@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -254,3 +256,52 @@ async def open_api(
                 app, client, db, accounts, closer, clock, flag, services, notifier, mailbox, texts
             )
         shutdown.set()
+
+
+#: A cold start on a loaded machine: imports are done, but CPU is short.
+_THREAD_START_TIMEOUT_S = 60
+
+
+@contextmanager
+def api_in_thread(tmp_path: Path, config: Config) -> Iterator[str]:
+    """`open_api` on a Trio loop of its own in a thread; yields its base URL.
+
+    pytest-trio's fixtures live for one test, so every ``api`` is a new server.
+    Tests that only read a server (no accounts, no state) can share this one for
+    a whole module; they talk to it over real sockets like to any other.
+    """
+    ready = threading.Event()
+    errors: list[BaseException] = []
+    running: dict[str, Any] = {}
+
+    async def serve() -> None:
+        done = trio.Event()
+        async for api in open_api(tmp_path, config):
+            running.update(
+                url=str(api.client.base_url), done=done, token=trio.lowlevel.current_trio_token()
+            )
+            ready.set()
+            await done.wait()
+
+    def thread_main() -> None:
+        try:
+            trio.run(serve)
+        except BaseException as exc:  # handed to the test thread below
+            errors.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=thread_main, name="api-in-thread", daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(_THREAD_START_TIMEOUT_S):
+            raise RuntimeError(f"the shared API did not start in {_THREAD_START_TIMEOUT_S} s")
+        if errors:
+            raise errors[0]
+        yield running["url"]
+    finally:
+        if "done" in running:
+            trio.from_thread.run_sync(running["done"].set, trio_token=running["token"])
+        thread.join(_THREAD_START_TIMEOUT_S)
+    if errors:
+        raise errors[0]

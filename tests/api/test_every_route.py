@@ -4,10 +4,11 @@ and no stalled keep-alive connection after an early answer."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 import requests
@@ -18,7 +19,7 @@ from sandcat.api.schemas import BODIES
 from sandcat.config import HttpConfig
 from sandcat.store.sql.admin import SqlAdminStore
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
-from tests.api.api_harness import SECRET, Api, build_config, open_api
+from tests.api.api_harness import SECRET, Api, api_in_thread, build_config, open_api
 
 DOCUMENT = openapi_document()
 OPERATIONS = [
@@ -55,9 +56,22 @@ async def token(api: Api) -> str:
     return await admin_token(api)
 
 
+@pytest.fixture(scope="module")
+def shared_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the 401 cases: they send no valid token, so they change nothing."""
+    with api_in_thread(tmp_path_factory.mktemp("every-route"), build_config()) as url:
+        yield url
+
+
+@pytest.fixture
+async def shared_client(shared_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=shared_url, timeout=10) as client:
+        yield client
+
+
 @pytest.mark.parametrize(("method", "path"), SECURED, ids=ids(SECURED))
 async def test_every_secured_route_is_401_without_a_valid_token(
-    api: Api, method: str, path: str
+    shared_client: httpx.AsyncClient, method: str, path: str
 ) -> None:
     expired = jwt.encode(
         {"sub": "ann", "dev": "d", "sid": "s", "iat": 1, "exp": 2}, SECRET, algorithm="HS256"
@@ -73,7 +87,7 @@ async def test_every_secured_route_is_401_without_a_valid_token(
         {"Authorization": f"Bearer {expired}"},
         {"Authorization": f"Bearer {forged}"},
     ):
-        reply = await api.client.request(method, concrete(path), headers=headers, json={})
+        reply = await shared_client.request(method, concrete(path), headers=headers, json={})
         assert reply.status_code == 401, (headers, reply.text)
         assert reply.json()["error"]["code"] == "unauthorized"
         assert reply.headers["WWW-Authenticate"] == "Bearer"
