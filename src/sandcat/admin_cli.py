@@ -253,6 +253,8 @@ async def _run(config: Config, request: Request, passwords: PasswordHasher | Non
             clock=clock,
             revocations=shared.revocations or stores.revocation_log,
             connections=lambda: running_connections(config),
+            # Shared with the servers in a cluster with Redis (in process otherwise).
+            cache=shared.cache,
         )
         return await request(admin, Actor(f"cli:{_os_user()}", "cli"))
 

@@ -293,6 +293,7 @@ async def run_server(
             ),
             notifier=hub,
             connections=lambda: _counted(hub),
+            cache=shared.cache,
         )
         blobs, direct = await open_blob_store(config)
         files = Files(

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from sandcat.api.openapi import ADMIN_PREFIX, openapi_document
@@ -56,11 +57,21 @@ async def wait_closed(wire: Wire, started: float) -> float:
     return time.monotonic() - started
 
 
-async def test_admin_api_and_cli_beside_a_running_server(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def database(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment choosing the database (the server's and the command's)."""
+    if request.param == "sqlite":
+        return {}
+    return {"SANDCAT_DATABASE_URL": request.getfixturevalue("postgres_url")}
+
+
+async def test_admin_api_and_cli_beside_a_running_server(
+    tmp_path: Path, database: dict[str, str]
+) -> None:
     data = tmp_path / "data"
-    env = {"SANDCAT_DATA_DIR": str(data), "SANDCAT_HTTP_PORT": "1"}
+    env = {"SANDCAT_DATA_DIR": str(data), "SANDCAT_HTTP_PORT": "1", **database}
     async with (
-        serve_process(data, "--log-level", "INFO") as server,
+        serve_process(data, "--log-level", "INFO", env=database) as server,
         httpx.AsyncClient(base_url=server.http_url, timeout=30) as http,
     ):
         api = Api(http)
@@ -116,6 +127,8 @@ async def disable_closes_sockets(
     )
     assert reply.status_code == 201, reply.text
     victim = await api.login("victim", "correct horse 1", "v1")
+    await sessions_and_passwords(http, api, root, victim)
+    victim = await api.login("victim", "correct horse 1", "v1")
     # Disabled from the command line, in another process: the socket closes within 1 s.
     async with open_wire(server.ws_url, victim.token, victim.device) as wire:
         done = await trio.to_thread.run_sync(lambda: cli("disable", "victim", env=env))
@@ -141,6 +154,49 @@ async def disable_closes_sockets(
         assert wire.closed == 4007
     reply = await http.get(f"/api/v1/users/{victim.id}", headers=api.auth(root))
     assert reply.status_code == 404  # a disabled account is not visible to users
+
+
+async def sessions_and_passwords(
+    http: httpx.AsyncClient, api: Api, root: Account, victim: Account
+) -> None:
+    auth = api.auth(root)
+    reply = await http.get("/api/v1/admin/users/victim", headers=auth)
+    assert reply.json()["user"]["id"] == victim.id
+    reply = await http.get("/api/v1/admin/users/nobody", headers=auth)
+    assert (reply.status_code, reply.json()["error"]["code"]) == (404, "not_found")
+    reply = await http.get("/api/v1/admin/users", headers=auth)
+    assert (reply.status_code, reply.json()["error"]["field"]) == (422, "q")
+    other = await api.login("victim", "correct horse 1", "v2")
+    reply = await http.get(f"/api/v1/admin/users/{victim.id}/sessions", headers=auth)
+    sessions = reply.json()["sessions"]
+    assert sorted(s["device"] for s in sessions) == ["v1", "v2"]
+    first = next(s["id"] for s in sessions if s["device"] == "v1")
+    reply = await http.delete(f"/api/v1/admin/users/{victim.id}/sessions/{first}", headers=auth)
+    assert reply.json() == {"ended_sessions": [first]}
+    reply = await http.delete(f"/api/v1/admin/users/{victim.id}/sessions/{first}", headers=auth)
+    assert reply.status_code == 404
+    assert (await http.get("/api/v1/users/me", headers=api.auth(victim))).status_code == 401
+    assert (await http.get("/api/v1/users/me", headers=api.auth(other))).status_code == 200
+    reply = await http.delete(f"/api/v1/admin/users/{victim.id}/sessions", headers=auth)
+    assert len(reply.json()["ended_sessions"]) == 1
+    assert (await http.get("/api/v1/users/me", headers=api.auth(other))).status_code == 401
+    reply = await http.put(
+        "/api/v1/admin/users/victim/password", json={"password": "short"}, headers=auth
+    )
+    assert (reply.status_code, reply.json()["error"]["field"]) == (422, "password")
+    reply = await http.put(
+        "/api/v1/admin/users/victim/password", json={"password": "a new password 2"}, headers=auth
+    )
+    assert reply.json() == {"ended_sessions": []}
+    await api.login("victim", "a new password 2", "v3")
+    reply = await http.put(
+        "/api/v1/admin/users/victim/password", json={"password": "correct horse 1"}, headers=auth
+    )
+    assert len(reply.json()["ended_sessions"]) == 1
+    reply = await http.post(
+        "/api/v1/admin/broadcast", json={"text": "x", "level": "loud"}, headers=auth
+    )
+    assert (reply.status_code, reply.json()["error"]["field"]) == (422, "level")
 
 
 async def delete_keeps_history_readable(
@@ -214,6 +270,10 @@ async def audit_has_every_action(
     assert seen == [
         ("grant-admin", False, "cli"),
         ("create-user", True, "127.0.0.1"),
+        ("revoke-sessions", True, "127.0.0.1"),
+        ("revoke-sessions", True, "127.0.0.1"),
+        ("set-password", True, "127.0.0.1"),
+        ("set-password", True, "127.0.0.1"),
         ("disable", False, "cli"),
         ("enable", True, "127.0.0.1"),
         ("disable", True, "127.0.0.1"),

@@ -52,6 +52,11 @@ _MAX_REFRESH = 256
 _BAD_LOGIN = "invalid login or password"
 
 
+def session_key(user: str, session: str) -> str:
+    """The liveness cache's key of a session (``Accounts.authenticate``)."""
+    return f"session:{user}:{session}"
+
+
 def normalize_phone(value: str, *, field: str = "phone") -> str:
     """``+`` and digits (E.164); ``BadRequest`` naming ``field`` otherwise."""
     phone = _PHONE_NOISE.sub("", value)
@@ -394,14 +399,14 @@ class Accounts:
 
     async def _forget(self, user: str, sessions: list[str]) -> list[str]:
         """Drop ended sessions from the liveness cache; returns ``sessions``."""
-        await self._live.delete([f"session:{user}:{session}" for session in sessions])
+        await self._live.delete([session_key(user, session) for session in sessions])
         return sessions
 
     async def authenticate(self, token: str) -> Principal:
         """The principal of a valid access token whose session is live and whose
         user is not disabled; ``Unauthorized`` otherwise."""
         claims = self._tokens.decode_access(token)
-        key = f"session:{claims.user}:{claims.session}"
+        key = session_key(claims.user, claims.session)
         if self._live_ms and await self._live.get(key) == b"1":
             return Principal(claims.user, claims.device, claims.session, claims.expires_at_ms)
         if not await self._store.is_session_active(claims.user, claims.session):

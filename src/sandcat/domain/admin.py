@@ -24,7 +24,9 @@ from datetime import UTC, datetime
 
 from sandcat.clock import Clock
 from sandcat.domain._text import bounded, display_text
+from sandcat.domain.accounts import session_key
 from sandcat.domain.avatars import default_avatar
+from sandcat.domain.cache import Cache
 from sandcat.domain.codes import normalize_email
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.groups import MAX_PAGE, Groups
@@ -148,6 +150,7 @@ class Admin:
         closer: Callable[[str, str | None], None] | None = None,
         notifier: Notifier | None = None,
         connections: Callable[[], Awaitable[int | None]] | None = None,
+        cache: Cache | None = None,
     ) -> None:
         self._accounts = accounts
         self._store = store
@@ -161,6 +164,8 @@ class Admin:
         self._closer = closer
         self._notifier = notifier
         self._connections = connections
+        #: The sessions recently found live (``Accounts.authenticate``): ended ones leave it.
+        self._cache = cache
 
     # -- reading -------------------------------------------------------------------------
 
@@ -269,7 +274,7 @@ class Admin:
         ended = await self._accounts.set_password(
             user.id, await self._passwords.hash(password), keep=None, now_ms=self._clock()
         )
-        await self._end(user.id, None)
+        await self._end(user.id, None, ended)
         await self._done(actor, "set-password", user.id, f"{len(ended)} sessions ended")
         return ended
 
@@ -278,7 +283,7 @@ class Admin:
         closes with 4007 on every instance. The ended sessions."""
         user = await self._live(ref)
         ended = await self._accounts.disable(user.id, now_ms=self._clock())
-        await self._end(user.id, None)
+        await self._end(user.id, None, ended)
         await self._done(actor, "disable", user.id, f"{len(ended)} sessions ended")
         return ended
 
@@ -300,7 +305,7 @@ class Admin:
             if not await self._accounts.revoke_session(user.id, session, now_ms=now):
                 raise NotFound("no such session")
             ended = [session]
-        await self._end(user.id, session)
+        await self._end(user.id, session, ended)
         await self._done(
             actor, "revoke-sessions", user.id, session or f"all ({len(ended)} sessions)"
         )
@@ -360,8 +365,8 @@ class Admin:
         in others' histories under its id, whose profile reads "Deleted user".
         """
         user = await self._live(ref)
-        await self._accounts.disable(user.id, now_ms=self._clock())
-        await self._end(user.id, None)
+        ended = await self._accounts.disable(user.id, now_ms=self._clock())
+        await self._end(user.id, None, ended)
         left = 0
         for group in await self._groups.mine(user.id):
             if group.owner == user.id:
@@ -405,8 +410,11 @@ class Admin:
             raise Conflict("the account is deleted")
         return view.user
 
-    async def _end(self, user: str, session: str | None) -> None:
-        """Close the sockets of ``session`` (every one of ``user``'s if None) everywhere."""
+    async def _end(self, user: str, session: str | None, ended: list[str]) -> None:
+        """Close the sockets of ``session`` (every one of ``user``'s if None) everywhere,
+        and forget the ``ended`` sessions were live."""
+        if self._cache is not None and ended:
+            await self._cache.delete([session_key(user, family) for family in ended])
         if self._closer is not None:
             self._closer(user, session)
         if self._revocations is not None:
