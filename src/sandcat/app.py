@@ -63,6 +63,7 @@ from sandcat.domain.ratelimit import Limiters
 from sandcat.domain.revocations import run_revocation_watch
 from sandcat.domain.turn import TurnRelay
 from sandcat.errors import ListenError
+from sandcat.export import Exports, ExportSources
 from sandcat.gateway import Hub, Operations, serve_gateway
 from sandcat.gateway.conversations import ConversationFrames, SettingsPusher
 from sandcat.gateway.fanout import Fanout
@@ -457,6 +458,12 @@ async def run_server(
                     history=stores.history,
                     clock=clock,
                     admin=admin,
+                    exports=Exports(
+                        ExportSources.of(stores, blobs),
+                        interval_s=config.http.export_interval_s,
+                        clock=clock,
+                        limiters=shared.limiters,
+                    ),
                 )
                 with _listening(config.server.host, config.server.http_port, "http_port"):
                     http_port = await root.start(

@@ -26,6 +26,7 @@ from sandcat.domain.conversations import Conversations
 from sandcat.domain.direct_uploads import DirectUploads
 from sandcat.domain.file_links import FileLinks
 from sandcat.domain.files import Files
+from sandcat.export import Exports, ExportSources
 from sandcat.mail import Mail
 from sandcat.store.backends import Stores
 from sandcat.store.inbox import Notice
@@ -245,6 +246,11 @@ async def open_api(
                 revocations=stores.revocation_log,
                 closer=lambda user, session: closer.end_sessions(user, session=session),
                 notifier=notifier,
+            ),
+            exports=Exports(
+                ExportSources.of(stores, blobs),
+                interval_s=config.http.export_interval_s,
+                clock=clock,
             ),
         )
         shutdown = trio.Event()

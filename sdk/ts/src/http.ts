@@ -52,6 +52,7 @@ export const OPERATIONS = {
   updateMe: ["PATCH", "/api/v1/users/me", true],
   changePassword: ["POST", "/api/v1/users/me/password", true],
   disableMe: ["POST", "/api/v1/users/me/disable", true],
+  exportMe: ["GET", "/api/v1/users/me/export", true],
   searchUsers: ["GET", "/api/v1/users/search", true],
   getUser: ["GET", "/api/v1/users/{id}", true],
   setMyAvatar: ["PUT", "/api/v1/users/me/avatar", true],
@@ -524,6 +525,17 @@ export class HttpClient {
 
   completeDirectUpload(id: string): Promise<Result<"completeDirectUpload">> {
     return this.json("completeDirectUpload", { id });
+  }
+
+  /**
+   * Your data export (docs/export.md): a zip of JSON (profile, contacts, groups,
+   * conversations with their messages, inbox, settings) and your files. The
+   * Response is returned unread so the zip can be streamed from `response.body`
+   * (or `await response.blob()`). One per `http.export_interval_s`: an HttpError
+   * `rate_limited` (with `retryAfterMs`) before that.
+   */
+  exportMe(): Promise<Response> {
+    return this.call("exportMe", { noTimeout: true });
   }
 
   /** A file's bytes (`range`: one `bytes=` range; `expires`/`sig`: a signed link's, needing no token). */

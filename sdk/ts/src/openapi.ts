@@ -147,7 +147,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** create an account (with an emailed code when verification is on) */
+        /** create an account (with an emailed code when verification is on); a phone, and an email while verification is off, are added later with the code sent to them (PATCH /users/me): the answer is the same whether or not they are taken */
         post: operations["register"];
         delete?: never;
         options?: never;
@@ -584,7 +584,7 @@ export interface paths {
         delete: operations["dismissGroup"];
         options?: never;
         head?: never;
-        /** change name, avatar, description or announcement (owner or admin) */
+        /** change name, avatar, description or announcement (owner or admin); one group.updated message lists the fields that differ (none: no message) */
         patch: operations["updateGroup"];
         trace?: never;
     };
@@ -613,7 +613,7 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** set a group's avatar (owner or admin) */
+        /** set a group's avatar (owner or admin); writes the group.updated message, as PATCH */
         put: operations["setGroupAvatar"];
         post?: never;
         delete?: never;
@@ -997,7 +997,7 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        /** change your profile; only the fields sent */
+        /** change your profile; only the fields sent. A new email or phone gets a code and changes with email_code / phone_code (409 if taken, only then); phone null removes the number */
         patch: operations["updateMe"];
         trace?: never;
     };
@@ -1029,6 +1029,23 @@ export interface paths {
         put?: never;
         /** disable your account; ends every session and hides your profile */
         post: operations["disableMe"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/users/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** your data export, streamed: a zip of JSON (profile, contacts, groups, conversations with their messages as you see them, inbox, settings) and the files you uploaded (docs/export.md); one per user per http.export_interval_s (else 429) */
+        get: operations["exportMe"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1788,6 +1805,7 @@ export interface operations {
                 "application/json": {
                     /** @description from POST /auth/codes; required when email verification is on */
                     code?: string;
+                    /** @description no control, bidi (U+202A-202E, U+2066-2069, marks) or zero-width characters */
                     display_name?: string;
                     /** Format: email */
                     email?: string;
@@ -1808,6 +1826,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description new email / phone waiting for the code sent to them */
+                        pending: ("email" | "phone")[];
                         user: components["schemas"]["User"];
                     };
                 };
@@ -1817,6 +1837,7 @@ export interface operations {
             413: components["responses"]["E413"];
             415: components["responses"]["E415"];
             422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
             500: components["responses"]["E500"];
             503: components["responses"]["E503"];
         };
@@ -2197,7 +2218,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description the file as the raw body (its Content-Type is the file's type), or multipart/form-data whose first file part is the file */
+        /** @description the file as the raw body (its Content-Type is the file's type), or multipart/form-data whose first file part is the file; with a Content-Length or chunked. The body is streamed and checked as it arrives (not limited by http.max_body_bytes); the answer comes only once every byte is stored, and a refused upload (4xx) stores nothing */
         requestBody: {
             content: {
                 "*/*": string;
@@ -2807,6 +2828,7 @@ export interface operations {
                 "application/json": {
                     /** @description friends of the creator */
                     members: string[];
+                    /** @description no control, bidi (U+202A-202E, U+2066-2069, marks) or zero-width characters */
                     name: string;
                 };
             };
@@ -2902,8 +2924,10 @@ export interface operations {
             content: {
                 "application/json": {
                     announcement?: string;
+                    /** @description an uploaded file id, an https:// URL (no credentials), or empty */
                     avatar?: string;
                     description?: string;
+                    /** @description no control, bidi (U+202A-202E, U+2066-2069, marks) or zero-width characters */
                     name?: string;
                 };
             };
@@ -2944,6 +2968,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description no control, bidi (U+202A-202E, U+2066-2069, marks) or zero-width characters */
                     alias: string;
                 };
             };
@@ -2977,7 +3002,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description the file as the raw body (its Content-Type is the file's type), or multipart/form-data whose first file part is the file */
+        /** @description the file as the raw body (its Content-Type is the file's type), or multipart/form-data whose first file part is the file; with a Content-Length or chunked. The body is streamed and checked as it arrives (not limited by http.max_body_bytes); the answer comes only once every byte is stored, and a refused upload (4xx) stores nothing */
         requestBody: {
             content: {
                 "*/*": string;
@@ -3909,10 +3934,15 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
+                    /** @description an uploaded file id, an https:// URL (no credentials), or empty */
                     avatar?: string;
                     /** Format: date */
                     birthday?: string | null;
+                    /** @description no control, bidi (U+202A-202E, U+2066-2069, marks) or zero-width characters */
                     display_name?: string;
+                    /** Format: email */
+                    email?: string;
+                    email_code?: string;
                     find_by_email?: boolean;
                     find_by_phone?: boolean;
                     /** @enum {string} */
@@ -3921,6 +3951,7 @@ export interface operations {
                     language?: string;
                     /** @description international format, e.g. +15551234567 */
                     phone?: string | null;
+                    phone_code?: string;
                     read_receipts?: boolean;
                     region?: string;
                     signature?: string;
@@ -3935,6 +3966,8 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        /** @description new email / phone waiting for the code sent to them */
+                        pending: ("email" | "phone")[];
                         user: components["schemas"]["User"];
                     };
                 };
@@ -3945,6 +3978,7 @@ export interface operations {
             413: components["responses"]["E413"];
             415: components["responses"]["E415"];
             422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
             500: components["responses"]["E500"];
             503: components["responses"]["E503"];
         };
@@ -3956,7 +3990,7 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        /** @description the file as the raw body (its Content-Type is the file's type), or multipart/form-data whose first file part is the file */
+        /** @description the file as the raw body (its Content-Type is the file's type), or multipart/form-data whose first file part is the file; with a Content-Length or chunked. The body is streamed and checked as it arrives (not limited by http.max_body_bytes); the answer comes only once every byte is stored, and a refused upload (4xx) stores nothing */
         requestBody: {
             content: {
                 "*/*": string;
@@ -4015,6 +4049,30 @@ export interface operations {
             413: components["responses"]["E413"];
             415: components["responses"]["E415"];
             422: components["responses"]["E422"];
+            429: components["responses"]["E429"];
+            500: components["responses"]["E500"];
+            503: components["responses"]["E503"];
+        };
+    };
+    exportMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
+                };
+            };
+            401: components["responses"]["E401"];
             429: components["responses"]["E429"];
             500: components["responses"]["E500"];
             503: components["responses"]["E503"];

@@ -14,6 +14,7 @@ from sandcat.api.bearer import SessionCloser
 from sandcat.api.calls import calls_blueprint
 from sandcat.api.conversations import conversations_blueprint
 from sandcat.api.errors import install_error_counter, install_error_handlers
+from sandcat.api.export import export_blueprint
 from sandcat.api.files import UPLOAD_ENDPOINTS, files_blueprint
 from sandcat.api.friends import blocks_blueprint, friends_blueprint
 from sandcat.api.groups import groups_blueprint
@@ -41,6 +42,7 @@ from sandcat.domain.inbox import Inbox
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
 from sandcat.domain.turn import TurnRelay
+from sandcat.export import Exports
 from sandcat.metrics import CONTENT_TYPE, Counter, Registry
 from sandcat.proxies import ForwardedClient, TrustedProxies
 from sandcat.store.history import HistoryStore
@@ -69,6 +71,7 @@ def create_app(
     clock: Clock = system_clock,
     observe_request: Observer | None = None,
     admin: Admin | None = None,
+    exports: Exports,
 ) -> QuartTrio:
     """The HTTP API (protocol/SPEC.md §13) and ``GET /healthz`` (README.md).
 
@@ -122,6 +125,9 @@ def create_app(
     )
     if admin is not None:
         app.register_blueprint(admin_blueprint(accounts, admin, max_body_bytes=max_bytes))
+    app.register_blueprint(
+        export_blueprint(accounts, exports, timeout_s=config.files.transfer_timeout_s)
+    )
     if config.http.web_client:
         app.register_blueprint(webclient_blueprint(config.ws_url))
     # Uploads stream their bodies with back-pressure (sandcat.api.upload_stream),

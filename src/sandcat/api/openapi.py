@@ -93,6 +93,21 @@ def _metrics_operation() -> Schema:
     return operation
 
 
+def _export_operation() -> Schema:
+    operation = _operation(
+        "exportMe",
+        "your data export, streamed: a zip of JSON (profile, contacts, groups, conversations "
+        "with their messages as you see them, inbox, settings) and the files you uploaded "
+        "(docs/export.md); one per user per http.export_interval_s (else 429)",
+        ok=(200, None),
+        errors=(429,),
+    )
+    operation["responses"]["200"]["content"] = {
+        "application/zip": {"schema": {"type": "string", "contentMediaType": "application/zip"}}
+    }
+    return operation
+
+
 def openapi_document() -> Schema:
     """The OpenAPI 3.1 document of every route (a fresh dict on each call)."""
     op = _operation
@@ -106,6 +121,7 @@ def openapi_document() -> Schema:
             )
         },
         "/metrics": {"get": _metrics_operation()},
+        "/api/v1/users/me/export": {"get": _export_operation()},
         "/api/v1/openapi.json": {
             "get": op("openapi", "this document", ok=(200, {"type": "object"}), auth=False)
         },

@@ -67,6 +67,7 @@ OPERATIONS: Mapping[str, str] = {
     "updateMe": "update_me",
     "changePassword": "change_password",
     "disableMe": "disable_me",
+    "exportMe": "export",
     "getUser": "user",
     "searchUsers": "search_users",
     # contacts

@@ -7,12 +7,13 @@ optional here.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .http_transport import JSON, HttpTransport, _fields
+from .http_transport import API_PREFIX, JSON, HttpTransport, _fields
 from .replies import InboxPage
 
 __all__ = [
@@ -279,6 +280,13 @@ class PeopleRoutes(HttpTransport):
     async def disable_me(self, token: str, password: str) -> None:
         """Disable your account; every session ends and your profile is hidden."""
         await self._request("POST", "/users/me/disable", json={"password": password}, token=token)
+
+    async def export(self, token: str, path: str | os.PathLike[str]) -> int:
+        """Save your data export (a zip: profile, contacts, groups, conversations with
+        their messages, inbox, settings and your files; docs/export.md) to ``path``,
+        streamed; the bytes written. One per ``http.export_interval_s`` (`HttpError`
+        ``rate_limited`` with ``retry_after_ms`` before that)."""
+        return await self._save(f"{API_PREFIX}/users/me/export", path, token=token)
 
     async def user(self, token: str, user_id: str) -> User:
         """A public profile (404 if disabled, unknown or blocking you)."""

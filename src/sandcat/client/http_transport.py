@@ -9,12 +9,14 @@ the server gave them (SPEC.md §13).
 
 from __future__ import annotations
 
+import os
 import ssl
 from collections.abc import AsyncIterable, Mapping
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
+import trio
 
 from .errors import HttpError
 
@@ -93,6 +95,20 @@ class HttpTransport:
         if response.status_code == 204:
             return {}
         return _object(response)
+
+    async def _save(self, url: str, path: str | os.PathLike[str], *, token: str) -> int:
+        """Stream a GET's body into the file ``path`` (created or truncated); the bytes
+        written. Raises `HttpError` for a 4xx/5xx answer (nothing is written then)."""
+        headers = {"Authorization": f"Bearer {token}"}
+        async with self._http.stream("GET", url, headers=headers) as response:
+            if response.is_error:
+                await response.aread()
+                raise _error(response)
+            written = 0
+            async with await trio.open_file(path, "wb") as out:
+                async for chunk in response.aiter_bytes():
+                    written += await out.write(chunk)
+            return written
 
     async def _send(
         self,
