@@ -179,3 +179,20 @@ def test_text_output_prompted_passwords_and_delete(
     assert "the account is deleted" in out
     assert "delete  " in text("audit", "--action", "delete")[1]
     assert text("audit", "--actor", "nobody")[1] == "no audit entries\n"
+
+
+def test_a_missing_database_is_refused_but_the_first_user_can_be_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("SANDCAT_"):
+            monkeypatch.delenv(name)
+    flags = ["--data-dir", str(tmp_path / "typo")]
+    assert main(["admin", "lookup", "alice", *flags]) == 1
+    assert "no database at" in capsys.readouterr().err
+    assert not (tmp_path / "typo").exists()
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD))
+    args = ["admin", "create-user", "alice", "--password-stdin", *flags]
+    assert main(args, passwords=FAST_PASSWORDS) == 0
+    assert main(["admin", "lookup", "alice", *flags]) == 0
+    assert "alice" in capsys.readouterr().out

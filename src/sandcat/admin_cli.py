@@ -96,6 +96,11 @@ def run_admin(
 ) -> int:
     """Run one ``sandcat admin`` action; the exit status. ``passwords`` replaces the
     configured hasher (the test suite's cheaper one)."""
+    missing = _missing_database(config)
+    if missing is not None and args.action != "create-user":
+        # A mistyped --data-dir must not look like a server with no users.
+        print(f"sandcat admin: no database at {missing} (check --data-dir)", file=sys.stderr)
+        return 1
     try:
         request = _request(args)
         output = trio.run(_run, config, request, passwords)
@@ -113,6 +118,16 @@ def run_admin(
     else:
         print(_text(args.action, output))
     return 0
+
+
+def _missing_database(config: Config) -> str | None:
+    """The embedded database's path if it does not exist yet (None: it does, or PostgreSQL)."""
+    from sandcat.store.backends import is_postgres, sqlite_path
+
+    if is_postgres(config):
+        return None
+    path = sqlite_path(config)
+    return None if path.exists() else str(path)
 
 
 Request = Callable[[Admin, Actor], Coroutine[Any, Any, Output]]

@@ -80,6 +80,7 @@ async def test_admin_api_and_cli_beside_a_running_server(
         # Granting is the command line's alone; it works while the server runs.
         assert cli("grant-admin", root.username, env=env) == {"granted": True}
         await guard_on_every_admin_route(http, api, root, plain)
+        await stats_count_the_running_instance(server, env)
         await disable_closes_sockets(server, http, api, root, env)
         await delete_keeps_history_readable(server, http, api, root)
         await audit_has_every_action(http, api, root, env)
@@ -115,6 +116,14 @@ async def guard_on_every_admin_route(
     reply = await http.get("/api/v1/admin/stats", headers=api.auth(root))
     assert reply.status_code == 200
     assert reply.json()["connections_scope"] == "this instance"
+
+
+async def stats_count_the_running_instance(server: ServeProcess, env: dict[str, str]) -> None:
+    """The command reads the connections from the configured instance's /metrics."""
+    port = {"SANDCAT_HTTP_PORT": str(server.http_port)}
+    stats = await trio.to_thread.run_sync(lambda: cli("stats", env={**env, **port}))
+    assert stats["connections"] == 0
+    assert stats["users"] >= 2
 
 
 async def disable_closes_sockets(
