@@ -16,8 +16,10 @@ import getpass
 import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -26,6 +28,9 @@ from sandcat.domain.admin import Actor, Admin, audit_dict, session_dict, stats_d
 from sandcat.domain.passwords import PasswordHasher
 from sandcat.errors import BadRequest, ConfigError, SandcatError, StoreUnavailable
 from sandcat.store.inbox import Notice
+
+if TYPE_CHECKING:
+    from sandcat.store.backends import Stores
 
 #: Seconds to wait for a running instance's /metrics (connections in ``stats``).
 _METRICS_TIMEOUT_S = 2.0
@@ -76,6 +81,9 @@ def add_admin_parser(commands: Any, common: Callable[[argparse.ArgumentParser], 
     broadcast = action("broadcast", "a system notice in every user's inbox")
     broadcast.add_argument("text")
     broadcast.add_argument("--level", choices=["info", "warning"], default="info")
+    export = action("export", "a user's data as a zip (docs/export.md), written to --out")
+    export.add_argument("user", help="id, username, email or phone")
+    export.add_argument("--out", required=True, help="the zip file to write (must not exist)")
     audit = action("audit", "the audit log of admin actions, newest first")
     audit.add_argument("--actor", help="a user id, or cli:<os user>")
     audit.add_argument("--action", dest="what", help="e.g. disable, create-user")
@@ -113,6 +121,9 @@ def run_admin(
     except SandcatError as exc:
         print(f"sandcat admin {args.action}: {exc.message}", file=sys.stderr)
         return 1
+    except OSError as exc:  # export: --out cannot be written
+        print(f"sandcat admin {args.action}: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps(output, indent=2, sort_keys=True))
     else:
@@ -133,9 +144,32 @@ def _missing_database(config: Config) -> str | None:
 Request = Callable[[Admin, Actor], Coroutine[Any, Any, Output]]
 
 
-def _request(args: argparse.Namespace) -> Request:
+@dataclass(frozen=True, slots=True)
+class _Export:
+    """``sandcat admin export``: needs the stores and the blob store, not only ``Admin``."""
+
+    user: str
+    out: Path
+
+    async def run(self, admin: Admin, actor: Actor, config: Config, stores: Stores) -> Output:
+        from sandcat.app import open_blob_store
+        from sandcat.clock import system_clock
+        from sandcat.export import ExportSources, export_to_file
+
+        if self.out.exists():
+            raise BadRequest(f"--out: {self.out} exists (not overwritten)", field="out")
+        view = await admin.export_of(actor, self.user)
+        blobs, _ = await open_blob_store(config)
+        sources = ExportSources.of(stores, blobs)
+        written = await export_to_file(sources, view.user.id, self.out, now_ms=system_clock())
+        return {"exported": view.as_dict(), "out": str(self.out), "bytes": written}
+
+
+def _request(args: argparse.Namespace) -> Request | _Export:
     """What to do once the stores are open (passwords are read before they are)."""
     action = args.action
+    if action == "export":
+        return _Export(args.user, Path(args.out))
     if action == "create-user":
         password = _password(args)
 
@@ -244,7 +278,9 @@ async def _audit(
     return {"entries": [audit_dict(entry) for entry in entries]}
 
 
-async def _run(config: Config, request: Request, passwords: PasswordHasher | None) -> Output:
+async def _run(
+    config: Config, request: Request | _Export, passwords: PasswordHasher | None
+) -> Output:
     from sandcat.clock import system_clock
     from sandcat.domain.contacts import Contacts
     from sandcat.domain.groups import Groups
@@ -271,7 +307,10 @@ async def _run(config: Config, request: Request, passwords: PasswordHasher | Non
             # Shared with the servers in a cluster with Redis (in process otherwise).
             cache=shared.cache,
         )
-        return await request(admin, Actor(f"cli:{_os_user()}", "cli"))
+        actor = Actor(f"cli:{_os_user()}", "cli")
+        if isinstance(request, _Export):
+            return await request.run(admin, actor, config, stores)
+        return await request(admin, actor)
 
 
 class _Unheard:
@@ -380,6 +419,11 @@ def _text(action: str, output: Output) -> str:
         return "\n".join(lines)
     if action == "delete":
         return f"deleted {_user_line(output['deleted'])}"
+    if action == "export":
+        return (
+            f"exported {_user_line(output['exported'])}\n"
+            f"to {output['out']} ({output['bytes']} bytes)"
+        )
     if action == "broadcast":
         return f"broadcast: notice posted to {output['users']} users"
     if action == "dismiss-group":

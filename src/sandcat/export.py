@@ -23,6 +23,9 @@ import time
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+
+import trio
 
 from sandcat.api.conversations import conversation_json
 from sandcat.api.files import file_json
@@ -35,6 +38,7 @@ from sandcat.blobs import BlobStore
 from sandcat.clock import Clock
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import NotFound, RateLimited
+from sandcat.private_files import private_opener
 from sandcat.store.accounts import AccountStore
 from sandcat.store.backends import Stores
 from sandcat.store.contacts import ContactStore
@@ -115,6 +119,24 @@ class Exports:
                 retry_after_ms=wait_ms,
             )
         return await export_zip(self._sources, user_id, now_ms=self._clock())
+
+
+async def export_to_file(sources: ExportSources, user_id: str, out: Path, *, now_ms: int) -> int:
+    """Write ``user_id``'s export to ``out`` (``sandcat admin export``); the bytes written.
+    The zip is written beside it first and renamed into place once whole, so ``out``
+    never holds a partial export."""
+    pieces = await export_zip(sources, user_id, now_ms=now_ms)
+    partial = out.with_name(out.name + ".partial")
+    written = 0
+    file = await trio.open_file(partial, "xb", opener=private_opener)
+    try:
+        async with file:
+            async for piece in pieces:
+                written += await file.write(piece)
+        await trio.Path(partial).rename(out)
+    finally:
+        await trio.Path(partial).unlink(missing_ok=True)
+    return written
 
 
 def conversation_path(cid: str) -> str:

@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import re
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import trio
 from sandcat.app import Server
 from sandcat.client import HttpApi, HttpError, open_client
 from sandcat.export import FORMAT, VERSION
+from tests.e2e.process import serve_environment
 from tests.scene import Api
 
 PASSWORD = "correct horse 1"
@@ -71,8 +74,22 @@ def _entries(archive: zipfile.ZipFile) -> dict[str, bytes]:
     return {name: archive.read(name) for name in archive.namelist()}
 
 
+def _admin(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``python -m sandcat admin ARGS`` as a child process, beside the running server."""
+    return subprocess.run(
+        [sys.executable, "-m", "sandcat", "admin", *args],
+        env=serve_environment(
+            {**{k: v for k, v in os.environ.items() if not k.startswith("SANDCAT_")}, **env}
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 async def test_export_holds_what_the_user_sees_and_nothing_else(
-    server: Server, api: Api, tmp_path: Path
+    server: Server, api: Api, tmp_path: Path, server_overrides: dict[str, object]
 ) -> None:
     url = f"http://127.0.0.1:{server.http_port}"
     outbox = tmp_path / "data" / "outbox"
@@ -142,8 +159,44 @@ async def test_export_holds_what_the_user_sees_and_nothing_else(
         assert no_token.status_code == 401
         assert no_token.json()["error"]["code"] == "unauthorized"
 
+    # The operator's export (the CLI, beside the running server) holds the same.
+    env = {"SANDCAT_DATA_DIR": str(tmp_path / "data"), "SANDCAT_HTTP_PORT": "1"}
+    if "backends.database_url" in server_overrides:
+        env["SANDCAT_DATABASE_URL"] = str(server_overrides["backends.database_url"])
+    by_cli = tmp_path / "by-cli.zip"
+    done = await trio.to_thread.run_sync(
+        lambda: _admin("export", "ann", "--out", str(by_cli), "--json", env=env)
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert (report["exported"]["id"], report["bytes"]) == (ann.id, by_cli.stat().st_size)
+    assert not by_cli.with_name("by-cli.zip.partial").exists()
+    again = await trio.to_thread.run_sync(
+        lambda: _admin("export", ann.id, "--out", str(by_cli), env=env)
+    )
+    assert again.returncode == 1
+    assert "exists (not overwritten)" in again.stderr
+    missing = await trio.to_thread.run_sync(
+        lambda: _admin("export", "nobody", "--out", str(tmp_path / "x.zip"), env=env)
+    )
+    assert missing.returncode == 1
+    assert "no user 'nobody'" in missing.stderr
+    assert not (tmp_path / "x.zip").exists()
+    audit = await trio.to_thread.run_sync(
+        lambda: _admin("audit", "--action", "export", "--json", env=env)
+    )
+    assert [(e["action"], e["target"]) for e in json.loads(audit.stdout)["entries"]] == [
+        ("export", ann.id)
+    ]
+
     with zipfile.ZipFile(target) as archive:
         entries = _entries(archive)
+    with zipfile.ZipFile(by_cli) as archive:
+        from_cli = _entries(archive)
+    assert set(from_cli) == set(entries)
+    for name, data in entries.items():
+        if name != "manifest.json":  # its created_at differs
+            assert from_cli[name] == data, name
     everything = b"".join(entries.values())
     manifest = json.loads(entries["manifest.json"])
     assert (manifest["format"], manifest["version"], manifest["user"]) == (FORMAT, VERSION, ann.id)

@@ -194,6 +194,12 @@ class Admin:
             found.append(other)
         return [await self._view(user) for user in found]
 
+    async def export_of(self, actor: Actor, ref: str) -> UserView:
+        """The account ``ref`` names, for a data export of it (audited as ``export``)."""
+        view = await self.find(ref)
+        await self._done(actor, "export", view.user.id, "")
+        return view
+
     async def _view(self, user: User) -> UserView:
         admin, deleted_at = await self._store.flags(user.id)
         return UserView(user, admin, deleted_at)
