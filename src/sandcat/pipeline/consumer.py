@@ -22,8 +22,7 @@ import trio
 from sandcat.bus import BadEvent, Bus, Event, decode_event
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.outlet import Directory
-from sandcat.pipeline.router import msg_frame
-from sandcat.protocol import encode
+from sandcat.pipeline.router import msg_push
 
 log = logging.getLogger(__name__)
 
@@ -103,10 +102,10 @@ def deliver(directory: Directory, event: Event) -> int:
                     log.warning("event %s/%d has an unreadable body: %s", *event.key, exc)
                     return 0
             if mine:
-                own = own or encode(msg_frame(message, body, own=True))
+                own = own or msg_push(message, body, own=True)
                 outlet.push(own)
             else:
-                plain = plain or encode(msg_frame(message, body, own=False))
+                plain = plain or msg_push(message, body, own=False)
                 outlet.push(plain)
             pushed += 1
     return pushed

@@ -17,7 +17,7 @@ import trio
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.sequencer import Ack, RecentAcks, SendRequest
-from sandcat.protocol import Err, ErrorCode, Msg, encode
+from sandcat.protocol import Err, ErrorCode, Msg, encode, encode_msg
 from sandcat.store.messages import Appended, Origin, Refused, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,27 @@ Outcomes = Sequence[Appended | Refused] | None
 def msg_frame(message: StoredMessage, body: object, *, own: bool) -> Msg:
     """The MSG push (or PULL entry) for a stored message."""
     return Msg(
+        cid=message.cid,
+        seq=message.seq,
+        mid=message.mid,
+        sender=message.sender,
+        kind=message.kind,
+        body=body,
+        ts=message.ts,
+        cmid=message.cmid if own else None,
+        device=message.device if own else None,
+        reply_to=message.reply_to,
+        mentions=message.mentions,
+        forward=None if message.forward is None else origin_body(message.forward),
+        edited_at=message.edited_at,
+        recalled=message.recalled or None,
+    )
+
+
+def msg_push(message: StoredMessage, body: object, *, own: bool) -> bytes:
+    """The encoded MSG push of a stored message: ``encode(msg_frame(...))`` without
+    building and re-checking the frame (``protocol.encode_msg``)."""
+    return encode_msg(
         cid=message.cid,
         seq=message.seq,
         mid=message.mid,
@@ -108,8 +129,8 @@ def _deliver(directory: Directory, outcome: Appended, request: SendRequest) -> N
             if outlet is request.origin:
                 continue
             if member == stored.sender:
-                own = own or encode(msg_frame(stored, request.body, own=True))
+                own = own or msg_push(stored, request.body, own=True)
                 outlet.push(own)
             else:
-                plain = plain or encode(msg_frame(stored, request.body, own=False))
+                plain = plain or msg_push(stored, request.body, own=False)
                 outlet.push(plain)

@@ -6,7 +6,15 @@ package imports only the standard library and msgpack; the wire contract it
 implements is ``protocol/SPEC.md``.
 """
 
-from ._codec import ObjectCount, decode_client, decode_server, encode, msg_body, notice_body
+from ._codec import (
+    ObjectCount,
+    decode_client,
+    decode_server,
+    encode,
+    encode_msg,
+    msg_body,
+    notice_body,
+)
 from ._content import CUSTOM_KIND_MIN, SERVER_KINDS, Kind, validate_content
 from ._errors import (
     CloseCode,
@@ -116,6 +124,7 @@ __all__ = [
     "decode_server",
     "direct_cid",
     "encode",
+    "encode_msg",
     "group_cid",
     "is_clean_text",
     "is_valid_cid",

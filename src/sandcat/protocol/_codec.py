@@ -127,6 +127,7 @@ _WITH_RID: Final = frozenset(
     for cls in (*_CLIENT_FRAMES.values(), *_SERVER_FRAMES.values())
     if any(field.name == "rid" for field in dataclasses.fields(cls))
 )
+_MSG: Final = Op.MSG.value
 _LAYOUTS: Final = {
     cls: _layout(cls) for cls in (*_CLIENT_FRAMES.values(), *_SERVER_FRAMES.values())
 }
@@ -151,6 +152,61 @@ def encode(frame: ClientFrame | ServerFrame) -> bytes:
         data: bytes = msgpack.packb([frame.op.value, frame.rid, body], use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{type(frame).__name__} is not msgpack-encodable: {exc}") from exc
+    return data
+
+
+def encode_msg(
+    *,
+    cid: str,
+    seq: int,
+    mid: str,
+    sender: str,
+    kind: int,
+    body: object,
+    ts: int,
+    cmid: str | None = None,
+    device: str | None = None,
+    reply_to: int | None = None,
+    mentions: tuple[str, ...] | None = None,
+    forward: Mapping[str, object] | None = None,
+    edited_at: int | None = None,
+    recalled: bool | None = None,
+) -> bytes:
+    """The bytes `encode` writes for ``Msg`` with these fields, without building
+    or checking the frame.
+
+    For the server's own pushes, sent for every message: their fields were
+    written by the store or checked when the SEND was decoded, so checking
+    them again (``Msg.__post_init__``) and walking the frame's layout cost
+    time and catch nothing. Same keys, order and omissions as `encode`.
+    """
+    out: dict[str, object] = {
+        "cid": cid,
+        "seq": seq,
+        "mid": mid,
+        "from": sender,
+        "kind": kind,
+        "body": body,
+        "ts": ts,
+    }
+    if cmid is not None:
+        out["cmid"] = cmid
+    if device is not None:
+        out["device"] = device
+    if reply_to is not None:
+        out["reply_to"] = reply_to
+    if mentions is not None:
+        out["mentions"] = list(mentions)
+    if forward is not None:
+        out["forward"] = forward
+    if edited_at is not None:
+        out["edited_at"] = edited_at
+    if recalled is not None:
+        out["recalled"] = recalled
+    try:
+        data: bytes = msgpack.packb([_MSG, 0, out], use_bin_type=True)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"Msg is not msgpack-encodable: {exc}") from exc
     return data
 
 
