@@ -196,3 +196,19 @@ def test_a_missing_database_is_refused_but_the_first_user_can_be_created(
     assert main(args, passwords=FAST_PASSWORDS) == 0
     assert main(["admin", "lookup", "alice", *flags]) == 0
     assert "alice" in capsys.readouterr().out
+
+
+def test_an_unopenable_database_exits_1_and_a_bad_config_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("SANDCAT_"):
+            monkeypatch.delenv(name)
+    (tmp_path / "sandcat.db").write_bytes(b"not a database " * 100)
+    assert main(["admin", "stats", "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "storage unavailable" in err
+    assert "Traceback" not in err
+    monkeypatch.setenv("SANDCAT_DATABASE_URL", "mysql://db/sandcat")
+    assert main(["admin", "stats", "--data-dir", str(tmp_path)]) == 2
+    assert "backends.database_url" in capsys.readouterr().err

@@ -104,12 +104,12 @@ def run_admin(
 ) -> int:
     """Run one ``sandcat admin`` action; the exit status. ``passwords`` replaces the
     configured hasher (the test suite's cheaper one)."""
-    missing = _missing_database(config)
-    if missing is not None and args.action != "create-user":
-        # A mistyped --data-dir must not look like a server with no users.
-        print(f"sandcat admin: no database at {missing} (check --data-dir)", file=sys.stderr)
-        return 1
     try:
+        missing = _missing_database(config)
+        if missing is not None and args.action != "create-user":
+            # A mistyped --data-dir must not look like a server with no users.
+            print(f"sandcat admin: no database at {missing} (check --data-dir)", file=sys.stderr)
+            return 1
         request = _request(args)
         output = trio.run(_run, config, request, passwords)
     except ConfigError as exc:
