@@ -4,6 +4,7 @@ instances): every action, its answer, its audit entry and its socket closes."""
 
 from __future__ import annotations
 
+from sandcat.api.openapi import openapi_document
 from sandcat.store.sql.admin import SqlAdminStore
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 from tests.api.api_harness import Api
@@ -97,3 +98,15 @@ async def test_every_admin_action_in_process(api: Api) -> None:
     reply = await http.delete(f"/api/v1/admin/users/{root_id}/admin", headers=root)
     assert reply.json() == {"revoked": True}
     assert (await http.get("/api/v1/admin/stats", headers=root)).status_code == 403
+
+
+def test_no_route_grants_the_server_admin_role() -> None:
+    """Granting is the command line's alone: no operation of the document grants it."""
+    document = openapi_document()
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            words = f"{path} {operation['operationId']} {operation['summary']}".lower()
+            assert "grant" not in words or "command-line only" in words, (method, path)
+    admin_routes = [path for path in document["paths"] if path.endswith("/admin")]
+    assert admin_routes == ["/api/v1/admin/users/{user}/admin"]
+    assert list(document["paths"][admin_routes[0]]) == ["delete"]

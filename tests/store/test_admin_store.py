@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sandcat.domain.revocations import Revoked
 from sandcat.store.admin import AuditEntry
+from sandcat.store.postgres.database import at as timestamp
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
 from sandcat.store.sql._tx import Dialect
 from sandcat.store.sql.admin import SqlAdminStore
@@ -97,7 +98,23 @@ async def test_stats_and_paging(backend: Backend) -> None:
     assert await store.user_ids(after="u3", limit=2) == ["u4"]
     stats = await store.stats(now_ms=3 * DAY_MS + 5, days=3)
     assert stats.users == 5
-    assert [day for day, _ in stats.sends_per_day] == [DAY_MS, 2 * DAY_MS, 3 * DAY_MS]
+    assert stats.sends_per_day == [(DAY_MS, 0), (2 * DAY_MS, 0), (3 * DAY_MS, 0)]
+    # Messages on day 0 (outside the window), day 1 (two, at its first and last ms) and 3.
+    await backend.open_conversation("d:u0:u1", "direct", ["u0", "u1"])
+    for seq, at in enumerate([DAY_MS - 1, DAY_MS, 2 * DAY_MS - 1, 3 * DAY_MS + 4], start=1):
+        await backend.execute(
+            "INSERT INTO messages (cid, seq, mid, sender, device, cmid, kind, body, created_at) "
+            "VALUES (?, ?, ?, 'u0', 'd', ?, 1, ?, ?)",
+            "d:u0:u1",
+            seq,
+            f"m{seq}",
+            f"c{seq}",
+            b"\x80",
+            at if backend.kind == "sqlite" else timestamp(at),
+        )
+    stats = await store.stats(now_ms=3 * DAY_MS + 5, days=3)
+    assert stats.sends_per_day == [(DAY_MS, 2), (2 * DAY_MS, 0), (3 * DAY_MS, 1)]
+    assert stats.messages == 4
 
 
 async def test_the_revocation_log_readers(backend: Backend) -> None:

@@ -52,6 +52,7 @@ def dialect(outbox_owner: str | None = None) -> Dialect:
         publish=publish,
         skip_locked=" SKIP LOCKED",
         advisory_lock="SELECT pg_advisory_xact_lock(hashtext(?))",
+        epoch_day="floor(extract(epoch FROM {}) / 86400)::bigint",
     )
     return made
 

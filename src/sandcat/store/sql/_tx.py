@@ -83,6 +83,8 @@ class Dialect:
     skip_locked: str = ""
     #: Takes a lock on a text key until commit ("": SQLite's single writer holds one).
     advisory_lock: str = ""
+    #: The UTC day number (days since 1970-01-01) of a time column, ``{}`` the column.
+    epoch_day: str = "{} / 86400000"
     #: Translated statements, by the ``?`` text (filled on first use).
     _sql: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 

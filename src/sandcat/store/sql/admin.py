@@ -172,16 +172,17 @@ class SqlAdminStore(SqlStore):
                 "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM uploads "
                 "WHERE state = 'ready' AND owner <> ''"
             )
-            today = now_ms - now_ms % _DAY_MS
-            per_day = []
-            for back in range(days - 1, -1, -1):
-                start = today - back * _DAY_MS
-                (sent,) = tx.one(
-                    "SELECT COUNT(*) FROM messages WHERE created_at >= ? AND created_at < ?",
-                    tx.time_in(start),
-                    tx.time_in(start + _DAY_MS),
+            # One pass over the window, grouped by UTC day.
+            first = now_ms // _DAY_MS - days + 1
+            day = tx.dialect.epoch_day.format("created_at")
+            sent = {
+                int(number): int(count)
+                for number, count in tx.all(
+                    f"SELECT {day} AS d, COUNT(*) FROM messages WHERE created_at >= ? GROUP BY d",
+                    tx.time_in(first * _DAY_MS),
                 )
-                per_day.append((start, int(sent)))
+            }
+            per_day = [((first + n) * _DAY_MS, sent.get(first + n, 0)) for n in range(days)]
             return Stats(
                 users=int(users) - int(deleted),
                 disabled_users=int(disabled),
