@@ -215,6 +215,8 @@ class Connection:
                 )
             finally:
                 self._hub.unregister(self)
+                if self.user:
+                    self._operations.left(self)
                 self._log_close(marker, trio.current_time() - started)
 
     def _log_close(self, marker: _CloseMarker, seconds: float) -> None:

@@ -12,7 +12,7 @@ to every other instance, which applies them with ``local_only``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import trio
@@ -41,7 +41,7 @@ class Member(Protocol):
 
 
 class Hub:
-    def __init__(self) -> None:
+    def __init__(self, fanout: Fanout | None = None) -> None:
         #: Every open connection, authenticated or not (the drain closes them all).
         self._live: set[Member] = set()
         #: Authenticated connections by user and device (the device slots).
@@ -49,9 +49,7 @@ class Hub:
         self._emptied = trio.Event()
         self.draining = False
         #: Shares session ends and pushes with the other instances (cluster mode).
-        self.fanout: Fanout | None = None
-        #: Told of every authenticated connection that closed (presence, calls); never blocks.
-        self.on_leave: Callable[[Member], None] | None = None
+        self._fanout = fanout
 
     def user_count(self) -> int:
         """Users with at least one connection here."""
@@ -89,8 +87,6 @@ class Hub:
             del devices[conn.device]
             if not devices:
                 del self._users[conn.user]
-        if conn.user and self.on_leave is not None:
-            self.on_leave(conn)
         if not self._live:
             self._emptied.set()
             self._emptied = trio.Event()
@@ -126,8 +122,8 @@ class Hub:
         for conn in list(self.outlets(user)):
             if session is None or conn.session == session:
                 conn.close(code, reason)
-        if self.fanout is not None and not local_only:
-            self.fanout.end_sessions(user, session=session, code=code, reason=reason)
+        if self._fanout is not None and not local_only:
+            self._fanout.end_sessions(user, session=session, code=code, reason=reason)
 
     def push_each(
         self, targets: list[tuple[str, str | None]], frame: bytes, *, local_only: bool = False
@@ -137,8 +133,8 @@ class Hub:
             for conn in self.outlets(user):
                 if conn.device != skip:
                     conn.push(frame)
-        if self.fanout is not None and not local_only:
-            self.fanout.push_each(targets, frame)
+        if self._fanout is not None and not local_only:
+            self._fanout.push_each(targets, frame)
 
     def publish(self, notices: Sequence[Notice]) -> None:
         """Push committed inbox notices to every device of their users (the ``Notifier``).

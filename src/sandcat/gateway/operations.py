@@ -164,6 +164,11 @@ class Operations:
         if self._signals is not None:
             await self._signals.connected(conn)
 
+    def left(self, conn: Connection) -> None:
+        """An authenticated connection closed (after the hub forgot it); never blocks."""
+        if self._signals is not None:
+            self._signals.left(conn)
+
     async def handle(self, conn: Connection, frame: object) -> None:
         match frame:
             case Send():

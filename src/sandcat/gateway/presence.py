@@ -56,6 +56,7 @@ class PresenceDesk:
         clock: Clock,
         batch_s: float,
         refresh_s: float,
+        on_gone: Callable[[str, str], None] | None = None,
     ) -> None:
         self._book = book
         self._reach = reach
@@ -75,7 +76,7 @@ class PresenceDesk:
         #: recipient -> subject -> entry, flushed every batch.
         self._pending: dict[str, dict[str, dict[str, object]]] = {}
         #: Told of every device that went away here, once the book has it (calls).
-        self.on_gone: Callable[[str, str], None] | None = None
+        self._on_gone = on_gone
         #: PRESENCE pushes the flusher sent (statistics).
         self.flushed = 0
         beacon.on_presence = self.deliver
@@ -200,5 +201,5 @@ class PresenceDesk:
                 await self._announce(conn.user, seen)
         finally:
             # After the book knows: whoever asks it next sees the device gone.
-            if self.on_gone is not None:
-                self.on_gone(conn.user, conn.device)
+            if self._on_gone is not None:
+                self._on_gone(conn.user, conn.device)

@@ -1,11 +1,12 @@
 """Ephemeral signals, assembled: typing, presence and calls behind one entry point.
 
 ``Operations`` hands TYPING, PRESENCE_SET and CALL frames to ``handle`` and
-calls ``connected`` after a HELLO; the hub calls ``left`` when a connection
-closes. ``open_signals`` opens the books (in memory, or Redis when
-``backends.redis_url`` is set: then every instance shares them) and runs the
-tasks: the beacon (cross-instance delivery), the presence flusher and
-refresher, and the call timers.
+calls ``connected`` after a HELLO and ``left`` when a connection closes.
+``open_signals`` runs them over the shared books and broadcast
+(``store/shared.py``: in memory, or Redis when ``backends.redis_url`` is
+set, then every instance shares them) and runs the tasks: the beacon
+(cross-instance delivery), the presence flusher and refresher, and the call
+timers.
 """
 
 from __future__ import annotations
@@ -16,19 +17,16 @@ from dataclasses import dataclass
 
 import trio
 
-from sandcat.bus.broadcast import open_broadcast
 from sandcat.clock import Clock
 from sandcat.config import Config
-from sandcat.domain.ratelimit import Limiters
 from sandcat.gateway.beacon import Beacon, Outlets
 from sandcat.gateway.calls import CallDesk, Caller
 from sandcat.gateway.indicators import Indicators
 from sandcat.gateway.presence import PresenceDesk
 from sandcat.pipeline import Pipeline
 from sandcat.protocol import Call, PresenceSet, Typing
-from sandcat.store.calls import CallBook, MemoryCallBook
-from sandcat.store.presence import MemoryPresenceBook, PresenceBook
 from sandcat.store.reach import ReachStore
+from sandcat.store.shared import SharedState
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,100 +48,78 @@ class Signals:
         await self.presence.connected(conn)
 
     def left(self, conn: Caller) -> None:
-        """A connection closed (the hub's ``on_leave``): presence, then its call."""
+        """A connection closed (``Operations.left``): presence, then its call."""
         if conn.user:
             self.presence.left(conn)
-
-
-@asynccontextmanager
-async def _open_books(config: Config) -> AsyncIterator[tuple[PresenceBook, CallBook]]:
-    backends = config.backends
-    if not backends.redis_url:
-        yield MemoryPresenceBook(), MemoryCallBook()
-        return
-    from sandcat.store.redis import open_redis_books
-
-    async with open_redis_books(
-        backends.redis_url,
-        prefix=f"{backends.redis_channel}:",
-        timeout_s=backends.redis_timeout_s,
-    ) as books:
-        yield books.presence, books.calls
 
 
 @asynccontextmanager
 async def open_signals(
     config: Config,
     *,
+    shared: SharedState,
     reach: ReachStore,
     hub: Outlets,
     pipeline: Pipeline,
     instance: str,
     clock: Clock,
-    limiters: Limiters,
 ) -> AsyncIterator[Signals]:
-    """Typing, presence and calls, running until the block exits."""
+    """Typing, presence and calls over the shared books and broadcast, running until
+    the block exits."""
     settings = config.signals
-    async with (
-        _open_books(config) as (presence_book, call_book),
-        open_broadcast(
-            config.backends.redis_url,
-            channel=f"{config.backends.redis_channel}.signals",
-            timeout_s=config.backends.redis_timeout_s,
-        ) as broadcast,
-    ):
-        beacon = Beacon(hub, broadcast, instance=instance)
-        signals = Signals(
-            indicators=Indicators(
-                reach,
-                beacon,
-                interval_s=settings.typing_interval_s,
-                per_user=limiters.limiter(
-                    "typing-user", limit=settings.typing_per_user, window_s=settings.typing_window_s
-                ),
+    beacon = Beacon(hub, shared.signals, instance=instance)
+    calls = CallDesk(
+        shared.calls,
+        reach,
+        beacon,
+        shared.presence,
+        pipeline,
+        hub,
+        config=config.calls,
+        clock=clock,
+        claim_ttl_s=settings.presence_refresh_s * 3,
+        open_direct=config.chat.dm_policy == "anyone",
+    )
+    signals = Signals(
+        indicators=Indicators(
+            reach,
+            beacon,
+            interval_s=settings.typing_interval_s,
+            per_user=shared.limiters.limiter(
+                "typing-user", limit=settings.typing_per_user, window_s=settings.typing_window_s
             ),
-            presence=PresenceDesk(
-                presence_book,
-                reach,
-                beacon,
-                hub,
-                instance=instance,
-                clock=clock,
-                batch_s=settings.presence_batch_ms / 1000,
-                refresh_s=settings.presence_refresh_s,
-            ),
-            calls=CallDesk(
-                call_book,
-                reach,
-                beacon,
-                presence_book,
-                pipeline,
-                hub,
-                config=config.calls,
-                clock=clock,
-                claim_ttl_s=settings.presence_refresh_s * 3,
-                open_direct=config.chat.dm_policy == "anyone",
-            ),
-        )
-        signals.presence.on_gone = signals.calls.left
-        async with trio.open_nursery() as nursery:
-            await nursery.start(beacon.run)
-            await nursery.start(signals.presence.run)
-            await nursery.start(signals.calls.run)
-            yield signals
-            nursery.cancel_scope.cancel()
+        ),
+        presence=PresenceDesk(
+            shared.presence,
+            reach,
+            beacon,
+            hub,
+            instance=instance,
+            clock=clock,
+            batch_s=settings.presence_batch_ms / 1000,
+            refresh_s=settings.presence_refresh_s,
+            on_gone=calls.left,
+        ),
+        calls=calls,
+    )
+    async with trio.open_nursery() as nursery:
+        await nursery.start(beacon.run)
+        await nursery.start(signals.presence.run)
+        await nursery.start(signals.calls.run)
+        yield signals
+        nursery.cancel_scope.cancel()
 
 
 async def run_signals(
     config: Config,
     *,
     scope: trio.CancelScope,
+    shared: SharedState,
     reach: ReachStore | None,
     hub: Outlets,
     pipeline: Pipeline,
     instance: str,
     clock: Clock,
-    limiters: Limiters,
     task_status: trio.TaskStatus[Signals] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the signals inside ``scope`` (cancelled at shutdown); started with them."""
@@ -152,12 +128,12 @@ async def run_signals(
     with scope:
         async with open_signals(
             config,
+            shared=shared,
             reach=reach,
             hub=hub,
             pipeline=pipeline,
             instance=instance,
             clock=clock,
-            limiters=limiters,
         ) as signals:
             task_status.started(signals)
             await trio.sleep_forever()

@@ -50,6 +50,15 @@ class RedisBooks:
     calls: RedisCallBook
 
 
+def redis_books(client: coredis.Redis[bytes], *, prefix: str, timeout_s: float) -> RedisBooks:
+    """Both books over an open client (the server's one), keys under ``prefix``."""
+    runner = Runner(client, timeout_s=timeout_s)
+    return RedisBooks(
+        presence=RedisPresenceBook(runner, prefix=prefix),
+        calls=RedisCallBook(runner, prefix=prefix),
+    )
+
+
 @contextmanager
 def _unavailable() -> Iterator[None]:
     try:
@@ -69,9 +78,5 @@ async def open_redis_books(url: str, *, prefix: str, timeout_s: float) -> AsyncI
         raise StoreUnavailable(f"bad redis url: {exc}") from exc
     with _unavailable(), _sole_error():
         async with client:
-            runner = Runner(client, timeout_s=timeout_s)
-            await runner.run(client.ping())
-            yield RedisBooks(
-                presence=RedisPresenceBook(runner, prefix=prefix),
-                calls=RedisCallBook(runner, prefix=prefix),
-            )
+            await Runner(client, timeout_s=timeout_s).run(client.ping())
+            yield redis_books(client, prefix=prefix, timeout_s=timeout_s)

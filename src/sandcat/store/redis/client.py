@@ -45,10 +45,12 @@ class RedisState:
 
 
 @asynccontextmanager
-async def open_redis_state(
-    url: str, *, timeout_s: float, prefix: str = "sandcat:"
-) -> AsyncIterator[RedisState]:
-    """Shared state in the Redis at ``url`` (checked reachable), closed on exit."""
+async def open_redis_client(url: str, *, timeout_s: float) -> AsyncIterator[coredis.Redis[bytes]]:
+    """A client of the Redis at ``url`` (checked reachable), closed on exit.
+
+    The server opens one and shares it: shared state, presence and call books,
+    and the broadcasts' publishes (each subscription opens its own connection).
+    """
     try:
         client: coredis.Redis[bytes] = coredis.Redis.from_url(
             url, connect_timeout=timeout_s, retry_policy=NoRetryPolicy()
@@ -62,8 +64,17 @@ async def open_redis_state(
                 with trio.fail_after(timeout_s):
                     await client.ping()
                 ready = True
-                yield RedisState(client, prefix=prefix, timeout_s=timeout_s)
+                yield client
     except _FAILURES as exc:
         if ready:
             raise
         raise StoreUnavailable(f"redis unreachable: {exc!r}") from exc
+
+
+@asynccontextmanager
+async def open_redis_state(
+    url: str, *, timeout_s: float, prefix: str = "sandcat:"
+) -> AsyncIterator[RedisState]:
+    """Shared state in the Redis at ``url`` (checked reachable), closed on exit."""
+    async with open_redis_client(url, timeout_s=timeout_s) as client:
+        yield RedisState(client, prefix=prefix, timeout_s=timeout_s)

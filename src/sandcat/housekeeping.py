@@ -1,0 +1,78 @@
+"""Housekeeping: the background tasks with nothing to finish, cancelled at shutdown.
+
+The postman (mail queue), token-key refresh, inbox retention, the census
+(registered users and active sessions gauges), the revocation watch (closes
+sockets of sessions another instance or process ended) and the notice relay
+(inbox in MongoDB: notices committed in SQL moved there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+
+from sandcat.clock import Clock
+from sandcat.config import Config
+from sandcat.domain.accounts import Accounts
+from sandcat.domain.census import CensusStore, run_census
+from sandcat.domain.inbox import Inbox, run_inbox_janitor
+from sandcat.domain.inbox_relay import InboxRelay
+from sandcat.domain.keyring import KeyRing
+from sandcat.domain.revocations import Revocations, Sockets, run_revocation_watch
+from sandcat.mail import Postman
+from sandcat.metrics import ServerMetrics
+from sandcat.protocol import CloseCode
+
+
+@dataclass(frozen=True, slots=True)
+class Housekeeping:
+    config: Config
+    clock: Clock
+    postman: Postman
+    secret: KeyRing
+    inbox: Inbox
+    accounts: Accounts
+    sockets: Sockets
+    census: CensusStore
+    metrics: ServerMetrics
+    #: The log of revoked sessions every instance polls (Redis, else the database).
+    revocations: Revocations
+    #: Inbox in MongoDB only: the outbox of notices to move there.
+    notices: InboxRelay | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run every task until cancelled; started once each has started."""
+        config = self.config
+        async with trio.open_nursery() as tasks:
+            await tasks.start(self.postman.run)
+            await tasks.start(partial(self.secret.run, interval_s=config.auth.key_refresh_s))
+            await tasks.start(
+                partial(
+                    run_census,
+                    self.census,
+                    users=self.metrics.registered_users,
+                    sessions=self.metrics.active_sessions,
+                    interval_s=config.http.census_interval_s,
+                    clock=self.clock,
+                )
+            )
+            await tasks.start(
+                partial(
+                    run_revocation_watch,
+                    self.revocations,
+                    self.sockets,
+                    self.accounts,
+                    interval_s=config.backends.revocation_poll_s,
+                    close_code=CloseCode.SESSION_ENDED,
+                )
+            )
+            if self.notices is not None:
+                await tasks.start(
+                    partial(self.notices.run, interval_s=config.inbox.relay_interval_s)
+                )
+            tasks.start_soon(
+                partial(run_inbox_janitor, self.inbox, interval_s=config.inbox.sweep_interval_s)
+            )
+            task_status.started()

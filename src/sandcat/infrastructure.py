@@ -1,0 +1,65 @@
+"""What an instance opens before it runs a task: stores, bus, shared state, keys, blobs.
+
+``open_infrastructure`` opens each once, in order, and closes them in reverse
+when the block exits; the composition root (app.py) wires the services over
+them and starts the tasks. Each of these is chosen by configuration in one
+place: the relational engine in ``store/backends.py``, the bus in
+``pipeline/relay.py``, memory-or-Redis in ``store/shared.py``, the blob store
+in ``services.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from sandcat.blobs import BlobStore, DirectBlobStore
+from sandcat.bus import Bus
+from sandcat.clock import Clock
+from sandcat.config import Config
+from sandcat.domain.keyring import KeyRing, open_key_ring
+from sandcat.metrics import Registry, watch_gc
+from sandcat.pipeline.relay import open_bus
+from sandcat.private_files import make_private_dir
+from sandcat.services import open_blob_store
+from sandcat.store.backends import Stores, open_stores
+from sandcat.store.shared import SharedState, open_shared_state
+
+
+@dataclass(frozen=True, slots=True)
+class Infrastructure:
+    stores: Stores
+    #: The bus between instances (cluster mode), else None.
+    bus: Bus | None
+    #: Rate limits, budgets, cache, presence and call books, broadcasts.
+    shared: SharedState
+    #: Token signing keys (refreshed by a housekeeping task).
+    secret: KeyRing
+    blobs: BlobStore
+    #: Direct (pre-signed) uploads and downloads: S3 only.
+    direct: DirectBlobStore | None
+    registry: Registry
+
+
+@asynccontextmanager
+async def open_infrastructure(
+    config: Config, clock: Clock, *, instance: str
+) -> AsyncIterator[Infrastructure]:
+    make_private_dir(config.data_path)
+    registry = Registry()
+    async with (
+        open_stores(config, clock, instance=instance) as stores,
+        open_bus(config) as bus,
+        open_shared_state(config, clock) as shared,
+        watch_gc(registry),
+    ):
+        secret = await open_key_ring(
+            config.auth.token_secret,
+            stores.token_keys,
+            legacy_file=config.data_path / "token.key",
+            access_ttl_s=config.auth.access_ttl_s,
+            clock=clock,
+        )
+        blobs, direct = await open_blob_store(config)
+        yield Infrastructure(stores, bus, shared, secret, blobs, direct, registry)
