@@ -17,8 +17,8 @@ from sandcat.domain.files import Files
 from sandcat.domain.inbox_relay import InboxRelay
 from sandcat.domain.passwords import PasswordHasher
 from sandcat.gateway import Hub
+from sandcat.gateway.beacon import Fanout
 from sandcat.gateway.conversations import SettingsPusher
-from sandcat.gateway.fanout import Fanout
 from sandcat.housekeeping import Housekeeping
 from sandcat.infrastructure import Infrastructure
 from sandcat.mail import Postman, open_sender

@@ -8,7 +8,7 @@ import pytest
 import trio
 
 from sandcat.bus.broadcast import BroadcastUnavailable, Deliver, LocalBroadcast
-from sandcat.gateway.fanout import Fanout
+from sandcat.gateway.beacon import Fanout
 
 
 class Recorder:

@@ -9,7 +9,7 @@ import trio
 from sandcat.bus.broadcast import LocalBroadcast
 from sandcat.domain.revocations import LocalRevocations, Revoked
 from sandcat.errors import StoreUnavailable
-from sandcat.gateway.fanout import Fanout
+from sandcat.gateway.beacon import Fanout
 from tests.gateway.test_fanout import Recorder
 
 

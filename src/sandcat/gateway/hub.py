@@ -21,7 +21,7 @@ from sandcat.protocol import CloseCode, GoAway, Notify, encode
 from sandcat.store.inbox import Notice
 
 if TYPE_CHECKING:
-    from sandcat.gateway.fanout import Fanout
+    from sandcat.gateway.beacon import Fanout
 
 
 class Member(Protocol):
