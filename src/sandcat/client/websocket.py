@@ -4,6 +4,9 @@ The SDK opens the byte stream itself and hands it to trio-websocket, for two
 shortcomings of trio-websocket 0.12 that it works around here: a client's
 stream is left open when the server closes first (so `Connection` closes it),
 and a handshake the server cuts off waits for the timeout instead of failing.
+A third is patched on import: a ping that crosses our close frame (below).
+The gateway does not use trio-websocket (it has its own transport,
+sandcat.gateway.transport).
 """
 
 from __future__ import annotations
@@ -15,12 +18,30 @@ from urllib.parse import urlsplit
 
 import trio
 from trio_websocket import HandshakeError, WebSocketConnection, wrap_client_stream
-
-import sandcat.websocket  # noqa: F401  (applies trio-websocket fixes)
+from wsproto.connection import ConnectionState
+from wsproto.events import Ping
 
 __all__ = ["MAX_INBOUND_BYTES", "SUBPROTOCOL", "ConnectionLost", "connect_websocket"]
 
 SUBPROTOCOL = "sandcat.v1"
+
+#: trio-websocket's own ping handler, kept to tell when upstream fixes it
+#: (tests/client/test_websocket_patch.py).
+UPSTREAM_PING_HANDLER = WebSocketConnection._handle_ping_event
+
+
+async def _pong_while_open(self: WebSocketConnection, event: Ping) -> None:
+    # trio-websocket 0.12.2 answers every ping, even one that crosses our close
+    # frame; wsproto then refuses the pong (LocalProtocolError), which escapes
+    # the connection's reader task and takes the caller's nursery down. After a
+    # close frame nothing but the close handshake may be sent (RFC 6455 §5.5.1),
+    # so such a ping goes unanswered. Upstream: python-trio/trio-websocket#184;
+    # this is the fix proposed there in #198. Remove once a release carries it.
+    if self._wsproto.state is ConnectionState.OPEN:
+        await self._send(event.response())
+
+
+WebSocketConnection._handle_ping_event = _pong_while_open  # type: ignore[method-assign]
 
 #: Largest frame accepted from the server. ``max_frame_bytes`` bounds what a
 #: client sends; replies are bigger (a PULL of 200 messages of 16 KiB is
