@@ -24,6 +24,7 @@ from sandcat.domain.passwords import PasswordHasher
 from sandcat.domain.profiles import Profiles
 from sandcat.domain.ratelimit import Limiters
 from sandcat.mail import CodeTemplates
+from sandcat.pipeline.delivery import Delivery
 from sandcat.pipeline.outlet import Directory
 from sandcat.store.backends import Stores
 from sandcat.store.messages import MessageStore
@@ -114,7 +115,7 @@ def build_services(
             config=config.chat,
             clock=clock,
             notifier=notice_relay or notifier,
-            directory=directory,
+            delivery=None if directory is None else Delivery(directory),
         ),
         inbox=Inbox(
             stores.inbox,

@@ -13,6 +13,7 @@ import pytest
 from sandcat.config import ChatConfig
 from sandcat.domain.groups import Groups
 from sandcat.errors import BadRequest, Forbidden, NotFound
+from sandcat.pipeline.delivery import Delivery
 from sandcat.store.contacts import FriendRequest
 from sandcat.store.inbox import Notice
 from sandcat.store.sql.accounts import SqlAccountStore
@@ -72,7 +73,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Groups, Recorder, str]]:
             config=ChatConfig(max_group_members=5),
             clock=lambda: NOW,
             notifier=recorder,
-            directory=recorder,
+            delivery=Delivery(recorder),
         )
         detail = await groups.create("o", name="team", members=["m", "m", "o"])
         yield groups, recorder, detail.group.id

@@ -16,7 +16,7 @@ from sandcat.errors import Unavailable
 from sandcat.pipeline import Pipeline, SendRequest, run_pipeline
 from sandcat.pipeline.router import RETRY_AFTER_MS
 from sandcat.protocol import Err, ErrorCode, Msg, Ok, decode_server
-from sandcat.store.messages import NewMessage
+from sandcat.store.messages import Appended, NewMessage, Refused
 from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.conversations import open_conversation
 from sandcat.store.sqlite import Database, open_database
@@ -312,3 +312,65 @@ async def test_closing_drains_queued_sends_then_refuses_new_ones(db: Database) -
         assert pipeline.drained.is_set()
     assert [f.rid for f in a.frames()] == [1, 2, 3, 4, 5]  # type: ignore[attr-defined]
     assert len(await stored(db)) == 5
+
+
+def written(sender: str, cid: str, cmid: str) -> tuple[NewMessage, dict[str, object]]:
+    """A message a server part writes (``Pipeline.commit``), from a device no socket has."""
+    body: dict[str, object] = {"text": "logged"}
+    return NewMessage(
+        sender=sender, device="server", cid=cid, cmid=cmid, kind=1, body=msgpack.packb(body)
+    ), body
+
+
+async def test_commit_returns_what_was_appended_and_pushes_it_to_every_device(
+    db: Database,
+) -> None:
+    directory = Directory()
+    a, b = directory.connect("a", "phone"), directory.connect("b", "phone")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            pipeline = await start(nursery, db, directory)
+            outcome = await pipeline.commit(*written("a", AB, "log-1"))
+            again = await pipeline.commit(*written("a", AB, "log-1"))
+            await pipeline.aclose()
+    assert isinstance(outcome, Appended)
+    assert (outcome.message.seq, outcome.duplicate) == (1, False)
+    assert isinstance(again, Appended)
+    assert again.duplicate
+    assert again.message.mid == outcome.message.mid
+    # Every device of both members gets the MSG (the writer has no socket to ack).
+    [own], [plain] = a.frames(), b.frames()
+    assert isinstance(own, Msg)
+    assert own.cmid == "log-1"
+    assert isinstance(plain, Msg)
+    assert plain.seq == 1
+    assert await stored(db) == [(AB, 1, "log-1")]
+
+
+async def test_commit_returns_a_refusal_and_stores_nothing(db: Database) -> None:
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            pipeline = await start(nursery, db, Directory())
+            outcome = await pipeline.commit(*written("e", AB, "log-1"))  # not a member
+            await pipeline.aclose()
+    assert isinstance(outcome, Refused)
+    assert outcome.code == "forbidden"
+    assert await stored(db) == []
+
+
+async def test_commit_is_refused_unavailable_when_the_store_fails_or_the_pipeline_closed(
+    db: Database,
+) -> None:
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            pipeline = await start(nursery, db, Directory())
+            await db.aclose()
+            failed = await pipeline.commit(*written("a", AB, "log-1"))
+            await pipeline.aclose()
+            closed = await pipeline.commit(*written("a", AB, "log-2"))
+    assert isinstance(failed, Refused)
+    assert failed.code == "unavailable"
+    assert "nothing was stored" in failed.message
+    assert isinstance(closed, Refused)
+    assert closed.code == "unavailable"
+    assert "shutting down" in closed.message

@@ -16,11 +16,11 @@ from sandcat.api.payload import json_response, query_int, read_body
 from sandcat.domain.accounts import Accounts
 from sandcat.domain.conversations import MAX_READERS_PAGE, Conversations
 from sandcat.errors import BadRequest
-from sandcat.gateway.conversations import conv_body
 from sandcat.ids import parse_id
 from sandcat.protocol import Limits
 from sandcat.store.conversations import Settings, SettingsChange
 from sandcat.store.messages import ConversationState
+from sandcat.view import conv_body
 
 _MAX_SEQ = 2**53 - 1
 _FLAGS = ("pinned", "muted", "hidden", "clear")

@@ -18,10 +18,10 @@ from sandcat.api.payload import json_response, query_int, read_body
 from sandcat.clock import Clock
 from sandcat.domain.accounts import Accounts
 from sandcat.errors import BadRequest
-from sandcat.gateway.timeline import entry
 from sandcat.protocol import Hide, History, Limits
 from sandcat.store.history import HistoryStore
 from sandcat.store.messages import Page, StoredMessage
+from sandcat.view import entry
 
 _MAX_SEQ = Limits.max_seq - 1
 

@@ -19,11 +19,10 @@ before anything is looked up.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
-from sandcat.bus.event import Event
 from sandcat.clock import Clock
 from sandcat.config import ChatConfig
 from sandcat.domain._text import bounded, display_text
@@ -31,8 +30,6 @@ from sandcat.domain.avatars import avatar_ref
 from sandcat.domain.notices import Notifier
 from sandcat.errors import BadRequest, NotFound
 from sandcat.ids import new_id, parse_id
-from sandcat.pipeline.consumer import deliver
-from sandcat.pipeline.outlet import Directory
 from sandcat.store.groups import (
     BanPage,
     Change,
@@ -46,6 +43,7 @@ from sandcat.store.groups import (
     Requested,
     Role,
 )
+from sandcat.store.messages import StoredMessage
 
 #: Users one invite or removal may name.
 MAX_USERS = 100
@@ -64,6 +62,12 @@ _TOKEN_BYTES = 24
 C = TypeVar("C", bound=Change)
 
 
+class Deliverer(Protocol):
+    """Pushes a committed message to its members' devices (``pipeline.delivery.Delivery``)."""
+
+    def deliver(self, message: StoredMessage, members: Iterable[str]) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class GroupDetail:
     group: Group
@@ -80,13 +84,13 @@ class Groups:
         config: ChatConfig,
         clock: Clock,
         notifier: Notifier | None = None,
-        directory: Directory | None = None,
+        delivery: Deliverer | None = None,
     ) -> None:
         self._store = store
         self._config = config
         self._clock = clock
         self._notifier = notifier
-        self._directory = directory
+        self._delivery = delivery
 
     async def create(self, owner: str, *, name: str, members: list[str]) -> GroupDetail:
         """Create a group owned by ``owner`` with ``members`` (friends of the owner).
@@ -329,9 +333,8 @@ class Groups:
 
     def _pushed(self, change: C) -> C:
         """Push a committed change: its system message as MSG, its notices as NOTIFY."""
-        if change.entry is not None and self._directory is not None:
-            entry = change.entry
-            deliver(self._directory, Event(origin="", message=entry.message, members=entry.members))
+        if change.entry is not None and self._delivery is not None:
+            self._delivery.deliver(change.entry.message, change.entry.members)
         if change.notices and self._notifier is not None:
             self._notifier.publish(change.notices)
         return change

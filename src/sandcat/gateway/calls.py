@@ -30,13 +30,13 @@ import trio
 
 from sandcat.clock import Clock
 from sandcat.config import CallsConfig
-from sandcat.errors import BadRequest, Conflict, Forbidden, NotFound, StoreUnavailable, Unavailable
+from sandcat.errors import BadRequest, Conflict, Forbidden, NotFound, StoreUnavailable
 from sandcat.gateway.beacon import Beacon, Outlets, Target
 from sandcat.ids import direct_cid, new_id
-from sandcat.pipeline import Pipeline, SendRequest
-from sandcat.protocol import Call, CallEvent, Kind, Ok, Op, encode, validate_content
+from sandcat.pipeline import Pipeline
+from sandcat.protocol import Call, CallEvent, Kind, Ok, encode, validate_content
 from sandcat.store.calls import CallBook, CallRecord
-from sandcat.store.messages import NewMessage
+from sandcat.store.messages import NewMessage, Refused
 from sandcat.store.presence import PresenceBook
 from sandcat.store.reach import ReachStore
 from sandcat.store.sql.groups.timeline import SYSTEM_DEVICE
@@ -50,21 +50,6 @@ class Caller(Protocol):
     @property
     def device(self) -> str: ...
     def push(self, data: bytes) -> None: ...
-
-
-class _LogOrigin:
-    """Where the pipeline's answer to a call log goes: ``answered`` is set once the
-    log is committed or refused (a refusal is logged)."""
-
-    device = ""
-
-    def __init__(self) -> None:
-        self.answered = trio.Event()
-
-    def push(self, data: bytes) -> None:
-        if data[1] == Op.ERR:
-            log.warning("call log refused: %r", msgpack.unpackb(data, raw=False)[2])
-        self.answered.set()
 
 
 class CallDesk:
@@ -289,16 +274,9 @@ class CallDesk:
             kind=Kind.CALL_LOG,
             body=msgpack.packb(body, use_bin_type=True),
         )
-        origin = _LogOrigin()
-        try:
-            await self._pipeline.submit(
-                SendRequest(message=message, body=body, origin=origin, rid=1)
-            )
-        except Unavailable as exc:
-            log.warning("call log of %s not written: %s", call.id, exc.message)
-            return
-        # Queued sends are always answered, even while the pipeline drains.
-        await origin.answered.wait()
+        logged = await self._pipeline.commit(message, body)
+        if isinstance(logged, Refused):
+            log.warning("call log of %s not written: %s: %s", call.id, logged.code, logged.message)
 
     # -- timers ---------------------------------------------------------------------------
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 from sandcat.domain.conversations import Conversations
-from sandcat.gateway.timeline import entry
 from sandcat.protocol import ConvSet, ConvState, Ok, Readers, encode
 from sandcat.store.conversations import Settings, SettingsChange
-from sandcat.store.messages import ConversationState
 
 if TYPE_CHECKING:
     from sandcat.gateway.connection import Connection
@@ -22,32 +20,6 @@ if TYPE_CHECKING:
 
 class Pusher(Protocol):
     def push_each(self, targets: list[tuple[str, str | None]], frame: bytes) -> None: ...
-
-
-def conv_body(user: str, state: ConversationState) -> dict[str, object]:
-    """A CONV (SPEC.md "SYNC") as ``user`` sees it: SYNC's entries and the HTTP list's."""
-    conv: dict[str, object] = {"cid": state.cid, "kind": state.kind}
-    parts = state.cid.split(":")
-    if state.kind == "direct":
-        conv["peer"] = parts[2] if parts[1] == user else parts[1]
-    else:
-        conv["group"] = parts[1]
-    conv.update(
-        max_seq=state.max_seq,
-        min_seq=state.min_seq,
-        read_seq=state.read_seq,
-        muted=state.muted,
-        pinned=state.pinned,
-        unread=state.unread,
-        mention=state.mention,
-        hidden=state.hidden,
-        cleared_seq=state.cleared_seq,
-    )
-    if state.peer_read_seq is not None:
-        conv["peer_read_seq"] = state.peer_read_seq
-    if state.last is not None:
-        conv["last"] = entry(user, state.last)
-    return conv
 
 
 def settings_body(settings: Settings) -> dict[str, object]:

@@ -16,7 +16,6 @@ import msgpack
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.errors import BadRequest, RateLimited, Unauthorized
-from sandcat.gateway.conversations import conv_body
 from sandcat.gateway.timeline import Timeline, entries
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline import Pipeline, SendRequest
@@ -50,6 +49,7 @@ from sandcat.protocol import (
 from sandcat.store.history import HistoryStore
 from sandcat.store.inbox import InboxPage
 from sandcat.store.messages import MessageStore, NewMessage
+from sandcat.view import conv_body
 
 if TYPE_CHECKING:
     from sandcat.gateway.connection import Connection

@@ -18,7 +18,6 @@ import msgpack
 from sandcat.config import ChatConfig
 from sandcat.errors import BadRequest, Forbidden
 from sandcat.pipeline import Pipeline, SendRequest
-from sandcat.pipeline.router import msg_frame
 from sandcat.protocol import (
     MENTION_ALL,
     SERVER_KINDS,
@@ -31,22 +30,16 @@ from sandcat.protocol import (
     Recall,
     Send,
     encode,
-    msg_body,
     validate_content,
 )
 from sandcat.store.history import HistoryStore
 from sandcat.store.messages import NewMessage, Origin, StoredMessage
+from sandcat.view import entry
 
 if TYPE_CHECKING:
     from sandcat.gateway.connection import Connection
 
 _ADMINS = ("owner", "admin")
-
-
-def entry(user: str, message: StoredMessage) -> dict[str, object]:
-    """The MSG body of a stored message as ``user`` sees it (PULL, HISTORY, SYNC)."""
-    body = msgpack.unpackb(message.body, raw=False)
-    return msg_body(msg_frame(message, body, own=message.sender == user))
 
 
 #: An upper bound of a MSG body's encoded bytes besides its content and mentions:

@@ -2,9 +2,9 @@
 
 It reads every event on the bus. Events this instance committed were already
 delivered by its router and are skipped; the rest go to the local devices of
-the conversation's members (the sender's other devices with ``cmid`` and
-``device``, like the router), each frame encoded once. Events repeat (the
-publisher is at least once, and takes over dead instances' rows): the last
+the conversation's members through ``pipeline/delivery.py``, like the
+router's. Events repeat (the publisher is at least once, and takes over dead
+instances' rows): the last
 ``capacity`` ``(cid, seq)`` delivered are remembered and repeats dropped;
 clients drop any that get through by ``(cid, seq)`` too (G6). A record that
 is not a valid event is logged and skipped; the consumer keeps going.
@@ -16,17 +16,14 @@ import logging
 import time
 from collections import OrderedDict
 
-import msgpack
 import trio
 
-from sandcat.bus import BadEvent, Bus, Event, decode_event
+from sandcat.bus import BadEvent, Bus, decode_event
 from sandcat.metrics import ServerMetrics
+from sandcat.pipeline.delivery import deliver
 from sandcat.pipeline.outlet import Directory
-from sandcat.pipeline.router import msg_push
 
 log = logging.getLogger(__name__)
-
-_UNREAD = object()
 
 
 class RecentKeys:
@@ -76,36 +73,7 @@ async def run_consumer(
                     continue
                 started_s = event.message.ts / 1000
                 hops.observe(max(0.0, time.time() - started_s), "consumed")
-                pushed = deliver(directory, event)
+                pushed = deliver(directory, event.message, event.members)
                 outcomes.inc(1, "delivered" if pushed else "unrouted")
                 if pushed:
                     hops.observe(max(0.0, time.time() - started_s), "delivered")
-
-
-def deliver(directory: Directory, event: Event) -> int:
-    """Push ``event`` to every local device of its members but the one that sent it;
-    how many devices it was pushed to."""
-    message = event.message
-    plain: bytes | None = None
-    own: bytes | None = None
-    body: object = _UNREAD
-    pushed = 0
-    for member in event.members:
-        for outlet in directory.outlets(member):
-            mine = member == message.sender
-            if mine and outlet.device == message.device:
-                continue  # the sending device has its ack
-            if body is _UNREAD:
-                try:
-                    body = msgpack.unpackb(message.body, raw=False)
-                except (ValueError, TypeError) as exc:
-                    log.warning("event %s/%d has an unreadable body: %s", *event.key, exc)
-                    return 0
-            if mine:
-                own = own or msg_push(message, body, own=True)
-                outlet.push(own)
-            else:
-                plain = plain or msg_push(message, body, own=False)
-                outlet.push(plain)
-            pushed += 1
-    return pushed

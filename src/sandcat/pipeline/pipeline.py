@@ -12,7 +12,19 @@ from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.persister import run_persister
 from sandcat.pipeline.router import Outcomes, run_router
 from sandcat.pipeline.sequencer import RecentAcks, SendRequest, run_sequencer
-from sandcat.store.messages import MessageStore
+from sandcat.store.messages import Appended, MessageStore, NewMessage, Refused
+
+
+class _Nowhere:
+    """The origin of an internal writer's message: no socket to ack (``commit`` returns)."""
+
+    device = ""
+
+    def push(self, data: bytes) -> None:
+        pass
+
+
+_NOWHERE = _Nowhere()
 
 
 class Pipeline:
@@ -35,6 +47,29 @@ class Pipeline:
     async def aclose(self) -> None:
         """Stop taking sends; those already queued still commit and get acked."""
         await self._sends.aclose()
+
+    async def commit(self, message: NewMessage, body: object) -> Appended | Refused:
+        """Commit a message a server part wrote (a call log) through the send path.
+
+        It is ordered, deduplicated by ``cmid`` and pushed to the members like
+        every SEND. ``Refused`` with code "unavailable" when the store failed
+        or the pipeline is closing (nothing was stored).
+        """
+        settled: list[Appended | Refused] = []
+        done = trio.Event()
+
+        def settle(outcome: Appended | Refused) -> None:
+            settled.append(outcome)
+            done.set()
+
+        request = SendRequest(message=message, body=body, origin=_NOWHERE, rid=1, settle=settle)
+        try:
+            await self.submit(request)
+        except Unavailable as exc:
+            return Refused("unavailable", exc.message)
+        # Queued sends are always answered, even while the pipeline drains.
+        await done.wait()
+        return settled[0]
 
     def statistics(self) -> trio.MemoryChannelStatistics:
         return self._sends.statistics()

@@ -10,6 +10,7 @@ acked recently are answered here without touching the store (G2 fast path).
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -17,7 +18,7 @@ import trio
 
 from sandcat.pipeline.outlet import Outlet
 from sandcat.protocol import Ok, encode
-from sandcat.store.messages import NewMessage
+from sandcat.store.messages import Appended, NewMessage, Refused
 
 AckKey = tuple[str, str, str]
 
@@ -50,6 +51,8 @@ class SendRequest:
     rid: int
     #: When the reader handed it over (``time.perf_counter()``), for the latency metrics.
     received: float = 0.0
+    #: Told the outcome once the router has it (``Pipeline.commit``'s internal writers).
+    settle: Callable[[Appended | Refused], None] | None = None
 
 
 class RecentAcks:
@@ -119,7 +122,8 @@ async def _next(
 def _admit(request: SendRequest, batch: list[SendRequest], recent: RecentAcks) -> None:
     message = request.message
     ack = recent.get((message.sender, message.cid, message.cmid))
-    if ack is None:
+    if ack is None or request.settle is not None:
+        # ``Pipeline.commit`` wants what was stored: the store answers its resends.
         batch.append(request)
     else:
         request.origin.push(ack.frame(request.rid))

@@ -85,7 +85,8 @@ class Appended:
 class Refused:
     """A send that was not stored and consumed no seq."""
 
-    code: Literal["forbidden", "bad_request"]
+    #: "unavailable" only from ``Pipeline.commit``: the store failed, or the pipeline closed.
+    code: Literal["forbidden", "bad_request", "unavailable"]
     message: str
 
 
