@@ -276,7 +276,7 @@ class CallDesk:
         )
         logged = await self._pipeline.commit(message, body)
         if isinstance(logged, Refused):
-            log.warning("call log of %s not written: %s: %s", call.id, logged.code, logged.message)
+            log.warning("call log refused: %s: %s (call %s)", logged.code, logged.message, call.id)
 
     # -- timers ---------------------------------------------------------------------------
 
