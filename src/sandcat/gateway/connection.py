@@ -30,7 +30,6 @@ import trio
 
 from sandcat.config import GatewayConfig
 from sandcat.errors import SandcatError
-from sandcat.gateway.budget import Budgets
 from sandcat.gateway.throttle import Pace, Throttle
 from sandcat.gateway.transport import ConnectionClosed, WebSocket, WriteTimeout
 from sandcat.logs import add_context, open_context
@@ -50,6 +49,7 @@ from sandcat.protocol import (
     decode_client,
     encode,
 )
+from sandcat.store.budgets import Budgets
 
 if TYPE_CHECKING:
     from sandcat.gateway.hub import Hub
@@ -342,7 +342,7 @@ class Connection:
         return True
 
     async def _over_budget(self, rid: int) -> bool:
-        """Spend a token of the user's shared budget (``gateway.budget``); True, with
+        """Spend a token of the user's shared budget (``store.budgets``); True, with
         ERR ``rate_limited``, if it is empty."""
         if self._budgets is None or not self.user:
             return False

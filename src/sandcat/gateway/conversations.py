@@ -8,14 +8,12 @@ this instance and (through the hub's fan-out) on the others.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sandcat.domain.conversations import Conversations
+from sandcat.gateway.peer import Peer
 from sandcat.protocol import ConvSet, ConvState, Ok, Readers, encode
 from sandcat.store.conversations import Settings, SettingsChange
-
-if TYPE_CHECKING:
-    from sandcat.gateway.connection import Connection
 
 
 class Pusher(Protocol):
@@ -56,7 +54,7 @@ class ConversationFrames:
     def __init__(self, conversations: Conversations) -> None:
         self._conversations = conversations
 
-    async def handle(self, conn: Connection, frame: ConvSet | Readers) -> None:
+    async def handle(self, conn: Peer, frame: ConvSet | Readers) -> None:
         if isinstance(frame, ConvSet):
             change = SettingsChange(
                 pinned=frame.pinned, muted=frame.muted, hidden=frame.hidden, clear=bool(frame.clear)

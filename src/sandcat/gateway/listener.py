@@ -13,7 +13,6 @@ import trio
 
 from sandcat.config import GatewayConfig
 from sandcat.gateway.admission import Admission, Verdict, descriptor_budget
-from sandcat.gateway.budget import Budgets
 from sandcat.gateway.connection import Connection
 from sandcat.gateway.hub import Hub
 from sandcat.gateway.operations import Operations
@@ -22,6 +21,7 @@ from sandcat.gateway.transport import Flusher, Upgrade, adopt, read_upgrade
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import Limits
 from sandcat.proxies import TrustedProxies
+from sandcat.store.budgets import Budgets
 
 log = logging.getLogger(__name__)
 

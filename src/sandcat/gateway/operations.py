@@ -16,6 +16,7 @@ import msgpack
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.errors import BadRequest, RateLimited, Unauthorized
+from sandcat.gateway.peer import Peer
 from sandcat.gateway.timeline import Timeline, entries
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline import Pipeline, SendRequest
@@ -52,7 +53,6 @@ from sandcat.store.messages import MessageStore, NewMessage
 from sandcat.view import conv_body
 
 if TYPE_CHECKING:
-    from sandcat.gateway.connection import Connection
     from sandcat.gateway.conversations import ConversationFrames
     from sandcat.gateway.hub import Hub
     from sandcat.gateway.signals import Signals
@@ -131,7 +131,7 @@ class Operations:
         self._clock = clock
         self._limits = limits
 
-    async def hello(self, conn: Connection, frame: Hello) -> None:
+    async def hello(self, conn: Peer, frame: Hello) -> None:
         token = frame.token or conn.bearer
         if not token:
             raise Unauthorized("HELLO needs a token (or an Authorization header on the upgrade)")
@@ -164,12 +164,12 @@ class Operations:
         if self._signals is not None:
             await self._signals.connected(conn)
 
-    def left(self, conn: Connection) -> None:
+    def left(self, conn: Peer) -> None:
         """An authenticated connection closed (after the hub forgot it); never blocks."""
         if self._signals is not None:
             self._signals.left(conn)
 
-    async def handle(self, conn: Connection, frame: object) -> None:
+    async def handle(self, conn: Peer, frame: object) -> None:
         match frame:
             case Send():
                 await self._send(conn, frame)
@@ -197,7 +197,7 @@ class Operations:
             case _:  # pragma: no cover - the session state machine admits nothing else
                 raise BadRequest(f"unexpected frame {type(frame).__name__}")
 
-    async def _send(self, conn: Connection, frame: Send) -> None:
+    async def _send(self, conn: Peer, frame: Send) -> None:
         try:
             validate_content(frame.kind, frame.body, self._limits)
         except ValueError as exc:
@@ -228,7 +228,7 @@ class Operations:
             )
         )
 
-    async def _revise(self, conn: Connection, frame: Recall | Edit | History | Hide) -> None:
+    async def _revise(self, conn: Peer, frame: Recall | Edit | History | Hide) -> None:
         match frame:
             case Recall():
                 await self._timeline.recall(conn, frame)
@@ -239,7 +239,7 @@ class Operations:
             case Hide():
                 await self._timeline.hide(conn, frame, now_ms=self._clock())
 
-    async def _pull(self, conn: Connection, frame: Pull) -> None:
+    async def _pull(self, conn: Peer, frame: Pull) -> None:
         started = time.perf_counter()
         page = await self._store.pull(conn.user, frame.cid, after=frame.after, limit=frame.limit)
         self._metrics.store_read.observe(time.perf_counter() - started)
@@ -258,7 +258,7 @@ class Operations:
             )
         )
 
-    async def _sync(self, conn: Connection, frame: Sync) -> None:
+    async def _sync(self, conn: Peer, frame: Sync) -> None:
         started = time.perf_counter()
         states, version = await self._store.conversations(
             conn.user, since=frame.since, limit=frame.limit
@@ -273,7 +273,7 @@ class Operations:
             body["more"] = len(states) >= frame.limit
         conn.push(encode(Ok(rid=frame.rid, body=body)))
 
-    async def _inbox_pull(self, conn: Connection, frame: InboxPull) -> None:
+    async def _inbox_pull(self, conn: Peer, frame: InboxPull) -> None:
         page = await self._inbox.pull(conn.user, conn.device, after=frame.after, limit=frame.limit)
         notices = [
             notice_body(Notify(nseq=n.nseq, type=n.type, data=n.data, ts=n.created_at))
@@ -288,7 +288,7 @@ class Operations:
             )
         )
 
-    async def _read(self, conn: Connection, frame: Read) -> None:
+    async def _read(self, conn: Peer, frame: Read) -> None:
         mark = await self._store.mark_read(conn.user, frame.cid, frame.seq, now_ms=self._clock())
         conn.push(encode(Ok(rid=frame.rid, body={})))
         if not mark.advanced:
@@ -297,7 +297,7 @@ class Operations:
         targets: list[tuple[str, str | None]] = [(conn.user, conn.device)]
         self._hub.push_each(targets + [(observer, None) for observer in mark.observers], state)
 
-    async def _auth(self, conn: Connection, frame: Auth) -> None:
+    async def _auth(self, conn: Peer, frame: Auth) -> None:
         identity = await self._accounts.authenticate(frame.token)
         if identity.user != conn.user:
             raise Unauthorized("AUTH must present a token of the connected user")

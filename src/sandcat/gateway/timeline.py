@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import msgpack
 
 from sandcat.config import ChatConfig
 from sandcat.errors import BadRequest, Forbidden
+from sandcat.gateway.peer import Peer
 from sandcat.pipeline import Pipeline, SendRequest
 from sandcat.protocol import (
     MENTION_ALL,
@@ -35,9 +35,6 @@ from sandcat.protocol import (
 from sandcat.store.history import HistoryStore
 from sandcat.store.messages import NewMessage, Origin, StoredMessage
 from sandcat.view import entry
-
-if TYPE_CHECKING:
-    from sandcat.gateway.connection import Connection
 
 _ADMINS = ("owner", "admin")
 
@@ -142,11 +139,11 @@ class Timeline:
 
     # -- RECALL and EDIT ----------------------------------------------------------
 
-    async def recall(self, conn: Connection, frame: Recall) -> None:
+    async def recall(self, conn: Peer, frame: Recall) -> None:
         event: dict[str, object] = {"seq": frame.seq}
         await self._submit(conn, frame, Kind.RECALL, event, window_ms=self._recall_ms)
 
-    async def edit(self, conn: Connection, frame: Edit) -> None:
+    async def edit(self, conn: Peer, frame: Edit) -> None:
         try:
             validate_content(Kind.TEXT, frame.body, self._limits)
         except ValueError as exc:
@@ -159,7 +156,7 @@ class Timeline:
 
     async def _submit(
         self,
-        conn: Connection,
+        conn: Peer,
         frame: Recall | Edit,
         kind: Kind,
         event: dict[str, object],
@@ -190,7 +187,7 @@ class Timeline:
 
     # -- HISTORY and HIDE ----------------------------------------------------------
 
-    async def history(self, conn: Connection, frame: History) -> None:
+    async def history(self, conn: Peer, frame: History) -> None:
         if frame.mid is not None:
             message = await self._history.message(conn.user, frame.mid)
             page = await self._history.history(
@@ -219,6 +216,6 @@ class Timeline:
             }
         conn.push(encode(Ok(rid=frame.rid, body=body)))
 
-    async def hide(self, conn: Connection, frame: Hide, *, now_ms: int) -> None:
+    async def hide(self, conn: Peer, frame: Hide, *, now_ms: int) -> None:
         await self._history.hide(conn.user, frame.cid, frame.seqs, now_ms=now_ms)
         conn.push(encode(Ok(rid=frame.rid, body={})))

@@ -23,7 +23,7 @@ from sandcat.config import Config
 from sandcat.domain.cache import Cache, LocalCache
 from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.domain.revocations import Revocations
-from sandcat.gateway.budget import Budgets, LocalBudgets
+from sandcat.store.budgets import Budgets, LocalBudgets
 from sandcat.store.calls import CallBook, MemoryCallBook
 from sandcat.store.presence import MemoryPresenceBook, PresenceBook
 

@@ -1,4 +1,4 @@
-"""Per-user frame budgets in Redis (``sandcat.gateway.budget``): one token bucket per
+"""Per-user frame budgets in Redis (``sandcat.store.budgets``): one token bucket per
 user, a hash of tokens and the time they were counted, refilled by a Lua script
 on the Redis server's clock. FLUSHALL refills every bucket (only lets frames
 through); a failing Redis grants the lease and logs it."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from sandcat.errors import StoreUnavailable
-from sandcat.gateway.budget import Lease
+from sandcat.store.budgets import Lease
 from sandcat.store.redis.client import RedisState
 
 log = logging.getLogger(__name__)
