@@ -152,9 +152,9 @@ class _Export:
     out: Path
 
     async def run(self, admin: Admin, actor: Actor, config: Config, stores: Stores) -> Output:
-        from sandcat.app import open_blob_store
         from sandcat.clock import system_clock
         from sandcat.export import ExportSources, export_to_file
+        from sandcat.services import open_blob_store
 
         if self.out.exists():
             raise BadRequest(f"--out: {self.out} exists (not overwritten)", field="out")
