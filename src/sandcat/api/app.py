@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from quart import Response
 from quart_trio import QuartTrio
@@ -42,10 +43,13 @@ from sandcat.domain.inbox import Inbox
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.profiles import Profiles
 from sandcat.domain.turn import TurnRelay
-from sandcat.export import Exports
 from sandcat.metrics import CONTENT_TYPE, Counter, Registry
 from sandcat.proxies import ForwardedClient, TrustedProxies
 from sandcat.store.history import HistoryStore
+
+if TYPE_CHECKING:
+    # sandcat.export renders with the api's JSON helpers: a runtime import would be a cycle.
+    from sandcat.export import Exports
 
 
 def create_app(

@@ -4,12 +4,16 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from quart import Blueprint, Response
 
 from sandcat.api.bearer import authenticated
 from sandcat.domain.accounts import Accounts
-from sandcat.export import Exports
+
+if TYPE_CHECKING:
+    # sandcat.export renders with the api's JSON helpers: a runtime import would be a cycle.
+    from sandcat.export import Exports
 
 
 def export_blueprint(accounts: Accounts, exports: Exports, *, timeout_s: float) -> Blueprint:
