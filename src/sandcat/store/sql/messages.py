@@ -65,12 +65,14 @@ def message_from_row(dialect: Dialect, row: Sequence[Any]) -> StoredMessage:
     )
 
 
-def stored_message(new: NewMessage, seq: int, now_ms: int) -> StoredMessage:
-    """The message ``new`` becomes at ``seq`` (with a fresh mid), for an append."""
+def stored_message(
+    new: NewMessage, seq: int, now_ms: int, *, mid: str | None = None
+) -> StoredMessage:
+    """The message ``new`` becomes at ``seq`` (with ``mid``, or a fresh one), for an append."""
     return StoredMessage(
         cid=new.cid,
         seq=seq,
-        mid=new_id(),
+        mid=new_id() if mid is None else mid,
         sender=new.sender,
         device=new.device,
         cmid=new.cmid,

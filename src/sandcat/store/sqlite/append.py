@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 import msgpack
 
 from sandcat.errors import StoreUnavailable
-from sandcat.ids import parse_cid
+from sandcat.ids import new_id, parse_cid
 from sandcat.store.conversations import append_effects
 from sandcat.store.messages import Appended, NewMessage, Refused, StoredMessage
 from sandcat.store.sql._tx import Tx
@@ -139,7 +139,8 @@ def _can_send(
 #: ``(sender, cid, cmid)`` is stored already (a resend: G2).
 _INSERT = (
     f"INSERT INTO messages ({WRITTEN}, {WRITE_COLUMNS}) "
-    "SELECT ?, max_seq + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM conversations WHERE cid = ? "
+    "VALUES (?, (SELECT max_seq + 1 FROM conversations WHERE cid = ?), "
+    "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (sender, cid, cmid) DO NOTHING RETURNING seq"
 )
 
@@ -198,22 +199,22 @@ def _append(
                 refused if earlier is None else Appended(earlier, duplicate=True, members=())
             )
             continue
-        stored = stored_message(new, 0, now_ms)
+        mid = new_id()
         row = conn.execute(
             _INSERT,
             (
-                stored.cid,
-                stored.mid,
-                stored.sender,
-                stored.device,
-                stored.cmid,
-                stored.kind,
-                stored.body,
-                stored.ts,
-                stored.reply_to,
-                None if stored.mentions is None else msgpack.packb(list(stored.mentions)),
+                new.cid,
+                new.cid,
+                mid,
+                new.sender,
+                new.device,
+                new.cmid,
+                new.kind,
+                new.body,
+                now_ms,
+                new.reply_to,
+                None if new.mentions is None else msgpack.packb(list(new.mentions)),
                 *forward_values(new),
-                stored.cid,
             ),
         ).fetchone()
         if row is None:  # a resend of a message stored in an earlier batch
@@ -224,7 +225,7 @@ def _append(
             continue
         if version is None:
             version = tx.bump_version()
-        stored = replace(stored, seq=int(row[0]))
+        stored = stored_message(new, int(row[0]), now_ms, mid=mid)
         conn.execute(
             "UPDATE conversations SET max_seq = ?, version = ? WHERE cid = ?",
             (stored.seq, version, stored.cid),
