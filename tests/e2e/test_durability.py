@@ -170,6 +170,7 @@ async def test_sigterm_drains_acks_in_flight_and_exits_zero(
             alice, _, cids = await _scene(server.http_url)
             async with open_wire(server.ws_url, alice.token, alice.device) as wire:
                 replies: list[Ok | Err] = []
+                answered = trio.Event()
 
                 async def one(n: int) -> None:
                     try:
@@ -177,13 +178,16 @@ async def test_sigterm_drains_acks_in_flight_and_exits_zero(
                             rid=wire.rid(), cid=cids[0], cmid=f"c{n}", kind=1, body={"text": "x"}
                         )
                         replies.append(await wire.call(send))
+                        answered.set()
                     except ConnectionClosed:
                         pass
 
                 async with trio.open_nursery() as nursery:
                     for n in range(200):
                         nursery.start_soon(one, n)
-                    await trio.sleep(0.05)
+                    # SIGTERM once the server is answering this burst (a fixed sleep
+                    # could end before a loaded machine had read a single send).
+                    await answered.wait()
                     server.terminate()
                 assert await server.wait() == 0
                 assert wire.closed == 1001
