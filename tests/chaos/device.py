@@ -35,8 +35,12 @@ from trio_websocket import (
     wrap_client_stream,
 )
 
+from sandcat.client import Credentials
+from sandcat.client.http import Tokens
 from sandcat.protocol import (
+    Auth,
     Err,
+    ErrorCode,
     GoAway,
     Hello,
     Msg,
@@ -50,9 +54,12 @@ from sandcat.protocol import (
     encode,
 )
 from tests.chaos.history import DEFINITE_FAILURES, History
+from tests.chaos.tokens import TokenUnavailable
 
 CALL_TIMEOUT_S = 5.0
 _RETRY_S = 0.25
+#: At most one AUTH per this many seconds, even when the renewal is overdue.
+_AUTH_INTERVAL_S = 2.0
 
 
 class LinkLost(Exception):
@@ -98,7 +105,7 @@ class _Link:
                 waiter.close()
             self._waiting.clear()
 
-    async def call(self, frame: Send | Pull | Sync | Hello | Read) -> Ok | Err:
+    async def call(self, frame: Send | Pull | Sync | Hello | Read | Auth) -> Ok | Err:
         if self.closed.is_set():
             raise LinkLost("closed")
         send, receive = trio.open_memory_channel[Ok | Err](1)
@@ -137,6 +144,14 @@ class Device:
     #: READ_STATE pushes received: (cid, reader, seq).
     read_states: list[tuple[str, str, int]] = field(default_factory=list)
     link: _Link | None = None
+    #: Set for a run longer than a token lives (the soak): renewed before expiry
+    #: (AUTH on the live link) and after a refused HELLO; ``token`` otherwise.
+    credentials: Credentials | None = None
+    #: The login's tokens and username, for ``credentials``.
+    tokens: Tokens | None = None
+    login: str = ""
+    auths: int = 0
+    _renew: bool = False
     _wake: trio.Event | None = None
 
     @property
@@ -234,12 +249,18 @@ class Device:
             link.serial = self.links_opened
             try:
                 nursery.start_soon(link.read)
-                hello = Hello(rid=link.rid(), token=self.token, device=self.name, platform="test")
+                token = await self._access_token()
+                hello = Hello(rid=link.rid(), token=token, device=self.name, platform="test")
                 reply = await link.call(hello)
                 if not isinstance(reply, Ok):
+                    if reply.code == ErrorCode.UNAUTHORIZED:
+                        self._renew = True  # the next attempt renews the token first
                     raise LinkLost(f"hello refused: {reply}")
+                self._renew = False
                 self.connects += 1
                 self.link = link
+                if self.credentials is not None:
+                    nursery.start_soon(self._keep_authenticated, link)
                 await self._sync(link)
                 await link.closed.wait()
             finally:
@@ -249,6 +270,34 @@ class Device:
                     # trio-websocket's client keeps its socket when the server closed first.
                     await ws._close_stream()
                 nursery.cancel_scope.cancel()
+
+    async def _access_token(self) -> str:
+        if self.credentials is None:
+            return self.token
+        try:
+            with trio.fail_after(CALL_TIMEOUT_S * 6):
+                return await self.credentials.access_token(renew=self._renew)
+        except (TokenUnavailable, trio.TooSlowError) as exc:
+            raise LinkLost(f"no access token: {exc!r}") from exc
+
+    async def _keep_authenticated(self, link: _Link) -> None:
+        """Present a fresh access token with AUTH before the current one expires
+        (protocol/SPEC.md §5.3); a failed renewal is retried, and if the token
+        expires all the same the server closes with 4007 and HELLO renews it."""
+        assert self.credentials is not None
+        while (renew_at := self.credentials.renew_at) is not None:
+            await trio.sleep(max(_AUTH_INTERVAL_S, renew_at - time.time()))
+            try:
+                token = await self._access_token()
+                reply = await link.call(Auth(rid=link.rid(), token=token))
+            except LinkLost:
+                if link.closed.is_set():
+                    return
+                continue  # no token now: try again after the interval
+            except trio.TooSlowError:
+                continue
+            if isinstance(reply, Ok):
+                self.auths += 1
 
     async def wait_connected(self, timeout_s: float) -> None:
         with trio.fail_after(timeout_s):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 import trio
 
+from sandcat.client.http import Tokens
 from sandcat.protocol import direct_cid
 from tests.chaos.checker import check, report
 from tests.chaos.cluster import Cluster
@@ -58,6 +59,7 @@ def make_cast(cluster: Cluster, prefix: str = "chaos") -> Cast:
             assert reply.status_code == 201, reply.text
             ids.append(str(reply.json()["user"]["id"]))
         tokens: dict[tuple[int, int], str] = {}
+        pairs: dict[tuple[int, int], Tokens] = {}
         for n, name in enumerate(names):
             for d in range(2):
                 home = cluster.instances[(2 * n + d) % len(cluster.instances)]
@@ -68,6 +70,7 @@ def make_cast(cluster: Cluster, prefix: str = "chaos") -> Cast:
                 )
                 assert reply.status_code == 200, reply.text
                 tokens[(n, d)] = str(reply.json()["access_token"])
+                pairs[(n, d)] = Tokens.from_json(reply.json())
 
         def auth(n: int) -> dict[str, str]:
             return {"Authorization": f"Bearer {tokens[(n, 0)]}"}
@@ -125,6 +128,8 @@ def make_cast(cluster: Cluster, prefix: str = "chaos") -> Cast:
                     history=history,
                     foreign_cid=foreign,
                     seed=100 * n + d,
+                    tokens=pairs[(n, d)],
+                    login=names[n],
                 )
             )
     return Cast(history, devices)
