@@ -586,15 +586,22 @@ async def _sigkill(cluster: Cluster, rng: random.Random) -> str:
     return f"sigkill i{n}"
 
 
+#: Starts of a SIGKILLed instance before F15 gives up. The soak raises it: like a
+#: supervisor, it keeps restarting an instance that exits at startup because a
+#: backend is slow to answer on an overloaded machine.
+RESTART_ATTEMPTS = 3
+
+
 async def _restart(cluster: Cluster, n: int) -> None:
-    """Start instance ``n`` again; a start that times out while another fault is
-    still healing (PostgreSQL or Redis slow to answer) is tried twice more."""
-    for attempt in range(3):
+    """Start instance ``n`` again; a start that fails while another fault is still
+    healing (PostgreSQL or Redis slow to answer) is tried again, up to
+    ``RESTART_ATTEMPTS`` starts in all."""
+    for attempt in range(RESTART_ATTEMPTS):
         try:
             await trio.to_thread.run_sync(cluster.instances[n].start)
             return
         except RuntimeError:
-            if attempt == 2:
+            if attempt == RESTART_ATTEMPTS - 1:
                 raise
             await trio.to_thread.run_sync(cluster.instances[n].kill)
             await trio.sleep(2)

@@ -238,7 +238,9 @@ async def _soak(args: argparse.Namespace, cluster: Cluster, cast: Cast, out: Pat
             with trio.move_on_after(120):
                 await f15_done.wait()
             nursery.cancel_scope.cancel()
-        await trio.to_thread.run_sync(cluster.ensure_running)
+        for n, instance in enumerate(cluster.instances):
+            if not instance.running:
+                await faults._restart(cluster, n)
         numbers.extra.update(seed=seed, faults=len(schedule), schedule=schedule)
 
     ended = ""
@@ -347,6 +349,7 @@ def main(argv: list[str]) -> int:
         proxied = [f"ws://127.0.0.1:{cluster.proxy(n, 'ws').port}/ws" for n in range(3)]
         for device in cast.devices:
             device.urls = proxied
+        faults.RESTART_ATTEMPTS = 40
         workload.SENDERS_PER_DEVICE = 8
         workload.RATE_PER_S = args.rate / len(cast.devices) / workload.SENDERS_PER_DEVICE
         trio.run(_soak, args, cluster, cast, args.out)
