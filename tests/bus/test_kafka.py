@@ -112,14 +112,49 @@ async def test_a_subscription_reads_on_after_the_broker_loses_its_log(tmp_path: 
         broker.stop()
 
 
-def test_a_partition_is_read_again_only_when_two_checks_find_it_behind() -> None:
+def test_a_partition_is_read_again_only_when_two_checks_find_it_behind_and_growing() -> None:
     """A watermark behind the position once (tansu's answer lagging under load) is
-    watched, not acted on; behind the same position at the next check, it is read
-    again; a partition that moved on, or caught up, is forgotten."""
+    watched, not acted on; behind the same position at the next check with a log
+    end that grew, it is read again; a partition that moved on, or caught up, is
+    forgotten; one whose end stays put behind the position (tansu's report of a
+    quiet partition) is only watched."""
     rewind, watch = lost_logs({0: 19, 1: 361, 2: 5}, {0: 11, 1: 360, 2: 5}, {})
-    assert (rewind, watch) == ([], {0: 19, 1: 361})
-    # Partition 0 is still behind at 19 (lost its log); 1 moved on and caught up.
+    assert (rewind, watch) == ([], {0: (19, 11), 1: (361, 360)})
+    # Partition 0 is still behind at 19 and growing (lost its log); 1 moved on and caught up.
     rewind, watch = lost_logs({0: 19, 1: 400, 2: 5}, {0: 12, 1: 400, 2: 5}, watch)
     assert (rewind, watch) == ([0], {})
     # Behind at a new position: watched again from there.
-    assert lost_logs({0: 30}, {0: 2}, {0: 19}) == ([], {0: 30})
+    assert lost_logs({0: 30}, {0: 2}, {0: (19, 1)}) == ([], {0: (30, 2)})
+    # Behind at the same position, its end where it was: nothing appended, not lost.
+    assert lost_logs({0: 10}, {0: 1}, {0: (10, 1)}) == ([], {0: (10, 1)})
+
+
+async def test_a_subscription_does_not_reread_a_log_whose_end_is_reported_short(
+    tmp_path: Path,
+) -> None:
+    """tansu reports a partition's end as the last batch's first offset plus one, so
+    once a subscription has read a batch of several records its position is past
+    the reported end. That is not a lost log: the subscription must not read the
+    partition again from its start (it did, every other second, for as long as the
+    partition stayed quiet: the soak's instances re-read their whole log)."""
+    broker = Tansu(free_port(), tmp_path / "tansu.log")
+    broker.start()
+    try:
+        async with (
+            open_kafka_bus(broker.bootstrap, topic="t", partitions=1, timeout_s=2) as bus,
+            bus.subscribe() as subscription,
+        ):
+            for batch in range(2):
+                sent = [f"r{batch}-{n}".encode() for n in range(10)]
+                await bus.publish([Record("k", value) for value in sent])
+                got: list[bytes] = []
+                with trio.fail_after(20):
+                    while len(got) < len(sent):
+                        got += await subscription.receive()
+                assert got == sent
+                # Several rewind checks (one a second) pass on the quiet partition.
+                with trio.move_on_after(3.5):
+                    got += await subscription.receive()
+                assert got == sent, "the subscription read records again"
+    finally:
+        broker.stop()

@@ -70,8 +70,9 @@ class _KafkaSubscription:
         self._consumer = consumer
         self._timeout_s = timeout_s
         self._next_check = trio.current_time() + _REWIND_CHECK_S
-        #: Partitions seen ending before this consumer's position at the last check.
-        self._behind: dict[int, int] = {}
+        #: Partitions seen ending before this consumer's position at the last check:
+        #: (position, log end) of each.
+        self._behind: dict[int, tuple[int, int]] = {}
 
     async def receive(self) -> list[bytes]:
         while True:
@@ -116,11 +117,16 @@ class _KafkaSubscription:
         Every record in the new log was published after the loss, so reading
         it from its start misses nothing (repeats are dropped downstream).
 
-        A partition is read again only when two checks in a row find it
-        behind the same position: under load tansu answers the watermark
-        query with a high offset some records behind what the consumer has
-        already fetched, and a single look read whole partitions again (the
-        cluster bench saw a fifth of all events twice).
+        A log end below the position is not proof enough. Under load tansu
+        answers the watermark query with a high offset some records behind what
+        the consumer has already fetched (a single look read whole partitions
+        again: the cluster bench saw a fifth of all events twice), and on a
+        quiet partition it reports the end as the last batch's first offset
+        plus one, for good (two looks read the whole partition again every
+        other second: the soak's instances did). So a partition is read again
+        only when two checks in a row find it behind the same position and
+        its end grew in between: records are being appended where this
+        consumer will never read.
         """
         consumer = self._consumer
         highs: dict[int, tuple[int, int]] = {}
@@ -154,24 +160,28 @@ class _KafkaSubscription:
 
 
 def lost_logs(
-    positions: dict[int, int], highs: dict[int, int], behind: dict[int, int]
-) -> tuple[list[int], dict[int, int]]:
+    positions: dict[int, int], highs: dict[int, int], behind: dict[int, tuple[int, int]]
+) -> tuple[list[int], dict[int, tuple[int, int]]]:
     """Which partitions to read again, and which to watch until the next check.
 
     ``positions`` and ``highs`` are each partition's consumer position and log
-    end now; ``behind`` is what the last check returned to watch. A partition
+    end now; ``behind`` is what the last check returned to watch: the position
+    and log end of each partition that ended before its position. A partition
     ending before the position is read again if it was behind the same
-    position at the last check too; else it is watched.
+    position at the last check too and its end has grown since; else it is
+    watched.
     """
     rewind: list[int] = []
-    watch: dict[int, int] = {}
+    watch: dict[int, tuple[int, int]] = {}
     for partition, position in positions.items():
-        if highs.get(partition, position) >= position:
+        high = highs.get(partition, position)
+        if high >= position:
             continue
-        if behind.get(partition) == position:
+        before = behind.get(partition)
+        if before is not None and before[0] == position and high > before[1]:
             rewind.append(partition)
         else:
-            watch[partition] = position
+            watch[partition] = (position, high)
     return rewind, watch
 
 
