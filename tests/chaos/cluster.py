@@ -81,6 +81,7 @@ class Instance:
         self._process: subprocess.Popen[bytes] | None = None
         self._killed = False
         self._drained = False
+        self._log_mark = 0
 
     @property
     def ws_url(self) -> str:
@@ -100,8 +101,41 @@ class Instance:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start and wait until /healthz answers 200."""
+        """Start and wait until /healthz answers 200.
+
+        Like a supervisor, start again a process that exits at startup because a
+        backend did not answer in time (``sandcat serve`` exits 1 with "backend
+        unavailable" or "storage unavailable" when its first Redis or PostgreSQL
+        call is slow, as it can be on a loaded machine or while another fault
+        heals), until ``_START_TIMEOUT_S`` has passed."""
         self._killed = False
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        self._spawn()
+        while True:
+            assert self._process is not None
+            code = self._process.poll()
+            if code is not None and time.monotonic() < deadline and self._backend_late():
+                time.sleep(0.5)
+                self._spawn()
+                continue
+            if code is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"{self.http_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+
+    def _backend_late(self) -> bool:
+        """The last process exited because a backend was unavailable at startup."""
+        with open(self.log, "rb") as log:
+            log.seek(self._log_mark)
+            output = log.read().decode(errors="replace")
+        return "sandcat: backend unavailable" in output or "sandcat: storage unavailable" in output
+
+    def _spawn(self) -> None:
+        self._log_mark = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
             self._process = subprocess.Popen(
                 [
@@ -123,16 +157,6 @@ class Instance:
                 stderr=subprocess.STDOUT,
                 env=serve_environment({**os.environ, "PYTHONUNBUFFERED": "1"}),
             )
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while True:
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-4000:]}")
-            try:
-                if httpx.get(f"{self.http_url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
 
     @property
     def exited_unasked(self) -> bool:

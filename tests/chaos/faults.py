@@ -299,7 +299,10 @@ def f12_half_open(cluster: Cluster, cast: Cast, seconds: float) -> Fault:
         closes = len(proxy.closed_at)
         proxy.set(HALFOPEN)
         begun = time.monotonic()
-        await trio.sleep(seconds)
+        # Half-open until the server closes the link (or ``seconds`` pass).
+        with trio.move_on_after(seconds):
+            while len(proxy.closed_at) <= closes:  # noqa: ASYNC110 - the proxy's own list
+                await trio.sleep(0.1)
         proxy.heal()
         first_close = next((t for t in proxy.closed_at[closes:]), None)
         numbers.extra["closed_after_s"] = None if first_close is None else first_close - begun
@@ -341,10 +344,21 @@ async def _stalled_client(url: str, token: str, device: str) -> None:
         sock.close()
 
 
+#: The usernames of the fault suite's cast (``workload.make_cast``): the chaos
+#: package's other modules register casts of their own on the same cluster.
+CAST_PREFIX = "fault"
+
+
 def login(cluster: Cluster, user: int, device: str) -> str:
+    """An access token for a new device of user ``user`` of the fault suite's cast."""
     reply = httpx.post(
         f"{cluster.instances[0].http_url}/api/v1/auth/login",
-        json={"login": f"chaos{user}", "password": PASSWORD, "device": device, "platform": "t"},
+        json={
+            "login": f"{CAST_PREFIX}{user}",
+            "password": PASSWORD,
+            "device": device,
+            "platform": "t",
+        },
         timeout=30,
     )
     assert reply.status_code == 200, reply.text
@@ -396,7 +410,9 @@ def f13_slow_consumer(cluster: Cluster, cast: Cast, seconds: float) -> Fault:
             async def flood() -> None:
                 writers = [d for d in cast.devices if d.user != target]
                 n = 0
-                while not stop.is_set() and time.monotonic() - begun < seconds:
+                while (
+                    not stop.is_set() and closed_at is None and time.monotonic() - begun < seconds
+                ):
                     writer = writers[n % len(writers)]
                     mine = [c for c in cids if writer.user in cast.history.members[c]]
                     if mine:
@@ -520,9 +536,17 @@ def f14_mass_reconnect(cluster: Cluster, cast: Cast, clients: int) -> Fault:
 
     async def fault(numbers: Numbers) -> None:
         users = len({d.user for d in cast.devices})
-        tokens = []
-        for n in range(clients):
-            tokens.append(await trio.to_thread.run_sync(login, cluster, n % users, f"r{n}"))
+        tokens = [""] * clients
+        logins = trio.CapacityLimiter(8)
+
+        async def log_in(n: int) -> None:
+            tokens[n] = await trio.to_thread.run_sync(
+                login, cluster, n % users, f"r{n}", limiter=logins
+            )
+
+        async with trio.open_nursery() as nursery:
+            for n in range(clients):
+                nursery.start_soon(log_in, n)
         for instance in cluster.instances:
             await trio.to_thread.run_sync(instance.kill)
         async with trio.open_nursery() as starting:
@@ -530,7 +554,7 @@ def f14_mass_reconnect(cluster: Cluster, cast: Cast, clients: int) -> Fault:
                 starting.start_soon(trio.to_thread.run_sync, instance.start)
         restarted = time.monotonic()
         heads = await trio.to_thread.run_sync(cluster.heads)
-        # User n of the cast (chaos{n}, whose tokens ``login`` fetched) in registration order.
+        # User n of the cast (fault{n}, whose tokens ``login`` fetched) in registration order.
         ids = [cast.devices[2 * n].user for n in range(users)]
         done: list[float] = []
         short: dict[str, object] = {}

@@ -11,12 +11,10 @@ this module at the reference's sizes (``faults.FULL``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.chaos import faults
-from tests.chaos.cluster import Cluster, running_cluster
+from tests.chaos.cluster import Cluster
 from tests.chaos.device import Device
 from tests.chaos.workload import Cast, make_cast, run_scenario
 
@@ -30,14 +28,14 @@ def ws_url(port: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def fault_cluster() -> Iterator[Cluster]:
-    with running_cluster(3, proxied=True, extra_toml=faults.FAULT_TOML) as cluster:
-        yield cluster
+def fault_cluster(chaos_cluster: Cluster) -> Cluster:
+    """The chaos package's cluster (conftest.py), built for this module's faults."""
+    return chaos_cluster
 
 
 @pytest.fixture(scope="module")
 def fault_cast(fault_cluster: Cluster) -> Cast:
-    cast = make_cast(fault_cluster)
+    cast = make_cast(fault_cluster, faults.CAST_PREFIX)
     proxied = [ws_url(fault_cluster.proxy(n, "ws").port) for n in range(3)]
     for device in cast.devices:
         device.urls = proxied
@@ -46,6 +44,7 @@ def fault_cast(fault_cluster: Cluster) -> Cast:
         user=first.user,
         name="d2",
         token=faults.login(fault_cluster, 0, "d2"),
+        login=f"{faults.CAST_PREFIX}0",
         urls=[ws_url(fault_cluster.proxy(0, "solo").port)],
         home=0,
         history=cast.history,

@@ -12,12 +12,10 @@ out of the next one's history.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import trio
 
-from tests.chaos.cluster import Cluster, running_cluster
+from tests.chaos.cluster import Cluster
 from tests.chaos.workload import Numbers, make_cast, run_scenario
 
 pytestmark = pytest.mark.slow
@@ -37,17 +35,20 @@ CONTROLS: list[tuple[str, str | None]] = [
 
 
 @pytest.fixture(scope="module")
-def control_cluster() -> Iterator[Cluster]:
-    with running_cluster(3) as cluster:
-        yield cluster
+def control_cluster(chaos_cluster: Cluster) -> Cluster:
+    """The chaos package's cluster (conftest.py); this module runs last on it."""
+    return chaos_cluster
 
 
 async def _restart(cluster: Cluster, broken: str) -> None:
-    for instance in cluster.instances:
-        await trio.to_thread.run_sync(instance.stop)
-    for instance in cluster.instances:
-        instance.entry = ["-m", "tests.chaos.broken", broken]
-        await trio.to_thread.run_sync(instance.start)
+    """Every instance stopped (drained, side by side), then started as ``broken``."""
+    async with trio.open_nursery() as nursery:
+        for instance in cluster.instances:
+            nursery.start_soon(trio.to_thread.run_sync, instance.stop)
+    async with trio.open_nursery() as nursery:
+        for instance in cluster.instances:
+            instance.entry = ["-m", "tests.chaos.broken", broken]
+            nursery.start_soon(trio.to_thread.run_sync, instance.start)
 
 
 @pytest.mark.parametrize(("broken", "invariant"), CONTROLS, ids=[c[0] for c in CONTROLS])
