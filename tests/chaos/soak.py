@@ -40,6 +40,9 @@ from tests.chaos.workload import PASSWORD, Cast, Numbers, make_cast, run_scenari
 SOAK_TOML = """
 [gateway]
 max_connections_per_user = 2000
+# Every soak client shares 127.0.0.1: 2,000 idle devices (re)connecting at once
+# would otherwise be capped as one address's sockets before HELLO.
+max_unauthenticated_per_address = 5000
 """
 #: How long past ``--minutes`` the quiesce, convergence and check may take before
 #: the run is stopped (and still writes its summary).
