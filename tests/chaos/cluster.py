@@ -36,7 +36,7 @@ from tests.s3server import ACCESS_KEY, SECRET_KEY, RcloneS3
 
 #: Every instance signs and checks the same access tokens.
 TOKEN_SECRET = "chaos-cluster-secret-0123456789abcdef"
-_START_TIMEOUT_S = 30.0
+_START_TIMEOUT_S = 60.0
 
 
 def cluster_toml(database_url: str, redis_url: str, kafka_bootstrap: str, extra: str = "") -> str:

@@ -11,10 +11,12 @@ this module at the reference's sizes (``faults.FULL``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.chaos import faults
-from tests.chaos.cluster import Cluster
+from tests.chaos.cluster import Cluster, running_cluster
 from tests.chaos.device import Device
 from tests.chaos.workload import Cast, make_cast, run_scenario
 
@@ -28,9 +30,9 @@ def ws_url(port: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def fault_cluster(chaos_cluster: Cluster) -> Cluster:
-    """The chaos package's cluster (conftest.py), built for this module's faults."""
-    return chaos_cluster
+def fault_cluster() -> Iterator[Cluster]:
+    with running_cluster(3, proxied=True, extra_toml=faults.FAULT_TOML) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,12 @@ out of the next one's history.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import trio
 
-from tests.chaos.cluster import Cluster
+from tests.chaos.cluster import Cluster, running_cluster
 from tests.chaos.workload import Numbers, make_cast, run_scenario
 
 pytestmark = pytest.mark.slow
@@ -35,9 +37,9 @@ CONTROLS: list[tuple[str, str | None]] = [
 
 
 @pytest.fixture(scope="module")
-def control_cluster(chaos_cluster: Cluster) -> Cluster:
-    """The chaos package's cluster (conftest.py); this module runs last on it."""
-    return chaos_cluster
+def control_cluster() -> Iterator[Cluster]:
+    with running_cluster(3) as cluster:
+        yield cluster
 
 
 async def _restart(cluster: Cluster, broken: str) -> None:
