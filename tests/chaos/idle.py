@@ -86,13 +86,17 @@ class Idle:
         self._rids = itertools.count(2)
         self.backoff = BACKOFF_MIN_S
         self.up_once = False
+        self.attempts = 0
 
     async def run(self) -> None:
         while True:
             self.scope = trio.CancelScope()
             with self.scope:
                 try:
-                    await self._session(self.urls[(self.n + self.connects) % len(self.urls)])
+                    # The next instance on every attempt: one that is down is not retried
+                    # forever (a failed attempt used to keep the device on it).
+                    self.attempts += 1
+                    await self._session(self.urls[(self.n + self.attempts) % len(self.urls)])
                 except* (
                     OSError,
                     HandshakeError,
