@@ -536,17 +536,9 @@ def f14_mass_reconnect(cluster: Cluster, cast: Cast, clients: int) -> Fault:
 
     async def fault(numbers: Numbers) -> None:
         users = len({d.user for d in cast.devices})
-        tokens = [""] * clients
-        logins = trio.CapacityLimiter(8)
-
-        async def log_in(n: int) -> None:
-            tokens[n] = await trio.to_thread.run_sync(
-                login, cluster, n % users, f"r{n}", limiter=logins
-            )
-
-        async with trio.open_nursery() as nursery:
-            for n in range(clients):
-                nursery.start_soon(log_in, n)
+        tokens = []
+        for n in range(clients):
+            tokens.append(await trio.to_thread.run_sync(login, cluster, n % users, f"r{n}"))
         for instance in cluster.instances:
             await trio.to_thread.run_sync(instance.kill)
         async with trio.open_nursery() as starting:
