@@ -18,7 +18,7 @@ import trio
 from sandcat.backup import BackupError, backup, check, restore
 from sandcat.client import Ack, HttpApi, open_client
 from sandcat.config import load_config
-from sandcat.errors import ConfigError
+from sandcat.errors import ConfigError, StoreUnavailable
 from tests.e2e.process import serve_process
 from tests.passwords import serve_environment
 
@@ -171,10 +171,12 @@ def test_backup_and_restore_refuse_what_they_would_overwrite_or_cannot_do(
     with pytest.raises(BackupError, match="exists"):
         restore(config, taken)
     postgres = load_config(env={"SANDCAT_DATABASE_URL": "postgresql://u:p@127.0.0.1:1/d"})
-    for run in (lambda: backup(postgres, taken), lambda: restore(postgres, taken),
-                lambda: check(postgres)):  # fmt: skip
+    for run in (lambda: backup(postgres, taken), lambda: restore(postgres, taken)):
         with pytest.raises(ConfigError, match="pg_dump"):
             run()
+    # check verifies PostgreSQL too: a database that does not answer is a clear error.
+    with pytest.raises(StoreUnavailable):
+        check(postgres)
     refused = sandcat("restore", str(taken), "--data-dir", str(data))
     assert refused.returncode == 1
     assert "restore into an empty data directory" in refused.stderr
@@ -193,3 +195,89 @@ def test_a_backup_and_its_restore_are_readable_by_the_server_user_only(tmp_path:
         os.umask(previous)
     for path in (taken / "sandcat.db", taken / "backup.json", restored / "sandcat.db"):
         assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+async def test_check_verifies_a_postgresql_deployment(tmp_path: Path, postgres_url: str) -> None:
+    """Schema version, seqs without holes and every referenced blob, on PostgreSQL."""
+    import psycopg
+
+    from sandcat.store.postgres.schema import MIGRATIONS as POSTGRES_MIGRATIONS
+
+    data = tmp_path / "data"
+    env = {"SANDCAT_DATABASE_URL": postgres_url}
+    async with serve_process(data, env=env) as server:
+        async with HttpApi(server.http_url) as api:
+            for name in ("ann", "bob"):
+                await api.register(name, PASSWORD)
+            ann = await api.login("ann", PASSWORD)
+            bob = await api.login("bob", PASSWORD)
+            asked = await api.request_friend(ann.tokens.access_token, bob.user.id)
+            friend = await api.accept_friend(bob.tokens.access_token, asked.id)
+        async with open_client(server.http_url, login="ann", password=PASSWORD, device="a") as a:
+            for n in range(3):
+                await a.session.send(friend.cid, f"text {n}")
+            sent = await a.send_file(friend.cid, b"bytes", content_type="text/plain", name="f.txt")
+        server.terminate()
+        assert await server.wait() == 0
+    config = load_config(env=env, overrides={"server.data_dir": str(data)})
+    report = await trio.to_thread.run_sync(check, config)
+    assert report.problems == []
+    assert report.schema_version == len(POSTGRES_MIGRATIONS)
+    assert (report.conversations, report.messages, report.files) == (1, 4, 1)
+
+    (data / "blobs" / "objects" / "u" / sent.file.id).unlink()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM messages WHERE cid = %s AND seq = 2", (friend.cid,))
+    report = await trio.to_thread.run_sync(check, config)
+    assert report.problems == [
+        f"conversation {friend.cid}: seqs 1..4 but 3 messages (a hole)",
+        f"file {sent.file.id}: its blob u/{sent.file.id} is missing",
+    ]
+    done = await trio.to_thread.run_sync(
+        lambda: subprocess.run(
+            [sys.executable, "-m", "sandcat", "check", "--data-dir", str(data)],
+            env=serve_environment(
+                {
+                    **{k: v for k, v in os.environ.items() if not k.startswith("SANDCAT_")},
+                    **env,
+                }
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    )
+    assert done.returncode == 1, done.stderr
+    assert "problem: conversation" in done.stdout
+    assert "FAILED: schema" in done.stdout
+
+
+async def test_check_finds_blobs_in_s3(tmp_path: Path, s3_base_url: str) -> None:
+    """With ``backends.s3_url`` the referenced blobs are looked up in the bucket."""
+    from sandcat.app import Server, run_server
+    from sandcat.services import open_blob_store
+    from tests.blobs.conftest import fresh_bucket
+    from tests.passwords import FAST_PASSWORDS
+    from tests.scene import make_config
+
+    config = make_config(tmp_path / "data", **{"backends.s3_url": s3_base_url + fresh_bucket()})
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(
+            lambda task_status: run_server(
+                config, passwords=FAST_PASSWORDS, task_status=task_status
+            )
+        )
+        url = f"http://127.0.0.1:{server.http_port}"
+        async with HttpApi(url) as api:
+            await api.register("ann", PASSWORD)
+        async with open_client(url, login="ann", password=PASSWORD, device="a") as ann:
+            group = await ann.api.create_group(await ann.access_token(), "g", [])
+            sent = await ann.send_file(group.cid, b"in s3", content_type="text/plain", name="s.txt")
+        server.shutdown()
+    report = await trio.to_thread.run_sync(check, config)
+    assert (report.problems, report.files) == ([], 1)
+    blobs, _ = await open_blob_store(config)
+    await blobs.delete(f"u/{sent.file.id}")
+    report = await trio.to_thread.run_sync(check, config)
+    assert report.problems == [f"file {sent.file.id}: its blob u/{sent.file.id} is missing"]

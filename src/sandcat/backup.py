@@ -10,10 +10,11 @@ unreferenced uploads).
 
 ``restore SRC`` puts a backup into an empty data directory. ``check`` verifies
 a deployment (a restored one, typically): the schema version, seqs contiguous
-per conversation, and every local blob a message refers to present.
+per conversation, and every blob a message refers to present (in the local
+folder or in S3), for SQLite and for PostgreSQL alike.
 
-PostgreSQL and S3 have their own tools (README.md, "Operating Sandcat"):
-these commands refuse them with a line saying so.
+PostgreSQL and S3 are backed up with their own tools (README.md, "Operating
+Sandcat"): ``backup`` and ``restore`` refuse them with a line saying so.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import trio
 
 from sandcat.config import Config
 from sandcat.errors import ConfigError
@@ -59,6 +63,8 @@ class Report:
     messages: int = 0
     files: int = 0
     problems: list[str] = field(default_factory=list)
+    #: (file id, has a thumbnail) of every upload a message refers to.
+    referenced: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -133,44 +139,94 @@ def restore(config: Config, source: Path) -> Path:
 
 
 def check(config: Config) -> Report:
-    """Verify the configured embedded deployment (see the module's docstring)."""
-    path = _embedded(config, "check")
+    """Verify the configured deployment (see the module's docstring): the embedded
+    SQLite file and its local blobs, or a PostgreSQL database and the configured
+    blob store (local or S3)."""
+    if is_postgres(config):
+        return trio.run(_check_postgres, config)
+    path = sqlite_path(config)
     if not path.is_file():
         raise BackupError(f"no database at {path}")
     report = Report()
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        report.schema_version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if report.schema_version != len(MIGRATIONS):
-            report.problems.append(
-                f"schema version {report.schema_version}, this sandcat expects "
-                f"{len(MIGRATIONS)} (run sandcat migrate)"
-            )
-        rows = db.execute(
-            "SELECT cid, min(seq), max(seq), count(*) FROM messages GROUP BY cid"
-        ).fetchall()
-        for cid, low, high, count in rows:
-            report.conversations += 1
-            report.messages += count
-            if high - low + 1 != count:
-                report.problems.append(
-                    f"conversation {cid}: seqs {low}..{high} but {count} messages (a hole)"
-                )
-        files = db.execute(
-            "SELECT DISTINCT u.id, u.has_thumb FROM message_files AS f "
-            "JOIN uploads AS u ON u.id = f.file_id"
-        ).fetchall()
-        missing_rows = db.execute(
-            "SELECT DISTINCT f.file_id FROM message_files AS f "
-            "LEFT JOIN uploads AS u ON u.id = f.file_id WHERE u.id IS NULL"
-        ).fetchall()
-    for (file_id,) in missing_rows:
-        report.problems.append(f"file {file_id}: sent in a message but not in uploads")
-    report.files = len(files)
-    if not config.backends.s3_url:
+        _read_integrity(report, db, int(db.execute("PRAGMA user_version").fetchone()[0]))
+    if config.backends.s3_url:
+        trio.run(_check_blobs, config, report)
+    else:
         objects = config.data_path / OBJECTS
-        for file_id, has_thumb in files:
+        for file_id, has_thumb in report.referenced:
             if not (objects / "u" / file_id).is_file():
                 report.problems.append(f"file {file_id}: its blob u/{file_id} is missing")
             if has_thumb and not (objects / "u" / f"{file_id}.thumb").is_file():
                 report.problems.append(f"file {file_id}: its thumbnail is missing")
     return report
+
+
+def _read_integrity(report: Report, db: Any, version: int, expected: int = 0) -> None:
+    """Fill ``report`` from one connection (sqlite3 or psycopg: the statements take
+    no parameters, so both run them as written)."""
+    expected = expected or len(MIGRATIONS)
+    report.schema_version = version
+    if version != expected:
+        report.problems.append(
+            f"schema version {version}, this sandcat expects {expected} (run sandcat migrate)"
+        )
+    rows = db.execute(
+        "SELECT cid, min(seq), max(seq), count(*) FROM messages GROUP BY cid ORDER BY cid"
+    ).fetchall()
+    for cid, low, high, count in rows:
+        report.conversations += 1
+        report.messages += count
+        if high - low + 1 != count:
+            report.problems.append(
+                f"conversation {cid}: seqs {low}..{high} but {count} messages (a hole)"
+            )
+    report.referenced = [
+        (str(file_id), bool(has_thumb))
+        for file_id, has_thumb in db.execute(
+            "SELECT DISTINCT u.id, u.has_thumb FROM message_files AS f "
+            "JOIN uploads AS u ON u.id = f.file_id ORDER BY u.id"
+        ).fetchall()
+    ]
+    missing_rows = db.execute(
+        "SELECT DISTINCT f.file_id FROM message_files AS f "
+        "LEFT JOIN uploads AS u ON u.id = f.file_id WHERE u.id IS NULL ORDER BY f.file_id"
+    ).fetchall()
+    for (file_id,) in missing_rows:
+        report.problems.append(f"file {file_id}: sent in a message but not in uploads")
+    report.files = len(report.referenced)
+
+
+async def _check_postgres(config: Config) -> Report:
+    from sandcat.store.postgres.database import Database
+    from sandcat.store.postgres.schema import MIGRATIONS as POSTGRES_MIGRATIONS
+
+    report = Report()
+
+    def read(conn: Any) -> None:
+        (version,) = conn.execute(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations"
+        ).fetchone()
+        _read_integrity(report, conn, int(version), len(POSTGRES_MIGRATIONS))
+
+    db = Database(
+        config.backends.database_url, pool_size=1, timeout_s=config.backends.postgres_timeout_s
+    )
+    try:
+        await db.read(read)
+    finally:
+        await db.aclose()
+    await _check_blobs(config, report)
+    return report
+
+
+async def _check_blobs(config: Config, report: Report) -> None:
+    """Every referenced blob (and thumbnail) in the configured blob store."""
+    from sandcat.services import open_blob_store
+
+    blobs, _ = await open_blob_store(config)
+    for file_id, has_thumb in report.referenced:
+        if await blobs.size(f"u/{file_id}") is None:
+            report.problems.append(f"file {file_id}: its blob u/{file_id} is missing")
+        if has_thumb and await blobs.size(f"u/{file_id}.thumb") is None:
+            report.problems.append(f"file {file_id}: its thumbnail is missing")

@@ -228,6 +228,9 @@ def _backup_command(args: argparse.Namespace, config: Config) -> int:
     except (BackupError, OSError, sqlite3.Error) as exc:
         print(f"sandcat {args.command}: {exc}", file=sys.stderr)
         return 1
+    except StoreUnavailable as exc:
+        print(f"sandcat {args.command}: storage unavailable: {exc}", file=sys.stderr)
+        return 1
     for problem in report.problems:
         print(f"problem: {problem}")
     print(
