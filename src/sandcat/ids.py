@@ -2,17 +2,28 @@
 
 protocol/SPEC.md §3: ids are 1-64 characters of ``[A-Za-z0-9_-]``, so ``:`` can
 separate them inside cids. Direct cids are ``d:min(a,b):max(a,b)``; group cids
-are ``g:<group id>``.
+are ``g:<group id>``. The cid value type and its builders are the protocol's
+(``sandcat.protocol.Cid``); this module adds the edge's errors.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
-from typing import Literal
 
 from sandcat.errors import BadRequest
+from sandcat.protocol import Cid, direct_cid, group_cid
+from sandcat.protocol import parse_cid as parse_conversation
+
+__all__ = [
+    "Cid",
+    "direct_cid",
+    "group_cid",
+    "is_id",
+    "new_id",
+    "parse_cid",
+    "parse_id",
+]
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -36,39 +47,10 @@ def parse_id(value: object, *, field: str) -> str:
     return value
 
 
-def direct_cid(a: str, b: str) -> str:
-    low, high = sorted((a, b))
-    return f"d:{low}:{high}"
-
-
-def group_cid(group_id: str) -> str:
-    return f"g:{group_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Cid:
-    """A parsed conversation id."""
-
-    value: str
-    kind: Literal["direct", "group"]
-    #: The two user ids of a direct conversation, or the group id alone.
-    parts: tuple[str, ...]
-
-    def peer_of(self, user: str) -> str | None:
-        """The other side of a direct conversation that ``user`` is part of."""
-        if self.kind != "direct" or user not in self.parts:
-            return None
-        a, b = self.parts
-        return b if user == a else a
-
-
 def parse_cid(value: object, *, field: str = "cid") -> Cid:
-    if isinstance(value, str):
-        pieces = value.split(":")
-        if pieces[0] == "d" and len(pieces) == 3 and all(map(is_id, pieces[1:])):
-            a, b = pieces[1], pieces[2]
-            if a < b:
-                return Cid(value, "direct", (a, b))
-        elif pieces[0] == "g" and len(pieces) == 2 and is_id(pieces[1]):
-            return Cid(value, "group", (pieces[1],))
-    raise BadRequest(f"{field}: not a conversation id", field=field)
+    """The conversation id ``value`` names, parsed once at the edge; ``BadRequest``
+    naming ``field`` if it is not one."""
+    try:
+        return parse_conversation(value)
+    except ValueError:
+        raise BadRequest(f"{field}: not a conversation id", field=field) from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import msgpack
 
-from sandcat.protocol import Msg, encode_msg, msg_body
+from sandcat.protocol import Msg, encode_msg, msg_body, parse_cid
 from sandcat.store.messages import ConversationState, Origin, StoredMessage
 
 
@@ -69,11 +69,11 @@ def entry(user: str, message: StoredMessage) -> dict[str, object]:
 def conv_body(user: str, state: ConversationState) -> dict[str, object]:
     """A CONV (SPEC.md "SYNC") as ``user`` sees it: SYNC's entries and the HTTP list's."""
     conv: dict[str, object] = {"cid": state.cid, "kind": state.kind}
-    parts = state.cid.split(":")
-    if state.kind == "direct":
-        conv["peer"] = parts[2] if parts[1] == user else parts[1]
+    cid = parse_cid(state.cid)
+    if cid.group is None:
+        conv["peer"] = cid.peer_of(user)
     else:
-        conv["group"] = parts[1]
+        conv["group"] = cid.group
     conv.update(
         max_seq=state.max_seq,
         min_seq=state.min_seq,

@@ -6,11 +6,13 @@ import pytest
 
 from sandcat.protocol import (
     DEFAULT_LIMITS,
+    Cid,
     Limits,
     direct_cid,
     group_cid,
     is_valid_cid,
     is_valid_id,
+    parse_cid,
 )
 
 
@@ -68,3 +70,30 @@ def test_default_limits_are_the_v1_contract() -> None:
 def test_tunable_limits_must_be_positive_ints(value: object) -> None:
     with pytest.raises(ValueError, match="max_depth: must be a positive int"):
         Limits(max_depth=value)  # type: ignore[arg-type]
+
+
+def test_a_direct_cid_parses_to_its_two_users() -> None:
+    cid = parse_cid(direct_cid("bob", "alice"))
+    assert cid == Cid("d:alice:bob", "direct", ("alice", "bob"))
+    assert cid.group is None
+    assert (cid.peer_of("alice"), cid.peer_of("bob"), cid.peer_of("carol")) == (
+        "bob",
+        "alice",
+        None,
+    )
+
+
+def test_a_group_cid_parses_to_its_group() -> None:
+    cid = parse_cid(group_cid("team-1"))
+    assert cid == Cid("g:team-1", "group", ("team-1",))
+    assert cid.group == "team-1"
+    assert cid.peer_of("team-1") is None
+
+
+@pytest.mark.parametrize(
+    "value", ["d:bob:alice", "d:a:a", "g:", "g:a:b", "x:team", "d:" + "a" * 65 + ":b", 5, None]
+)
+def test_parse_cid_refuses_what_is_not_a_cid(value: object) -> None:
+    assert not is_valid_cid(value)
+    with pytest.raises(ValueError, match="not a conversation id"):
+        parse_cid(value)

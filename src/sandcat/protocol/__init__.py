@@ -55,7 +55,7 @@ from ._frames import (
     ServerFrame,
     Sync,
 )
-from ._ids import direct_cid, group_cid, is_valid_cid, is_valid_id
+from ._ids import Cid, direct_cid, group_cid, is_valid_cid, is_valid_id, parse_cid
 from ._limits import DEFAULT_LIMITS, Limits
 from ._session import Session, SessionState
 from ._signals import (
@@ -80,6 +80,7 @@ __all__ = [
     "Auth",
     "Call",
     "CallEvent",
+    "Cid",
     "ClientFrame",
     "CloseCode",
     "ContentError",
@@ -131,5 +132,6 @@ __all__ = [
     "is_valid_id",
     "msg_body",
     "notice_body",
+    "parse_cid",
     "validate_content",
 ]

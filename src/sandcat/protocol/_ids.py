@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Final
+from dataclasses import dataclass
+from typing import Final, Literal
 
 from ._limits import Limits
 
-__all__ = ["direct_cid", "group_cid", "is_valid_cid", "is_valid_id"]
+__all__ = ["Cid", "direct_cid", "group_cid", "is_valid_cid", "is_valid_id", "parse_cid"]
 
 _ID: Final = f"[A-Za-z0-9_-]{{1,{Limits.max_id_chars}}}"
 _ID_RE: Final = re.compile(_ID)
@@ -58,3 +59,42 @@ def group_cid(group_id: str) -> str:
     if not is_valid_id(group_id):
         raise ValueError(f"group_cid needs a group id, got {group_id!r}")
     return f"g:{group_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Cid:
+    """A conversation id, parsed once (`parse_cid`): its kind and the ids inside it."""
+
+    value: str
+    kind: Literal["direct", "group"]
+    #: The two user ids of a direct conversation (in order), or the group id alone.
+    parts: tuple[str, ...]
+
+    @property
+    def group(self) -> str | None:
+        """The group id of a group conversation; None for a direct one."""
+        return self.parts[0] if self.kind == "group" else None
+
+    def peer_of(self, user: str) -> str | None:
+        """The other side of a direct conversation that *user* is part of, else None."""
+        if self.kind != "direct" or user not in self.parts:
+            return None
+        low, high = self.parts
+        return high if user == low else low
+
+
+def parse_cid(value: object) -> Cid:
+    """The `Cid` *value* names.
+
+    Raises:
+        ValueError: if *value* is not a conversation id (`is_valid_cid`).
+    """
+    if isinstance(value, str):
+        match = _CID_RE.fullmatch(value)
+        if match is not None:
+            low, high = match.group(1, 2)
+            if low is None:
+                return Cid(value, "group", (value[2:],))
+            if low < high:
+                return Cid(value, "direct", (low, high))
+    raise ValueError(f"not a conversation id: {value!r}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sandcat.errors import BadRequest, Forbidden, NotFound
+from sandcat.protocol import parse_cid
 from sandcat.store.messages import Page, StoredMessage
 from sandcat.store.sql._tx import SqlStore, Tx
 from sandcat.store.sql.messages import COLUMNS, bounds, message_from_row
@@ -80,10 +81,11 @@ def _message(tx: Tx, user: str, mid: str) -> StoredMessage:
 
 
 def _roles(tx: Tx, cid: str, users: Sequence[str]) -> dict[str, str]:
-    if cid.startswith("g:"):
+    group = parse_cid(cid).group
+    if group is not None:
         rows = tx.all(
             f"SELECT user_id, role FROM group_members WHERE group_id = ? AND {tx.among('user_id')}",
-            cid[2:],
+            group,
             tx.array(users),
         )
     else:

@@ -11,7 +11,7 @@ leaves out what a user hid (``hidden_messages``), used by PULL and HISTORY.
 
 from __future__ import annotations
 
-from sandcat.protocol import Kind
+from sandcat.protocol import Kind, parse_cid
 from sandcat.store.messages import NewMessage, Refused, StoredMessage
 from sandcat.store.revisions import TOMBSTONE, is_revision, judge
 from sandcat.store.sql._tx import Tx
@@ -59,8 +59,9 @@ def refusal(
     if row is None:
         return Refused("bad_request", "seq: no such message")
     role = None
-    if new.kind == Kind.RECALL and new.cid.startswith("g:"):
-        role = role_of(tx, new.cid[2:], new.sender)
+    group = parse_cid(new.cid).group if new.kind == Kind.RECALL else None
+    if group is not None:
+        role = role_of(tx, group, new.sender)
     key = (new.cid, new.target)
     refused = judge(
         new,

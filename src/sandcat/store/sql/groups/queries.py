@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from sandcat.errors import NotFound
+from sandcat.protocol import parse_cid
 from sandcat.store.groups import Group, GroupMember, JoinRequest, MemberPage, Role
 from sandcat.store.sql._tx import Tx
 
@@ -156,12 +157,13 @@ def send_refusal(tx: Tx, sender: str, cid: str, now_ms: int) -> str | None:
     Membership itself is the message store's check (``can_send``); this adds
     the member's own mute and the group's mute-all for plain members.
     """
-    if not cid.startswith("g:"):
+    group = parse_cid(cid).group
+    if group is None:
         return None
     row = tx.one(
         "SELECT m.role, m.muted_until, g.mute_all FROM group_members m "
         "JOIN groups g ON g.id = m.group_id WHERE m.group_id = ? AND m.user_id = ?",
-        cid[2:],
+        group,
         sender,
     )
     if row is None:
