@@ -66,6 +66,10 @@ class BackendsConfig:
     #: The Kafka topic of message events between instances, and its partitions when created.
     kafka_topic: str = "sandcat.events"
     kafka_partitions: int = field(default=12, metadata=_bounds(1, 10_000))
+    #: Partitions of the delivery topic (``{kafka_topic}.deliver``): one slot per instance,
+    #: at least the largest cluster size; 0 turns routing off (every instance reads every
+    #: event). Routing needs Redis (the route table is the presence book).
+    kafka_delivery_slots: int = field(default=16, metadata=_bounds(0, 10_000))
     #: Deadline for the broker to confirm a publish (and for metadata calls).
     kafka_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
     #: An instance whose outbox heartbeat is older than this has its rows taken over.

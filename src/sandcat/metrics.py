@@ -339,6 +339,7 @@ class ServerMetrics:
     active_sessions: Gauge
     relay_hops: LabeledHistogram
     bus_events: Counter
+    route_lookups: Counter
 
     @classmethod
     def create(cls, registry: Registry | None = None) -> ServerMetrics:
@@ -445,6 +446,13 @@ class ServerMetrics:
                 "sandcat_bus_events_total",
                 "Events the consumer read from the bus, by outcome: own (committed here), "
                 "duplicate, delivered (to at least one local device), unrouted (none here).",
+                ("outcome",),
+            ),
+            route_lookups=registry.counter(
+                "sandcat_route_lookups_total",
+                "Publisher batches routed to delivery slots, by outcome: routed (by the route "
+                "table), or sent to every slot because of redis_error, settling (the table was "
+                "restarted) or unknown_instance.",
                 ("outcome",),
             ),
         )

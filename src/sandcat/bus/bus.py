@@ -3,6 +3,10 @@
 A record is a key and opaque bytes. The bus keeps the order of records with
 the same key (Kafka: one partition per key) and delivers every record to
 every subscription at least once; duplicates are the consumer's to drop.
+
+Routing (docs/cluster-routing.md): a record may name a delivery *slot*; it
+then reaches only the subscriptions to that slot (Kafka: one partition of
+the delivery topic), and a subscription to a slot receives nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ class BusUnavailable(Unavailable):
 class Record:
     key: str
     value: bytes
+    #: The delivery slot it is for, or None for the shared stream.
+    slot: int | None = None
 
 
 class Subscription(Protocol):
@@ -40,6 +46,7 @@ class Bus(Protocol):
         """
         ...
 
-    def subscribe(self) -> AbstractAsyncContextManager[Subscription]:
-        """A subscription to every record published after it is entered."""
+    def subscribe(self, slot: int | None = None) -> AbstractAsyncContextManager[Subscription]:
+        """A subscription to every record published after it is entered (to ``slot``
+        only, if given)."""
         ...

@@ -22,7 +22,10 @@ replaced by a new one.
 
 Subscriptions need every record, not a share of them: each one assigns all
 partitions of the topic to itself at their current end offsets (no consumer
-group, so no rebalance and no group-join wait) and reads on from there.
+group, so no rebalance and no group-join wait) and reads on from there. A
+record with a delivery slot goes to partition ``slot`` of the delivery topic
+(``{topic}.deliver``, ``slots`` partitions); a subscription to a slot assigns
+that one partition only.
 
 Every client handle is closed explicitly, on a worker thread, before its last
 reference goes. Left to the cyclic garbage collector, a handle could be freed
@@ -188,8 +191,12 @@ def lost_logs(
 class KafkaBus:
     """One producer per instance; one consumer per subscription. See ``open_kafka_bus``."""
 
-    def __init__(self, bootstrap: str, *, topic: str, partitions: int, timeout_s: float) -> None:
+    def __init__(
+        self, bootstrap: str, *, topic: str, partitions: int, timeout_s: float, slots: int = 1
+    ) -> None:
         self.topic = topic
+        self.delivery_topic = f"{topic}.deliver"
+        self._slots = slots
         self._bootstrap = bootstrap
         self._partitions = partitions
         self._timeout_s = timeout_s
@@ -227,14 +234,21 @@ class KafkaBus:
             # Made and dropped on this worker thread, never reachable from a traceback.
             admin = AdminClient(settings)
             futures = admin.create_topics(
-                [NewTopic(self.topic, num_partitions=self._partitions, replication_factor=-1)],
+                [
+                    NewTopic(self.topic, num_partitions=self._partitions, replication_factor=-1),
+                    NewTopic(
+                        self.delivery_topic, num_partitions=self._slots, replication_factor=-1
+                    ),
+                ],
                 request_timeout=self._timeout_s,
             )
             try:
-                futures[self.topic].result(timeout=self._timeout_s)
-            except KafkaException as exc:
-                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
+                for future in futures.values():
+                    try:
+                        future.result(timeout=self._timeout_s)
+                    except KafkaException as exc:
+                        if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                            raise
             finally:
                 del futures, admin
 
@@ -286,12 +300,21 @@ class KafkaBus:
         for record in records:
             while True:
                 try:
-                    producer.produce(
-                        self.topic,
-                        key=record.key.encode(),
-                        value=record.value,
-                        on_delivery=delivered,
-                    )
+                    if record.slot is None:
+                        producer.produce(
+                            self.topic,
+                            key=record.key.encode(),
+                            value=record.value,
+                            on_delivery=delivered,
+                        )
+                    else:
+                        producer.produce(
+                            self.delivery_topic,
+                            key=record.key.encode(),
+                            value=record.value,
+                            partition=record.slot,
+                            on_delivery=delivered,
+                        )
                     break
                 except BufferError:
                     # The local queue is full: let the broker take some first.
@@ -306,7 +329,7 @@ class KafkaBus:
             raise BusUnavailable(f"kafka did not confirm {len(records)} records: {detail}")
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[_KafkaSubscription]:
+    async def subscribe(self, slot: int | None = None) -> AsyncIterator[_KafkaSubscription]:
         consumer = Consumer(
             {
                 **self._common(),
@@ -319,7 +342,7 @@ class KafkaBus:
         )
         try:
             with trio.fail_after(self._timeout_s * 2):
-                await trio.to_thread.run_sync(self._assign_at_end, consumer)
+                await trio.to_thread.run_sync(self._assign_at_end, consumer, slot)
         except (KafkaException, trio.TooSlowError) as exc:
             await trio.to_thread.run_sync(consumer.close)
             raise BusUnavailable(f"kafka topic {self.topic!r} cannot be read: {exc}") from exc
@@ -329,19 +352,22 @@ class KafkaBus:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(consumer.close)
 
-    def _assign_at_end(self, consumer: Consumer) -> None:
-        metadata = consumer.list_topics(self.topic, timeout=self._timeout_s)
-        topic = metadata.topics.get(self.topic)
+    def _assign_at_end(self, consumer: Consumer, slot: int | None) -> None:
+        name = self.topic if slot is None else self.delivery_topic
+        metadata = consumer.list_topics(name, timeout=self._timeout_s)
+        topic = metadata.topics.get(name)
         if topic is None or topic.error is not None or not topic.partitions:
+            raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {name}"))
+        if slot is not None and slot not in topic.partitions:
             raise KafkaException(
-                KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no topic {self.topic}")
+                KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART, f"no partition {name}[{slot}]")
             )
         positions = []
-        for partition in sorted(topic.partitions):
+        for partition in sorted(topic.partitions) if slot is None else [slot]:
             _, high = consumer.get_watermark_offsets(
-                TopicPartition(self.topic, partition), timeout=self._timeout_s
+                TopicPartition(name, partition), timeout=self._timeout_s
             )
-            positions.append(TopicPartition(self.topic, partition, high))
+            positions.append(TopicPartition(name, partition, high))
         consumer.assign(positions)
 
     async def aclose(self) -> None:
@@ -359,10 +385,10 @@ async def _close_producer(producer: Producer) -> None:
 
 @asynccontextmanager
 async def open_kafka_bus(
-    bootstrap: str, *, topic: str, partitions: int, timeout_s: float
+    bootstrap: str, *, topic: str, partitions: int, timeout_s: float, slots: int = 1
 ) -> AsyncIterator[KafkaBus]:
-    """A Kafka bus whose topic exists, closed on exit."""
-    bus = KafkaBus(bootstrap, topic=topic, partitions=partitions, timeout_s=timeout_s)
+    """A Kafka bus whose topics exist, closed on exit."""
+    bus = KafkaBus(bootstrap, topic=topic, partitions=partitions, timeout_s=timeout_s, slots=slots)
     try:
         await bus.ensure_topic()
         yield bus

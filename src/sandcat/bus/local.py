@@ -28,15 +28,17 @@ class LocalBus:
         #: Batches queued per subscription before a publish waits for it.
         self._capacity = capacity
         self._timeout_s = timeout_s
-        self._subscribers: set[trio.MemorySendChannel[list[bytes]]] = set()
+        self._subscribers: dict[trio.MemorySendChannel[list[bytes]], int | None] = {}
 
     async def publish(self, records: Sequence[Record]) -> None:
         if not records:
             return
-        values = [record.value for record in records]
         try:
             with trio.fail_after(self._timeout_s):
-                for subscriber in list(self._subscribers):
+                for subscriber, slot in list(self._subscribers.items()):
+                    values = [record.value for record in records if record.slot == slot]
+                    if not values:
+                        continue
                     try:
                         await subscriber.send(values)
                     except trio.ClosedResourceError:
@@ -45,12 +47,12 @@ class LocalBus:
             raise BusUnavailable("a subscriber did not keep up with the local bus") from exc
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[_LocalSubscription]:
+    async def subscribe(self, slot: int | None = None) -> AsyncIterator[_LocalSubscription]:
         send, receive = trio.open_memory_channel[list[bytes]](self._capacity)
-        self._subscribers.add(send)
+        self._subscribers[send] = slot
         try:
             yield _LocalSubscription(receive)
         finally:
-            self._subscribers.discard(send)
+            self._subscribers.pop(send, None)
             send.close()
             receive.close()

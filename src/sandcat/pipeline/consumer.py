@@ -49,14 +49,17 @@ async def run_consumer(
     *,
     instance: str,
     capacity: int,
+    slot: int | None = None,
     metrics: ServerMetrics | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Deliver events for ever; ``started`` once subscribed (events from then on arrive)."""
+    """Deliver events for ever; ``started`` once subscribed (events from then on arrive).
+
+    With ``slot`` it reads only the events routed to that delivery slot."""
     metrics = metrics or ServerMetrics.create()
     hops, outcomes = metrics.relay_hops, metrics.bus_events
     seen = RecentKeys(capacity)
-    async with bus.subscribe() as subscription:
+    async with bus.subscribe(slot) as subscription:
         task_status.started()
         while True:
             for value in await subscription.receive():

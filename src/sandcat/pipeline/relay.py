@@ -3,7 +3,10 @@
 ``open_bus`` opens the configured bus (Kafka, or none in embedded mode);
 ``start_relay`` starts the publisher (this instance's outbox to the bus) and
 the consumer (the bus to this instance's connections) in the caller's
-nursery, each ready before it returns; ``Relay.drain`` relays what the
+nursery, each ready before it returns; with Redis and
+``backends.kafka_delivery_slots``, events are routed (``pipeline/routing.py``:
+the publisher copies each to its recipients' instances' slots, the consumer
+reads this instance's slot only); ``Relay.drain`` relays what the
 drained pipeline left in the outbox, then stops both.
 """
 
@@ -19,11 +22,13 @@ from dataclasses import dataclass
 import trio
 
 from sandcat.bus import Bus
+from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.consumer import run_consumer
 from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.publisher import Publisher, run_publisher
+from sandcat.pipeline.routing import RoutedBus
 from sandcat.store.outbox import Outbox
 
 
@@ -46,6 +51,7 @@ async def open_bus(config: Config) -> AsyncIterator[Bus | None]:
         topic=settings.kafka_topic,
         partitions=settings.kafka_partitions,
         timeout_s=settings.kafka_timeout_s,
+        slots=max(1, settings.kafka_delivery_slots),
     ) as bus:
         yield bus
 
@@ -53,7 +59,7 @@ async def open_bus(config: Config) -> AsyncIterator[Bus | None]:
 @dataclass(slots=True)
 class Relay:
     publisher: Publisher
-    _scopes: tuple[trio.CancelScope, trio.CancelScope]
+    _scopes: tuple[trio.CancelScope, ...]
 
     async def drain(self, timeout_s: float) -> None:
         """Publish what is left in the outbox (at most ``timeout_s``), then stop."""
@@ -71,15 +77,44 @@ async def start_relay(
     directory: Directory,
     config: Config,
     metrics: ServerMetrics | None = None,
+    clock: Clock = system_clock,
 ) -> Relay:
     settings = config.backends
-    publishing, consuming = trio.CancelScope(), trio.CancelScope()
+    publishing, consuming, routing = trio.CancelScope(), trio.CancelScope(), trio.CancelScope()
+    routed: RoutedBus | None = None
+    if settings.kafka_delivery_slots and settings.redis_url:
+
+        async def route(task_status: trio.TaskStatus[RoutedBus]) -> None:
+            from sandcat.store.redis import open_redis_books
+
+            with routing:
+                async with open_redis_books(
+                    settings.redis_url,
+                    prefix=f"{settings.redis_channel}:",
+                    timeout_s=settings.redis_timeout_s,
+                ) as books:
+                    routed = RoutedBus(
+                        bus,
+                        books.routes,
+                        outbox.store,
+                        owner=outbox.owner,
+                        count=settings.kafka_delivery_slots,
+                        lease_s=settings.outbox_lease_s,
+                        settle_s=2 * config.signals.presence_refresh_s,
+                        clock=clock,
+                        metrics=metrics,
+                    )
+                    await routed.claim()
+                    task_status.started(routed)
+                    await routed.keep()
+
+        routed = await nursery.start(route)
 
     async def publish(task_status: trio.TaskStatus[Publisher]) -> None:
         with publishing:
             await run_publisher(
                 outbox,
-                bus,
+                routed or bus,
                 lease_s=settings.outbox_lease_s,
                 batch=settings.outbox_batch,
                 metrics=metrics,
@@ -93,10 +128,11 @@ async def start_relay(
                 directory,
                 instance=outbox.owner,
                 capacity=settings.consumer_dedupe,
+                slot=None if routed is None else routed.slot,
                 metrics=metrics,
                 task_status=task_status,
             )
 
     publisher: Publisher = await nursery.start(publish)
     await nursery.start(consume)
-    return Relay(publisher, (publishing, consuming))
+    return Relay(publisher, (publishing, consuming, routing))

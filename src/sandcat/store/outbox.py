@@ -10,7 +10,8 @@ heartbeat is older than the lease are taken over by a live one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -45,6 +46,24 @@ class OutboxStore(Protocol):
     async def retire(self, instance: str) -> None:
         """``instance`` stops: any row it still owns may be taken over at once."""
         ...
+
+    async def claim_slot(
+        self, instance: str, *, count: int, lease_s: float, keep: int | None = None
+    ) -> int:
+        """Give ``instance`` (alive now) a delivery slot in ``range(count)``: ``keep`` if
+        given, else the one ``choose_slot`` picks among the live instances' (atomically)."""
+        ...
+
+    async def slots(self, *, lease_s: float) -> dict[str, int]:
+        """The delivery slot of every instance heard from within ``lease_s``."""
+        ...
+
+
+def choose_slot(taken: Iterable[int], count: int) -> int:
+    """The lowest slot in ``range(count)`` nobody holds; if all are held, the lowest of
+    the least shared (two instances on one slot both read its events: correct, dearer)."""
+    held = Counter(slot for slot in taken if 0 <= slot < count)
+    return min(range(count), key=lambda slot: (held[slot], slot))
 
 
 class OutboxSignal:

@@ -12,8 +12,11 @@ from collections.abc import Sequence
 
 from sandcat.bus.event import Event, encode_event
 from sandcat.store.messages import StoredMessage
-from sandcat.store.outbox import OutboxRow
+from sandcat.store.outbox import OutboxRow, choose_slot
 from sandcat.store.postgres.database import Connection, Database
+
+#: The advisory lock that serialises delivery-slot claims.
+_SLOT_LOCK = 0x5A17_0001
 
 
 def write_outbox(
@@ -77,6 +80,40 @@ class PostgresOutboxStore:
             await self._db.write(
                 lambda conn: conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (list(ids),))
             )
+
+    async def claim_slot(
+        self, instance: str, *, count: int, lease_s: float, keep: int | None = None
+    ) -> int:
+        def claim(conn: Connection) -> int:
+            # One claim at a time across the cluster: two starting instances never pick one slot.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SLOT_LOCK,))
+            slot = keep
+            if slot is None:
+                taken = conn.execute(
+                    "SELECT slot FROM outbox_owners WHERE slot IS NOT NULL AND instance <> %s "
+                    "AND heartbeat_at >= now() - make_interval(secs => %s)",
+                    (instance, lease_s),
+                ).fetchall()
+                slot = choose_slot((row[0] for row in taken), count)
+            # The row may have been forgotten while this instance was silent: written again.
+            conn.execute(
+                "INSERT INTO outbox_owners (instance, heartbeat_at, slot) VALUES (%s, now(), %s) "
+                "ON CONFLICT (instance) DO UPDATE SET heartbeat_at = now(), slot = EXCLUDED.slot",
+                (instance, slot),
+            )
+            return slot
+
+        return await self._db.write(claim)
+
+    async def slots(self, *, lease_s: float) -> dict[str, int]:
+        rows = await self._db.read(
+            lambda conn: conn.execute(
+                "SELECT instance, slot FROM outbox_owners WHERE slot IS NOT NULL "
+                "AND heartbeat_at >= now() - make_interval(secs => %s)",
+                (lease_s,),
+            ).fetchall()
+        )
+        return {row[0]: row[1] for row in rows}
 
     async def retire(self, instance: str) -> None:
         await self._db.write(

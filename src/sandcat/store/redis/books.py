@@ -22,6 +22,7 @@ from sandcat.bus.redis import _sole_error
 from sandcat.errors import StoreUnavailable
 from sandcat.store.redis.calls import RedisCallBook
 from sandcat.store.redis.presence import RedisPresenceBook
+from sandcat.store.redis.routes import RedisRouteBook
 
 _FAILURES = (RedisError, OSError, trio.TooSlowError)
 
@@ -48,14 +49,16 @@ class Runner:
 class RedisBooks:
     presence: RedisPresenceBook
     calls: RedisCallBook
+    routes: RedisRouteBook
 
 
 def redis_books(client: coredis.Redis[bytes], *, prefix: str, timeout_s: float) -> RedisBooks:
-    """Both books over an open client (the server's one), keys under ``prefix``."""
+    """The books over an open client (the server's one), keys under ``prefix``."""
     runner = Runner(client, timeout_s=timeout_s)
     return RedisBooks(
         presence=RedisPresenceBook(runner, prefix=prefix),
         calls=RedisCallBook(runner, prefix=prefix),
+        routes=RedisRouteBook(runner, prefix=prefix),
     )
 
 
