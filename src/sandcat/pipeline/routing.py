@@ -8,7 +8,7 @@ of its members (the route table: the presence book), except the instance that
 committed it (its router delivered it). An instance holding none gets
 nothing. The consumer reads only this instance's slot.
 
-When the table cannot be trusted the copy goes to every live slot instead
+When the table cannot be trusted the copy goes to every slot instead
 (today's broadcast, correctness over cost): Redis failed the lookup, the table
 was restarted (a flush) less than ``settle_s`` ago, or it names an instance
 whose slot is not known even after re-reading the slots.
@@ -133,9 +133,9 @@ class RoutedBus:
                 else:
                     outcome = "unknown_instance"
             if targets is None:
-                targets = set(self.slots.values())
-                if self.slot is not None:
-                    targets.add(self.slot)
+                # Every slot, not only the live ones as last read: one claimed since is
+                # read by an instance that may already hold recipients.
+                targets = set(range(self._count))
             copies.extend(Record(record.key, record.value, slot) for slot in sorted(targets))
         self._metrics.route_lookups.inc(1, outcome)
         return copies
