@@ -120,6 +120,9 @@ def cluster_config(
         "backends.redis_url": backends.redis_url,
         "backends.kafka_topic": f"bench.{label}",
         "backends.redis_channel": f"bench.{label}",
+        # Routing trusts the route table 2 x this after it starts (30 s by default):
+        # short, so the measured phase runs routed rather than in the broadcast fallback.
+        "signals.presence_refresh_s": 1.0,
     }
 
 

@@ -100,10 +100,16 @@ class Context:
                 events[f"i{index}"] = counted
         if hops:
             result.numbers["hops_ms"] = hops
+        relayed = sum(
+            new.get("sandcat_outbox_relayed_total", 0.0)
+            - old.get("sandcat_outbox_relayed_total", 0.0)
+            for old, new in zip(self._before, after, strict=True)
+        )
         if events:
             result.numbers["bus_events"] = events
             read = [sum(counts.values()) for counts in events.values()]
-            published = sum(counts.get("own", 0.0) for counts in events.values())
+            # Every event is published once from the outbox (routing reads no "own" ones).
+            published = relayed or sum(counts.get("own", 0.0) for counts in events.values())
             if published:
                 # Events each instance read, as a share of all events published.
                 result.numbers["events_read_share"] = {

@@ -57,6 +57,11 @@ redis_timeout_s = 1.0
 [pipeline]
 store_timeout_s = 3.0
 
+[signals]
+# Routing (docs/cluster-routing.md) trusts the route table 2 s after it starts or is
+# flushed (2 x this), so the scenarios run routed, not in the broadcast fallback.
+presence_refresh_s = 1.0
+
 [auth]
 token_secret = "{TOKEN_SECRET}"
 # The test registers and logs every device in from one address.

@@ -73,6 +73,9 @@ class RoutedBus:
             self._owner, count=self._count, lease_s=self._lease_s
         )
         self.slots = await self._store.slots(lease_s=self._lease_s)
+        # Starts the route table's epoch if this is the cluster's first instance, so
+        # the settle time runs from here rather than from the first message.
+        await self._book.holders([], now_ms=self._clock(), settle_ms=self._settle_ms)
         log.info("reading delivery slot %d", self.slot)
         return self.slot
 
