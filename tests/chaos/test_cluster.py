@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 import trio
 
@@ -118,6 +119,23 @@ async def test_flushall_redis(chaos_cluster: Cluster, cast: Cast) -> None:
             while not any((cid, reader.user, seq) in d.read_states for d in elsewhere):  # noqa: ASYNC110
                 await trio.sleep(0.05)
         nursery.cancel_scope.cancel()
+    # The scenarios ran routed (docs/cluster-routing.md), and the flush put the
+    # publishers back on every slot until the route table settled.
+    lookups = await trio.to_thread.run_sync(route_lookups, chaos_cluster)
+    assert lookups.get("routed", 0) > 0, lookups
+    assert lookups.get("settling", 0) > 0, lookups
+
+
+def route_lookups(cluster: Cluster) -> dict[str, float]:
+    """``sandcat_route_lookups_total`` summed over the instances, by outcome."""
+    found: dict[str, float] = {}
+    for instance in cluster.instances:
+        text = httpx.get(f"{instance.http_url}/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith("sandcat_route_lookups_total{"):
+                outcome = line.split('outcome="')[1].split('"')[0]
+                found[outcome] = found.get(outcome, 0) + float(line.rsplit(" ", 1)[1])
+    return found
 
 
 async def test_restart_the_kafka_broker(chaos_cluster: Cluster, cast: Cast) -> None:
