@@ -112,7 +112,9 @@ async def run_server(
                 await root.start(_scoped, late.scope(), partial(wired.fanout.run, hub))
             relay = None
             if stores.outbox is not None and infra.bus is not None:
-                relay = await start_relay(root, stores.outbox, infra.bus, hub, config, metrics)
+                relay = await start_relay(
+                    root, stores.outbox, infra.bus, hub, config, metrics, routes=shared.routes
+                )
             await root.start(_scoped, late.scope(), wired.housekeeping.run)
             pipeline = await root.start(
                 partial(run_pipeline, services.messages, hub, config, clock, metrics=metrics)

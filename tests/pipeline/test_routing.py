@@ -272,3 +272,34 @@ async def test_the_consumer_reads_its_slot_only(
             await trio.sleep(0.01)
     await trio.sleep(0.1)
     assert metrics.bus_events.value("unrouted") == 1  # seq 3 only; nobody is online on B
+
+
+async def test_keeping_writes_the_slot_again_and_rereads_the_others(
+    db: Backend,
+    books: RedisBooks,
+    nursery: trio.Nursery,
+) -> None:
+    routed = RoutedBus(
+        LocalBus(),
+        books.routes,
+        store_of(db),
+        owner=ME,
+        count=COUNT,
+        lease_s=0.6,
+        settle_s=0,
+        clock=clock,
+    )
+    slot = await routed.claim()
+    await nursery.start(routed.keep)
+    # Another instance started since; then this one's row was forgotten (a take-over
+    # while it was silent).
+    other = await store_of(db).claim_slot(B, count=COUNT, lease_s=0.6)
+    await db.db.write(  # type: ignore[attr-defined]
+        lambda conn: conn.execute("DELETE FROM outbox_owners WHERE instance = %s", (ME,))
+    )
+    with trio.fail_after(20):
+        while routed.slots != {ME: slot, B: other}:
+            # B stays alive; this one's row comes back from keep alone.
+            await store_of(db).claim_slot(B, count=COUNT, lease_s=0.6, keep=other)
+            await trio.sleep(0.05)
+    assert other != slot

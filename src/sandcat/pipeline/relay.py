@@ -3,7 +3,7 @@
 ``open_bus`` opens the configured bus (Kafka, or none in embedded mode);
 ``start_relay`` starts the publisher (this instance's outbox to the bus) and
 the consumer (the bus to this instance's connections) in the caller's
-nursery, each ready before it returns; with Redis and
+nursery, each ready before it returns; with a route book (Redis) and
 ``backends.kafka_delivery_slots``, events are routed (``pipeline/routing.py``:
 the publisher copies each to its recipients' instances' slots, the consumer
 reads this instance's slot only); ``Relay.drain`` relays what the
@@ -30,6 +30,7 @@ from sandcat.pipeline.outlet import Directory
 from sandcat.pipeline.publisher import Publisher, run_publisher
 from sandcat.pipeline.routing import RoutedBus
 from sandcat.store.outbox import Outbox
+from sandcat.store.routes import RouteBook
 
 
 def new_instance_id() -> str:
@@ -78,37 +79,30 @@ async def start_relay(
     config: Config,
     metrics: ServerMetrics | None = None,
     clock: Clock = system_clock,
+    routes: RouteBook | None = None,
 ) -> Relay:
     settings = config.backends
     publishing, consuming, routing = trio.CancelScope(), trio.CancelScope(), trio.CancelScope()
     routed: RoutedBus | None = None
-    if settings.kafka_delivery_slots and settings.redis_url:
+    if settings.kafka_delivery_slots and routes is not None:
+        routed = keeper = RoutedBus(
+            bus,
+            routes,
+            outbox.store,
+            owner=outbox.owner,
+            count=settings.kafka_delivery_slots,
+            lease_s=settings.outbox_lease_s,
+            settle_s=2 * config.signals.presence_refresh_s,
+            clock=clock,
+            metrics=metrics,
+        )
+        await routed.claim()
 
-        async def route(task_status: trio.TaskStatus[RoutedBus]) -> None:
-            from sandcat.store.redis import open_redis_books
-
+        async def keep(task_status: trio.TaskStatus[None]) -> None:
             with routing:
-                async with open_redis_books(
-                    settings.redis_url,
-                    prefix=f"{settings.redis_channel}:",
-                    timeout_s=settings.redis_timeout_s,
-                ) as books:
-                    routed = RoutedBus(
-                        bus,
-                        books.routes,
-                        outbox.store,
-                        owner=outbox.owner,
-                        count=settings.kafka_delivery_slots,
-                        lease_s=settings.outbox_lease_s,
-                        settle_s=2 * config.signals.presence_refresh_s,
-                        clock=clock,
-                        metrics=metrics,
-                    )
-                    await routed.claim()
-                    task_status.started(routed)
-                    await routed.keep()
+                await keeper.keep(task_status=task_status)
 
-        routed = await nursery.start(route)
+        await nursery.start(keep)
 
     async def publish(task_status: trio.TaskStatus[Publisher]) -> None:
         with publishing:

@@ -75,7 +75,10 @@ class RoutedBus:
         self.slots = await self._store.slots(lease_s=self._lease_s)
         # Starts the route table's epoch if this is the cluster's first instance, so
         # the settle time runs from here rather than from the first message.
-        await self._book.holders([], now_ms=self._clock(), settle_ms=self._settle_ms)
+        try:
+            await self._book.holders([], now_ms=self._clock(), settle_ms=self._settle_ms)
+        except StoreUnavailable as exc:
+            log.warning("route table not reached at start (lookups retry it): %s", exc)
         log.info("reading delivery slot %d", self.slot)
         return self.slot
 

@@ -26,6 +26,7 @@ from sandcat.domain.revocations import Revocations
 from sandcat.store.budgets import Budgets, LocalBudgets
 from sandcat.store.calls import CallBook, MemoryCallBook
 from sandcat.store.presence import MemoryPresenceBook, PresenceBook
+from sandcat.store.routes import RouteBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class SharedState:
     broadcast: Broadcast | None = None
     #: Cluster mode only: typing, presence and call signals to every instance.
     signals: Broadcast | None = None
+    #: Cluster mode only: which instances hold each user's devices (the presence book).
+    routes: RouteBook | None = None
 
 
 @asynccontextmanager
@@ -95,4 +98,5 @@ async def open_shared_state(config: Config, clock: Clock) -> AsyncIterator[Share
             signals=RedisBroadcast(
                 client, url=url, channel=f"{backends.redis_channel}.signals", timeout_s=timeout_s
             ),
+            routes=books.routes,
         )
