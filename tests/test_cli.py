@@ -135,7 +135,9 @@ def test_an_unreachable_redis_exits_1_with_a_message(
     clean_env.setenv("SANDCAT_REDIS_URL", f"redis://127.0.0.1:{free_port()}")
     assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 1
     err = capsys.readouterr().err
-    assert "sandcat: backend unavailable: redis unreachable" in err
+    # One Redis client serves shared state, presence and broadcasts; it is opened
+    # (and checked) with the stores, so its failure is the storage's.
+    assert "sandcat: storage unavailable: redis unreachable" in err
     assert "Traceback" not in err
 
 
