@@ -69,6 +69,14 @@ def test_typescript_sdk_builds_and_passes_its_tests() -> None:
     built = _npm("run", "build", timeout_s=300)
     assert re.search(r"sandcat\.browser\.js: \d+ bytes, \d+ gzipped", built), built
 
+    # The HTTP types are generated from the OpenAPI document: they must be current.
+    generated = SDK / "build" / "openapi.generated.ts"
+    _npm("run", "openapi", "--", str(generated), timeout_s=120)
+    committed = (SDK / "src" / "openapi.ts").read_text(encoding="utf-8")
+    assert generated.read_text(encoding="utf-8") == committed, (
+        "sdk/ts/src/openapi.ts is out of date: run `npm run openapi` in sdk/ts"
+    )
+
     output = _npm("test", timeout_s=600)
 
     counts = dict(re.findall(r"^# (tests|pass|fail|skipped|todo|cancelled) (\d+)$", output, re.M))

@@ -9,7 +9,9 @@ import type { components, operations } from "./openapi.js";
 export type Schemas = components["schemas"];
 /** An upload, as the upload reply and the file routes describe it. */
 export type FileInfo = Schemas["File"];
-export type OperationId = keyof operations;
+/** Every operation of the document but the server admin routes (/api/v1/admin/,
+ * operationIds `admin…`), which are operators' tools and not in this SDK. */
+export type OperationId = Exclude<keyof operations, `admin${string}`>;
 
 type Responses<K extends OperationId> = operations[K]["responses"];
 type Success<K extends OperationId> = Responses<K>[Extract<keyof Responses<K>, 200 | 201 | 202>];
