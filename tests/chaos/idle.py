@@ -114,8 +114,8 @@ class Idle:
             self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
 
     async def _token(self) -> str:
-        with trio.fail_after(CALL_TIMEOUT_S * 6):
-            token = await self.credentials.access_token(renew=self._renew)
+        # No deadline here: the request is bounded by httpx's timeouts (tokens.py).
+        token = await self.credentials.access_token(renew=self._renew)
         self._renew = False
         return token
 

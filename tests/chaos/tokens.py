@@ -29,6 +29,8 @@ from sandcat.client.http import Tokens
 REQUEST_TIMEOUT_S = 10.0
 #: Rounds over all instances before a renewal is given up (the caller retries later).
 ROUNDS = 3
+#: Refresh and login requests in flight at once, over all devices.
+CONCURRENCY = 16
 
 
 class TokenUnavailable(Exception):
@@ -47,7 +49,14 @@ class TokenSource:
         self.refreshes = 0
         self.logins = 0
         self.failures = 0
-        self._http = httpx.AsyncClient(timeout=REQUEST_TIMEOUT_S)
+        # Few requests at a time, each bounded by httpx's own timeouts and never
+        # cancelled from outside: 2,000 devices renewing at once through one pool,
+        # with deadlines cancelling requests in flight, left the pool hung for good
+        # (no refresh ever completed in the soak's idle process).
+        self._http = httpx.AsyncClient(
+            timeout=REQUEST_TIMEOUT_S, limits=httpx.Limits(max_connections=CONCURRENCY)
+        )
+        self._limit = trio.CapacityLimiter(CONCURRENCY)
         self._next = 0
 
     async def __aenter__(self) -> TokenSource:
@@ -66,7 +75,9 @@ class TokenSource:
         for _ in range(ROUNDS * len(self.urls)):
             url = self.urls[self._next % len(self.urls)]
             try:
-                reply = await self._http.post(f"{url}/api/v1{path}", json=body)
+                async with self._limit:
+                    with trio.CancelScope(shield=True):
+                        reply = await self._http.post(f"{url}/api/v1{path}", json=body)
             except httpx.TransportError:
                 reply = None
             if reply is not None and reply.status_code < 500 and reply.status_code != 429:
