@@ -77,24 +77,34 @@ def supervisor(
             stream.close()
 
 
-def _healthy(http_url: str) -> None:
+#: Two workers opening PostgreSQL (one migrates, the other waits for its lock):
+#: a few seconds here, more on a loaded machine.
+_START_S = 30.0
+
+
+def _healthy(process: subprocess.Popen[str], http_url: str) -> None:
     # A new connection per request: the kernel hands it to a worker that accepts.
+    deadline = time.monotonic() + _START_S
     with httpx.Client(base_url=http_url, timeout=5) as http:
-        for _ in range(100):
+        while time.monotonic() < deadline:
             try:
                 if http.get("/healthz").status_code == 200:
                     return
             except httpx.TransportError:
                 pass
+            if process.poll() is not None:
+                assert process.stderr is not None
+                error = process.stderr.read()
+                raise AssertionError(f"the server exited {process.returncode}:\n{error}")
             time.sleep(0.05)
-    raise AssertionError("no worker answered")
+    raise AssertionError(f"no worker answered within {_START_S} s")
 
 
 def test_two_workers_each_serve_and_sigterm_stops_all_with_exit_0(
     tmp_path: Path, postgres_url: str
 ) -> None:
     with supervisor(tmp_path, postgres_url) as (process, http_url, (first, second)):
-        _healthy(http_url)
+        _healthy(process, http_url)
         body = {"username": "wanda", "password": "correct horse 1"}
         for frozen, serving in ((first, second), (second, first)):
             os.kill(frozen, signal.SIGSTOP)
@@ -122,7 +132,7 @@ def test_a_worker_that_dies_stops_the_others_and_exit_is_1(
     tmp_path: Path, postgres_url: str
 ) -> None:
     with supervisor(tmp_path, postgres_url) as (process, http_url, (first, second)):
-        _healthy(http_url)
+        _healthy(process, http_url)
         os.kill(first, signal.SIGKILL)
         assert process.wait(timeout=30) == 1
         assert not Path(f"/proc/{second}").exists()
