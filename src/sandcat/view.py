@@ -7,6 +7,8 @@ the send path's delivery builds its MSG pushes with ``msg_frame``.
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgpack
 
 from sandcat.protocol import Msg, encode_msg, msg_body, parse_cid
@@ -16,43 +18,33 @@ from sandcat.store.messages import ConversationState, Origin, StoredMessage
 def msg_frame(message: StoredMessage, body: object, *, own: bool) -> Msg:
     """The MSG push (or PULL entry) for a stored message; ``own``: with ``cmid``
     and ``device``, for the sender's devices (protocol/SPEC.md §4.12)."""
-    return Msg(
-        cid=message.cid,
-        seq=message.seq,
-        mid=message.mid,
-        sender=message.sender,
-        kind=message.kind,
-        body=body,
-        ts=message.ts,
-        cmid=message.cmid if own else None,
-        device=message.device if own else None,
-        reply_to=message.reply_to,
-        mentions=message.mentions,
-        forward=None if message.forward is None else origin_body(message.forward),
-        edited_at=message.edited_at,
-        recalled=message.recalled or None,
-    )
+    return Msg(**_msg_fields(message, body, own=own))
 
 
 def msg_push(message: StoredMessage, body: object, *, own: bool) -> bytes:
     """The encoded MSG push of a stored message: ``encode(msg_frame(...))`` without
     building and re-checking the frame (``protocol.encode_msg``)."""
-    return encode_msg(
-        cid=message.cid,
-        seq=message.seq,
-        mid=message.mid,
-        sender=message.sender,
-        kind=message.kind,
-        body=body,
-        ts=message.ts,
-        cmid=message.cmid if own else None,
-        device=message.device if own else None,
-        reply_to=message.reply_to,
-        mentions=message.mentions,
-        forward=None if message.forward is None else origin_body(message.forward),
-        edited_at=message.edited_at,
-        recalled=message.recalled or None,
-    )
+    return encode_msg(**_msg_fields(message, body, own=own))
+
+
+def _msg_fields(message: StoredMessage, body: object, *, own: bool) -> dict[str, Any]:
+    """MSG's fields for a stored message, as ``Msg`` and ``encode_msg`` take them."""
+    return {
+        "cid": message.cid,
+        "seq": message.seq,
+        "mid": message.mid,
+        "sender": message.sender,
+        "kind": message.kind,
+        "body": body,
+        "ts": message.ts,
+        "cmid": message.cmid if own else None,
+        "device": message.device if own else None,
+        "reply_to": message.reply_to,
+        "mentions": message.mentions,
+        "forward": None if message.forward is None else origin_body(message.forward),
+        "edited_at": message.edited_at,
+        "recalled": message.recalled or None,
+    }
 
 
 def origin_body(origin: Origin) -> dict[str, object]:
