@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,15 @@ async def cluster(
     kafka_topic: str,
 ) -> AsyncIterator[tuple[Instance, Instance]]:
     settings = cluster_settings(postgres_url, kafka_bootstrap, kafka_topic)
+    async with instance_pair(nursery, tmp_path, settings) as pair:
+        yield pair
+
+
+@asynccontextmanager
+async def instance_pair(
+    nursery: trio.Nursery, tmp_path: Path, settings: dict[str, object]
+) -> AsyncIterator[tuple[Instance, Instance]]:
+    """Two instances ``a`` and ``b`` with ``settings``, in ``nursery``; shut down on exit."""
     servers: list[Server] = []
     for name in ("a", "b"):
         config = make_config(tmp_path / name, **settings)

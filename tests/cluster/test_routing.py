@@ -15,12 +15,9 @@ import httpx
 import pytest
 import trio
 
-from sandcat.app import Server, run_server
 from sandcat.client import HttpApi
 from tests.client.cast import Cast
-from tests.cluster.conftest import Instance, cluster_settings
-from tests.passwords import FAST_PASSWORDS
-from tests.scene import make_config
+from tests.cluster.conftest import Instance, cluster_settings, instance_pair
 
 #: The route table is trusted 2 x this after it started (short here; 30 s by default).
 REFRESH_S = 0.5
@@ -43,19 +40,8 @@ async def routed(
         "backends.kafka_delivery_slots": 4,
         "signals.presence_refresh_s": REFRESH_S,
     }
-    servers: list[Server] = []
-    for name in ("a", "b"):
-        config = make_config(tmp_path / name, **settings)
-        servers.append(
-            await nursery.start(
-                lambda task_status, c=config: run_server(
-                    c, passwords=FAST_PASSWORDS, task_status=task_status
-                )
-            )
-        )
-    yield Instance(servers[0]), Instance(servers[1])
-    for server in servers:
-        server.shutdown()
+    async with instance_pair(nursery, tmp_path, settings) as pair:
+        yield pair
 
 
 async def counters(instance: Instance, family: str) -> dict[str, float]:
