@@ -153,13 +153,20 @@ async def commit_probe(database_url: str, period_s: float = 0.01) -> AsyncIterat
     output = bytearray()
     try:
         async with trio.open_nursery() as nursery:
+            connected = trio.Event()
 
             async def collect() -> None:
                 assert process.stdout is not None
                 while chunk := await process.stdout.receive_some(65536):
                     output.extend(chunk)
+                    if b"\n" in output:
+                        connected.set()
+                connected.set()  # it ended: the check after the block says how
 
             nursery.start_soon(collect)
+            # Measure only once the probe is connected (a short phase could end first).
+            with trio.fail_after(30):
+                await connected.wait()
             try:
                 yield latencies
             finally:
@@ -172,7 +179,7 @@ async def commit_probe(database_url: str, period_s: float = 0.01) -> AsyncIterat
             process.kill()
     if process.returncode != 0:
         raise RuntimeError(f"bench: the commit probe failed ({process.returncode})")
-    latencies.extend(json.loads(output))
+    latencies.extend(json.loads(output.partition(b"\n")[2]))
 
 
 async def run_cluster(
