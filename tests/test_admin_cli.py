@@ -212,3 +212,20 @@ def test_an_unopenable_database_exits_1_and_a_bad_config_2(
     monkeypatch.setenv("SANDCAT_DATABASE_URL", "mysql://db/sandcat")
     assert main(["admin", "stats", "--data-dir", str(tmp_path)]) == 2
     assert "backends.database_url" in capsys.readouterr().err
+
+
+def test_an_id_that_starts_with_a_dash_is_an_argument() -> None:
+    """One generated id in 64 starts with ``-`` (sandcat.ids.new_id): argparse would
+    take ``disable -AbCdEfGhIjKlMnO`` for an unknown option and exit 2."""
+    from sandcat.cli import _parser
+
+    args = _parser().parse_args(["admin", "disable", "-AbCdEfGhIjKlMnO", "--json"])
+    assert (args.action, args.user, args.json) == ("disable", "-AbCdEfGhIjKlMnO", True)
+    args = _parser().parse_args(
+        ["admin", "revoke-sessions", "--session", "--bCdEfGhIjKlMnO", "-AbCdEfGhIjKlMnO"]
+    )
+    assert (args.user, args.session) == ("-AbCdEfGhIjKlMnO", "--bCdEfGhIjKlMnO")
+    args = _parser().parse_args(["admin", "create-user", "x", "--password-stdin"])
+    assert args.password_stdin is True
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["admin", "disable", "--no-such-flag"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -37,11 +38,26 @@ _METRICS_TIMEOUT_S = 2.0
 
 Output = dict[str, Any]
 
+#: A generated id (sandcat.ids.new_id) that starts with ``-``: one in 64 do.
+_DASHED_ID = re.compile(r"-[A-Za-z0-9_-]{15}")
+
+
+class _ActionParser(argparse.ArgumentParser):
+    """An admin action's parser: a user, group or session id that starts with ``-``
+    is an argument, where argparse would take it for an unknown option."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        if arg_string not in self._option_string_actions and _DASHED_ID.fullmatch(arg_string):
+            return None
+        return super()._parse_optional(arg_string)
+
 
 def add_admin_parser(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
     """The ``admin`` command group of ``sandcat`` (``common`` adds --config and friends)."""
     admin = commands.add_parser("admin", help="administer users, groups and the server")
-    actions = admin.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = admin.add_subparsers(
+        dest="action", required=True, metavar="ACTION", parser_class=_ActionParser
+    )
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = actions.add_parser(name, help=text, description=text)

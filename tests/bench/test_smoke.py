@@ -122,7 +122,13 @@ def test_cluster_mode_runs_from_any_directory_and_splits_what_it_measures(
     assert all(i["rss_bytes"] > 0 for i in numbers["instances"].values())
     # The pair across instances went through the outbox, Kafka and a consumer.
     assert numbers["hops_ms"]["i0.broker_ack"]["count"] > 0
-    assert numbers["events_read_share"] == {"i0": 1.0, "i1": 1.0}
+    # Each consumer reads its own delivery slot (docs/cluster-routing.md): the share an
+    # instance reads depends on where the routes pointed when each event was published
+    # (all of them while a route is still unknown), never more than every event once.
+    shares = numbers["events_read_share"]
+    assert shares
+    assert all(0 < share <= 1.0 for share in shares.values()), shares
+    assert sum(counts.get("delivered", 0) for counts in numbers["bus_events"].values()) > 0
 
 
 def test_cluster_mode_refuses_an_unknown_run() -> None:
