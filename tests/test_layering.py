@@ -1,7 +1,11 @@
 """Arrows point down only: every module's imports, read with ``ast``, against the layers.
 
-- store and domain never import gateway, api or pipeline;
+- store never imports domain, gateway, api or pipeline (the domain's use cases
+  sit on the store's interfaces, not the other way round);
+- domain never imports gateway, api or pipeline;
 - api never imports gateway (both render through ``sandcat.view``);
+- none of these layers imports the composition root (``app``, ``wiring``, ...),
+  which imports them all;
 - protocol imports nothing of sandcat's outside protocol (it is sans-IO);
 - no import cycle inside gateway/ (the connection runs the handlers, which
   take a ``gateway.peer.Peer``).
@@ -18,10 +22,26 @@ from pathlib import Path
 import sandcat
 
 ROOT = Path(sandcat.__file__).parent
+#: The top-level modules that open and wire everything (the composition root and
+#: the commands that run it).
+ROOT_MODULES = {
+    "__main__",
+    "admin_cli",
+    "app",
+    "cli",
+    "housekeeping",
+    "infrastructure",
+    "server",
+    "services",
+    "supervisor",
+    "wiring",
+}
 FORBIDDEN = {
-    "store": {"gateway", "api", "pipeline"},
-    "domain": {"gateway", "api", "pipeline"},
-    "api": {"gateway"},
+    "store": {"domain", "gateway", "api", "pipeline", *ROOT_MODULES},
+    "domain": {"gateway", "api", "pipeline", *ROOT_MODULES},
+    "api": {"gateway", *ROOT_MODULES},
+    "pipeline": ROOT_MODULES,
+    "gateway": ROOT_MODULES,
 }
 
 
@@ -123,7 +143,10 @@ def test_the_walker_sees_the_package() -> None:
 def test_the_rules_catch_what_they_name() -> None:
     graph = {
         "sandcat.store.x": {"sandcat.gateway.hub"},
-        "sandcat.domain.y": {"sandcat.pipeline"},
+        "sandcat.store.v": {"sandcat.domain.cache", "sandcat.store.x", "sandcat.clock"},
+        "sandcat.domain.y": {"sandcat.pipeline", "sandcat.store.x"},
+        "sandcat.domain.u": {"sandcat.wiring"},
+        "sandcat.pipeline.t": {"sandcat.app", "sandcat.store.x"},
         "sandcat.api.z": {"sandcat.gateway.timeline", "sandcat.view"},
         "sandcat.protocol.w": {"sandcat.ids", "sandcat.protocol._codec"},
         "sandcat.gateway.a": {"sandcat.gateway.b"},
@@ -132,8 +155,11 @@ def test_the_rules_catch_what_they_name() -> None:
     }
     assert upward(graph) == [
         "sandcat.api.z -> sandcat.gateway.timeline",
+        "sandcat.domain.u -> sandcat.wiring",
         "sandcat.domain.y -> sandcat.pipeline",
+        "sandcat.pipeline.t -> sandcat.app",
         "sandcat.protocol.w -> sandcat.ids",
+        "sandcat.store.v -> sandcat.domain.cache",
         "sandcat.store.x -> sandcat.gateway.hub",
     ]
     assert cycles(graph, "gateway") == [

@@ -36,7 +36,6 @@ from sandcat.api.messages import message_json
 from sandcat.api.users import user_json
 from sandcat.blobs import BlobStore
 from sandcat.clock import Clock
-from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import NotFound, RateLimited
 from sandcat.private_files import private_opener
 from sandcat.store.accounts import AccountStore
@@ -47,6 +46,7 @@ from sandcat.store.groups import GroupStore
 from sandcat.store.history import HistoryStore
 from sandcat.store.inbox import InboxStore
 from sandcat.store.messages import MessageStore
+from sandcat.store.ratelimit import Limiters, LocalLimiters
 
 #: The ``format`` and ``version`` of manifest.json (docs/export.md).
 FORMAT = "sandcat-export"

@@ -16,14 +16,16 @@ import trio
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
-from sandcat.domain.census import CensusStore, run_census
+from sandcat.domain.census import run_census
 from sandcat.domain.inbox import Inbox, run_inbox_janitor
 from sandcat.domain.inbox_relay import InboxRelay
 from sandcat.domain.keyring import KeyRing
-from sandcat.domain.revocations import Revocations, Sockets, run_revocation_watch
+from sandcat.domain.revocations import Sockets, run_revocation_watch
 from sandcat.mail import Postman
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import CloseCode
+from sandcat.store.census import CensusStore
+from sandcat.store.revocations import Revocations
 
 
 @dataclass(frozen=True, slots=True)

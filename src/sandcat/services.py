@@ -12,7 +12,6 @@ from sandcat.blobs import BlobStore, DirectBlobStore, LocalBlobStore
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
-from sandcat.domain.cache import Cache
 from sandcat.domain.codes import Mailbox, VerificationCodes
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.groups import Groups
@@ -22,12 +21,13 @@ from sandcat.domain.notices import Notifier
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.passwords import PasswordHasher
 from sandcat.domain.profiles import Profiles
-from sandcat.domain.ratelimit import Limiters
 from sandcat.mail import CodeTemplates
 from sandcat.pipeline.delivery import Delivery
 from sandcat.pipeline.outlet import Directory
 from sandcat.store.backends import Stores
+from sandcat.store.cache import Cache
 from sandcat.store.messages import MessageStore
+from sandcat.store.ratelimit import Limiters
 from sandcat.texts import TextSender
 
 

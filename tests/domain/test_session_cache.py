@@ -11,8 +11,8 @@ import pytest
 
 from sandcat.config import AuthConfig
 from sandcat.domain.accounts import Accounts, Login, TokenReused
-from sandcat.domain.cache import LocalCache
 from sandcat.errors import Unauthorized
+from sandcat.store.cache import LocalCache
 from sandcat.store.sql.accounts import SqlAccountStore
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.dialect import DIALECT as SQLITE

@@ -7,9 +7,9 @@ import pytest
 import trio
 
 from sandcat.bus.broadcast import LocalBroadcast
-from sandcat.domain.revocations import LocalRevocations, Revoked
 from sandcat.errors import StoreUnavailable
 from sandcat.gateway.beacon import Fanout
+from sandcat.store.revocations import LocalRevocations, Revoked
 from tests.gateway.test_fanout import Recorder
 
 

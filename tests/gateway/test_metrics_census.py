@@ -9,9 +9,10 @@ import pytest
 import trio
 import trio.testing
 
-from sandcat.domain.census import Census, run_census
+from sandcat.domain.census import run_census
 from sandcat.errors import StoreUnavailable
 from sandcat.metrics import Registry
+from sandcat.store.census import Census
 from tests.gateway.raw import Connect
 from tests.scene import Api
 

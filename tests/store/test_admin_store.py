@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sandcat.domain.revocations import Revoked
 from sandcat.store.admin import AuditEntry
 from sandcat.store.postgres.database import at as timestamp
 from sandcat.store.postgres.dialect import DIALECT as POSTGRES
+from sandcat.store.revocations import Revoked
 from sandcat.store.sql._tx import Dialect
 from sandcat.store.sql.admin import SqlAdminStore
 from sandcat.store.sql.revocation_log import SqlRevocationLog

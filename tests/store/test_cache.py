@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from sandcat.domain.cache import Cache, LocalCache
+from sandcat.store.cache import Cache, LocalCache
 from sandcat.store.redis import RedisCache
 from tests.store.shared_state import flushall, private_redis, redis_state
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 import pytest
 import trio
 
-from sandcat.domain.lockout import LocalLockout, LockoutPolicy
-from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import StoreUnavailable
+from sandcat.store.lockout import LocalLockout, LockoutPolicy
+from sandcat.store.ratelimit import Limiters, LocalLimiters
 from sandcat.store.redis import RedisLimiters, open_redis_state
 from tests.postgres import free_port
 from tests.store.shared_state import flushall, private_redis, redis_state

@@ -9,14 +9,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 import trio
 
-from sandcat.domain.revocations import (
-    LocalRevocations,
-    Revocations,
-    Revoked,
-    run_revocation_watch,
-)
+from sandcat.domain.revocations import run_revocation_watch
 from sandcat.errors import StoreUnavailable
 from sandcat.store.redis import RedisRevocations
+from sandcat.store.revocations import LocalRevocations, Revocations, Revoked
 from tests.store.shared_state import flushall, private_redis, redis_state
 
 Reader = Callable[[], Revocations]

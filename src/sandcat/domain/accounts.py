@@ -21,17 +21,17 @@ from sandcat.clock import Clock
 from sandcat.config import AuthConfig
 from sandcat.domain._text import display_text
 from sandcat.domain.avatars import default_avatar
-from sandcat.domain.cache import Cache, LocalCache
 from sandcat.domain.codes import VerificationCodes, normalize_email
 from sandcat.domain.keyring import KeyRing
-from sandcat.domain.lockout import LockoutPolicy
 from sandcat.domain.passwords import MAX_PASSWORD, PasswordHasher, check_password_policy
-from sandcat.domain.ratelimit import Limiters, LocalLimiters, address_key
 from sandcat.domain.tokens import Tokens
 from sandcat.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from sandcat.ids import new_id, parse_id
 from sandcat.logs import add_context
 from sandcat.store.accounts import AccountStore, Session, SessionInfo, User
+from sandcat.store.cache import Cache, LocalCache
+from sandcat.store.lockout import LockoutPolicy
+from sandcat.store.ratelimit import Limiters, LocalLimiters, address_key
 
 log = logging.getLogger(__name__)
 #: Login outcomes at INFO (never a password, token or code; a failed login's name is

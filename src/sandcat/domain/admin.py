@@ -26,18 +26,18 @@ from sandcat.clock import Clock
 from sandcat.domain._text import bounded, display_text
 from sandcat.domain.accounts import session_key
 from sandcat.domain.avatars import default_avatar
-from sandcat.domain.cache import Cache
 from sandcat.domain.codes import normalize_email
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.groups import MAX_PAGE, Groups
 from sandcat.domain.notices import Notifier
 from sandcat.domain.passwords import PasswordHasher, check_password_policy
-from sandcat.domain.revocations import Revocations
 from sandcat.errors import BadRequest, Conflict, NotFound
 from sandcat.ids import is_id, new_id, parse_id
 from sandcat.store.accounts import AccountStore, SessionInfo, User
 from sandcat.store.admin import AdminStore, AuditEntry, Stats
+from sandcat.store.cache import Cache
 from sandcat.store.inbox import InboxStore, NewNotice
+from sandcat.store.revocations import Revocations
 
 log = logging.getLogger("sandcat.admin")
 

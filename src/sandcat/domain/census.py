@@ -10,29 +10,15 @@ instances (README, "Metrics").
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Protocol
 
 import trio
 
 from sandcat.clock import Clock
 from sandcat.errors import Unavailable
 from sandcat.metrics import Gauge
+from sandcat.store.census import CensusStore
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Census:
-    #: Accounts in the database (disabled ones included).
-    users: int
-    #: Sessions (signed-in devices) neither revoked nor expired at ``now_ms``.
-    sessions: int
-
-
-class CensusStore(Protocol):
-    async def census(self, *, now_ms: int) -> Census:
-        """Count the accounts and the live sessions."""
 
 
 async def run_census(

@@ -18,10 +18,10 @@ from typing import Literal, Protocol
 from sandcat.clock import Clock
 from sandcat.config import AuthConfig
 from sandcat.domain.keyring import KeyRing
-from sandcat.domain.ratelimit import Limiters, LocalLimiters, address_key
 from sandcat.errors import BadRequest, RateLimited
 from sandcat.mail import CodeTemplates, Mail
 from sandcat.store.accounts import CodeStore, UserStore
+from sandcat.store.ratelimit import Limiters, LocalLimiters, address_key
 from sandcat.texts import TextMessage, TextSender
 
 Purpose = Literal["register", "reset"]

@@ -17,11 +17,11 @@ from sandcat.clock import Clock
 from sandcat.config import ChatConfig
 from sandcat.domain._text import bounded
 from sandcat.domain.notices import Notifier
-from sandcat.domain.ratelimit import Limiters, LocalLimiters, address_key
 from sandcat.errors import BadRequest, RateLimited
 from sandcat.ids import new_id, parse_id
 from sandcat.store.contacts import Blocked, ContactChanges, ContactStore, Friend, FriendRequest
 from sandcat.store.inbox import Posted
+from sandcat.store.ratelimit import Limiters, LocalLimiters, address_key
 
 _MAX_MESSAGE = 256
 _MAX_REMARK = 64

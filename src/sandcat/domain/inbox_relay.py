@@ -36,20 +36,12 @@ import trio
 
 from sandcat.domain.notices import Notifier
 from sandcat.errors import Unavailable
-from sandcat.store.inbox import Notice
+from sandcat.store.inbox import Notice, NoticeOutbox
 
 log = logging.getLogger(__name__)
 
 #: Rows moved per round trip.
 _BATCH = 100
-
-
-class NoticeOutbox(Protocol):
-    async def pending(self, limit: int) -> list[Notice]:
-        """The oldest notices waiting, by user and nseq."""
-
-    async def remove(self, notices: Sequence[Notice]) -> None:
-        """Delete delivered notices."""
 
 
 class KeyedInbox(Protocol):

@@ -18,10 +18,10 @@ from sandcat.domain._text import bounded, display_text
 from sandcat.domain.accounts import normalize_phone
 from sandcat.domain.avatars import avatar_ref
 from sandcat.domain.codes import VerificationCodes, normalize_email
-from sandcat.domain.ratelimit import Limiters, LocalLimiters
 from sandcat.errors import BadRequest, NotFound, RateLimited
 from sandcat.ids import parse_id
 from sandcat.store.accounts import PROFILE_FIELDS, AccountStore, Found, User
+from sandcat.store.ratelimit import Limiters, LocalLimiters
 
 GENDERS = ("", "female", "male", "other")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}")

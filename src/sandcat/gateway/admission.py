@@ -24,7 +24,7 @@ import resource
 from collections import Counter
 from collections.abc import Callable
 
-from sandcat.domain.ratelimit import address_key
+from sandcat.store.ratelimit import address_key
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,11 @@ import msgpack
 import trio
 
 from sandcat.bus.broadcast import Broadcast, BroadcastUnavailable
-from sandcat.domain.revocations import Revocations
 from sandcat.errors import Unavailable
 from sandcat.pipeline.outlet import Outlet
 from sandcat.protocol import CloseCode, is_valid_id
 from sandcat.store.presence import Seen
+from sandcat.store.revocations import Revocations
 
 log = logging.getLogger(__name__)
 

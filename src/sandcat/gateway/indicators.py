@@ -23,10 +23,10 @@ from typing import Protocol
 
 import trio
 
-from sandcat.domain.ratelimit import RateLimits
 from sandcat.errors import Forbidden, RateLimited
 from sandcat.gateway.beacon import Beacon
 from sandcat.protocol import Ok, Typing, TypingEvent, encode
+from sandcat.store.ratelimit import RateLimits
 from sandcat.store.reach import ReachStore
 
 #: Conversations remembered per connection for the rate limit (oldest forgotten first).

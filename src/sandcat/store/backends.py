@@ -6,7 +6,7 @@ for every relational store. The rest of the server only sees the Protocols.
 With ``backends.kafka_bootstrap`` (PostgreSQL only) the message store also
 writes the transactional outbox, and ``Stores.outbox`` is where it lives.
 With ``backends.mongo_url`` the inbox lives in MongoDB, and the relational
-inbox table becomes ``Stores.notice_outbox`` (``sandcat.domain.inbox_relay``).
+inbox table becomes ``Stores.notice_outbox`` (``sandcat.store.inbox.NoticeOutbox``).
 """
 
 from __future__ import annotations
@@ -22,17 +22,16 @@ import trio
 
 from sandcat.clock import Clock
 from sandcat.config import Config
-from sandcat.domain.census import CensusStore
-from sandcat.domain.inbox_relay import NoticeOutbox
 from sandcat.errors import ConfigError
 from sandcat.private_files import make_private_dir
 from sandcat.store.accounts import AccountStore
+from sandcat.store.census import CensusStore
 from sandcat.store.contacts import ContactStore
 from sandcat.store.conversations import ConversationStore
 from sandcat.store.files import FileStore
 from sandcat.store.groups import GroupStore
 from sandcat.store.history import HistoryStore
-from sandcat.store.inbox import InboxStore
+from sandcat.store.inbox import InboxStore, NoticeOutbox
 from sandcat.store.messages import MessageStore
 from sandcat.store.outbox import Outbox
 from sandcat.store.reach import ReachStore

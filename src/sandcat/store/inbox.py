@@ -65,3 +65,14 @@ class InboxStore(Protocol):
 
     async def expire(self, *, before_ms: int) -> int:
         """Delete notices created before ``before_ms``; how many were deleted."""
+
+
+class NoticeOutbox(Protocol):
+    """The relational inbox read as an outbox while the inbox lives in MongoDB
+    (``sandcat.domain.inbox_relay`` moves the notices)."""
+
+    async def pending(self, limit: int) -> list[Notice]:
+        """The oldest notices waiting, by user and nseq."""
+
+    async def remove(self, notices: Sequence[Notice]) -> None:
+        """Delete delivered notices."""

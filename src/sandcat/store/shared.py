@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from sandcat.bus.broadcast import Broadcast
 from sandcat.clock import Clock
 from sandcat.config import Config
-from sandcat.domain.cache import Cache, LocalCache
-from sandcat.domain.ratelimit import Limiters, LocalLimiters
-from sandcat.domain.revocations import Revocations
 from sandcat.store.budgets import Budgets, LocalBudgets
+from sandcat.store.cache import Cache, LocalCache
 from sandcat.store.calls import CallBook, MemoryCallBook
 from sandcat.store.presence import MemoryPresenceBook, PresenceBook
+from sandcat.store.ratelimit import Limiters, LocalLimiters
+from sandcat.store.revocations import Revocations
 from sandcat.store.routes import RouteBook
 
 

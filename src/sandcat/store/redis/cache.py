@@ -1,4 +1,4 @@
-"""The rebuildable cache in Redis, shared by every instance (``sandcat.domain.cache``).
+"""The rebuildable cache in Redis, shared by every instance (``sandcat.store.cache``).
 
 Entries are plain keys under ``cache:`` with a PX expiry. Redis failing is
 a miss, logged: the caller goes to the database, which is always right.

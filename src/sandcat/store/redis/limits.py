@@ -1,4 +1,4 @@
-"""Rate limits in Redis, shared by every instance (``sandcat.domain.ratelimit``).
+"""Rate limits in Redis, shared by every instance (``sandcat.store.ratelimit``).
 
 Each key is a sorted set of hit times (scores, in the injected clock's
 milliseconds) trimmed to the window and to ``limit`` entries, expiring with
@@ -15,9 +15,9 @@ import logging
 import secrets
 
 from sandcat.clock import Clock
-from sandcat.domain.lockout import LocalLockout, LockoutPolicy
-from sandcat.domain.ratelimit import RateLimiter
 from sandcat.errors import StoreUnavailable
+from sandcat.store.lockout import LocalLockout, LockoutPolicy
+from sandcat.store.ratelimit import RateLimiter
 from sandcat.store.redis.client import RedisState
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The revocation log in Redis: a stream every instance reads (``sandcat.domain.revocations``).
+"""The revocation log in Redis: a stream every instance reads (``sandcat.store.revocations``).
 
 Entries go to a capped stream (``revocations``; about ``keep`` entries, far
 more than arrive between two polls). Each reader remembers the last entry id
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import secrets
 
-from sandcat.domain.revocations import RevocationBatch, Revoked
 from sandcat.store.redis.client import RedisState
+from sandcat.store.revocations import RevocationBatch, Revoked
 
 _STREAM = "revocations"
 _EPOCH = "revocations:epoch"

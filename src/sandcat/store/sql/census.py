@@ -1,8 +1,8 @@
-"""The census counts (``sandcat.domain.census``), over either engine."""
+"""The census counts (``sandcat.store.census``), over either engine."""
 
 from __future__ import annotations
 
-from sandcat.domain.census import Census
+from sandcat.store.census import Census
 from sandcat.store.sql._tx import SqlStore, Tx
 
 

@@ -1,4 +1,4 @@
-"""The revocation log in the database (``sandcat.domain.revocations``), for servers
+"""The revocation log in the database (``sandcat.store.revocations``), for servers
 without Redis: an embedded server polls it, so a session ended by another
 process (``sandcat admin disable`` on the command line) closes its sockets.
 
@@ -10,7 +10,7 @@ polls every fraction of a second, so nothing it has not read is ever that old.
 from __future__ import annotations
 
 from sandcat.clock import Clock
-from sandcat.domain.revocations import RevocationBatch, Revoked
+from sandcat.store.revocations import RevocationBatch, Revoked
 from sandcat.store.sql._tx import Database, Dialect, SqlStore, Tx
 
 #: How long an entry is kept (an hour: far longer than any poll interval).

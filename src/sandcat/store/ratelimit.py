@@ -19,7 +19,7 @@ from collections import OrderedDict, deque
 from typing import Protocol
 
 from sandcat.clock import Clock
-from sandcat.domain.lockout import LocalLockout, LockoutPolicy, Lockouts
+from sandcat.store.lockout import LocalLockout, LockoutPolicy, Lockouts
 
 #: Distinct keys remembered per limiter (~100 bytes each).
 DEFAULT_MAX_KEYS = 100_000
@@ -68,7 +68,7 @@ class Limiters(Protocol):
         """The limiter called ``name`` (its keys are apart from other names')."""
 
     def lockout(self, name: str, policy: LockoutPolicy) -> Lockouts:
-        """The growing lockout called ``name`` (``sandcat.domain.lockout``)."""
+        """The growing lockout called ``name`` (``sandcat.store.lockout``)."""
 
 
 class RateLimiter:

@@ -9,7 +9,7 @@ successful login) forgets it at once.
 ``Lockouts`` is the interface; ``LocalLockout`` keeps the state in process
 (embedded mode) and ``sandcat.store.redis.RedisLockout`` in Redis, shared by
 every instance (cluster mode). Memory is bounded in process like the rate
-limiters' (``sandcat.domain.ratelimit``): forgetting a key can only ever let
+limiters' (``sandcat.store.ratelimit``): forgetting a key can only ever let
 an attempt through, never lock someone out.
 """
 

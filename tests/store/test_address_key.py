@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandcat.domain.ratelimit import address_key
+from sandcat.store.ratelimit import address_key
 
 
 @pytest.mark.parametrize(
