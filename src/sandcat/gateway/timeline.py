@@ -30,6 +30,7 @@ from sandcat.protocol import (
     Recall,
     Send,
     encode,
+    parse_cid,
     validate_content,
 )
 from sandcat.store.history import HistoryStore
@@ -134,7 +135,8 @@ class Timeline:
         strangers = [m for m in named if m not in roles]
         if strangers:
             raise BadRequest(f"mentions: {strangers[0]} is not a member", field="mentions")
-        if MENTION_ALL in mentions and not (cid.startswith("g:") and roles[user] in _ADMINS):
+        in_group = parse_cid(cid).kind == "group"
+        if MENTION_ALL in mentions and not (in_group and roles[user] in _ADMINS):
             raise BadRequest('mentions: "@all" is for group owners and admins', field="mentions")
 
     # -- RECALL and EDIT ----------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sandcat.protocol import MENTION_ALL
+from sandcat.protocol import MENTION_ALL, parse_cid
 from sandcat.store.messages import ConversationState, StoredMessage
 from sandcat.store.sql._tx import Tx
 
@@ -117,7 +117,7 @@ def append_effects(rows: Iterable[StoredMessage]) -> AppendEffects:
     for m in rows:
         effects.read[(m.sender, m.cid)] = m.seq
         targets = [user for user in m.mentions or () if user != m.sender]
-        if MENTION_ALL in targets and m.cid.startswith("g:"):
+        if MENTION_ALL in targets and parse_cid(m.cid).kind == "group":
             effects.everyone[m.cid] = (m.seq, m.sender)
         else:
             for user in targets:

@@ -66,8 +66,6 @@ def message_store(db: Database, *, outbox: Outbox | None = None) -> SqlMessageSt
 
 def _may_open(conn: Connection, sender: str, cid: str) -> bool:
     """May ``sender`` open the direct conversation ``cid`` (``dm_policy = "anyone"``)?"""
-    if not cid.startswith("d:"):
-        return False
     peer = parse_cid(cid).peer_of(sender)
     if peer is None:
         return False

@@ -116,10 +116,9 @@ def _can_send(
     may = members.of(conn, cid).can_send.get(sender)
     if may is not None:
         return may
-    if not open_direct or not cid.startswith("d:"):
+    if not open_direct:
         return False
-    parsed = parse_cid(cid)
-    peer = parsed.peer_of(sender)
+    peer = parse_cid(cid).peer_of(sender)
     if peer is None:
         return False
     exists = conn.execute("SELECT 1 FROM users WHERE id = ? AND disabled = 0", (peer,)).fetchone()
