@@ -263,8 +263,8 @@ def test_migrate_waits_for_every_store_it_touches(services: dict[str, Any]) -> N
 
 _FUNCTIONS = {
     "sum", "max", "by", "rate", "increase", "histogram_quantile", "min_over_time", "and", "le",
-    "instance", "route", "status", "code", "op", "transport", "backend", "generation", "job",
-    "up",
+    "instance", "route", "status", "code", "op", "transport", "backend", "kind", "generation",
+    "job", "up",
 }  # fmt: skip
 
 

@@ -126,6 +126,7 @@ def test_the_whole_exposition_parses_with_prometheus_client() -> None:
     metrics.ws_closes.inc(1, "1000", "client")
     metrics.errors.inc(1, "http", 'odd "code"\n')
     metrics.send_to_ack.observe(0.002)
+    metrics.backend_calls.inc(1, "postgres", "timeout")
     families = {f.name: f for f in text_string_to_metric_families(metrics.registry.render())}
     assert {
         "process_resident_memory_bytes",
@@ -137,8 +138,11 @@ def test_the_whole_exposition_parses_with_prometheus_client() -> None:
         "sandcat_http_request_seconds",
         "sandcat_ws_closes",
         "sandcat_errors",
+        "sandcat_backend_call_errors",
         "c",
     } <= set(families)
+    (failed,) = families["sandcat_backend_call_errors"].samples
+    assert (failed.labels, failed.value) == ({"backend": "postgres", "kind": "timeout"}, 1)
     assert families["process_resident_memory_bytes"].samples[0].value > 1_000_000
     assert families["process_open_fds"].samples[0].value >= 3
     requests = {

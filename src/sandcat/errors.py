@@ -8,6 +8,8 @@ we failed; ``Unavailable`` is the retryable kind of that.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class SandcatError(Exception):
     """Base of every error Sandcat raises on purpose."""
@@ -90,6 +92,20 @@ class Unavailable(ServerError):
 
 class StoreUnavailable(Unavailable):
     """A store's driver failed; raised by adapters with ``from exc``."""
+
+
+#: What a backend adapter reports of each driver call that failed, before it raises
+#: ``StoreUnavailable`` (or the bus's or broadcast's twin): ``on_failure(backend,
+#: kind)``, backend ``postgres``, ``sqlite``, ``redis``, ``mongo``, ``s3`` or
+#: ``kafka``, kind ``timeout`` (a deadline passed: ours or the driver's) or
+#: ``error`` (anything else). Refusals that are the caller's (a unique violation,
+#: a missing blob) are not failures. The composition root counts them
+#: (``sandcat_backend_call_errors_total``); adapters default to ``ignore_failure``.
+BackendFailure = Callable[[str, str], None]
+
+
+def ignore_failure(backend: str, kind: str) -> None:
+    """The ``BackendFailure`` of a process that does not count them (admin commands)."""
 
 
 class RejectedValue(ServerError):

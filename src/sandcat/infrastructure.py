@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from sandcat.blobs import BlobStore, DirectBlobStore
 from sandcat.bus import Bus
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.domain.keyring import KeyRing, open_key_ring
-from sandcat.metrics import Registry, watch_gc
+from sandcat.metrics import ServerMetrics, watch_gc
 from sandcat.pipeline.relay import open_bus
 from sandcat.private_files import make_private_dir
 from sandcat.services import open_blob_store
@@ -39,7 +40,8 @@ class Infrastructure:
     blobs: BlobStore
     #: Direct (pre-signed) uploads and downloads: S3 only.
     direct: DirectBlobStore | None
-    registry: Registry
+    #: Created before the backends, so that their adapters count failed calls into it.
+    metrics: ServerMetrics
 
 
 @asynccontextmanager
@@ -47,12 +49,14 @@ async def open_infrastructure(
     config: Config, clock: Clock, *, instance: str
 ) -> AsyncIterator[Infrastructure]:
     make_private_dir(config.data_path)
-    registry = Registry()
+    metrics = ServerMetrics.create()
+    # on_failure(backend, kind): sandcat_backend_call_errors_total{backend,kind} += 1.
+    failed = partial(metrics.backend_calls.inc, 1.0)
     async with (
-        open_stores(config, clock, instance=instance) as stores,
-        open_bus(config) as bus,
-        open_shared_state(config, clock) as shared,
-        watch_gc(registry),
+        open_stores(config, clock, instance=instance, on_failure=failed) as stores,
+        open_bus(config, on_failure=failed) as bus,
+        open_shared_state(config, clock, on_failure=failed) as shared,
+        watch_gc(metrics.registry),
     ):
         secret = await open_key_ring(
             config.auth.token_secret,
@@ -61,5 +65,5 @@ async def open_infrastructure(
             access_ttl_s=config.auth.access_ttl_s,
             clock=clock,
         )
-        blobs, direct = await open_blob_store(config)
-        yield Infrastructure(stores, bus, shared, secret, blobs, direct, registry)
+        blobs, direct = await open_blob_store(config, on_failure=failed)
+        yield Infrastructure(stores, bus, shared, secret, blobs, direct, metrics)

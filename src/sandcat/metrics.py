@@ -335,6 +335,7 @@ class ServerMetrics:
     outbox_relayed: Counter
     outbox_last_batch: Gauge
     relay_errors: Counter
+    backend_calls: Counter
     registered_users: Gauge
     active_sessions: Gauge
     relay_hops: LabeledHistogram
@@ -423,6 +424,13 @@ class ServerMetrics:
                 "sandcat_backend_errors_total",
                 "Failed backend calls seen by the outbox relay, by backend (database, kafka).",
                 ("backend",),
+            ),
+            backend_calls=registry.counter(
+                "sandcat_backend_call_errors_total",
+                "Driver calls that failed, counted where they failed (the adapter), by backend "
+                "(postgres, sqlite, redis, mongo, s3, kafka) and kind (timeout: a deadline "
+                "passed; error: any other failure).",
+                ("backend", "kind"),
             ),
             registered_users=registry.gauge(
                 "sandcat_registered_users",

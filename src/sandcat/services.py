@@ -21,6 +21,7 @@ from sandcat.domain.notices import Notifier
 from sandcat.domain.oauth import GithubLogin
 from sandcat.domain.passwords import PasswordHasher
 from sandcat.domain.profiles import Profiles
+from sandcat.errors import BackendFailure, ignore_failure
 from sandcat.mail import CodeTemplates
 from sandcat.pipeline.delivery import Delivery
 from sandcat.pipeline.outlet import Directory
@@ -31,12 +32,14 @@ from sandcat.store.ratelimit import Limiters
 from sandcat.texts import TextSender
 
 
-async def open_blob_store(config: Config) -> tuple[BlobStore, DirectBlobStore | None]:
+async def open_blob_store(
+    config: Config, *, on_failure: BackendFailure = ignore_failure
+) -> tuple[BlobStore, DirectBlobStore | None]:
     """The configured blob store, ready: S3 if ``backends.s3_url`` is set, else a directory."""
     if config.backends.s3_url:
         from sandcat.blobs.s3 import S3BlobStore, parse_s3_url
 
-        s3 = S3BlobStore(parse_s3_url(config.backends.s3_url))
+        s3 = S3BlobStore(parse_s3_url(config.backends.s3_url), on_failure=on_failure)
         await s3.open_store()
         return s3, s3
     local = LocalBlobStore(config.data_path / "blobs")

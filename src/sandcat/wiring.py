@@ -55,8 +55,8 @@ def wire(
     if shared.broadcast is not None:
         fanout = Fanout(shared.broadcast, instance=instance, revocations=shared.revocations)
     hub = Hub(fanout)
-    metrics = ServerMetrics.create(infra.registry)
-    watch_process(infra.registry)
+    metrics = infra.metrics
+    watch_process(metrics.registry)
     metrics.watch("sandcat_connections", hub.authenticated)
     metrics.watch("sandcat_open_sockets", hub.__len__)
     metrics.watch("sandcat_connected_users", hub.user_count)

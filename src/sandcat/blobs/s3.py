@@ -23,7 +23,7 @@ import trio
 
 from sandcat.blobs.reader import ThreadedReader
 from sandcat.blobs.store import BlobNotFound, check_key
-from sandcat.errors import ConfigError, StoreUnavailable
+from sandcat.errors import BackendFailure, ConfigError, StoreUnavailable, ignore_failure
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -81,12 +81,21 @@ def parse_s3_url(url: str, *, key: str = "backends.s3_url") -> S3Location:
 
 
 class S3BlobStore:
-    def __init__(self, location: S3Location) -> None:
+    def __init__(
+        self, location: S3Location, *, on_failure: BackendFailure = ignore_failure
+    ) -> None:
         import boto3
         from botocore.config import Config as BotoConfig
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectTimeoutError,
+            ReadTimeoutError,
+        )
 
         self.location = location
+        self._on_failure = on_failure
+        self._timeouts = (ConnectTimeoutError, ReadTimeoutError)
         self._client: S3Client = boto3.session.Session().client(
             "s3",
             endpoint_url=location.endpoint,
@@ -110,6 +119,7 @@ class S3BlobStore:
         except self._errors as exc:
             if isinstance(exc, self._client_error) and self._missing(exc):
                 raise BlobNotFound(f"no blob for {what}") from exc
+            self._on_failure("s3", "timeout" if isinstance(exc, self._timeouts) else "error")
             raise StoreUnavailable(f"s3 {what} failed: {type(exc).__name__}") from exc
 
     def _missing(self, exc: Any) -> bool:

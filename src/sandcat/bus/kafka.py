@@ -49,6 +49,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from sandcat.bus.bus import BusUnavailable, Record
+from sandcat.errors import BackendFailure, ignore_failure
 
 log = logging.getLogger(__name__)
 #: librdkafka's own log lines (connection failures, retries) go here, not to stderr.
@@ -69,9 +70,16 @@ _REWIND_CHECK_S = 1.0
 
 
 class _KafkaSubscription:
-    def __init__(self, consumer: Consumer, *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        consumer: Consumer,
+        *,
+        timeout_s: float,
+        on_failure: BackendFailure = ignore_failure,
+    ) -> None:
         self._consumer = consumer
         self._timeout_s = timeout_s
+        self._on_failure = on_failure
         self._next_check = trio.current_time() + _REWIND_CHECK_S
         #: Partitions seen ending before this consumer's position at the last check:
         #: (position, log end) of each.
@@ -80,7 +88,9 @@ class _KafkaSubscription:
     async def receive(self) -> list[bytes]:
         while True:
             if trio.current_time() >= self._next_check:
-                await trio.to_thread.run_sync(self._rewind_if_behind)
+                failed = await trio.to_thread.run_sync(self._rewind_if_behind)
+                if failed is not None:
+                    self._on_failure("kafka", failed)
                 self._next_check = trio.current_time() + _REWIND_CHECK_S
             messages = await trio.to_thread.run_sync(self._take)
             values: list[bytes] = []
@@ -89,6 +99,8 @@ class _KafkaSubscription:
                 if error is not None:
                     # Transport trouble; librdkafka reconnects and resumes by itself.
                     log.warning("kafka consumer: %s", error)
+                    timeout = error.code() == KafkaError._TIMED_OUT
+                    self._on_failure("kafka", "timeout" if timeout else "error")
                     continue
                 value = message.value()
                 if isinstance(value, bytes):
@@ -110,8 +122,9 @@ class _KafkaSubscription:
             return []
         return [first, *self._consumer.consume(_CONSUME_BATCH - 1, 0)]
 
-    def _rewind_if_behind(self) -> None:
-        """Read again from the start of a partition whose log ends before our position.
+    def _rewind_if_behind(self) -> str | None:
+        """Read again from the start of a partition whose log ends before our position;
+        the kind of failure (``BackendFailure``) if the broker did not answer, else None.
 
         A broker that came back without its log (in-memory storage, a lost
         disk) numbers its offsets from zero again, and does not always answer
@@ -142,7 +155,7 @@ class _KafkaSubscription:
                 )
             except KafkaException as exc:
                 log.debug("kafka consumer: watermarks unavailable (%s)", exc)
-                return  # the broker is away; the next check tries again
+                return _kind(exc)  # the broker is away; the next check tries again
             positions[position.partition] = position.offset
         rewind, self._behind = lost_logs(
             positions, {n: high for n, (_, high) in highs.items()}, self._behind
@@ -160,6 +173,7 @@ class _KafkaSubscription:
                 low,
             )
             consumer.seek(TopicPartition(topic, partition, low))
+        return None
 
 
 def lost_logs(
@@ -192,8 +206,16 @@ class KafkaBus:
     """One producer per instance; one consumer per subscription. See ``open_kafka_bus``."""
 
     def __init__(
-        self, bootstrap: str, *, topic: str, partitions: int, timeout_s: float, slots: int = 1
+        self,
+        bootstrap: str,
+        *,
+        topic: str,
+        partitions: int,
+        timeout_s: float,
+        slots: int = 1,
+        on_failure: BackendFailure = ignore_failure,
     ) -> None:
+        self._on_failure = on_failure
         self.topic = topic
         self.delivery_topic = f"{topic}.deliver"
         self._slots = slots
@@ -256,6 +278,7 @@ class KafkaBus:
             with trio.fail_after(self._timeout_s + 1):
                 await trio.to_thread.run_sync(create)
         except (KafkaException, trio.TooSlowError, TimeoutError) as exc:
+            self._on_failure("kafka", _kind(exc))
             raise BusUnavailable(f"kafka topic {self.topic!r} could not be created: {exc}") from exc
 
     async def publish(self, records: Sequence[Record]) -> None:
@@ -275,6 +298,7 @@ class KafkaBus:
             # error, while replaced producers were left to the garbage collector
             # (they are closed explicitly now); a driver failure, not a crash.
             log.warning("kafka publish failed (%s); starting a new producer", exc)
+            self._on_failure("kafka", _kind(exc))
             self._recheck_topic = True
             await self._replace_producer()
             if isinstance(exc, BusUnavailable):
@@ -326,7 +350,10 @@ class KafkaBus:
         )
         if left or failures:
             detail = f"{left} unconfirmed" if left else str(failures[0])
-            raise BusUnavailable(f"kafka did not confirm {len(records)} records: {detail}")
+            raise _Unconfirmed(
+                f"kafka did not confirm {len(records)} records: {detail}",
+                timeout=bool(left) or failures[0].code() == KafkaError._MSG_TIMED_OUT,
+            )
 
     @asynccontextmanager
     async def subscribe(self, slot: int | None = None) -> AsyncIterator[_KafkaSubscription]:
@@ -344,10 +371,13 @@ class KafkaBus:
             with trio.fail_after(self._timeout_s * 2):
                 await trio.to_thread.run_sync(self._assign_at_end, consumer, slot)
         except (KafkaException, trio.TooSlowError) as exc:
+            self._on_failure("kafka", _kind(exc))
             await trio.to_thread.run_sync(consumer.close)
             raise BusUnavailable(f"kafka topic {self.topic!r} cannot be read: {exc}") from exc
         try:
-            yield _KafkaSubscription(consumer, timeout_s=self._timeout_s)
+            yield _KafkaSubscription(
+                consumer, timeout_s=self._timeout_s, on_failure=self._on_failure
+            )
         finally:
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(consumer.close)
@@ -377,6 +407,26 @@ class KafkaBus:
             await _close_producer(self._producer)
 
 
+class _Unconfirmed(BusUnavailable):
+    """A publish whose records were not all confirmed (``timeout``: by the deadline)."""
+
+    def __init__(self, message: str, *, timeout: bool) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+
+
+def _kind(exc: BaseException) -> str:
+    """``timeout`` or ``error``: the kind of a failed Kafka call (``BackendFailure``)."""
+    if isinstance(exc, (trio.TooSlowError, TimeoutError)):
+        return "timeout"
+    if isinstance(exc, _Unconfirmed):
+        return "timeout" if exc.timeout else "error"
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        code = exc.args[0].code()
+        return "timeout" if code in (KafkaError._TIMED_OUT, KafkaError._MSG_TIMED_OUT) else "error"
+    return "error"
+
+
 async def _close_producer(producer: Producer) -> None:
     """Destroy ``producer``'s handle on a worker thread (see the module docstring)."""
     with trio.CancelScope(shield=True):
@@ -385,10 +435,23 @@ async def _close_producer(producer: Producer) -> None:
 
 @asynccontextmanager
 async def open_kafka_bus(
-    bootstrap: str, *, topic: str, partitions: int, timeout_s: float, slots: int = 1
+    bootstrap: str,
+    *,
+    topic: str,
+    partitions: int,
+    timeout_s: float,
+    slots: int = 1,
+    on_failure: BackendFailure = ignore_failure,
 ) -> AsyncIterator[KafkaBus]:
     """A Kafka bus whose topics exist, closed on exit."""
-    bus = KafkaBus(bootstrap, topic=topic, partitions=partitions, timeout_s=timeout_s, slots=slots)
+    bus = KafkaBus(
+        bootstrap,
+        topic=topic,
+        partitions=partitions,
+        timeout_s=timeout_s,
+        slots=slots,
+        on_failure=on_failure,
+    )
     try:
         await bus.ensure_topic()
         yield bus

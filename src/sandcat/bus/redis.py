@@ -26,6 +26,7 @@ from coredis.exceptions import RedisError
 from coredis.retry import NoRetryPolicy
 
 from sandcat.bus.broadcast import BroadcastUnavailable, Deliver
+from sandcat.errors import BackendFailure, ignore_failure
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +42,23 @@ class RedisBroadcast:
     """Publishes on ``channel`` with one client; each ``listen`` subscribes its own connection."""
 
     def __init__(
-        self, client: coredis.Redis[bytes], *, url: str, channel: str, timeout_s: float
+        self,
+        client: coredis.Redis[bytes],
+        *,
+        url: str,
+        channel: str,
+        timeout_s: float,
+        on_failure: BackendFailure = ignore_failure,
     ) -> None:
         self.channel = channel
         self._client = client
         self._url = url
         self._timeout_s = timeout_s
+        self._on_failure = on_failure
+
+    def _failed(self, exc: BaseException) -> None:
+        timeout = isinstance(exc, trio.TooSlowError)
+        self._on_failure("redis", "timeout" if timeout else "error")
 
     def _connect(self) -> coredis.Redis[bytes]:
         return _client(self._url, self._timeout_s)
@@ -56,6 +68,7 @@ class RedisBroadcast:
             with trio.fail_after(self._timeout_s):
                 await self._client.publish(self.channel, data)
         except _FAILURES as exc:
+            self._failed(exc)
             raise BroadcastUnavailable(f"redis publish failed: {_describe(exc)}") from exc
 
     async def ping(self) -> None:
@@ -63,6 +76,7 @@ class RedisBroadcast:
             with trio.fail_after(self._timeout_s):
                 await self._client.ping()
         except _FAILURES as exc:
+            self._failed(exc)
             raise BroadcastUnavailable(f"redis unreachable: {_describe(exc)}") from exc
 
     async def listen(
@@ -96,6 +110,7 @@ class RedisBroadcast:
                                 deliver(data)
                 raise BroadcastUnavailable("redis subscription ended")
             except (*_FAILURES, BroadcastUnavailable) as exc:
+                self._failed(exc)
                 if not started:
                     raise BroadcastUnavailable(f"redis subscribe failed: {_describe(exc)}") from exc
                 log.warning(

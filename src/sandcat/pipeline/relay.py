@@ -24,6 +24,7 @@ import trio
 from sandcat.bus import Bus
 from sandcat.clock import Clock, system_clock
 from sandcat.config import Config
+from sandcat.errors import BackendFailure, ignore_failure
 from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.consumer import run_consumer
 from sandcat.pipeline.outlet import Directory
@@ -39,8 +40,11 @@ def new_instance_id() -> str:
 
 
 @asynccontextmanager
-async def open_bus(config: Config) -> AsyncIterator[Bus | None]:
-    """The configured bus between instances, or None without one."""
+async def open_bus(
+    config: Config, *, on_failure: BackendFailure = ignore_failure
+) -> AsyncIterator[Bus | None]:
+    """The configured bus between instances, or None without one; ``on_failure``
+    hears of every failed Kafka call."""
     settings = config.backends
     if not settings.kafka_bootstrap:
         yield None
@@ -53,6 +57,7 @@ async def open_bus(config: Config) -> AsyncIterator[Bus | None]:
         partitions=settings.kafka_partitions,
         timeout_s=settings.kafka_timeout_s,
         slots=max(1, settings.kafka_delivery_slots),
+        on_failure=on_failure,
     ) as bus:
         yield bus
 

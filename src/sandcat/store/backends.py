@@ -22,7 +22,7 @@ import trio
 
 from sandcat.clock import Clock
 from sandcat.config import Config
-from sandcat.errors import ConfigError
+from sandcat.errors import BackendFailure, ConfigError, ignore_failure
 from sandcat.private_files import make_private_dir
 from sandcat.store.accounts import AccountStore
 from sandcat.store.census import CensusStore
@@ -127,23 +127,31 @@ def check_bus(config: Config) -> None:
 
 @asynccontextmanager
 async def open_stores(
-    config: Config, clock: Clock, *, instance: str = "", serving: bool = True
+    config: Config,
+    clock: Clock,
+    *,
+    instance: str = "",
+    serving: bool = True,
+    on_failure: BackendFailure = ignore_failure,
 ) -> AsyncIterator[Stores]:
     """Open the configured database (migrating it) and the stores over it.
 
     ``instance`` names this process as the owner of the outbox rows it writes.
     ``serving=False`` (``sandcat admin``) opens an embedded database beside a
-    running server instead of taking the one-server lock.
+    running server instead of taking the one-server lock. ``on_failure`` hears
+    of every failed database (and MongoDB) call.
     """
     check_bus(config)
-    async with _open_relational(config, clock, instance, serving) as stores:
+    async with _open_relational(config, clock, instance, serving, on_failure) as stores:
         if not config.backends.mongo_url:
             yield stores
             return
         from sandcat.store.mongo import MongoInboxStore, open_mongo
 
         async with open_mongo(
-            config.backends.mongo_url, timeout_s=config.backends.mongo_timeout_s
+            config.backends.mongo_url,
+            timeout_s=config.backends.mongo_timeout_s,
+            on_failure=on_failure,
         ) as client:
             inbox = MongoInboxStore(client)
             await inbox.prepare()
@@ -183,10 +191,10 @@ def _sql_stores(db: Database, dialect: Dialect, clock: Clock) -> _SqlStores:
 
 @asynccontextmanager
 async def _open_relational(
-    config: Config, clock: Clock, instance: str, serving: bool
+    config: Config, clock: Clock, instance: str, serving: bool, on_failure: BackendFailure
 ) -> AsyncIterator[Stores]:
     if is_postgres(config):
-        async with _open_postgres(config, clock, instance) as stores:
+        async with _open_postgres(config, clock, instance, on_failure) as stores:
             yield stores
         return
     from sandcat.store.sqlite import open_database
@@ -196,7 +204,9 @@ async def _open_relational(
 
     path = ready_sqlite_path(config)
     with serve_lock(path) if serving else nullcontext():
-        async with open_database(path, synchronous=config.backends.sqlite_synchronous) as db:
+        async with open_database(
+            path, synchronous=config.backends.sqlite_synchronous, on_failure=on_failure
+        ) as db:
             janitor = None
             if config.retention.messages_days:
                 from sandcat.store.sqlite.retention import run_retention_janitor
@@ -218,7 +228,9 @@ async def _open_relational(
 
 
 @asynccontextmanager
-async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIterator[Stores]:
+async def _open_postgres(
+    config: Config, clock: Clock, instance: str, on_failure: BackendFailure
+) -> AsyncIterator[Stores]:
     from sandcat.store.outbox import OutboxSignal
     from sandcat.store.postgres import open_database
     from sandcat.store.postgres.append import message_store as postgres_messages
@@ -232,6 +244,7 @@ async def _open_postgres(config: Config, clock: Clock, instance: str) -> AsyncIt
         settings.database_url,
         pool_size=settings.postgres_pool_size,
         timeout_s=settings.postgres_timeout_s,
+        on_failure=on_failure,
     ) as db:
 
         async def janitor(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

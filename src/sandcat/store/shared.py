@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from sandcat.bus.broadcast import Broadcast
 from sandcat.clock import Clock
 from sandcat.config import Config
+from sandcat.errors import BackendFailure, ignore_failure
 from sandcat.store.budgets import Budgets, LocalBudgets
 from sandcat.store.cache import Cache, LocalCache
 from sandcat.store.calls import CallBook, MemoryCallBook
@@ -51,7 +52,10 @@ class SharedState:
 
 
 @asynccontextmanager
-async def open_shared_state(config: Config, clock: Clock) -> AsyncIterator[SharedState]:
+async def open_shared_state(
+    config: Config, clock: Clock, *, on_failure: BackendFailure = ignore_failure
+) -> AsyncIterator[SharedState]:
+    """The shared state ``config`` asks for; ``on_failure`` hears of every failed Redis call."""
     gateway, backends = config.gateway, config.backends
     if not backends.redis_url:
         budgets = None
@@ -78,8 +82,15 @@ async def open_shared_state(config: Config, clock: Clock) -> AsyncIterator[Share
 
     url, timeout_s = backends.redis_url, backends.redis_timeout_s
     async with open_redis_client(url, timeout_s=timeout_s) as client:
-        state = RedisState(client, prefix=backends.redis_prefix, timeout_s=timeout_s)
-        books = redis_books(client, prefix=f"{backends.redis_channel}:", timeout_s=timeout_s)
+        state = RedisState(
+            client, prefix=backends.redis_prefix, timeout_s=timeout_s, on_failure=on_failure
+        )
+        books = redis_books(
+            client,
+            prefix=f"{backends.redis_channel}:",
+            timeout_s=timeout_s,
+            on_failure=on_failure,
+        )
         shared_budgets = None
         if gateway.user_rate_per_s:
             shared_budgets = RedisBudgets(
@@ -93,10 +104,18 @@ async def open_shared_state(config: Config, clock: Clock) -> AsyncIterator[Share
             RedisRevocations(state),
             budgets=shared_budgets,
             broadcast=RedisBroadcast(
-                client, url=url, channel=backends.redis_channel, timeout_s=timeout_s
+                client,
+                url=url,
+                channel=backends.redis_channel,
+                timeout_s=timeout_s,
+                on_failure=on_failure,
             ),
             signals=RedisBroadcast(
-                client, url=url, channel=f"{backends.redis_channel}.signals", timeout_s=timeout_s
+                client,
+                url=url,
+                channel=f"{backends.redis_channel}.signals",
+                timeout_s=timeout_s,
+                on_failure=on_failure,
             ),
             routes=books.routes,
         )

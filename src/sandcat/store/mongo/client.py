@@ -26,7 +26,13 @@ import pymongo.errors
 import trio
 from pymongo.database import Database
 
-from sandcat.errors import ConfigError, Conflict, StoreUnavailable
+from sandcat.errors import (
+    BackendFailure,
+    ConfigError,
+    Conflict,
+    StoreUnavailable,
+    ignore_failure,
+)
 
 T = TypeVar("T")
 Documents = Database[dict[str, Any]]
@@ -48,8 +54,11 @@ def redacted(url: str) -> str:
 class MongoClient:
     """The database named by a ``mongodb://`` URL (``sandcat`` if it names none)."""
 
-    def __init__(self, url: str, *, timeout_s: float) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float, on_failure: BackendFailure = ignore_failure
+    ) -> None:
         self._timeout_s = timeout_s
+        self._on_failure = on_failure
         ms = int(timeout_s * 1000)
         # Connecting is lazy: nothing blocks here, and only the URL can be wrong.
         try:
@@ -84,11 +93,13 @@ class MongoClient:
             with trio.fail_after(self._timeout_s + _BACKSTOP_S):
                 return await trio.to_thread.run_sync(call, abandon_on_cancel=True)
         except trio.TooSlowError as exc:
+            self._on_failure("mongo", "timeout")
             raise StoreUnavailable(f"mongodb call took over {self._timeout_s} s") from exc
         except pymongo.errors.DuplicateKeyError as exc:
             # The stores resolve the duplicates they expect; one that escapes is a conflict.
             raise Conflict("conflicting write") from exc
         except pymongo.errors.PyMongoError as exc:
+            self._on_failure("mongo", "timeout" if exc.timeout else "error")
             raise StoreUnavailable(f"mongodb failed: {type(exc).__name__}") from exc
 
     async def aclose(self) -> None:
@@ -98,8 +109,10 @@ class MongoClient:
 
 
 @asynccontextmanager
-async def open_mongo(url: str, *, timeout_s: float) -> AsyncIterator[MongoClient]:
-    client = MongoClient(url, timeout_s=timeout_s)
+async def open_mongo(
+    url: str, *, timeout_s: float, on_failure: BackendFailure = ignore_failure
+) -> AsyncIterator[MongoClient]:
+    client = MongoClient(url, timeout_s=timeout_s, on_failure=on_failure)
     try:
         yield client
     finally:

@@ -36,7 +36,14 @@ import psycopg
 import psycopg.errors
 import trio
 
-from sandcat.errors import Conflict, RejectedValue, SandcatError, StoreUnavailable
+from sandcat.errors import (
+    BackendFailure,
+    Conflict,
+    RejectedValue,
+    SandcatError,
+    StoreUnavailable,
+    ignore_failure,
+)
 
 T = TypeVar("T")
 Connection = psycopg.Connection[Any]
@@ -75,8 +82,16 @@ class _Lease:
 class Database:
     """A pool of PostgreSQL connections. Use ``open_database`` to get one."""
 
-    def __init__(self, url: str, *, pool_size: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int,
+        timeout_s: float,
+        on_failure: BackendFailure = ignore_failure,
+    ) -> None:
         self.url = url
+        self._on_failure = on_failure
         self._timeout_s = timeout_s
         self._idle: list[Connection] = []
         self._limiter = trio.CapacityLimiter(pool_size)
@@ -140,6 +155,7 @@ class Database:
             with trio.fail_after(self._timeout_s):
                 return await self._in_thread(fn, write)
         except trio.TooSlowError as exc:
+            self._on_failure("postgres", "timeout")
             raise StoreUnavailable(f"postgres call took over {self._timeout_s} s") from exc
         except psycopg.errors.UniqueViolation as exc:
             make = None
@@ -153,8 +169,14 @@ class Database:
             # surrogate (unencodable), a number out of a column's range.
             raise RejectedValue(f"postgres refused a value: {exc}") from exc
         except psycopg.Error as exc:
+            # The server's statement_timeout and the driver's connect timeout are deadlines too.
+            timeout = isinstance(
+                exc, (psycopg.errors.QueryCanceled, psycopg.errors.ConnectionTimeout)
+            )
+            self._on_failure("postgres", "timeout" if timeout else "error")
             raise StoreUnavailable(f"postgres failed: {exc}") from exc
         except OSError as exc:
+            self._on_failure("postgres", "error")
             raise StoreUnavailable(f"postgres unreachable: {exc}") from exc
 
     async def _unique_key(self, name: str) -> str:
@@ -244,12 +266,16 @@ def _transaction(conn: Connection, fn: Callable[[Connection], T], write: bool) -
 
 @asynccontextmanager
 async def open_database(
-    url: str, *, pool_size: int = 10, timeout_s: float = 10.0
+    url: str,
+    *,
+    pool_size: int = 10,
+    timeout_s: float = 10.0,
+    on_failure: BackendFailure = ignore_failure,
 ) -> AsyncIterator[Database]:
     """Connect to ``url`` and bring its schema up to date (see ``schema.migrate``)."""
     from sandcat.store.postgres.schema import migrate
 
-    db = Database(url, pool_size=pool_size, timeout_s=timeout_s)
+    db = Database(url, pool_size=pool_size, timeout_s=timeout_s, on_failure=on_failure)
     try:
         await db.open()
         await migrate(db)

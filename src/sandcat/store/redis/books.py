@@ -19,7 +19,7 @@ from coredis.exceptions import RedisError
 from coredis.retry import NoRetryPolicy
 
 from sandcat.bus.redis import _sole_error
-from sandcat.errors import StoreUnavailable
+from sandcat.errors import BackendFailure, StoreUnavailable, ignore_failure
 from sandcat.store.redis.calls import RedisCallBook
 from sandcat.store.redis.presence import RedisPresenceBook
 from sandcat.store.redis.routes import RedisRouteBook
@@ -30,9 +30,16 @@ _FAILURES = (RedisError, OSError, trio.TooSlowError)
 class Runner:
     """Runs scripts with a deadline, translating failures."""
 
-    def __init__(self, client: coredis.Redis[bytes], *, timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: coredis.Redis[bytes],
+        *,
+        timeout_s: float,
+        on_failure: BackendFailure = ignore_failure,
+    ) -> None:
         self.client = client
         self._timeout_s = timeout_s
+        self._on_failure = on_failure
 
     def script(self, source: str) -> Any:
         return self.client.register_script(source)
@@ -42,6 +49,8 @@ class Runner:
             with trio.fail_after(self._timeout_s):
                 return await request
         except _FAILURES as exc:
+            timeout = isinstance(exc, trio.TooSlowError)
+            self._on_failure("redis", "timeout" if timeout else "error")
             raise StoreUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
 
 
@@ -52,9 +61,15 @@ class RedisBooks:
     routes: RedisRouteBook
 
 
-def redis_books(client: coredis.Redis[bytes], *, prefix: str, timeout_s: float) -> RedisBooks:
+def redis_books(
+    client: coredis.Redis[bytes],
+    *,
+    prefix: str,
+    timeout_s: float,
+    on_failure: BackendFailure = ignore_failure,
+) -> RedisBooks:
     """The books over an open client (the server's one), keys under ``prefix``."""
-    runner = Runner(client, timeout_s=timeout_s)
+    runner = Runner(client, timeout_s=timeout_s, on_failure=on_failure)
     return RedisBooks(
         presence=RedisPresenceBook(runner, prefix=prefix),
         calls=RedisCallBook(runner, prefix=prefix),

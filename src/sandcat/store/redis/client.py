@@ -19,16 +19,24 @@ from coredis.exceptions import RedisError
 from coredis.retry import NoRetryPolicy
 
 from sandcat.bus.redis import _sole_error as sole_error
-from sandcat.errors import StoreUnavailable
+from sandcat.errors import BackendFailure, StoreUnavailable, ignore_failure
 
 _FAILURES = (RedisError, OSError, trio.TooSlowError)
 
 
 class RedisState:
-    def __init__(self, client: coredis.Redis[bytes], *, prefix: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: coredis.Redis[bytes],
+        *,
+        prefix: str,
+        timeout_s: float,
+        on_failure: BackendFailure = ignore_failure,
+    ) -> None:
         self.prefix = prefix
         self._client = client
         self._timeout_s = timeout_s
+        self._on_failure = on_failure
 
     async def script(
         self, source: str, keys: Sequence[str], args: Sequence[str | int | bytes]
@@ -40,7 +48,9 @@ class RedisState:
                     source, keys=[self.prefix + key for key in keys], args=list(args)
                 )
         except _FAILURES as exc:
-            reason = "deadline passed" if isinstance(exc, trio.TooSlowError) else repr(exc)
+            timeout = isinstance(exc, trio.TooSlowError)
+            self._on_failure("redis", "timeout" if timeout else "error")
+            reason = "deadline passed" if timeout else repr(exc)
             raise StoreUnavailable(f"redis failed: {reason}") from exc
 
 

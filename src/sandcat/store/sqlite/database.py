@@ -17,7 +17,14 @@ from typing import TypeVar
 
 import trio
 
-from sandcat.errors import Conflict, RejectedValue, SandcatError, StoreUnavailable
+from sandcat.errors import (
+    BackendFailure,
+    Conflict,
+    RejectedValue,
+    SandcatError,
+    StoreUnavailable,
+    ignore_failure,
+)
 from sandcat.private_files import touch_private
 from sandcat.store.sqlite.schema import MIGRATIONS
 
@@ -34,8 +41,15 @@ _BUSY_TIMEOUT_MS = 5000
 class Database:
     """An open SQLite database. Use ``open_database`` to get one."""
 
-    def __init__(self, path: Path, *, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        on_failure: BackendFailure = ignore_failure,
+    ) -> None:
         self.path = path
+        self._on_failure = on_failure
         self._synchronous = synchronous
         self._writer: sqlite3.Connection | None = None
         self._readers: list[sqlite3.Connection] = []
@@ -82,6 +96,7 @@ class Database:
         try:
             await trio.to_thread.run_sync(self._open_sync)
         except (sqlite3.Error, OSError) as exc:
+            self._failed(exc)
             raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def write(
@@ -128,6 +143,7 @@ class Database:
             # Binding a str with a lone surrogate, an int beyond 64 bits, ...
             raise RejectedValue(f"sqlite refused a value: {exc}") from exc
         except sqlite3.Error as exc:
+            self._failed(exc)
             raise StoreUnavailable(f"sqlite write failed: {exc}") from exc
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -152,7 +168,13 @@ class Database:
         try:
             return await trio.to_thread.run_sync(snapshot, limiter=self._read_limiter)
         except sqlite3.Error as exc:
+            self._failed(exc)
             raise StoreUnavailable(f"sqlite read failed: {exc}") from exc
+
+    def _failed(self, exc: BaseException) -> None:
+        # A lock still held after busy_timeout is SQLite's deadline.
+        locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+        self._on_failure("sqlite", "timeout" if locked else "error")
 
     async def aclose(self) -> None:
         """Close every connection; idempotent. Waits for running statements."""
@@ -208,9 +230,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 
 @asynccontextmanager
-async def open_database(path: Path, *, synchronous: str = "FULL") -> AsyncIterator[Database]:
+async def open_database(
+    path: Path, *, synchronous: str = "FULL", on_failure: BackendFailure = ignore_failure
+) -> AsyncIterator[Database]:
     """Open (creating and migrating if needed) the database at ``path``."""
-    db = Database(path, synchronous=synchronous)
+    db = Database(path, synchronous=synchronous, on_failure=on_failure)
     await db.open()
     try:
         yield db
