@@ -113,7 +113,7 @@ def test_stats_sessions_broadcast_and_text_output(
     code, out, _ = run("stats", "--days", "3")
     assert code == 0
     assert (out["users"], out["active_sessions"], out["messages"]) == (1, 0, 0)
-    assert out["connections"] is None
+    assert (out["connections"], out["connections_scope"]) == (None, "unknown")
     assert len(out["sends_per_day"]) == 3
     assert run("broadcast", "maintenance at 02:00")[1] == {"users": 1}
     code, out, _ = run("sessions", "carol")

@@ -14,11 +14,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +28,10 @@ import trio
 
 from sandcat.config import Config
 from sandcat.domain.admin import Actor, Admin, audit_dict, session_dict, stats_dict
+from sandcat.domain.census import Connections
 from sandcat.domain.passwords import PasswordHasher
-from sandcat.errors import BadRequest, ConfigError, SandcatError, StoreUnavailable
+from sandcat.errors import BadRequest, ConfigError, SandcatError, StoreUnavailable, Unavailable
+from sandcat.store.connections import ConnectionBook
 from sandcat.store.inbox import Notice
 
 if TYPE_CHECKING:
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
 _METRICS_TIMEOUT_S = 2.0
 
 Output = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 #: A generated id (sandcat.ids.new_id) that starts with ``-``: one in 64 do.
 _DASHED_ID = re.compile(r"-[A-Za-z0-9_-]{15}")
@@ -280,7 +286,7 @@ async def _dismissed(admin: Admin, actor: Actor, group: str) -> Output:
 
 
 async def _stats(admin: Admin, days: int) -> Output:
-    return stats_dict(await admin.stats(days=days), scope="running instances")
+    return stats_dict(await admin.stats(days=days))
 
 
 async def _broadcast(admin: Admin, actor: Actor, text: str, level: str) -> Output:
@@ -319,7 +325,7 @@ async def _run(
             passwords=passwords or PasswordHasher.from_config(config.auth),
             clock=clock,
             revocations=shared.revocations or stores.revocation_log,
-            connections=lambda: running_connections(config),
+            connections=partial(cli_connections, config, shared.connections),
             # Shared with the servers in a cluster with Redis (in process otherwise).
             cache=shared.cache,
         )
@@ -343,6 +349,22 @@ def _os_user() -> str:
         import os
 
         return str(os.getuid())
+
+
+async def cli_connections(config: Config, book: ConnectionBook) -> Connections | None:
+    """The cluster's connections from the connection book in Redis (the instances'
+    reports), else the configured instance's from its /metrics; None: unknown."""
+    if book.shared:
+        from sandcat.clock import system_clock
+
+        try:
+            head = await book.total(now_ms=system_clock())
+        except Unavailable as exc:
+            log.warning("stats: the cluster's connections are unavailable: %s", exc)
+        else:
+            return Connections(head.connections, "cluster")
+    count = await running_connections(config)
+    return None if count is None else Connections(count, "instance")
 
 
 async def running_connections(config: Config) -> int | None:
@@ -371,6 +393,14 @@ async def running_connections(config: Config) -> int | None:
 
 
 # -- text output ---------------------------------------------------------------------------
+
+
+def _connections_text(count: int | None, scope: str) -> str:
+    if count is None:
+        return "unknown (no running instance reachable)"
+    if scope == "cluster":
+        return f"{count} (cluster: every running instance's, as each reported to Redis)"
+    return f"{count} (one instance: the configured one's /metrics; without Redis no cluster count)"
 
 
 def _time(ms: int | None) -> str:
@@ -421,12 +451,7 @@ def _text(action: str, output: Output) -> str:
             f"users: {output['users']} ({output['disabled_users']} disabled, "
             f"{output['deleted_users']} deleted)",
             f"active sessions: {output['active_sessions']}",
-            "connections: "
-            + (
-                "unknown (no running instance reachable)"
-                if connections is None
-                else str(connections)
-            ),
+            "connections: " + _connections_text(connections, output["connections_scope"]),
             f"messages stored: {output['messages']}",
             f"files stored: {output['files']} ({output['file_bytes']} bytes)",
             "sends per day:",

@@ -1,13 +1,15 @@
 """Housekeeping: the background tasks with nothing to finish, cancelled at shutdown.
 
 The postman (mail queue), token-key refresh, inbox retention, the census
-(registered users and active sessions gauges), the revocation watch (closes
+(registered users and active sessions gauges; this instance's connections
+reported to the connection book, the cluster's read back), the revocation watch (closes
 sockets of sessions another instance or process ended) and the notice relay
 (inbox in MongoDB: notices committed in SQL moved there).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -16,7 +18,7 @@ import trio
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.domain.accounts import Accounts
-from sandcat.domain.census import run_census
+from sandcat.domain.census import run_census, run_connection_census
 from sandcat.domain.inbox import Inbox, run_inbox_janitor
 from sandcat.domain.inbox_relay import InboxRelay
 from sandcat.domain.keyring import KeyRing
@@ -25,6 +27,7 @@ from sandcat.mail import Postman
 from sandcat.metrics import ServerMetrics
 from sandcat.protocol import CloseCode
 from sandcat.store.census import CensusStore
+from sandcat.store.connections import ConnectionBook
 from sandcat.store.revocations import Revocations
 
 
@@ -41,6 +44,11 @@ class Housekeeping:
     metrics: ServerMetrics
     #: The log of revoked sessions every instance polls (Redis, else the database).
     revocations: Revocations
+    #: Where this instance reports its connections (Redis in a cluster), as ``instance``.
+    connections: ConnectionBook
+    instance: str
+    #: This instance's authenticated connections now.
+    connected: Callable[[], int]
     #: Inbox in MongoDB only: the outbox of notices to move there.
     notices: InboxRelay | None = None
 
@@ -56,6 +64,17 @@ class Housekeeping:
                     self.census,
                     users=self.metrics.registered_users,
                     sessions=self.metrics.active_sessions,
+                    interval_s=config.http.census_interval_s,
+                    clock=self.clock,
+                )
+            )
+            await tasks.start(
+                partial(
+                    run_connection_census,
+                    self.connections,
+                    instance=self.instance,
+                    connected=self.connected,
+                    gauge=self.metrics.cluster_connections,
                     interval_s=config.http.census_interval_s,
                     clock=self.clock,
                 )

@@ -338,6 +338,7 @@ class ServerMetrics:
     backend_calls: Counter
     registered_users: Gauge
     active_sessions: Gauge
+    cluster_connections: Gauge
     relay_hops: LabeledHistogram
     bus_events: Counter
     route_lookups: Counter
@@ -441,6 +442,12 @@ class ServerMetrics:
                 "sandcat_active_sessions",
                 "Sessions (signed-in devices) neither revoked nor expired (cluster-wide, "
                 "re-read every http.census_interval_s).",
+            ),
+            cluster_connections=registry.gauge(
+                "sandcat_cluster_connections",
+                "Authenticated WebSocket connections of every running instance, from the counts "
+                "each reports to Redis every http.census_interval_s (cluster-wide; without "
+                "Redis: this instance's).",
             ),
             relay_hops=registry.labeled_histogram(
                 "sandcat_relay_hop_seconds",

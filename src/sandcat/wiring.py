@@ -8,10 +8,12 @@ running task (the pipeline, the signals) is wired by app.py once started.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.domain.admin import Admin
+from sandcat.domain.census import connections_now
 from sandcat.domain.conversations import Conversations
 from sandcat.domain.files import Files
 from sandcat.domain.inbox_relay import InboxRelay
@@ -25,6 +27,7 @@ from sandcat.mail import Postman, open_sender
 from sandcat.metrics import ServerMetrics, watch_process
 from sandcat.protocol import CloseCode
 from sandcat.services import Services, build_services
+from sandcat.store.connections import report_ttl_ms
 from sandcat.texts import OutboxTextSender
 
 
@@ -111,7 +114,14 @@ def wire(
             user, session=session, code=CloseCode.SESSION_ENDED, reason="session revoked"
         ),
         notifier=hub,
-        connections=lambda: _counted(hub),
+        connections=partial(
+            connections_now,
+            shared.connections,
+            instance=instance,
+            connected=hub.authenticated,
+            ttl_ms=report_ttl_ms(config.http.census_interval_s),
+            clock=clock,
+        ),
         cache=shared.cache,
     )
     housekeeping = Housekeeping(
@@ -125,11 +135,9 @@ def wire(
         stores.census,
         metrics,
         revocations,
+        shared.connections,
+        instance,
+        hub.authenticated,
         notices=notices,
     )
     return Wiring(hub, fanout, metrics, services, files, conversations, admin, housekeeping)
-
-
-async def _counted(hub: Hub) -> int | None:
-    """This instance's connections (the admin API's stats)."""
-    return len(hub)

@@ -60,7 +60,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** users, sessions, this instance's connections, messages, files, sends per day */
+        /** users, sessions, connections (the cluster's with Redis, else this instance's), messages, files, sends per day */
         get: operations["adminStats"];
         put?: never;
         post?: never;
@@ -1616,8 +1616,11 @@ export interface components {
             active_sessions: number;
             /** @description null: unknown */
             connections: number | null;
-            /** @description whose connections are counted */
-            connections_scope: string;
+            /**
+             * @description whose connections are counted: cluster (every running instance's, as each reports them to Redis), instance (the answering instance's: no Redis)
+             * @enum {string}
+             */
+            connections_scope: "cluster" | "instance" | "unknown";
             deleted_users: number;
             disabled_users: number;
             file_bytes: number;

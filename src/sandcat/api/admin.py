@@ -111,7 +111,7 @@ def admin_blueprint(accounts: Accounts, admin: Admin, *, max_body_bytes: int) ->
     @routes.get("/stats")
     async def stats() -> Response:
         days = query_int("days", default=7, low=1, high=MAX_DAYS) or 7
-        return json_response(stats_dict(await admin.stats(days=days), scope="this instance"))
+        return json_response(stats_dict(await admin.stats(days=days)))
 
     @routes.post("/broadcast")
     async def broadcast() -> Response:

@@ -81,7 +81,12 @@ ADMIN_SCHEMAS: dict[str, Schema] = {
         deleted_users={"type": "integer"},
         active_sessions={"type": "integer"},
         connections={"type": ["integer", "null"], "description": "null: unknown"},
-        connections_scope={"type": "string", "description": "whose connections are counted"},
+        connections_scope={
+            "type": "string",
+            "enum": ["cluster", "instance", "unknown"],
+            "description": "whose connections are counted: cluster (every running instance's, "
+            "as each reports them to Redis), instance (the answering instance's: no Redis)",
+        },
         messages={"type": "integer"},
         files={"type": "integer"},
         file_bytes={"type": "integer"},
@@ -264,7 +269,8 @@ def admin_paths(op: Callable[..., Schema], wrap: Callable[[str, Schema], Schema]
         "/api/v1/admin/stats": {
             "get": admin(
                 "adminStats",
-                "users, sessions, this instance's connections, messages, files, sends per day",
+                "users, sessions, connections (the cluster's with Redis, else this instance's), "
+                "messages, files, sends per day",
                 ok=(200, ref("ServerStats")),
                 errors=(422,),
                 query=(

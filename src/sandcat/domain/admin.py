@@ -26,6 +26,7 @@ from sandcat.clock import Clock
 from sandcat.domain._text import bounded, display_text
 from sandcat.domain.accounts import session_key
 from sandcat.domain.avatars import default_avatar
+from sandcat.domain.census import Connections
 from sandcat.domain.codes import normalize_email
 from sandcat.domain.contacts import Contacts
 from sandcat.domain.groups import MAX_PAGE, Groups
@@ -86,8 +87,8 @@ class UserView:
 @dataclass(frozen=True, slots=True)
 class Overview:
     stats: Stats
-    #: Authenticated WebSocket connections of the running instances; None: unknown.
-    connections: int | None
+    #: Authenticated WebSocket connections, of the cluster or of one instance; None: unknown.
+    connections: Connections | None
 
 
 def session_dict(session: SessionInfo) -> dict[str, object]:
@@ -114,15 +115,17 @@ def audit_dict(entry: AuditEntry) -> dict[str, object]:
     }
 
 
-def stats_dict(overview: Overview, *, scope: str) -> dict[str, object]:
+def stats_dict(overview: Overview) -> dict[str, object]:
     stats = overview.stats
+    connections = overview.connections
     return {
         "users": stats.users,
         "disabled_users": stats.disabled_users,
         "deleted_users": stats.deleted_users,
         "active_sessions": stats.active_sessions,
-        "connections": overview.connections,
-        "connections_scope": scope,
+        "connections": None if connections is None else connections.count,
+        # "cluster": every running instance's; "instance": one instance's; "unknown".
+        "connections_scope": "unknown" if connections is None else connections.scope,
         "messages": stats.messages,
         "files": stats.files,
         "file_bytes": stats.file_bytes,
@@ -149,7 +152,7 @@ class Admin:
         revocations: Revocations | None,
         closer: Callable[[str, str | None], None] | None = None,
         notifier: Notifier | None = None,
-        connections: Callable[[], Awaitable[int | None]] | None = None,
+        connections: Callable[[], Awaitable[Connections | None]] | None = None,
         cache: Cache | None = None,
     ) -> None:
         self._accounts = accounts

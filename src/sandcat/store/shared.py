@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sandcat.bus.broadcast import Broadcast
 from sandcat.clock import Clock
@@ -24,6 +24,7 @@ from sandcat.errors import BackendFailure, ignore_failure
 from sandcat.store.budgets import Budgets, LocalBudgets
 from sandcat.store.cache import Cache, LocalCache
 from sandcat.store.calls import CallBook, MemoryCallBook
+from sandcat.store.connections import ConnectionBook, MemoryConnectionBook
 from sandcat.store.presence import MemoryPresenceBook, PresenceBook
 from sandcat.store.ratelimit import Limiters, LocalLimiters
 from sandcat.store.revocations import Revocations
@@ -49,6 +50,8 @@ class SharedState:
     signals: Broadcast | None = None
     #: Cluster mode only: which instances hold each user's devices (the presence book).
     routes: RouteBook | None = None
+    #: Each instance's connection count: in Redis (the cluster's), else this process's.
+    connections: ConnectionBook = field(default_factory=MemoryConnectionBook)
 
 
 @asynccontextmanager
@@ -118,4 +121,5 @@ async def open_shared_state(
                 on_failure=on_failure,
             ),
             routes=books.routes,
+            connections=books.connections,
         )

@@ -21,6 +21,7 @@ from coredis.retry import NoRetryPolicy
 from sandcat.bus.redis import _sole_error
 from sandcat.errors import BackendFailure, StoreUnavailable, ignore_failure
 from sandcat.store.redis.calls import RedisCallBook
+from sandcat.store.redis.connections import RedisConnectionBook
 from sandcat.store.redis.presence import RedisPresenceBook
 from sandcat.store.redis.routes import RedisRouteBook
 
@@ -59,6 +60,7 @@ class RedisBooks:
     presence: RedisPresenceBook
     calls: RedisCallBook
     routes: RedisRouteBook
+    connections: RedisConnectionBook
 
 
 def redis_books(
@@ -74,6 +76,7 @@ def redis_books(
         presence=RedisPresenceBook(runner, prefix=prefix),
         calls=RedisCallBook(runner, prefix=prefix),
         routes=RedisRouteBook(runner, prefix=prefix),
+        connections=RedisConnectionBook(runner, prefix=prefix),
     )
 
 
