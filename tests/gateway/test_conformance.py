@@ -64,21 +64,51 @@ async def _serve_echo(nursery: trio.Nursery) -> int:
     return int(listener.socket.getsockname()[1])
 
 
-async def test_transport_passes_the_autobahn_cases(nursery: trio.Nursery, tmp_path: Path) -> None:
-    assert _KOSOKU is not None, "kosoku (the dev extra) is not installed"
-    port = await _serve_echo(nursery)
-    command = [_KOSOKU, "-o", str(tmp_path), f"127.0.0.1:{port}"]
-    for group in _GROUPS:
-        command += ["-i", group]
+async def _run_kosoku(port: int, cases: list[str], out: Path) -> dict[str, dict[str, object]]:
+    """Run ``cases`` (ids or globs) against the echo server; each case's result by id."""
+    command = [_KOSOKU or "kosoku", "-o", str(out), f"127.0.0.1:{port}"]
+    for case in cases:
+        command += ["-i", case]
     with trio.fail_after(60):
         done = await trio.run_process(
             command, capture_stdout=True, capture_stderr=True, check=False
         )
-    assert done.returncode == 0, done.stderr.decode()[-2000:]
-    (agent,) = json.loads((tmp_path / "index.json").read_text()).values()
-    verdicts = {
-        case: (result["behavior"], result["behaviorClose"]) for case, result in agent.items()
-    }
-    assert len(verdicts) > 200, sorted(verdicts)  # every group ran
-    failed = {case: v for case, v in verdicts.items() if not set(v) <= _PASSING}
-    assert not failed, failed
+    assert done.returncode in (0, 1), done.stderr.decode()[-2000:]  # 1: a case failed
+    (agent,) = json.loads((out / "index.json").read_text()).values()
+    return dict(agent)
+
+
+def _failed(results: dict[str, dict[str, object]]) -> dict[str, tuple[object, object]]:
+    verdicts = {case: (r["behavior"], r["behaviorClose"]) for case, r in results.items()}
+    return {case: v for case, v in verdicts.items() if not set(v) <= _PASSING}
+
+
+def _killed_by_timer(out: Path, result: dict[str, object]) -> bool:
+    """True if the case ended by the client's own kill timer (wire log ``KLE``)."""
+    wirelog = json.loads((out / str(result["reportfile"])).read_text())["wirelog"]
+    return bool(wirelog) and wirelog[-1] == ["KLE"]
+
+
+async def test_transport_passes_the_autobahn_cases(nursery: trio.Nursery, tmp_path: Path) -> None:
+    assert _KOSOKU is not None, "kosoku (the dev extra) is not installed"
+    port = await _serve_echo(nursery)
+    results = await _run_kosoku(port, _GROUPS, tmp_path / "all")
+    assert len(results) > 200, sorted(results)  # every group ran
+    failed = _failed(results)
+    # Cases 6.5-6.23 kill the connection 0.5 s after sending (every other case
+    # waits 1 s or more): a loaded machine can stall the echo server or kosoku
+    # that long, and the case then fails with the kill in its wire log
+    # (bench/RESULTS.md, the Autobahn flake). Those alone are run once more: a
+    # real conformance fault does not depend on timing (the parser's outcome
+    # does not depend on how TCP splits the bytes: test_frames.py), a stall
+    # does not repeat.
+    stalled = [
+        case
+        for case in failed
+        if case.startswith("6.") and _killed_by_timer(tmp_path / "all", results[case])
+    ]
+    assert set(failed) == set(stalled), failed
+    if stalled:
+        again = await _run_kosoku(port, stalled, tmp_path / "again")
+        assert sorted(again) == sorted(stalled)
+        assert not _failed(again), (failed, _failed(again))

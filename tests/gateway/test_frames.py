@@ -325,3 +325,136 @@ def test_a_long_frame_whose_8_byte_length_arrives_in_pieces_reads_back() -> None
     frame = bytes(_client().send_data(payload))
     reader = _fed(frame[:5], frame[5:9], frame[9:], limit=100_000)
     assert list(reader.messages) == [payload]
+
+
+# -- how TCP splits the bytes never changes the outcome ---------------------------------
+
+_KEY = b"\x37\xfa\x21\x3d"
+
+
+def _masked(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """A client frame with a fixed masking key, so every run feeds the same bytes."""
+    size = len(payload)
+    first = (0x80 if fin else 0) | opcode
+    if size < 126:
+        header = bytes((first, 0x80 | size))
+    elif size < 65536:
+        header = bytes((first, 0x80 | 126)) + struct.pack("!H", size)
+    else:
+        header = bytes((first, 0x80 | 127)) + struct.pack("!Q", size)
+    return header + _KEY + unmask(payload, _KEY)
+
+
+_SNOWMAN = "☃".encode()
+#: Streams whose outcome must not depend on where they are cut: every kind of ending
+#: (none, the peer's close, each broken rule) after messages, fragments and controls.
+_STREAMS = {
+    # The Autobahn cases that failed under load: 6.6.11 and 6.22.6 (valid UTF-8,
+    # echoed, then the client's close) and 6.21.2 (invalid, failed with 1007).
+    "6.6.11 valid then close": _masked(TEXT, bytes.fromhex("cebae1bdb9cf83cebcceb5"))
+    + _masked(CLOSE, struct.pack("!H", 1000)),
+    "6.22.6 valid then close": _masked(TEXT, bytes.fromhex("f0afbfbf"))
+    + _masked(CLOSE, struct.pack("!H", 1000)),
+    "6.21.2 not UTF-8": _masked(TEXT, bytes.fromhex("eda080edbfbf"))
+    + _masked(CLOSE, struct.pack("!H", 1000)),
+    "whole frames of both short length forms": _masked(BINARY, b"a")
+    + _masked(TEXT, "é".encode() * 100)
+    + _masked(BINARY, bytes(range(256)) * 3),
+    "fragments with pings between, a character split across them": _masked(
+        TEXT, b"a" + _SNOWMAN[:1], fin=False
+    )
+    + _masked(PING, b"p1")
+    + _masked(CONTINUATION, _SNOWMAN[1:2], fin=False)
+    + _masked(PONG, b"")
+    + _masked(CONTINUATION, _SNOWMAN[2:] + b"z")
+    + _masked(CLOSE, b""),
+    "a fragment not UTF-8 after a ping": _masked(TEXT, b"ok", fin=False)
+    + _masked(PING, b"p")
+    + _masked(CONTINUATION, b"\xc0\xaf", fin=False)
+    + _masked(PING, b"never"),
+    "a text ending inside a character": _masked(TEXT, _SNOWMAN[:2], fin=False)
+    + _masked(CONTINUATION, b""),
+    "a close reason not UTF-8": _masked(BINARY, b"kept")
+    + _masked(CLOSE, struct.pack("!H", 1000) + b"\xff"),
+    "a message over the limit after one at it": _masked(BINARY, b"x" * _MAX)
+    + _masked(PING, b"p")
+    + _masked(BINARY, b"y", fin=False)
+    + _masked(CONTINUATION, b"y" * _MAX),
+    "a reserved bit after a ping": _masked(PING, b"p") + bytes((0xC2, 0x80)) + _KEY,
+    "an unexpected continuation": _masked(BINARY, b"m") + _masked(CONTINUATION, b"c"),
+    "data after the close is not read": _masked(BINARY, b"m")
+    + _masked(CLOSE, struct.pack("!H", 1001) + b"bye")
+    + _masked(BINARY, b"after"),
+    "a frame cut short by the end": _masked(BINARY, b"whole") + _masked(BINARY, b"cut")[:-1],
+}
+
+
+def _outcome(chunks: list[bytes]) -> tuple[object, ...]:
+    """Everything a reader reports after ``chunks``, fed one by one."""
+    reader = FrameReader(_MAX)
+    controls = [control for chunk in chunks for control in reader.feed(chunk)]
+    error = None if reader.error is None else (reader.error.code, reader.error.reason)
+    return list(reader.messages), controls, reader.closed, error
+
+
+@pytest.mark.parametrize("name", list(_STREAMS))
+def test_the_outcome_is_the_same_wherever_tcp_splits_the_bytes(name: str) -> None:
+    stream = _STREAMS[name]
+    whole = _outcome([stream])
+    for cut in range(1, len(stream)):
+        assert _outcome([stream[:cut], stream[cut:]]) == whole, (name, cut)
+    for first in range(1, min(len(stream), 40)):  # three pieces, for the short headers
+        for second in range(first + 1, len(stream)):
+            chunks = [stream[:first], stream[first:second], stream[second:]]
+            assert _outcome(chunks) == whole, (name, first, second)
+    assert _outcome([stream[i : i + 1] for i in range(len(stream))]) == whole, name
+    assert whole[2] is not None or whole[3] is not None or name.startswith(("whole", "a frame"))
+
+
+def test_the_streams_end_as_their_names_say() -> None:
+    outcomes = {name: _outcome([stream]) for name, stream in _STREAMS.items()}
+    assert outcomes["6.6.11 valid then close"] == (
+        [bytes.fromhex("cebae1bdb9cf83cebcceb5").decode()],
+        [],
+        (1000, ""),
+        None,
+    )
+    assert outcomes["6.22.6 valid then close"][0] == ["\U0002ffff"]
+    assert outcomes["6.21.2 not UTF-8"][:3] == ([], [], None)
+    assert outcomes["6.21.2 not UTF-8"][3][0] == 1007  # type: ignore[index]
+    assert outcomes["fragments with pings between, a character split across them"] == (
+        ["a☃z"],
+        [(PING, b"p1"), (PONG, b"")],
+        (1005, ""),
+        None,
+    )
+    assert outcomes["a fragment not UTF-8 after a ping"][1:3] == ([(PING, b"p")], None)
+    assert outcomes["a fragment not UTF-8 after a ping"][3][0] == 1007  # type: ignore[index]
+    assert outcomes["a text ending inside a character"][3][0] == 1007  # type: ignore[index]
+    assert outcomes["a close reason not UTF-8"][0] == [b"kept"]
+    assert outcomes["a close reason not UTF-8"][3][0] == 1007  # type: ignore[index]
+    assert outcomes["a message over the limit after one at it"] == (
+        [b"x" * _MAX],
+        [(PING, b"p")],
+        None,
+        (1009, f"message larger than {_MAX} bytes"),
+    )
+    assert outcomes["a reserved bit after a ping"][1:] == (
+        [(PING, b"p")],
+        None,
+        (1002, "Reserved bit set unexpectedly"),
+    )
+    assert outcomes["an unexpected continuation"] == (
+        [b"m"],
+        [],
+        None,
+        (1002, "unexpected CONTINUATION"),
+    )
+    assert outcomes["data after the close is not read"] == ([b"m"], [], (1001, "bye"), None)
+    assert outcomes["whole frames of both short length forms"] == (
+        [b"a", "é" * 100, bytes(range(256)) * 3],
+        [],
+        None,
+        None,
+    )
+    assert outcomes["a frame cut short by the end"] == ([b"whole"], [], None, None)
