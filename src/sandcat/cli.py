@@ -49,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1,
         help="processes on this host sharing the backends (needs PostgreSQL; default 1)",
     )
+    serve.add_argument(
+        "--role",
+        choices=["all", "gateway", "api", "worker"],
+        help="what this instance runs (docs/roles.md; needs PostgreSQL unless all; default all)",
+    )
     # Set by the --workers supervisor for its children: inherited listening sockets.
     serve.add_argument("--listen-fds", type=_fd_pair, help=argparse.SUPPRESS)
     migrate = commands.add_parser(
@@ -113,6 +118,7 @@ def _config(args: argparse.Namespace, env: dict[str, str]) -> Config:
         "server.ws_port": getattr(args, "ws_port", None),
         "server.http_port": getattr(args, "http_port", None),
         "log.format": getattr(args, "log_format", None),
+        "server.role": getattr(args, "role", None),
     }
     return load_config(
         file=args.config,
@@ -129,6 +135,10 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
     try:
         config = _config(args, dict(os.environ))
         check_extras(config)
+        if args.command == "serve":
+            from sandcat.roles import duties
+
+            duties(config)  # a split role on SQLite: refused before anything starts
     except ConfigError as exc:
         print(f"sandcat: {exc}", file=sys.stderr)
         return 2
@@ -175,10 +185,12 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
             if ":" in host:
                 host = f"[{host}]"  # an IPv6 address in a URL (RFC 3986)
             secure = "s" if config.server.tls_cert_file else ""
+            ws = f"ws{secure}://{host}:{server.ws_port}/ws and " if server.ws_port else ""
+            role = "" if server.role == "all" else f" (role {server.role})"
             print(
                 announcement(
-                    f"sandcat {__version__} listening on ws{secure}://{host}:{server.ws_port}/ws "
-                    f"and http{secure}://{host}:{server.http_port} "
+                    f"sandcat {__version__}{role} listening on {ws}"
+                    f"http{secure}://{host}:{server.http_port} "
                     f"(data: {config.data_path.resolve()})",
                     config.log.format,
                 ),

@@ -43,6 +43,10 @@ class ServerConfig:
     #: (TLS at a proxy in front instead).
     tls_cert_file: str = ""
     tls_key_file: str = ""
+    #: What this instance runs (docs/roles.md): ``all`` (everything, one process
+    #: type), ``gateway`` (WebSocket and the send path), ``api`` (HTTP API) or
+    #: ``worker`` (background tasks). Every role but ``all`` needs PostgreSQL.
+    role: Literal["all", "gateway", "api", "worker"] = "all"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +78,10 @@ class BackendsConfig:
     kafka_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
     #: An instance whose outbox heartbeat is older than this has its rows taken over.
     outbox_lease_s: float = field(default=15.0, metadata=_bounds(0.3, 3600))
+    #: A cluster singleton task (janitors, retention, partitions: docs/roles.md) runs on
+    #: the one instance holding its lease in PostgreSQL; another takes it over once the
+    #: holder has not renewed it for this long.
+    task_lease_s: float = field(default=15.0, metadata=_bounds(0.3, 3600))
     #: Outbox rows published per round.
     outbox_batch: int = field(default=500, metadata=_bounds(1, 100_000))
     #: Recently delivered ``(cid, seq)`` the consumer remembers to drop repeats.
@@ -410,6 +418,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "SANDCAT_HOST": "server.host",
     "SANDCAT_WS_PORT": "server.ws_port",
     "SANDCAT_HTTP_PORT": "server.http_port",
+    "SANDCAT_ROLE": "server.role",
     "SANDCAT_TRUSTED_PROXIES": "server.trusted_proxies",
     "SANDCAT_DATABASE_URL": "backends.database_url",
     "SANDCAT_REDIS_URL": "backends.redis_url",

@@ -342,6 +342,7 @@ class ServerMetrics:
     relay_hops: LabeledHistogram
     bus_events: Counter
     route_lookups: Counter
+    leases_held: Gauge
 
     @classmethod
     def create(cls, registry: Registry | None = None) -> ServerMetrics:
@@ -469,6 +470,11 @@ class ServerMetrics:
                 "table), or sent to every slot because of redis_error, settling (the table was "
                 "restarted) or unknown_instance.",
                 ("outcome",),
+            ),
+            leases_held=registry.gauge(
+                "sandcat_leases_held",
+                "Cluster singleton tasks this instance runs now, each under its lease "
+                "(worker and all roles on PostgreSQL; docs/roles.md).",
             ),
         )
 

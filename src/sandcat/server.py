@@ -24,10 +24,13 @@ log = logging.getLogger(__name__)
 class Server:
     """A running instance, handed out by ``run_server`` once it is ready."""
 
+    #: The WebSocket port (0: this role does not listen for WebSockets).
     ws_port: int
     http_port: int
     #: This process's name on the bus and in the outbox.
     instance: str = ""
+    #: ``server.role`` (docs/roles.md).
+    role: str = "all"
     _stop: trio.Event = field(default_factory=trio.Event)
 
     def shutdown(self) -> None:

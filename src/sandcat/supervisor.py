@@ -10,6 +10,12 @@ supervisor warns. SIGTERM or SIGINT is forwarded to every worker, each drains
 as a single instance would, and the supervisor exits 0 once all exited 0. A
 worker that dies on its own stops the others: the supervisor exits 1 and
 leaves restarting to the service manager.
+
+With ``--role`` (docs/roles.md) every worker runs that role: N gateways
+sharing the WebSocket port (and the HTTP port of their /healthz and
+/metrics), N api processes sharing the HTTP port, or N workers sharing the
+HTTP port, whose cluster singletons each run in one of them (leases). A role
+without WebSockets gets no WebSocket socket (``--listen-fds=-1,HTTP``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from sandcat.config import Config
 from sandcat.domain.keyring import check_configured
 from sandcat.errors import ConfigError, ListenError
 from sandcat.private_files import make_private_dir
+from sandcat.roles import duties
 from sandcat.store.backends import is_postgres
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,7 @@ def _bind(host: str, port: int, setting: str) -> socket.socket:
 
 def check(config: Config, workers: int) -> None:
     """Refuse what N processes cannot share; ``ConfigError`` names the setting."""
+    duties(config)
     if workers > 1 and not is_postgres(config):
         raise ConfigError(
             "backends.database_url",
@@ -78,29 +86,38 @@ def run_workers(config: Config, workers: int, argv: Sequence[str]) -> int:
     make_private_dir(config.data_path)
     # Without a configured secret the workers agree on the database's key.
     check_configured(config.auth.token_secret)
-    ws = _bind(config.server.host, config.server.ws_port, "server.ws_port")
+    ws = None
+    if duties(config).gateway:
+        ws = _bind(config.server.host, config.server.ws_port, "server.ws_port")
     try:
         http = _bind(config.server.host, config.server.http_port, "server.http_port")
     except OSError:
-        ws.close()
+        if ws is not None:
+            ws.close()
         raise
     try:
         return trio.run(_supervise, config, workers, argv, ws, http)
     finally:
-        ws.close()
+        if ws is not None:
+            ws.close()
         http.close()
 
 
 async def _supervise(
-    config: Config, workers: int, argv: Sequence[str], ws: socket.socket, http: socket.socket
+    config: Config,
+    workers: int,
+    argv: Sequence[str],
+    ws: socket.socket | None,
+    http: socket.socket,
 ) -> int:
+    inherited = (http.fileno(),) if ws is None else (ws.fileno(), http.fileno())
     command = [
         sys.executable,
         "-m",
         "sandcat",
         *argv,
-        "--listen-fds",
-        f"{ws.fileno()},{http.fileno()}",
+        # One argument: "-1,N" would read as an option.
+        f"--listen-fds={-1 if ws is None else ws.fileno()},{http.fileno()}",
     ]
     failed = False
     stopping = False
@@ -136,18 +153,19 @@ async def _supervise(
             async with trio.open_nursery() as workers_nursery:
                 for _ in range(workers):
                     child = await trio.lowlevel.open_process(
-                        command, pass_fds=(ws.fileno(), http.fileno()), stdin=subprocess.DEVNULL
+                        command, pass_fds=inherited, stdin=subprocess.DEVNULL
                     )
                     children.append(child)
                     workers_nursery.start_soon(watch, child)
                 host = config.server.host
                 if ":" in host:
                     host = f"[{host}]"
+                role = "" if config.server.role == "all" else f" of role {config.server.role}"
+                listens = "" if ws is None else f"ws://{host}:{ws.getsockname()[1]}/ws and "
                 print(
-                    f"sandcat {__version__} supervising {workers} workers "
+                    f"sandcat {__version__} supervising {workers} workers{role} "
                     f"(pids {' '.join(str(c.pid) for c in children)}) on "
-                    f"ws://{host}:{ws.getsockname()[1]}/ws and "
-                    f"http://{host}:{http.getsockname()[1]}",
+                    f"{listens}http://{host}:{http.getsockname()[1]}",
                     flush=True,
                 )
 

@@ -23,9 +23,11 @@ from sandcat.gateway.beacon import Fanout
 from sandcat.gateway.conversations import SettingsPusher
 from sandcat.housekeeping import Housekeeping
 from sandcat.infrastructure import Infrastructure
+from sandcat.leadership import Leadership
 from sandcat.mail import Postman, open_sender
 from sandcat.metrics import ServerMetrics, watch_process
 from sandcat.protocol import CloseCode
+from sandcat.roles import Duties
 from sandcat.services import Services, build_services
 from sandcat.store.connections import report_ttl_ms
 from sandcat.texts import OutboxTextSender
@@ -43,6 +45,8 @@ class Wiring:
     conversations: Conversations
     admin: Admin
     housekeeping: Housekeeping
+    #: Runs the cluster singletons under their leases (PostgreSQL).
+    leadership: Leadership
 
 
 def wire(
@@ -52,6 +56,7 @@ def wire(
     *,
     instance: str,
     passwords: PasswordHasher | None,
+    duties: Duties,
 ) -> Wiring:
     stores, shared = infra.stores, infra.shared
     fanout = None
@@ -124,6 +129,12 @@ def wire(
         ),
         cache=shared.cache,
     )
+    leadership = Leadership(
+        stores.leases,
+        holder=instance,
+        lease_s=config.backends.task_lease_s,
+        held=metrics.leases_held,
+    )
     housekeeping = Housekeeping(
         config,
         clock,
@@ -139,5 +150,9 @@ def wire(
         instance,
         hub.authenticated,
         notices=notices,
+        duties=duties,
+        leadership=leadership,
     )
-    return Wiring(hub, fanout, metrics, services, files, conversations, admin, housekeeping)
+    return Wiring(
+        hub, fanout, metrics, services, files, conversations, admin, housekeeping, leadership
+    )

@@ -27,6 +27,8 @@ ONLY_POSTGRES: dict[str, str] = {
     # The transactional outbox of cluster mode (Kafka), PostgreSQL only.
     "outbox": "cluster mode is PostgreSQL only",
     "outbox_owners": "cluster mode is PostgreSQL only",
+    # Leases of the cluster singletons (docs/roles.md): roles are PostgreSQL only.
+    "task_leases": "server.role is PostgreSQL only",
 }
 #: Unique keys only one engine has, each with why (table, columns).
 INTENDED_KEYS: dict[tuple[str, tuple[str, ...]], str] = {

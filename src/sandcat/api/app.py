@@ -138,6 +138,48 @@ def create_app(
     # through Quart's documented middleware hook.
     app.asgi_app = StreamedUploads(app.asgi_app, app.url_map, UPLOAD_ENDPOINTS)  # type: ignore[method-assign]
     document = openapi_document()
+    _add_probes(app, ready, registry)
+
+    @app.get("/api/v1/openapi.json")
+    async def openapi() -> Response:
+        return json_response(document)
+
+    return app
+
+
+def create_probe_app(
+    *,
+    config: Config,
+    ready: Callable[[], bool],
+    metrics: Registry,
+    errors: Counter | None = None,
+    observe_request: Observer | None = None,
+) -> QuartTrio:
+    """``GET /healthz`` and ``GET /metrics`` alone: the HTTP port of the gateway and
+    worker roles (docs/roles.md). Every other path is a 404 (an API route too)."""
+    app = QuartTrio("sandcat")
+    app.config.update(
+        MAX_CONTENT_LENGTH=config.http.max_body_bytes,
+        BODY_TIMEOUT=config.http.request_timeout_s,
+        RESPONSE_TIMEOUT=config.http.request_timeout_s,
+        PROPAGATE_EXCEPTIONS=False,
+    )
+    install_error_handlers(app)
+    if errors is not None:
+        install_error_counter(app, errors)
+    app.asgi_app = AccessLog(  # type: ignore[method-assign]
+        app.asgi_app, app.url_map, enabled=config.log.access, observe=observe_request
+    )
+    app.asgi_app = ForwardedClient(  # type: ignore[method-assign,assignment]
+        app.asgi_app,  # type: ignore[arg-type]
+        TrustedProxies(config.server.trusted_proxies),
+    )
+    _add_probes(app, ready, metrics)
+    return app
+
+
+def _add_probes(app: QuartTrio, ready: Callable[[], bool], registry: Registry) -> None:
+    """``/healthz``: 200 once ready, 503 while starting or draining; ``/metrics``."""
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -148,9 +190,3 @@ def create_app(
     @app.get("/metrics")
     async def metrics_text() -> Response:
         return Response(registry.render(), status=200, content_type=CONTENT_TYPE)
-
-    @app.get("/api/v1/openapi.json")
-    async def openapi() -> Response:
-        return json_response(document)
-
-    return app

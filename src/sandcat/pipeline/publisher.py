@@ -7,9 +7,11 @@ deletes them once the bus has confirmed them all. A crash between the two
 publishes them again: at least once, and consumers drop duplicates by
 ``(cid, seq)``. A failed round keeps its rows and is retried after a pause.
 
-Beside it, the heartbeat task renews this instance's lease and claims the
-rows of instances whose lease has run out (a crashed instance's events are
-published by a live one). On shutdown, after the pipeline has drained, the
+Beside it, the heartbeat task renews this instance's lease and (with
+``take_over``: the worker and all roles, docs/roles.md) claims the rows of
+instances whose lease has run out (a crashed instance's events are published
+by a live one; any number of instances may claim at once, each row ends with
+one of them). On shutdown, after the pipeline has drained, the
 publisher relays what is left, then gives up its lease so another instance
 takes over at once whatever it could not publish.
 """
@@ -53,9 +55,11 @@ async def run_publisher(
     idle_s: float = 1.0,
     retry_s: float = 0.5,
     metrics: ServerMetrics | None = None,
+    take_over: bool = True,
     task_status: trio.TaskStatus[Publisher] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Relay the outbox until ``finish``ed (then drained) or cancelled."""
+    """Relay the outbox until ``finish``ed (then drained) or cancelled; with
+    ``take_over``, also the rows of instances whose lease ran out."""
     metrics = metrics or ServerMetrics.create()
     publisher = Publisher(outbox.signal)
     store, owner = outbox.store, outbox.owner
@@ -63,7 +67,7 @@ async def run_publisher(
         # Alive before ready: a row this instance writes is never taken for a dead one's.
         await store.heartbeat(owner)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_keep_lease, outbox, lease_s)
+            nursery.start_soon(_keep_lease, outbox, lease_s, take_over)
             task_status.started(publisher)
             while True:
                 try:
@@ -122,13 +126,15 @@ def _age_s(since_ms: int) -> float:
     return max(0.0, time.time() - since_ms / 1000)
 
 
-async def _keep_lease(outbox: Outbox, lease_s: float) -> None:
-    """Renew the lease every third of it; claim dead instances' rows each time."""
+async def _keep_lease(outbox: Outbox, lease_s: float, take_over: bool) -> None:
+    """Renew the lease every third of it; claim dead instances' rows each time (``take_over``)."""
     while True:
         await trio.sleep(lease_s / 3)
         try:
             await outbox.store.heartbeat(outbox.owner)
-            claimed = await outbox.store.take_over(outbox.owner, lease_s=lease_s)
+            claimed = 0
+            if take_over:
+                claimed = await outbox.store.take_over(outbox.owner, lease_s=lease_s)
         except StoreUnavailable as exc:
             log.warning("outbox heartbeat failed: %s", exc)
             continue

@@ -2,12 +2,13 @@
 
 ``open_bus`` opens the configured bus (Kafka, or none in embedded mode);
 ``start_relay`` starts the publisher (this instance's outbox to the bus) and
-the consumer (the bus to this instance's connections) in the caller's
-nursery, each ready before it returns; with a route book (Redis) and
-``backends.kafka_delivery_slots``, events are routed (``pipeline/routing.py``:
-the publisher copies each to its recipients' instances' slots, the consumer
-reads this instance's slot only); ``Relay.drain`` relays what the
-drained pipeline left in the outbox, then stops both.
+the consumer (the bus to this instance's connections; not on the api and
+worker roles, which hold none) in the caller's nursery, each ready before it
+returns; with a route book (Redis) and ``backends.kafka_delivery_slots``,
+events are routed (``pipeline/routing.py``: the publisher copies each to
+its recipients' instances' slots, the consumer reads this instance's slot
+only); ``Relay.drain`` relays what the drained pipeline left in the outbox,
+then stops both.
 """
 
 from __future__ import annotations
@@ -85,7 +86,13 @@ async def start_relay(
     metrics: ServerMetrics | None = None,
     clock: Clock = system_clock,
     routes: RouteBook | None = None,
+    *,
+    consume: bool = True,
+    take_over: bool = True,
 ) -> Relay:
+    """Start the publisher and (with ``consume``: the roles that hold connections)
+    the consumer, on its own delivery slot when routing; ``take_over`` is passed to
+    the publisher (docs/roles.md: the worker and all roles)."""
     settings = config.backends
     publishing, consuming, routing = trio.CancelScope(), trio.CancelScope(), trio.CancelScope()
     routed: RoutedBus | None = None
@@ -101,7 +108,8 @@ async def start_relay(
             clock=clock,
             metrics=metrics,
         )
-        await routed.claim()
+        if consume:
+            await routed.claim()
 
         async def keep(task_status: trio.TaskStatus[None]) -> None:
             with routing:
@@ -117,10 +125,11 @@ async def start_relay(
                 lease_s=settings.outbox_lease_s,
                 batch=settings.outbox_batch,
                 metrics=metrics,
+                take_over=take_over,
                 task_status=task_status,
             )
 
-    async def consume(task_status: trio.TaskStatus[None]) -> None:
+    async def read(task_status: trio.TaskStatus[None]) -> None:
         with consuming:
             await run_consumer(
                 bus,
@@ -133,5 +142,6 @@ async def start_relay(
             )
 
     publisher: Publisher = await nursery.start(publish)
-    await nursery.start(consume)
+    if consume:
+        await nursery.start(read)
     return Relay(publisher, (publishing, consuming, routing))

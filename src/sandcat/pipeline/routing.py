@@ -83,14 +83,16 @@ class RoutedBus:
         return self.slot
 
     async def keep(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Every third of the lease: hold on to this slot and re-read the live ones."""
+        """Every third of the lease: hold on to this slot (if one was claimed: a
+        publisher that reads nothing has none) and re-read the live ones."""
         task_status.started()
         while True:
             await trio.sleep(self._lease_s / 3)
             try:
-                await self._store.claim_slot(
-                    self._owner, count=self._count, lease_s=self._lease_s, keep=self.slot
-                )
+                if self.slot is not None:
+                    await self._store.claim_slot(
+                        self._owner, count=self._count, lease_s=self._lease_s, keep=self.slot
+                    )
                 self.slots = await self._store.slots(lease_s=self._lease_s)
             except StoreUnavailable as exc:
                 log.warning("delivery slots not re-read: %s", exc)

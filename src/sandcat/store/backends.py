@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 import trio
 
@@ -48,6 +48,9 @@ from sandcat.store.sql.inbox import SqlInboxStore
 from sandcat.store.sql.reach import SqlReachStore
 from sandcat.store.sql.revocation_log import SqlRevocationLog
 from sandcat.store.sql.token_keys import TokenKeyStore
+
+if TYPE_CHECKING:
+    from sandcat.store.postgres.leases import PostgresLeaseStore
 
 #: A background task a backend needs in the root nursery (started with ``start``).
 Janitor = Callable[..., Awaitable[None]]
@@ -81,6 +84,8 @@ class Stores:
     reach: ReachStore | None = None
     #: With the inbox in MongoDB: the relational notices waiting to be moved there.
     notice_outbox: NoticeOutbox | None = None
+    #: Who runs each cluster singleton task (PostgreSQL; ``sandcat.leadership``).
+    leases: PostgresLeaseStore | None = None
 
 
 def is_postgres(config: Config) -> bool:
@@ -236,6 +241,7 @@ async def _open_postgres(
     from sandcat.store.postgres.append import message_store as postgres_messages
     from sandcat.store.postgres.dialect import DIALECT as POSTGRES
     from sandcat.store.postgres.dialect import dialect
+    from sandcat.store.postgres.leases import PostgresLeaseStore
     from sandcat.store.postgres.outbox import PostgresOutboxStore
     from sandcat.store.postgres.partitions import run_partition_janitor
 
@@ -272,6 +278,7 @@ async def _open_postgres(
             messages=postgres_messages(db, outbox=outbox),
             janitor=janitor,
             outbox=outbox,
+            leases=PostgresLeaseStore(db),
         )
 
 
