@@ -2,10 +2,12 @@
 
 It parses, names pinned images, wires every Sandcat instance to the PostgreSQL
 service with that service's own credentials, its environment and TOML file
-load as a valid Sandcat configuration, the proxy routes /ws and HTTP to all
-three instances, takes bodies as large as the largest upload, keeps /metrics
-private, only the proxy publishes a port (and Grafana, on loopback), and Prometheus,
-its alert rules and the Grafana dashboard name only metrics the server exports.
+load as a valid Sandcat configuration, the cluster runs split by role (two
+gateways, one api, one worker: docs/roles.md), the proxy routes /ws to the
+gateways and HTTP to the api, takes bodies as large as the largest upload, keeps
+/metrics private, only the proxy publishes a port (and Grafana, on loopback), and
+Prometheus scrapes every instance, its alert rules and the Grafana dashboard name
+only metrics the server exports.
 """
 
 from __future__ import annotations
@@ -19,11 +21,21 @@ import yaml
 
 from sandcat.api.files import MULTIPART_SLACK_BYTES
 from sandcat.blobs.s3 import parse_s3_url
+from sandcat.cli import _parser
 from sandcat.config import ENVIRONMENT, Config, load_config
+from sandcat.roles import duties
 from sandcat.store.backends import is_postgres
 
 COMPOSE = Path(__file__).resolve().parent.parent / "compose"
-INSTANCES = ("sandcat-1", "sandcat-2", "sandcat-3")
+#: The Sandcat services and the role each runs (docs/roles.md).
+ROLES = {
+    "sandcat-gateway-1": "gateway",
+    "sandcat-gateway-2": "gateway",
+    "sandcat-api": "api",
+    "sandcat-worker": "worker",
+}
+INSTANCES = tuple(ROLES)
+GATEWAYS = tuple(name for name, role in ROLES.items() if role == "gateway")
 _VARIABLE = re.compile(r"\$\{([A-Z_]+)(?::\?[^}]*)?\}")
 
 
@@ -120,10 +132,38 @@ def test_instances_share_postgres_with_its_credentials(services: dict[str, Any])
     for name in INSTANCES:
         command = services[name]["command"]
         assert command[:3] == ["serve", "--host", "0.0.0.0"]  # noqa: S104 - in a container
+        assert _role(services, name) == ROLES[name], name
         assert services[name]["depends_on"]["migrate"]["condition"] == (
             "service_completed_successfully"
         )
     assert services["migrate"]["command"][0] == "migrate"
+
+
+def _role(services: dict[str, Any], name: str) -> str:
+    """The role a service's command runs, as ``sandcat serve`` reads it."""
+    service = services[name]
+    args = _parser().parse_args(service["command"])
+    assert args.config == "/etc/sandcat/sandcat.toml"
+    env = _env(service, {})
+    config = load_config(
+        file=str(COMPOSE / "sandcat.toml"), env=env, overrides={"server.role": args.role}
+    )
+    duties(config)  # a split role is accepted: the cluster is on PostgreSQL
+    return config.server.role
+
+
+def test_the_cluster_runs_split_two_gateways_an_api_and_a_worker(
+    services: dict[str, Any],
+) -> None:
+    sandcats = {name for name, s in services.items() if s.get("image") == "sandcat:dev"}
+    assert sandcats - {"migrate"} == set(INSTANCES)
+    roles = sorted(_role(services, name) for name in INSTANCES)
+    assert roles == ["api", "gateway", "gateway", "worker"]
+    # The role is on the command line, not left to a default.
+    for name in INSTANCES:
+        assert services[name]["command"][-2:] == ["--role", ROLES[name]]
+        # Every role answers /healthz on the HTTP port the health check asks.
+        assert "127.0.0.1:50001/healthz" in " ".join(services[name]["healthcheck"]["test"])
 
 
 def test_no_secret_is_needed_by_hand() -> None:
@@ -135,15 +175,21 @@ def test_only_the_proxy_publishes_a_port(services: dict[str, Any]) -> None:
     published = {name: s["ports"] for name, s in services.items() if "ports" in s}
     # Grafana's port is on the host's loopback only.
     assert published == {"proxy": ["8080:8080"], "grafana": ["127.0.0.1:3000:3000"]}
-    assert {name for name, s in services["proxy"]["depends_on"].items()} == set(INSTANCES)
+    # The proxy fronts the gateways and the api; the worker serves no client.
+    assert set(services["proxy"]["depends_on"]) == {*GATEWAYS, "sandcat-api"}
 
 
-def test_the_proxy_routes_websocket_and_http_to_every_instance() -> None:
+def test_the_proxy_routes_websocket_to_the_gateways_and_http_to_the_api() -> None:
     conf = (COMPOSE / "nginx.conf").read_text()
     upstreams = dict(re.findall(r"upstream (\w+) \{(.*?)\}", conf, re.S))
-    for upstream, port in (("sandcat_ws", 50000), ("sandcat_http", 50001)):
+    assert set(upstreams) == {"sandcat_ws", "sandcat_http"}
+    for upstream, port, role in (("sandcat_ws", 50000, "gateway"), ("sandcat_http", 50001, "api")):
         servers = re.findall(r"server ([\w-]+):(\d+)", upstreams[upstream])
-        assert servers == [(name, str(port)) for name in INSTANCES]
+        assert servers == [(name, str(port)) for name in INSTANCES if ROLES[name] == role]
+    # /api (and /healthz, the web client) reach the api: nothing but /ws is a gateway's.
+    assert "proxy_pass http://sandcat_http;" in _location_for(conf, "/api/v1/auth/login")
+    assert "proxy_pass http://sandcat_http;" in _location_for(conf, "/healthz")
+    assert "sandcat-worker" not in conf
     ws = re.search(r"location = /ws \{(.*?)\}", conf, re.S)
     assert ws is not None
     assert "proxy_pass http://sandcat_ws;" in ws.group(1)
