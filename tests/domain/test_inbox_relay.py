@@ -14,7 +14,7 @@ from sandcat.errors import StoreUnavailable
 from sandcat.store.inbox import NewNotice, Notice
 from sandcat.store.mongo import MongoInboxStore, open_mongo
 from sandcat.store.sql._tx import Tx
-from sandcat.store.sql.inbox import SqlInboxStore, post_notices
+from sandcat.store.sql.inbox import SqlInboxStore
 from sandcat.store.sqlite import Database, open_database
 from sandcat.store.sqlite.dialect import DIALECT
 from tests.postgres import free_port
@@ -48,7 +48,7 @@ async def mongo(mongo_url: str) -> AsyncIterator[MongoInboxStore]:
 
 async def commit(db: Database, *notices: NewNotice) -> tuple[Notice, ...]:
     """What a contacts transaction does: write notices with its change."""
-    return await db.write(lambda conn: post_notices(Tx(conn, DIALECT), notices, now_ms=50))
+    return await db.write(lambda conn: Tx(conn, DIALECT).post(notices, 50))
 
 
 async def test_committed_notices_move_to_mongo_and_are_pushed_with_its_nseq(

@@ -202,6 +202,10 @@ async def test_profile_updates_round_trip_and_phone_stays_unique(store: AccountS
     with pytest.raises(Conflict) as caught:
         await store.update_profile("u1", {"phone": "+15550001111"}, now_ms=51)
     assert caught.value.field == "phone"
+    # Field names become column names: anything but a profile field is refused.
+    with pytest.raises(ValueError, match="password_hash"):
+        await store.update_profile("u1", {"bio": "x", "password_hash": "x"}, now_ms=52)
+    assert await store.get_user("u1") == updated
 
 
 async def test_search_exact_then_prefix_without_hidden_users(backend: Backend) -> None:

@@ -397,11 +397,13 @@ async def test_a_removed_member_sees_only_files_sent_while_it_was_one(db: Backen
 
 
 async def test_role_in_a_transaction(db: Backend) -> None:
-    from sandcat.store.postgres.groups import role_in as pg_role_in
-    from sandcat.store.sqlite.groups import role_in as lite_role_in
+    from sandcat.store.postgres.dialect import DIALECT as POSTGRES
+    from sandcat.store.sql._tx import Tx
+    from sandcat.store.sql.groups.queries import role_of
+    from sandcat.store.sqlite.dialect import DIALECT as SQLITE
 
-    role_in = lite_role_in if db.kind == "sqlite" else pg_role_in
+    dialect = SQLITE if db.kind == "sqlite" else POSTGRES
     roles = await db.db.read(  # type: ignore[arg-type]
-        lambda conn: [role_in(conn, G, user) for user in ("o", "a", "m", "s")]
+        lambda conn: [role_of(Tx(conn, dialect), G, user) for user in ("o", "a", "m", "s")]
     )
     assert roles == ["owner", "admin", "member", None]

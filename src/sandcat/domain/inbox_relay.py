@@ -2,7 +2,7 @@
 
 A friend request and the notice that tells its recipient about it must not
 part ways: the notice is written in the same SQL transaction as the change
-(``post_notices``), so either both happen or neither. With the inbox in
+(``Tx.post``), so either both happen or neither. With the inbox in
 MongoDB that transaction cannot reach the inbox, so the relational ``inbox``
 table becomes an outbox: the transaction writes the notice there as always,
 and this relay moves it into MongoDB afterwards, then deletes the SQL row.

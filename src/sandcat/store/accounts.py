@@ -10,9 +10,9 @@ verification code.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -228,57 +228,3 @@ class AccountStore(
     UserStore, UserDirectory, SessionStore, CredentialStore, CodeStore, IdentityStore, Protocol
 ):
     """Everything the accounts use cases need."""
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def user_from_row(row: Sequence[Any], *, millis: Callable[[Any], int] = _same) -> User:
-    """A ``User`` from a ``users`` row in the column order both backends select.
-
-    ``millis`` turns a stored time into wire milliseconds (PostgreSQL keeps
-    ``timestamptz``; SQLite already stores milliseconds).
-    """
-    (id_, username, display_name, password_hash, email, phone, avatar, gender, birthday,
-     signature, region, language, by_email, by_phone, created, updated, disabled,
-     login_at, login_ip, login_device, read_receipts) = row  # fmt: skip
-    return User(
-        id=id_,
-        username=username,
-        display_name=display_name,
-        password_hash=password_hash,
-        email=email,
-        phone=phone,
-        avatar=avatar,
-        gender=gender,
-        birthday=birthday,
-        signature=signature,
-        region=region,
-        language=language,
-        find_by_email=bool(by_email),
-        find_by_phone=bool(by_phone),
-        created_at=millis(created),
-        updated_at=millis(updated),
-        disabled=bool(disabled),
-        last_login_at=None if login_at is None else millis(login_at),
-        last_login_ip=login_ip,
-        last_login_device=login_device,
-        read_receipts=bool(read_receipts),
-    )
-
-
-def session_from_row(row: Sequence[Any], *, millis: Callable[[Any], int] = _same) -> Session:
-    """A ``Session`` from a ``sessions`` row (same column order on both backends)."""
-    id_, family, user, device, platform, refresh_hash, created, expires, ip, _revoked = row
-    return Session(
-        id=id_,
-        family=family,
-        user=user,
-        device=device,
-        platform=platform,
-        refresh_hash=refresh_hash,
-        created_at=millis(created),
-        expires_at=millis(expires),
-        ip=ip,
-    )

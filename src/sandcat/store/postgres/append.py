@@ -33,10 +33,10 @@ from sandcat.store.outbox import Outbox
 from sandcat.store.postgres.attachments import ready_uploads, record_attachments
 from sandcat.store.postgres.database import Connection, Database, at
 from sandcat.store.postgres.dialect import DIALECT
-from sandcat.store.postgres.groups import send_refusal
 from sandcat.store.postgres.outbox import write_outbox
 from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.conversations import open_conversation
+from sandcat.store.sql.groups.queries import send_refusal
 from sandcat.store.sql.messages import (
     COLUMNS,
     WRITTEN,
@@ -129,7 +129,7 @@ def append(
     }
     attached = {f for new in batch if (new.sender, new.cid) in allowed for f in new.files}
     ready = ready_uploads(conn, list(attached)) if attached else set()
-    muted = {pair: why for pair in allowed if (why := send_refusal(conn, *pair, now_ms))}
+    muted = {pair: why for pair in allowed if (why := send_refusal(tx, *pair, now_ms))}
     # Decide each send, in order: duplicate, refused, or new (counted per cid).
     fresh: list[NewMessage] = []
     refused: dict[int, Refused] = {}

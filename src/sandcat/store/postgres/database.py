@@ -66,10 +66,6 @@ def ms(value: datetime) -> int:
     return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
-def ms_or_none(value: datetime | None) -> int | None:
-    return None if value is None else ms(value)
-
-
 @dataclass(slots=True)
 class _Lease:
     """One call's claim on a connection, shared by the caller and its worker thread."""

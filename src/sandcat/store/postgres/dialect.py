@@ -7,12 +7,10 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from sandcat.store.inbox import NewNotice, Notice
 from sandcat.store.messages import StoredMessage
 from sandcat.store.postgres.database import Connection, at, ms
 from sandcat.store.postgres.outbox import write_outbox
-from sandcat.store.sql._tx import Dialect, Tx
-from sandcat.store.sql.inbox import post_notices
+from sandcat.store.sql._tx import Dialect
 
 
 def _mentions_in(mentions: Sequence[str] | None) -> list[str] | None:
@@ -31,10 +29,7 @@ def dialect(outbox_owner: str | None = None) -> Dialect:
         if outbox_owner is not None:
             write_outbox(conn, outbox_owner, [message], {message.cid: members})
 
-    def post(conn: Connection, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
-        return post_notices(Tx(conn, made), notices, now_ms=now_ms)
-
-    made = Dialect(
+    return Dialect(
         name="postgres",
         for_update=" FOR UPDATE",
         collate=' COLLATE "C"',
@@ -48,13 +43,11 @@ def dialect(outbox_owner: str | None = None) -> Dialect:
         greatest="GREATEST",
         json_in=Jsonb,
         json_out=dict,
-        post_notices=post,
         publish=publish,
         skip_locked=" SKIP LOCKED",
         advisory_lock="SELECT pg_advisory_xact_lock(hashtext(?))",
         epoch_day="floor(extract(epoch FROM {}) / 86400)::bigint",
     )
-    return made
 
 
 #: The dialect without an outbox (reads, and writes that publish nothing).

@@ -21,7 +21,7 @@ between the engines, and each engine builds its own (``store.sqlite.dialect``,
   translates its own driver error into that key once (SQLite's error text,
   PostgreSQL's constraint name);
 - locks: ``FOR UPDATE`` (and ``SKIP LOCKED``), an advisory lock on a key;
-- the few engine-specific steps of a write: inbox notices and the outbox row.
+- the one engine-specific step of a write: the outbox row of a system message.
 
 Booleans need nothing: both drivers bind Python ``bool`` (SQLite as 0/1) and
 ``bool(column)`` reads either, and ``TRUE``/``FALSE``/``NOT column`` are valid
@@ -76,7 +76,6 @@ class Dialect:
     #: A JSON object column (the inbox's ``data``): a dict as stored, and back.
     json_in: Callable[[Mapping[str, Any]], object]
     json_out: Callable[[Any], dict[str, Any]]
-    post_notices: Callable[[Any, Sequence[NewNotice], int], tuple[Notice, ...]]
     #: Writes the outbox row of a committed system message (cluster mode), or nothing.
     publish: Callable[[Any, StoredMessage, tuple[str, ...]], None]
     #: Follows ``for_update`` where a sweep skips rows others hold ("" in SQLite).
@@ -136,10 +135,29 @@ class Tx:
         return self.dialect.list_param(list(values))
 
     def post(self, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
-        """Write inbox notices, in user order (PostgreSQL locks each user's inbox
-        head: one order everywhere keeps two changes from deadlocking)."""
-        ordered = sorted(notices, key=lambda notice: notice.user)
-        return self.dialect.post_notices(self.conn, ordered, now_ms)
+        """Write inbox notices, each with its user's next nseq, in user order (each
+        user's inbox head stays locked until commit: one order everywhere keeps
+        two changes from deadlocking)."""
+        written: list[Notice] = []
+        created = self.time_in(now_ms)
+        for new in sorted(notices, key=lambda notice: notice.user):
+            (nseq,) = self.one(
+                "INSERT INTO inbox_heads (user_id, max_nseq) VALUES (?, 1) "
+                "ON CONFLICT (user_id) DO UPDATE SET max_nseq = inbox_heads.max_nseq + 1 "
+                "RETURNING max_nseq",
+                new.user,
+            )
+            data = dict(new.data)
+            self.run(
+                "INSERT INTO inbox (user_id, nseq, type, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                new.user,
+                nseq,
+                new.type,
+                self.dialect.json_in(data),
+                created,
+            )
+            written.append(Notice(new.user, int(nseq), new.type, data, now_ms))
+        return tuple(written)
 
     def publish(self, message: StoredMessage, members: tuple[str, ...]) -> None:
         self.dialect.publish(self.conn, message, members)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sandcat.errors import Conflict, SandcatError
@@ -15,8 +15,6 @@ from sandcat.store.accounts import (
     Session,
     SessionInfo,
     User,
-    session_from_row,
-    user_from_row,
 )
 from sandcat.store.sql._tx import SqlStore, Tx
 
@@ -30,21 +28,10 @@ _SESSION_COLUMNS = (
 )
 #: Sorts after every character, so ``key >= p AND key < p || _TOP`` is a prefix range.
 _TOP = "\U0010ffff"
-#: Column names ``update_profile`` writes, keyed by profile field.
-_PROFILE_COLUMNS = {
-    "display_name": "display_name",
-    "avatar": "avatar",
-    "gender": "gender",
-    "birthday": "birthday",
-    "signature": "signature",
-    "region": "region",
-    "language": "language",
-    "phone": "phone",
-    "email": "email",
-    "find_by_email": "find_by_email",
-    "find_by_phone": "find_by_phone",
-    "read_receipts": "read_receipts",
-}
+#: The profile fields ``update_profile`` writes (each is its column's name).
+_PROFILE_FIELDS = frozenset(("display_name", "avatar", "gender", "birthday", "signature",
+    "region", "language", "phone", "email", "find_by_email", "find_by_phone",
+    "read_receipts"))  # fmt: skip
 #: A search hit that is not a prefix match (parameters: key, key, query).
 _EXACT = "username_key = ? OR (email = ? AND find_by_email) OR (phone = ? AND find_by_phone)"
 _FLAGS = frozenset({"find_by_email", "find_by_phone", "read_receipts"})
@@ -93,8 +80,50 @@ def _insert_session(tx: Tx, session: Session) -> None:
     )
 
 
-def _user(tx: Tx, row: Any) -> User:
-    return user_from_row(row, millis=tx.time_out)
+def _user(tx: Tx, row: Sequence[Any]) -> User:
+    """A ``User`` from a ``users`` row selected as ``_USER_COLUMNS``."""
+    (id_, username, display_name, password_hash, email, phone, avatar, gender, birthday,
+     signature, region, language, by_email, by_phone, created, updated, disabled,
+     login_at, login_ip, login_device, read_receipts) = row  # fmt: skip
+    return User(
+        id=id_,
+        username=username,
+        display_name=display_name,
+        password_hash=password_hash,
+        email=email,
+        phone=phone,
+        avatar=avatar,
+        gender=gender,
+        birthday=birthday,
+        signature=signature,
+        region=region,
+        language=language,
+        find_by_email=bool(by_email),
+        find_by_phone=bool(by_phone),
+        created_at=tx.time_out(created),
+        updated_at=tx.time_out(updated),
+        disabled=bool(disabled),
+        last_login_at=tx.time_or_none(login_at),
+        last_login_ip=login_ip,
+        last_login_device=login_device,
+        read_receipts=bool(read_receipts),
+    )
+
+
+def _session(tx: Tx, row: Sequence[Any]) -> Session:
+    """A ``Session`` from a ``sessions`` row selected as ``_SESSION_COLUMNS``."""
+    id_, family, user, device, platform, refresh_hash, created, expires, ip, _revoked = row
+    return Session(
+        id=id_,
+        family=family,
+        user=user,
+        device=device,
+        platform=platform,
+        refresh_hash=refresh_hash,
+        created_at=tx.time_out(created),
+        expires_at=tx.time_out(expires),
+        ip=ip,
+    )
 
 
 def _select_user(tx: Tx, where: str, *args: object) -> User | None:
@@ -143,7 +172,9 @@ class SqlAccountStore(SqlStore):
     async def update_profile(
         self, user_id: str, changes: Mapping[str, object], *, now_ms: int
     ) -> User:
-        columns = [_PROFILE_COLUMNS[name] for name in changes]
+        if not _PROFILE_FIELDS.issuperset(changes):
+            raise ValueError(f"not profile fields: {sorted(set(changes) - _PROFILE_FIELDS)}")
+        columns = list(changes)
         values = [bool(value) if name in _FLAGS else value for name, value in changes.items()]
         if "display_name" in changes:
             columns.append("display_key")
@@ -257,7 +288,7 @@ class SqlAccountStore(SqlStore):
             )
             if row is None:
                 return Rotation("invalid")
-            old = session_from_row(row, millis=tx.time_out)
+            old = _session(tx, row)
             now = tx.time_in(now_ms)
             if row[-1] is not None:
                 # RFC 9700 §4.14.2: a rotated token came back, so one of its two

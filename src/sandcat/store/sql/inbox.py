@@ -16,30 +16,6 @@ from sandcat.store.inbox import InboxPage, NewNotice, Notice
 from sandcat.store.sql._tx import SqlStore, Tx
 
 
-def post_notices(tx: Tx, notices: Sequence[NewNotice], *, now_ms: int) -> tuple[Notice, ...]:
-    """Write ``notices`` inside the caller's transaction, assigning each user's next nseq."""
-    written: list[Notice] = []
-    created = tx.time_in(now_ms)
-    for new in notices:
-        (nseq,) = tx.one(
-            "INSERT INTO inbox_heads (user_id, max_nseq) VALUES (?, 1) "
-            "ON CONFLICT (user_id) DO UPDATE SET max_nseq = inbox_heads.max_nseq + 1 "
-            "RETURNING max_nseq",
-            new.user,
-        )
-        data = dict(new.data)
-        tx.run(
-            "INSERT INTO inbox (user_id, nseq, type, data, created_at) VALUES (?, ?, ?, ?, ?)",
-            new.user,
-            nseq,
-            new.type,
-            tx.dialect.json_in(data),
-            created,
-        )
-        written.append(Notice(new.user, int(nseq), new.type, data, now_ms))
-    return tuple(written)
-
-
 def _head(tx: Tx, user: str) -> int:
     row = tx.one("SELECT max_nseq FROM inbox_heads WHERE user_id = ?", user)
     return 0 if row is None else int(row[0])
@@ -58,7 +34,7 @@ class SqlInboxStore(SqlStore):
     """``InboxStore`` over either engine's ``Database``."""
 
     async def post(self, notices: Sequence[NewNotice], *, now_ms: int) -> list[Notice]:
-        return list(await self._write(lambda tx: post_notices(tx, notices, now_ms=now_ms)))
+        return list(await self._write(lambda tx: tx.post(notices, now_ms)))
 
     async def pull(self, user: str, device: str, *, after: int | None, limit: int) -> InboxPage:
         def select(tx: Tx) -> InboxPage:

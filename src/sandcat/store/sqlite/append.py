@@ -25,6 +25,7 @@ from sandcat.store.conversations import append_effects
 from sandcat.store.messages import Appended, NewMessage, Refused, StoredMessage
 from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.conversations import open_conversation
+from sandcat.store.sql.groups.queries import send_refusal
 from sandcat.store.sql.messages import (
     COLUMNS,
     WRITTEN,
@@ -36,7 +37,6 @@ from sandcat.store.sql.revisions import WRITE_COLUMNS, apply, forward_values, re
 from sandcat.store.sqlite.attachments import record_attachments, uploads_ready
 from sandcat.store.sqlite.database import Database
 from sandcat.store.sqlite.dialect import DIALECT
-from sandcat.store.sqlite.groups import send_refusal
 
 _NOT_MEMBER = "not a member of this conversation"
 
@@ -186,7 +186,7 @@ def _append(
         refused: Refused | None = None
         if not may:
             refused = Refused("forbidden", _NOT_MEMBER)
-        elif (muted := send_refusal(conn, new.sender, new.cid, now_ms)) is not None:
+        elif (muted := send_refusal(tx, new.sender, new.cid, now_ms)) is not None:
             refused = Refused("forbidden", muted)  # group mutes (store.groups)
         elif new.files and not uploads_ready(conn, new.files):
             refused = Refused("bad_request", "body.file: no such upload")

@@ -8,9 +8,7 @@ from typing import Any
 
 import msgpack
 
-from sandcat.store.inbox import NewNotice, Notice
-from sandcat.store.sql._tx import Dialect, Tx
-from sandcat.store.sql.inbox import post_notices
+from sandcat.store.sql._tx import Dialect
 
 
 def _mentions_in(mentions: Sequence[str] | None) -> bytes | None:
@@ -19,10 +17,6 @@ def _mentions_in(mentions: Sequence[str] | None) -> bytes | None:
 
 def _mentions_out(value: Any) -> tuple[str, ...] | None:
     return None if value is None else tuple(msgpack.unpackb(value))
-
-
-def _post(conn: Any, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
-    return post_notices(Tx(conn, DIALECT), notices, now_ms=now_ms)
 
 
 DIALECT = Dialect(
@@ -40,6 +34,5 @@ DIALECT = Dialect(
     greatest="max",
     json_in=lambda data: json.dumps(data, separators=(",", ":")),
     json_out=json.loads,
-    post_notices=_post,
     publish=lambda conn, message, members: None,
 )
