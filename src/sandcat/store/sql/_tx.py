@@ -135,29 +135,9 @@ class Tx:
         return self.dialect.list_param(list(values))
 
     def post(self, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
-        """Write inbox notices, each with its user's next nseq, in user order (each
-        user's inbox head stays locked until commit: one order everywhere keeps
-        two changes from deadlocking)."""
-        written: list[Notice] = []
-        created = self.time_in(now_ms)
-        for new in sorted(notices, key=lambda notice: notice.user):
-            (nseq,) = self.one(
-                "INSERT INTO inbox_heads (user_id, max_nseq) VALUES (?, 1) "
-                "ON CONFLICT (user_id) DO UPDATE SET max_nseq = inbox_heads.max_nseq + 1 "
-                "RETURNING max_nseq",
-                new.user,
-            )
-            data = dict(new.data)
-            self.run(
-                "INSERT INTO inbox (user_id, nseq, type, data, created_at) VALUES (?, ?, ?, ?, ?)",
-                new.user,
-                nseq,
-                new.type,
-                self.dialect.json_in(data),
-                created,
-            )
-            written.append(Notice(new.user, int(nseq), new.type, data, now_ms))
-        return tuple(written)
+        """Write inbox notices, in user order (PostgreSQL locks each user's inbox
+        head: one order everywhere keeps two changes from deadlocking)."""
+        return post_notices(self, sorted(notices, key=lambda notice: notice.user), now_ms)
 
     def publish(self, message: StoredMessage, members: tuple[str, ...]) -> None:
         self.dialect.publish(self.conn, message, members)
@@ -194,6 +174,30 @@ class Tx:
             self.array(sorted(set(cids))),
         )
         return {str(cid) for (cid,) in rows}
+
+
+def post_notices(tx: Tx, notices: Sequence[NewNotice], now_ms: int) -> tuple[Notice, ...]:
+    """Write ``notices`` in the order given, each with its user's next nseq."""
+    written: list[Notice] = []
+    created = tx.time_in(now_ms)
+    for new in notices:
+        (nseq,) = tx.one(
+            "INSERT INTO inbox_heads (user_id, max_nseq) VALUES (?, 1) "
+            "ON CONFLICT (user_id) DO UPDATE SET max_nseq = inbox_heads.max_nseq + 1 "
+            "RETURNING max_nseq",
+            new.user,
+        )
+        data = dict(new.data)
+        tx.run(
+            "INSERT INTO inbox (user_id, nseq, type, data, created_at) VALUES (?, ?, ?, ?, ?)",
+            new.user,
+            nseq,
+            new.type,
+            tx.dialect.json_in(data),
+            created,
+        )
+        written.append(Notice(new.user, int(nseq), new.type, data, now_ms))
+    return tuple(written)
 
 
 class Database(Protocol):

@@ -212,7 +212,7 @@ class SqlFileStore(SqlStore):
             row = tx.one("SELECT avatar FROM users WHERE id = ?" + tx.dialect.for_update, user)
             if row is None:
                 raise NotFound("no such user")
-            _use_avatar(tx, file_id, now_ms)
+            use_avatar(tx, file_id, now_ms)
             tx.run(
                 "UPDATE users SET avatar = ?, updated_at = ? WHERE id = ?",
                 file_id,
@@ -248,7 +248,9 @@ class SqlFileStore(SqlStore):
         )
 
 
-def _use_avatar(tx: Tx, file_id: str, now_ms: int) -> None:
+def use_avatar(tx: Tx, file_id: str, now_ms: int) -> None:
+    """Mark the avatar upload ``file_id`` in use (the janitor keeps it); ``NotFound`` if
+    it is gone."""
     updated = tx.run(
         "UPDATE uploads SET referenced_at = COALESCE(referenced_at, ?) "
         "WHERE id = ? AND kind = 'avatar' AND state = 'ready'",

@@ -12,7 +12,7 @@ from sandcat.errors import BadRequest, Forbidden, NotFound
 from sandcat.protocol import parse_cid
 from sandcat.store.messages import Page, StoredMessage
 from sandcat.store.sql._tx import SqlStore, Tx
-from sandcat.store.sql.messages import COLUMNS, bounds, message_from_row
+from sandcat.store.sql.messages import COLUMNS, bounds, message_from_row, pull
 from sandcat.store.sql.revisions import NOT_HIDDEN
 
 
@@ -35,31 +35,20 @@ class SqlHistoryStore(SqlStore):
 def _history(
     tx: Tx, user: str, cid: str, before: int | None, after: int | None, limit: int
 ) -> Page:
-    min_seq, max_seq, _ = bounds(tx, user, cid)
     if after is not None:
-        rows = tx.all(
-            f"SELECT {COLUMNS} FROM messages WHERE cid = ? AND seq > ? AND seq <= ? "
-            f"AND {NOT_HIDDEN} ORDER BY seq LIMIT ?",
-            cid,
-            max(after, min_seq - 1),
-            max_seq,
-            user,
-            limit + 1,
-        )
-        found = rows[:limit]
-    else:
-        rows = tx.all(
-            f"SELECT {COLUMNS} FROM messages WHERE cid = ? AND seq < ? AND seq >= ? "
-            f"AND {NOT_HIDDEN} ORDER BY seq DESC LIMIT ?",
-            cid,
-            max_seq + 1 if before is None else min(before, max_seq + 1),
-            min_seq,
-            user,
-            limit + 1,
-        )
-        found = rows[:limit][::-1]
+        return pull(tx, user, cid, after, limit)
+    min_seq, max_seq, _ = bounds(tx, user, cid)
+    rows = tx.all(
+        f"SELECT {COLUMNS} FROM messages WHERE cid = ? AND seq < ? AND seq >= ? "
+        f"AND {NOT_HIDDEN} ORDER BY seq DESC LIMIT ?",
+        cid,
+        max_seq + 1 if before is None else min(before, max_seq + 1),
+        min_seq,
+        user,
+        limit + 1,
+    )
     return Page(
-        messages=tuple(message_from_row(tx.dialect, row) for row in found),
+        messages=tuple(message_from_row(tx.dialect, row) for row in rows[:limit][::-1]),
         more=len(rows) > limit,
         min_seq=min_seq,
         max_seq=max_seq,

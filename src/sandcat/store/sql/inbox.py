@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from sandcat.store.inbox import InboxPage, NewNotice, Notice
-from sandcat.store.sql._tx import SqlStore, Tx
+from sandcat.store.sql._tx import SqlStore, Tx, post_notices
 
 
 def _head(tx: Tx, user: str) -> int:
@@ -34,7 +34,7 @@ class SqlInboxStore(SqlStore):
     """``InboxStore`` over either engine's ``Database``."""
 
     async def post(self, notices: Sequence[NewNotice], *, now_ms: int) -> list[Notice]:
-        return list(await self._write(lambda tx: tx.post(notices, now_ms)))
+        return list(await self._write(lambda tx: post_notices(tx, notices, now_ms)))
 
     async def pull(self, user: str, device: str, *, after: int | None, limit: int) -> InboxPage:
         def select(tx: Tx) -> InboxPage:

@@ -114,7 +114,7 @@ class SqlMessageStore(SqlStore):
         return outcomes
 
     async def pull(self, user: str, cid: str, *, after: int, limit: int) -> Page:
-        return await self._read(lambda tx: _pull(tx, user, cid, after, limit))
+        return await self._read(lambda tx: pull(tx, user, cid, after, limit))
 
     async def conversations(
         self, user: str, *, since: int | None, limit: int | None = None
@@ -158,7 +158,8 @@ def bounds(tx: Tx, user: str, cid: str, *, lock: bool = False) -> tuple[int, int
     return max(int(row[0]), int(row[3])), max_seq, int(row[2])
 
 
-def _pull(tx: Tx, user: str, cid: str, after: int, limit: int) -> Page:
+def pull(tx: Tx, user: str, cid: str, after: int, limit: int) -> Page:
+    """Up to ``limit`` messages of ``cid`` after ``after`` that ``user`` may read, ascending."""
     min_seq, max_seq, _ = bounds(tx, user, cid)
     start = max(after, min_seq - 1)
     rows = tx.all(

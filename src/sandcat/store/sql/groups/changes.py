@@ -22,6 +22,7 @@ from sandcat.errors import Conflict, Forbidden, NotFound
 from sandcat.store.groups import AvatarChange, Change, Group, Invited, Requested, Role
 from sandcat.store.sql._tx import Tx
 from sandcat.store.sql.contacts import is_friend
+from sandcat.store.sql.files import use_avatar
 from sandcat.store.sql.groups import invites as invites
 from sandcat.store.sql.groups.bans import banish, refuse_banned
 from sandcat.store.sql.groups.queries import (
@@ -299,14 +300,7 @@ def set_avatar(tx: Tx, group_id: str, actor: str, file_id: str, now_ms: int) -> 
     ``avatar``, and the upload marked in use (so the janitor keeps it)."""
     timeline, group, role = open_change(tx, group_id, actor)
     require_manager(role, "change the group avatar")
-    used = tx.run(
-        "UPDATE uploads SET referenced_at = COALESCE(referenced_at, ?) "
-        "WHERE id = ? AND kind = 'avatar' AND state = 'ready'",
-        tx.time_in(now_ms),
-        file_id,
-    )
-    if not used:
-        raise NotFound("the avatar upload is gone")
+    use_avatar(tx, file_id, now_ms)
     change = _write_fields(tx, timeline, group, actor, "group.updated", {"avatar": file_id}, now_ms)
     return AvatarChange(entry=change.entry, notices=change.notices, previous=group.avatar)
 
