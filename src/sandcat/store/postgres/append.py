@@ -35,6 +35,7 @@ from sandcat.store.postgres.database import Connection, Database, at
 from sandcat.store.postgres.dialect import DIALECT
 from sandcat.store.postgres.outbox import write_outbox
 from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.conversation_list import NOT_MEMBER
 from sandcat.store.sql.conversations import open_conversation
 from sandcat.store.sql.groups.queries import send_refusal
 from sandcat.store.sql.messages import (
@@ -45,8 +46,6 @@ from sandcat.store.sql.messages import (
     stored_message,
 )
 from sandcat.store.sql.revisions import WRITE_COLUMNS, apply, forward_values, refusal
-
-_NOT_MEMBER = "not a member of this conversation"
 
 Key = tuple[str, str, str]
 
@@ -140,7 +139,7 @@ def append(
         if key in stored or key in seen:
             continue
         if (new.sender, new.cid) not in allowed:
-            refused[index] = Refused("forbidden", _NOT_MEMBER)
+            refused[index] = Refused("forbidden", NOT_MEMBER)
         elif (new.sender, new.cid) in muted:  # group mutes (store.groups)
             refused[index] = Refused("forbidden", muted[(new.sender, new.cid)])
         elif not ready.issuperset(new.files):

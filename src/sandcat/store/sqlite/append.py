@@ -24,6 +24,7 @@ from sandcat.ids import new_id, parse_cid
 from sandcat.store.conversations import append_effects
 from sandcat.store.messages import Appended, NewMessage, Refused, StoredMessage
 from sandcat.store.sql._tx import Tx
+from sandcat.store.sql.conversation_list import NOT_MEMBER
 from sandcat.store.sql.conversations import open_conversation
 from sandcat.store.sql.groups.queries import send_refusal
 from sandcat.store.sql.messages import (
@@ -37,8 +38,6 @@ from sandcat.store.sql.revisions import WRITE_COLUMNS, apply, forward_values, re
 from sandcat.store.sqlite.attachments import record_attachments, uploads_ready
 from sandcat.store.sqlite.database import Database
 from sandcat.store.sqlite.dialect import DIALECT
-
-_NOT_MEMBER = "not a member of this conversation"
 
 
 def message_store(db: Database) -> SqlMessageStore:
@@ -185,7 +184,7 @@ def _append(
             )
         refused: Refused | None = None
         if not may:
-            refused = Refused("forbidden", _NOT_MEMBER)
+            refused = Refused("forbidden", NOT_MEMBER)
         elif (muted := send_refusal(tx, new.sender, new.cid, now_ms)) is not None:
             refused = Refused("forbidden", muted)  # group mutes (store.groups)
         elif new.files and not uploads_ready(conn, new.files):
