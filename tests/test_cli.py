@@ -37,6 +37,14 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _no_retry(folder: Path) -> Path:
+    """A configuration file whose server exits at the first backend failure
+    (``server.startup_timeout_s = 0``; tests/test_startup.py tests the retries)."""
+    path = folder / "no-retry.toml"
+    path.write_text("[server]\nstartup_timeout_s = 0\n")
+    return path
+
+
 def sandcat(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "sandcat", *args],
@@ -122,7 +130,8 @@ def test_an_unreachable_mongodb_exits_1_with_a_message(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     config = tmp_path / "sandcat.toml"
-    config.write_text("[backends]\nmongo_timeout_s = 0.3\n")
+    # startup_timeout_s = 0: exit at the first failure (tests/test_startup.py: the retries).
+    config.write_text("[server]\nstartup_timeout_s = 0\n[backends]\nmongo_timeout_s = 0.3\n")
     clean_env.setenv("SANDCAT_MONGO_URL", f"mongodb://127.0.0.1:{free_port()}/x")
     argv = ["serve", "--config", str(config), "--data-dir", str(tmp_path / "data")]
     assert main([*argv, "--ws-port", "0", "--http-port", "0"]) == 1
@@ -133,7 +142,8 @@ def test_an_unreachable_redis_exits_1_with_a_message(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     clean_env.setenv("SANDCAT_REDIS_URL", f"redis://127.0.0.1:{free_port()}")
-    assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 1
+    argv = ["serve", "--config", str(_no_retry(tmp_path)), "--data-dir", str(tmp_path)]
+    assert main([*argv, "--ws-port", "0", "--http-port", "0"]) == 1
     err = capsys.readouterr().err
     # One Redis client serves shared state, presence and broadcasts; it is opened
     # (and checked) with the stores, so its failure is the storage's.
@@ -156,7 +166,8 @@ def test_an_unreachable_postgres_exits_1_with_a_message(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     clean_env.setenv("SANDCAT_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/sandcat")
-    assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 1
+    argv = ["serve", "--config", str(_no_retry(tmp_path)), "--data-dir", str(tmp_path)]
+    assert main([*argv, "--ws-port", "0", "--http-port", "0"]) == 1
     err = capsys.readouterr().err
     assert "storage unavailable" in err
     assert "Traceback" not in err
@@ -166,6 +177,7 @@ def test_an_unopenable_database_exits_1_with_a_message(
     clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     (tmp_path / "sandcat.db").write_bytes(b"not a database " * 100)
+    # Not retried (a file on this machine, not a backend that comes back).
     assert main(["serve", "--data-dir", str(tmp_path), "--ws-port", "0", "--http-port", "0"]) == 1
     err = capsys.readouterr().err
     assert "storage unavailable" in err

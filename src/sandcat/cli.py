@@ -22,6 +22,7 @@ from sandcat.domain.keyring import Rotation
 from sandcat.errors import ConfigError, Conflict, StoreUnavailable, Unavailable
 from sandcat.extras import check_extras
 from sandcat.logs import announcement, configure_logging
+from sandcat.startup import StartupGaveUp, start_with_retry
 
 if TYPE_CHECKING:
     from sandcat.domain.passwords import PasswordHasher
@@ -170,14 +171,16 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
     async def serve() -> None:
         nonlocal started
         async with trio.open_nursery() as nursery:
-            server = await nursery.start(
+            server = await start_with_retry(
+                nursery,
                 lambda task_status: run_server(
                     config,
                     handle_signals=True,
                     listen_fds=args.listen_fds,
                     passwords=passwords,
                     task_status=task_status,
-                )
+                ),
+                timeout_s=config.server.startup_timeout_s,
             )
             started = True
             _freeze_startup_objects()
@@ -199,7 +202,7 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
 
     try:
         trio.run(serve)
-    except (ConfigError, Unavailable, OSError, BaseExceptionGroup) as exc:
+    except (ConfigError, Unavailable, StartupGaveUp, OSError, BaseExceptionGroup) as exc:
         # Startup errors reach here wrapped in the nursery's exception group.
         failure = _startup_failure(exc, started=started)
         if failure is None:
@@ -207,7 +210,10 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
         if isinstance(failure, ConfigError):
             print(f"sandcat: {failure}", file=sys.stderr)
             return 2
-        if isinstance(failure, StoreUnavailable):
+        if isinstance(failure, StartupGaveUp):
+            kind = "storage" if isinstance(failure.failure, StoreUnavailable) else "backend"
+            print(f"sandcat: {kind} unavailable: {failure}", file=sys.stderr)
+        elif isinstance(failure, StoreUnavailable):
             print(f"sandcat: storage unavailable: {failure}", file=sys.stderr)
         elif isinstance(failure, Unavailable):  # Redis or Kafka at startup
             print(f"sandcat: backend unavailable: {failure}", file=sys.stderr)
@@ -375,7 +381,7 @@ def _startup_failure(exc: BaseException, *, started: bool) -> Exception | None:
     """
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]
-    if isinstance(exc, ConfigError | Unavailable):
+    if isinstance(exc, ConfigError | Unavailable | StartupGaveUp):
         return exc
     if isinstance(exc, OSError) and not started:
         return exc

@@ -36,6 +36,9 @@ class ServerConfig:
     public_ws_url: str = ""
     #: How long SIGTERM waits for in-flight sends to commit before closing.
     drain_timeout_s: float = field(default=10.0, metadata=_bounds(0, 600))
+    #: How long ``serve`` keeps trying to start while a backend is unavailable
+    #: (sandcat/startup.py); 0: exit at the first failure (a supervisor restarts it).
+    startup_timeout_s: float = field(default=180.0, metadata=_bounds(0, 3600))
     #: Reverse proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded
     #: headers name the client (sandcat/proxies.py); empty: the socket's peer is.
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"check": parse_networks})

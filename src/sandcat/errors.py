@@ -94,6 +94,12 @@ class StoreUnavailable(Unavailable):
     """A store's driver failed; raised by adapters with ``from exc``."""
 
 
+class LocalStoreUnavailable(StoreUnavailable):
+    """A store in this machine's files cannot be opened (the SQLite database or
+    its server lock, the blob directory): waiting does not mend it, so startup
+    does not retry it (sandcat/startup.py)."""
+
+
 #: What a backend adapter reports of each driver call that failed, before it raises
 #: ``StoreUnavailable`` (or the bus's or broadcast's twin): ``on_failure(backend,
 #: kind)``, backend ``postgres``, ``sqlite``, ``redis``, ``mongo``, ``s3`` or

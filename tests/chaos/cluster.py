@@ -41,6 +41,11 @@ _START_TIMEOUT_S = 60.0
 
 def cluster_toml(database_url: str, redis_url: str, kafka_bootstrap: str, extra: str = "") -> str:
     return f"""
+[server]
+# A restarted instance waits for slow or stopped backends itself (sandcat/startup.py),
+# within the harness's _START_TIMEOUT_S.
+startup_timeout_s = 50
+
 [backends]
 database_url = "{database_url}"
 redis_url = "{redis_url}"
@@ -108,11 +113,10 @@ class Instance:
     def start(self) -> None:
         """Start and wait until /healthz answers 200.
 
-        Like a supervisor, start again a process that exits at startup because a
-        backend did not answer in time (``sandcat serve`` exits 1 with "backend
-        unavailable" or "storage unavailable" when its first Redis or PostgreSQL
-        call is slow, as it can be on a loaded machine or while another fault
-        heals), until ``_START_TIMEOUT_S`` has passed."""
+        The server waits for slow backends itself (``server.startup_timeout_s``,
+        50 s here); like a supervisor, start again a process that gave up on them
+        anyway (exit 1 with "backend unavailable" or "storage unavailable"), until
+        ``_START_TIMEOUT_S`` has passed."""
         self._killed = False
         deadline = time.monotonic() + _START_TIMEOUT_S
         self._spawn()

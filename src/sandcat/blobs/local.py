@@ -17,7 +17,7 @@ import trio
 
 from sandcat.blobs.reader import ThreadedReader
 from sandcat.blobs.store import BlobNotFound, check_key
-from sandcat.errors import StoreUnavailable
+from sandcat.errors import LocalStoreUnavailable, StoreUnavailable
 from sandcat.private_files import make_private_dir, private_opener
 
 
@@ -40,7 +40,9 @@ class LocalBlobStore:
         try:
             await trio.to_thread.run_sync(prepare)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot prepare blob directory {self.root}: {exc}") from exc
+            raise LocalStoreUnavailable(
+                f"cannot prepare blob directory {self.root}: {exc}"
+            ) from exc
 
     def _path(self, key: str) -> Path:
         return self._objects / check_key(key)

@@ -20,6 +20,7 @@ import trio
 from sandcat.errors import (
     BackendFailure,
     Conflict,
+    LocalStoreUnavailable,
     RejectedValue,
     SandcatError,
     StoreUnavailable,
@@ -97,7 +98,7 @@ class Database:
             await trio.to_thread.run_sync(self._open_sync)
         except (sqlite3.Error, OSError) as exc:
             self._failed(exc)
-            raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
+            raise LocalStoreUnavailable(f"cannot open {self.path}: {exc}") from exc
 
     async def write(
         self,

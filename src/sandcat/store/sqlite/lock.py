@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sandcat.errors import StoreUnavailable
+from sandcat.errors import LocalStoreUnavailable
 
 
 def lock_path(database: Path) -> Path:
@@ -28,7 +28,7 @@ def lock_path(database: Path) -> Path:
 
 @contextmanager
 def serve_lock(database: Path) -> Iterator[None]:
-    """Hold the server lock of ``database``; ``StoreUnavailable`` naming the file
+    """Hold the server lock of ``database``; ``LocalStoreUnavailable`` naming the file
     and the holder's pid if another process holds it."""
     path = lock_path(database)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -37,7 +37,7 @@ def serve_lock(database: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise StoreUnavailable(
+            raise LocalStoreUnavailable(
                 f"{database} is in use by another sandcat serve (pid {holder}, lock {path}): "
                 "one server per SQLite database; stop it first, or use PostgreSQL to run several"
             ) from None
