@@ -17,6 +17,7 @@ import trio
 
 from sandcat import __version__
 from sandcat.admin_cli import add_admin_parser, run_admin
+from sandcat.allocator import limit_arenas
 from sandcat.config import Config, load_config
 from sandcat.domain.keyring import Rotation
 from sandcat.errors import ConfigError, Conflict, StoreUnavailable, Unavailable
@@ -166,6 +167,7 @@ def main(argv: Sequence[str] | None = None, *, passwords: PasswordHasher | None 
     from sandcat.app import run_server
 
     _raise_open_files_limit()
+    limit_arenas(config.server.malloc_arena_max)  # before any thread starts
     started = False
 
     async def serve() -> None:

@@ -39,6 +39,8 @@ class ServerConfig:
     #: How long ``serve`` keeps trying to start while a backend is unavailable
     #: (sandcat/startup.py); 0: exit at the first failure (a supervisor restarts it).
     startup_timeout_s: float = field(default=180.0, metadata=_bounds(0, 3600))
+    #: glibc malloc arenas ``serve`` allows (sandcat/allocator.py); 0: glibc's default.
+    malloc_arena_max: int = field(default=2, metadata=_bounds(0, 1024))
     #: Reverse proxies (addresses or CIDRs) whose X-Forwarded-For / Forwarded
     #: headers name the client (sandcat/proxies.py); empty: the socket's peer is.
     trusted_proxies: tuple[str, ...] = field(default=(), metadata={"check": parse_networks})

