@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from urllib.parse import urlsplit
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ from sandcat.metrics import Registry
 from sandcat.store.postgres import open_database
 from sandcat.store.postgres.database import Database
 from sandcat.store.postgres.leases import PostgresLeaseStore
+from tests.chaos.faultproxy import BLACKHOLE, ProxyHost
 
 #: Short, so a take-over is quick; the checks below wait far longer than this.
 LEASE_S = 0.6
@@ -139,3 +141,50 @@ async def test_without_a_lease_store_the_task_simply_runs() -> None:
     runs = Runs()
     task = partial(runs.task, "solo")
     assert leader(None, "solo").task("uploads", task) is task
+
+
+async def test_a_holder_cut_off_from_the_database_stops_before_another_takes_over(
+    leases: PostgresLeaseStore, postgres_url: str
+) -> None:
+    """A holder that cannot renew stops its task once its lease may have run out as
+    it counts (from when it sent its last renewal), which is never after the lease
+    ran out in the database: the task never runs on two instances at once."""
+    url = urlsplit(postgres_url)
+    host = ProxyHost()
+    proxy = host.add("postgres", url.port or 5432)
+    host.start()
+    runs = Exclusive()
+    try:
+        via_proxy = url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}").geturl()
+        async with (
+            open_database(via_proxy, pool_size=2, timeout_s=LEASE_S) as cut_db,
+            trio.open_nursery() as nursery,
+        ):
+            a = leader(PostgresLeaseStore(cut_db), "a")
+            await nursery.start(a.task("uploads", partial(runs.task, "a")))
+            assert runs.running == {"a"}
+            proxy.set(BLACKHOLE)  # a is partitioned from PostgreSQL
+            b = leader(leases, "b")
+            await nursery.start(b.task("uploads", partial(runs.task, "b")))
+            with trio.fail_after(20):
+                await runs.until({"b"})
+            assert runs.started == ["a", "b"], "b started only after a stopped"
+            assert a.holding == set()
+            proxy.heal()
+            nursery.cancel_scope.cancel()
+    finally:
+        host.heal_all()
+        host.stop()
+
+
+class Exclusive(Runs):
+    """``Runs`` that fails if the task starts while another instance runs it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[str] = []
+
+    async def task(self, name: str, *, task_status: trio.TaskStatus[None]) -> None:
+        assert not self.running, f"{name} started while {self.running} ran"
+        self.started.append(name)
+        await super().task(name, task_status=task_status)
