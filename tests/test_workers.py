@@ -196,3 +196,15 @@ def test_workers_without_kafka_or_redis_start_with_warnings(
     assert "without Redis" in caplog.text
     with pytest.raises(ConfigError, match="needs PostgreSQL"):
         check(make_config(tmp_path), 2)
+
+
+@pytest.mark.parametrize(("role", "warned"), [("gateway", True), ("api", False), ("worker", False)])
+def test_only_workers_holding_connections_warn_without_kafka_or_redis(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, role: str, warned: bool
+) -> None:
+    """Pushes reach only one process's clients without Kafka and Redis: an api or
+    worker process holds none (docs/roles.md)."""
+    settings = {"backends.database_url": "postgresql://db/sandcat", "server.role": role}
+    check(make_config(tmp_path, **settings), 2)
+    assert ("without Kafka" in caplog.text) is warned
+    assert ("without Redis" in caplog.text) is warned

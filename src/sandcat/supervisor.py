@@ -65,13 +65,15 @@ def _bind(host: str, port: int, setting: str) -> socket.socket:
 
 def check(config: Config, workers: int) -> None:
     """Refuse what N processes cannot share; ``ConfigError`` names the setting."""
-    duties(config)
+    role = duties(config)
     if workers > 1 and not is_postgres(config):
         raise ConfigError(
             "backends.database_url",
             config.backends.database_url or "(embedded SQLite)",
             "--workers needs PostgreSQL: SQLite is one process's file",
         )
+    if not role.gateway:
+        return  # an api or worker process holds no client connections
     if workers > 1 and not config.backends.kafka_bootstrap:
         log.warning("--workers without Kafka: each worker pushes messages only to its own clients")
     if workers > 1 and not config.backends.redis_url:
