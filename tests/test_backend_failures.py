@@ -406,3 +406,38 @@ async def test_a_running_server_counts_the_failed_calls_of_each_backend_it_loses
 class _Stopped:
     def __exit__(self, *args: object) -> None:
         return None
+
+
+async def test_kafka_counts_what_a_subscription_meets_when_the_broker_dies(
+    tmp_path: Path,
+) -> None:
+    from sandcat.bus.kafka import open_kafka_bus
+    from tests.kafka import Tansu
+
+    broker = Tansu(free_port(), tmp_path / "tansu.log")
+    broker.start()
+    failures = Failures()
+    failed = trio.Event()
+
+    def heard(backend: str, kind: str) -> None:
+        failures(backend, kind)
+        failed.set()
+
+    try:
+        async with open_kafka_bus(
+            broker.bootstrap, topic="t", partitions=1, timeout_s=1.0, on_failure=heard
+        ) as bus:
+            await bus.publish([Record("k", b"before")])
+            async with bus.subscribe() as subscription:
+                await trio.to_thread.run_sync(broker.kill)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(subscription.receive)
+                    # The next log-end check (every second) finds no broker.
+                    with trio.fail_after(15):
+                        await failed.wait()
+                    nursery.cancel_scope.cancel()
+    finally:
+        broker.kill()
+    assert failures.seen
+    assert {backend for backend, _ in failures.seen} == {"kafka"}
+    assert {kind for _, kind in failures.seen} <= {"timeout", "error"}
