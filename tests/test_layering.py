@@ -31,6 +31,7 @@ ROOT_MODULES = {
     "cli",
     "housekeeping",
     "infrastructure",
+    "roles",
     "server",
     "services",
     "supervisor",
