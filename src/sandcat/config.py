@@ -214,6 +214,9 @@ class PipelineConfig:
     batch_window_ms: float = field(default=0.0, metadata=_bounds(0, 1000))
     #: Acks remembered for the in-memory resend fast path (G2).
     recent_acks: int = field(default=65536, metadata=_bounds(0, 10_000_000))
+    #: ... each for at most this long after its last use (0: until pushed out);
+    #: older resends are answered by the store's dedupe.
+    recent_acks_ttl_s: float = field(default=300.0, metadata=_bounds(0, 86400))
     #: Deadline for one store call on the send path.
     store_timeout_s: float = field(default=10.0, metadata=_bounds(0.1, 600))
 

@@ -69,6 +69,56 @@ def test_recent_acks_keep_the_most_recently_used() -> None:
     assert recent.get(("a", "c", "1")) == ack(1)
 
 
+class Ticks:
+    """A clock the test moves (ms)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.mark.parametrize(("idle_ms", "kept"), [(4_999, True), (5_000, True), (5_001, False)])
+def test_an_ack_unused_for_longer_than_the_ttl_is_forgotten(idle_ms: int, kept: bool) -> None:
+    clock = Ticks()
+    recent = RecentAcks(10, ttl_s=5, clock=clock)
+    recent.put(("a", "c", "1"), ack(1))
+    clock.now += idle_ms
+    assert (recent.get(("a", "c", "1")) == ack(1)) is kept
+    assert len(recent) == (1 if kept else 0)
+
+
+def test_expired_acks_leave_on_the_next_put_so_the_lru_holds_only_the_ttls_traffic() -> None:
+    clock = Ticks()
+    recent = RecentAcks(1000, ttl_s=5, clock=clock)
+    for n in range(100):  # one ack every 100 ms for 10 s
+        recent.put(("a", "c", str(n)), ack(n))
+        clock.now += 100
+    # The last put dropped the acks over 5 s old: 49-99 are held, not all 100.
+    assert len(recent) == 51
+    assert recent.get(("a", "c", "0")) is None
+    assert recent.get(("a", "c", "49")) is None  # 5.1 s unused now: dropped on the get
+    assert recent.get(("a", "c", "50")) == ack(50)  # exactly 5 s: kept, and used again
+    # A use refreshes an ack: it outlives the ones put after it.
+    clock.now += 4_000
+    assert recent.get(("a", "c", "50")) == ack(50)
+    clock.now += 2_000
+    recent.put(("a", "c", "new"), ack(200))
+    assert len(recent) == 2
+    assert recent.get(("a", "c", "50")) == ack(50)
+    assert recent.get(("a", "c", "99")) is None
+
+
+def test_a_ttl_of_zero_keeps_acks_until_pushed_out() -> None:
+    clock = Ticks()
+    recent = RecentAcks(2, ttl_s=0, clock=clock)
+    recent.put(("a", "c", "1"), ack(1))
+    clock.now += 10**9
+    recent.put(("a", "c", "2"), ack(2))
+    assert recent.get(("a", "c", "1")) == ack(1)
+
+
 def test_recent_acks_of_capacity_zero_remember_nothing() -> None:
     recent = RecentAcks(0)
     recent.put(("a", "c", "1"), ack(1))

@@ -90,7 +90,7 @@ async def run_pipeline(
     sends, sends_out = trio.open_memory_channel[SendRequest](settings.send_queue)
     batches_in, batches_out = trio.open_memory_channel[list[SendRequest]](0)
     committed_in, committed_out = trio.open_memory_channel[tuple[list[SendRequest], Outcomes]](1)
-    recent = RecentAcks(settings.recent_acks)
+    recent = RecentAcks(settings.recent_acks, ttl_s=settings.recent_acks_ttl_s, clock=clock)
     pipeline = Pipeline(sends)
     try:
         async with trio.open_nursery() as nursery:

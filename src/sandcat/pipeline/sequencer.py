@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import trio
 
+from sandcat.clock import Clock, system_clock
 from sandcat.pipeline.outlet import Outlet
 from sandcat.protocol import Ok, encode
 from sandcat.store.messages import Appended, NewMessage, Refused
@@ -56,26 +57,59 @@ class SendRequest:
 
 
 class RecentAcks:
-    """A bounded LRU of acks by ``(sender, cid, cmid)``."""
+    """A bounded LRU of acks by ``(sender, cid, cmid)``, each kept at most
+    ``ttl_s`` after its last use (0: no time bound).
 
-    def __init__(self, capacity: int) -> None:
+    The fast path is for a resend soon after a lost ack (a reconnect); an older
+    resend is answered by the store's dedupe. Without the time bound the LRU
+    only ever fills: at a few sends a second its 65,536 acks (~300 bytes each)
+    took the soak's whole hour to fill, ~20 MiB of resident size that looked
+    like a leak (bench/RESULTS.md, "Soak"); with it the LRU holds what
+    ``ttl_s`` of traffic sends, whatever the uptime."""
+
+    def __init__(self, capacity: int, *, ttl_s: float = 0.0, clock: Clock = system_clock) -> None:
         self._capacity = capacity
-        self._acks: OrderedDict[AckKey, Ack] = OrderedDict()
+        self._ttl_ms = round(ttl_s * 1000)
+        self._clock = clock
+        #: Each ack with when it was put or last used (clock ms), oldest first.
+        self._acks: OrderedDict[AckKey, tuple[int, Ack]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._acks)
 
     def get(self, key: AckKey) -> Ack | None:
-        ack = self._acks.get(key)
-        if ack is not None:
-            # A resend is used again: keep it (LRU, not FIFO).
-            self._acks.move_to_end(key)
-        return ack
+        entry = self._acks.get(key)
+        if entry is None:
+            return None
+        now = self._clock()
+        if self._ttl_ms and now - entry[0] > self._ttl_ms:
+            del self._acks[key]
+            return None
+        # A resend is used again: keep it (LRU, not FIFO).
+        self._acks[key] = (now, entry[1])
+        self._acks.move_to_end(key)
+        return entry[1]
 
     def put(self, key: AckKey, ack: Ack) -> None:
         if self._capacity == 0:
             return
-        self._acks[key] = ack
+        now = self._clock()
+        self._acks[key] = (now, ack)
         self._acks.move_to_end(key)
         while len(self._acks) > self._capacity:
             self._acks.popitem(last=False)
+        if self._ttl_ms:
+            for old in self._expired(now):
+                del self._acks[old]
+
+    def _expired(self, now: int) -> list[AckKey]:
+        """The keys unused for over ``ttl_s``: the oldest, at the front."""
+        expired = []
+        for key, (used, _) in self._acks.items():
+            if now - used <= self._ttl_ms:
+                break
+            expired.append(key)
+        return expired
 
 
 async def run_sequencer(
