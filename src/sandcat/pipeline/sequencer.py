@@ -18,7 +18,7 @@ import trio
 
 from sandcat.clock import Clock, system_clock
 from sandcat.pipeline.outlet import Outlet
-from sandcat.protocol import Ok, encode
+from sandcat.protocol import encode_ack
 from sandcat.store.messages import Appended, NewMessage, Refused
 
 AckKey = tuple[str, str, str]
@@ -35,9 +35,7 @@ class Ack(NamedTuple):
     ts: int
 
     def frame(self, rid: int) -> bytes:
-        return encode(
-            Ok(rid=rid, body={"cid": self.cid, "seq": self.seq, "mid": self.mid, "ts": self.ts})
-        )
+        return encode_ack(rid, self.cid, self.seq, self.mid, self.ts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,7 @@ _WITH_RID: Final = frozenset(
     if any(field.name == "rid" for field in dataclasses.fields(cls))
 )
 _MSG: Final = Op.MSG.value
+_OK: Final = Op.OK.value
 _LAYOUTS: Final = {
     cls: _layout(cls) for cls in (*_CLIENT_FRAMES.values(), *_SERVER_FRAMES.values())
 }
@@ -207,6 +208,20 @@ def encode_msg(
         data: bytes = msgpack.packb([_MSG, 0, out], use_bin_type=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"Msg is not msgpack-encodable: {exc}") from exc
+    return data
+
+
+def encode_ack(rid: int, cid: str, seq: int, mid: str, ts: int) -> bytes:
+    """The bytes `encode` writes for a SEND's ``Ok`` (cid, seq, mid, ts), without
+    building or checking the frame.
+
+    Sent once per message: the rid was checked when the SEND was decoded and
+    the rest was written by the store, so ``Ok.__post_init__`` catches nothing
+    here. Every value is a str or an int, which msgpack always encodes.
+    """
+    data: bytes = msgpack.packb(
+        [_OK, rid, {"cid": cid, "seq": seq, "mid": mid, "ts": ts}], use_bin_type=True
+    )
     return data
 
 
