@@ -7,7 +7,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sandcat.errors import BadRequest
-from sandcat.ids import Cid, direct_cid, group_cid, is_id, new_id, parse_cid, parse_id
+from sandcat.ids import (
+    Cid,
+    direct_cid,
+    group_cid,
+    is_id,
+    new_id,
+    new_ids,
+    parse_cid,
+    parse_id,
+)
 from sandcat.protocol import is_valid_cid
 
 ids = st.text(
@@ -24,6 +33,15 @@ def test_new_ids_are_valid_and_distinct() -> None:
         assert len(value) == 16
         assert is_id(value)
         assert parse_id(value, field="id") == value
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 500])
+def test_ids_made_together_look_like_new_ids_and_are_distinct(count: int) -> None:
+    made = new_ids(count)
+    assert len(made) == len(set(made)) == count
+    for value in made:
+        assert len(value) == len(new_id())
+        assert is_id(value)
 
 
 @pytest.mark.parametrize("value", ["a", "A-b_9", "x" * 64])

@@ -8,6 +8,7 @@ are ``g:<group id>``. The cid value type and its builders are the protocol's
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
 
@@ -21,6 +22,7 @@ __all__ = [
     "group_cid",
     "is_id",
     "new_id",
+    "new_ids",
     "parse_cid",
     "parse_id",
 ]
@@ -34,6 +36,16 @@ _NEW_ID_BYTES = 12
 def new_id() -> str:
     """A fresh random opaque id."""
     return secrets.token_urlsafe(_NEW_ID_BYTES)
+
+
+def new_ids(count: int) -> list[str]:
+    """``count`` fresh ids like ``new_id``'s, from one read of the system's random
+    source (the append takes one per message; ``token_urlsafe`` reads it per id)."""
+    raw = secrets.token_bytes(_NEW_ID_BYTES * count)
+    return [
+        base64.urlsafe_b64encode(raw[i : i + _NEW_ID_BYTES]).decode("ascii")
+        for i in range(0, len(raw), _NEW_ID_BYTES)
+    ]
 
 
 def is_id(value: object) -> bool:

@@ -100,3 +100,48 @@ async def test_a_failing_transaction_stores_nothing_and_consumes_no_seq(
         assert await count(db, "SELECT MAX(max_seq) FROM conversations") == 0
         # The resend of the whole batch gets the seqs a success would have got.
         assert seqs(await append(store, new("a", AB, "1"), new("b", GROUP, "1"))) == [1, 1]
+
+
+async def test_a_batch_writes_each_conversations_max_seq_once_and_its_seqs_follow_on(
+    store: SqlMessageStore, db: Database
+) -> None:
+    """Within a batch a conversation's later sends take the seq after its previous
+    one and ``max_seq`` is written once per conversation (issue 14); resends, an
+    in-batch duplicate and a refused send take no seq and leave no hole (G2, G3)."""
+    assert seqs(await append(store, new("a", AB, "old"))) == [1]
+    statements: list[str] = []
+    writer = db._writer
+    assert writer is not None
+    writer.set_trace_callback(statements.append)
+    try:
+        outcomes = await append(
+            store,
+            new("a", AB, "1"),
+            new("b", GROUP, "1"),
+            new("a", AB, "old"),  # a resend of the earlier batch's message
+            new("e", AB, "x"),  # not a member: refused
+            new("b", AB, "2"),
+            new("a", AB, "1"),  # the same send twice in the batch
+            new("c", GROUP, "2"),
+            new("a", AB, "3"),
+        )
+    finally:
+        writer.set_trace_callback(None)
+    assert seqs(outcomes) == [2, 1, 1, None, 3, 2, 2, 4]
+    assert [o.duplicate for o in outcomes if isinstance(o, Appended)] == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+        False,
+    ]
+    updates = [s for s in statements if s.startswith("UPDATE conversations SET max_seq")]
+    assert len(updates) == 2  # AB and GROUP, once each
+    assert sum(s.startswith("UPDATE counters") for s in statements) == 1
+    assert await count(db, "SELECT max_seq FROM conversations WHERE cid = ?", AB) == 4
+    assert await count(db, "SELECT max_seq FROM conversations WHERE cid = ?", GROUP) == 2
+    assert await count(db, "SELECT COUNT(*) FROM messages WHERE cid = ?", AB) == 4
+    # The next batch goes on from there.
+    assert seqs(await append(store, new("b", AB, "5"), new("a", GROUP, "3"))) == [5, 3]

@@ -3,11 +3,12 @@
 SQLite serialises every write transaction, so the batch is checked and
 written row by row: who may send (from ``Members``, the member rows kept
 between appends), group mutes, uploads, revisions, then one INSERT that takes
-the conversation's next seq and dedupes on the ``(sender, cid, cmid)`` key,
-and one UPDATE of the conversation's ``max_seq``. Per batch: the SYNC
-version, the senders' ``read_seq``, and ``hidden = 0`` only where a member had
-hidden the conversation (issue 14: 6 statements per message at window 1,
-from 10). The reads of the log are portable (``store.sql.messages``).
+the conversation's next seq (the seq after its previous one when the batch
+has already appended to it) and dedupes on the ``(sender, cid, cmid)`` key.
+Per batch: one UPDATE of each conversation's ``max_seq``, the SYNC version,
+the senders' ``read_seq``, and ``hidden = 0`` only where a member had hidden
+the conversation (issue 14: 6 statements per message at window 1, from 10).
+The reads of the log are portable (``store.sql.messages``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from functools import partial
 import msgpack
 
 from sandcat.errors import StoreUnavailable
-from sandcat.ids import new_id, parse_cid
+from sandcat.ids import new_ids, parse_cid
 from sandcat.store.conversations import append_effects
 from sandcat.store.messages import Appended, NewMessage, Refused, StoredMessage
 from sandcat.store.sql._tx import Tx
@@ -141,6 +142,13 @@ _INSERT = (
     "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (sender, cid, cmid) DO NOTHING RETURNING seq"
 )
+#: The same at a seq the batch already knows: the one after the conversation's
+#: previous message in this batch (its ``max_seq`` is written once, at the end).
+_INSERT_AT = (
+    f"INSERT INTO messages ({WRITTEN}, {WRITE_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (sender, cid, cmid) DO NOTHING RETURNING seq"
+)
 
 
 def append(
@@ -170,7 +178,9 @@ def _append(
     outcomes: list[Appended | Refused] = []
     in_batch: dict[tuple[str, str, str], StoredMessage] = {}
     allowed: dict[tuple[str, str], bool] = {}
-    version: int | None = None
+    #: Per conversation appended to: its last seq in this batch (its new max_seq).
+    last_seq: dict[str, int] = {}
+    mids = new_ids(len(batch))
     for new in batch:
         key = (new.sender, new.cid, new.cmid)
         earlier = in_batch.get(key)
@@ -197,12 +207,13 @@ def _append(
                 refused if earlier is None else Appended(earlier, duplicate=True, members=())
             )
             continue
-        mid = new_id()
+        mid = mids.pop()
+        previous = last_seq.get(new.cid)
         row = conn.execute(
-            _INSERT,
+            _INSERT if previous is None else _INSERT_AT,
             (
                 new.cid,
-                new.cid,
+                new.cid if previous is None else previous + 1,
                 mid,
                 new.sender,
                 new.device,
@@ -221,19 +232,23 @@ def _append(
                 raise StoreUnavailable(f"no conversation {new.cid} to append to")
             outcomes.append(Appended(earlier, duplicate=True, members=()))
             continue
-        if version is None:
-            version = tx.bump_version()
         stored = stored_message(new, int(row[0]), now_ms, mid=mid)
-        conn.execute(
-            "UPDATE conversations SET max_seq = ?, version = ? WHERE cid = ?",
-            (stored.seq, version, stored.cid),
-        )
+        last_seq[new.cid] = stored.seq
         apply(tx, new, stored.seq, now_ms)
         if new.files:
             record_attachments(conn, new.files, cid=new.cid, seq=stored.seq, now_ms=now_ms)
         in_batch[key] = stored
         outcomes.append(
             Appended(stored, duplicate=False, members=members.of(conn, new.cid).members)
+        )
+    if last_seq:
+        # One UPDATE per conversation per batch, not per message: nothing in the
+        # batch reads max_seq after the conversation's first INSERT (later ones
+        # take their seq from ``last_seq``; the checks read min_seq).
+        version = tx.bump_version()
+        conn.executemany(
+            "UPDATE conversations SET max_seq = ?, version = ? WHERE cid = ?",
+            [(seq, version, cid) for cid, seq in last_seq.items()],
         )
     _note_appended(
         conn,
