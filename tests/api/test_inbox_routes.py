@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from sandcat.domain.inbox import run_inbox_janitor
+from sandcat.errors import StoreUnavailable
 from tests.api.api_harness import Api
 
 INBOX = "/api/v1/inbox"
@@ -146,6 +148,26 @@ async def test_the_janitor_sweeps_every_interval(autojump_clock: trio.abc.Clock)
         await trio.sleep(3 * 3600 - 1)
         nursery.cancel_scope.cancel()
     assert [round(t - inbox.sweeps[0]) for t in inbox.sweeps] == [0, 3600, 7200]
+
+
+class FailingOnceInbox(CountingInbox):
+    async def expire(self) -> int:
+        if not self.sweeps:
+            self.sweeps.append(trio.current_time())
+            raise StoreUnavailable("database unreachable")
+        return await super().expire()
+
+
+async def test_a_storage_outage_postpones_the_sweep_and_ends_nothing(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    inbox = FailingOnceInbox()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(lambda: run_inbox_janitor(inbox, interval_s=3600))  # type: ignore[arg-type]
+        await trio.sleep(2 * 3600 - 1)
+        nursery.cancel_scope.cancel()
+    assert [round(t - inbox.sweeps[0]) for t in inbox.sweeps] == [0, 3600]
+    assert "inbox retention failed, retrying later: database unreachable" in caplog.text
 
 
 async def test_system_notices_are_pushed_and_pulled(api: Api) -> None:

@@ -18,7 +18,7 @@ import trio
 from sandcat.clock import Clock
 from sandcat.domain._text import bounded
 from sandcat.domain.notices import Notifier
-from sandcat.errors import BadRequest
+from sandcat.errors import BadRequest, StoreUnavailable
 from sandcat.store.inbox import InboxPage, InboxStore, NewNotice, Notice
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,14 @@ class Inbox:
 
 
 async def run_inbox_janitor(inbox: Inbox, *, interval_s: float) -> None:
-    """Expire old notices every ``interval_s`` until cancelled."""
+    """Expire old notices every ``interval_s`` until cancelled; a storage outage
+    only postpones the work to the next pass (it must not end the server)."""
     while True:
-        expired = await inbox.expire()
-        if expired:
-            log.info("inbox retention: expired %d notices", expired)
+        try:
+            expired = await inbox.expire()
+        except StoreUnavailable as exc:
+            log.warning("inbox retention failed, retrying later: %s", exc)
+        else:
+            if expired:
+                log.info("inbox retention: expired %d notices", expired)
         await trio.sleep(interval_s)
