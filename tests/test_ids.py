@@ -36,12 +36,39 @@ def test_new_ids_are_valid_and_distinct() -> None:
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 500])
-def test_ids_made_together_look_like_new_ids_and_are_distinct(count: int) -> None:
-    made = new_ids(count)
+def test_message_ids_made_together_are_valid_and_distinct(count: int) -> None:
+    made = new_ids(count, 1_700_000_000_000)
     assert len(made) == len(set(made)) == count
     for value in made:
-        assert len(value) == len(new_id())
+        assert len(value) == 25
         assert is_id(value)
+        assert value[:9] == made[0][:9]
+        assert value.startswith("m")
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [
+        (0, 1),
+        (1_700_000_000_000, 1_700_000_000_001),
+        (1_700_000_000_063, 1_700_000_000_064),  # a carry into the next character
+        (2**47 - 1, 2**47),
+        (2**48 - 2, 2**48 - 1),  # the last millisecond 8 characters hold
+    ],
+)
+def test_message_ids_sort_by_their_time(earlier: int, later: int) -> None:
+    (first,) = new_ids(1, earlier)
+    (second,) = new_ids(1, later)
+    assert first[:9] < second[:9]
+    assert first < second
+
+
+def test_the_time_alphabet_is_the_id_alphabet_in_ascii_order() -> None:
+    from sandcat.ids import _ORDERED
+
+    assert list(_ORDERED) == sorted(_ORDERED)
+    assert len(set(_ORDERED)) == 64
+    assert is_id(_ORDERED)
 
 
 @pytest.mark.parametrize("value", ["a", "A-b_9", "x" * 64])

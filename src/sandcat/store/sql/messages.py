@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sandcat.errors import Conflict, Forbidden, StoreUnavailable
-from sandcat.ids import new_id
+from sandcat.ids import new_ids
 from sandcat.store.messages import (
     Appended,
     ConversationState,
@@ -72,7 +72,7 @@ def stored_message(
     return StoredMessage(
         cid=new.cid,
         seq=seq,
-        mid=new_id() if mid is None else mid,
+        mid=new_ids(1, now_ms)[0] if mid is None else mid,
         sender=new.sender,
         device=new.device,
         cmid=new.cmid,

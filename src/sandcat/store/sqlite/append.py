@@ -180,7 +180,7 @@ def _append(
     allowed: dict[tuple[str, str], bool] = {}
     #: Per conversation appended to: its last seq in this batch (its new max_seq).
     last_seq: dict[str, int] = {}
-    mids = new_ids(len(batch))
+    mids = new_ids(len(batch), now_ms)
     for new in batch:
         key = (new.sender, new.cid, new.cmid)
         earlier = in_batch.get(key)

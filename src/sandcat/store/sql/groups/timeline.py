@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import msgpack
 
 from sandcat.errors import NotFound
-from sandcat.ids import group_cid, new_id
+from sandcat.ids import group_cid, new_id, new_ids
 from sandcat.store.conversations import note_system_message
 from sandcat.store.groups import Change, SystemEntry
 from sandcat.store.inbox import NewNotice
@@ -61,7 +61,7 @@ class Timeline:
         message = StoredMessage(
             cid=self.cid,
             seq=self.seq,
-            mid=new_id(),
+            mid=new_ids(1, now_ms)[0],
             sender=actor,
             device=SYSTEM_DEVICE,
             cmid=f"sys-{new_id()}",
