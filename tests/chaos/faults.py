@@ -465,7 +465,7 @@ async def _reconnector(
         await trio.sleep(rng.uniform(0, backoff))
         backoff = min(backoff * 2, 8.0)
         port = int(rng.choice(urls).split(":")[2].split("/")[0])
-        got: dict[str, int] | None = None
+        got: dict[str, int] | str = "not tried"
         try:
             with trio.fail_after(CALL_TIMEOUT_S * 2):
                 stream = await trio.open_tcp_stream("127.0.0.1", port)
@@ -473,16 +473,23 @@ async def _reconnector(
                 got = await _sync_once(stream, token, device)
             finally:
                 stream.socket.close()  # a handshake that timed out leaves it to us
-        except* (OSError, HandshakeError, ConnectionClosed, LocalProtocolError, trio.TooSlowError):
-            pass  # the instance is not back yet, or dropped us: back off and retry
-        if got is not None and all(got.get(cid, 0) >= heads.get(cid, 0) for cid in convs):
+        except* (
+            OSError,
+            HandshakeError,
+            ConnectionClosed,
+            LocalProtocolError,
+            trio.TooSlowError,
+        ) as group:
+            # The instance is not back yet, or dropped us: back off and retry.
+            got = f"port {port}: {group.exceptions[0]!r}"[:200]
+        if not isinstance(got, str) and all(got.get(cid, 0) >= heads.get(cid, 0) for cid in convs):
             done.append(time.monotonic())
             short.pop(device, None)
             return
         # What the device last saw, for the failure message.
         short[device] = (
-            "refused"
-            if got is None
+            got
+            if isinstance(got, str)
             else {
                 cid: (got.get(cid), heads.get(cid))
                 for cid in convs
@@ -491,8 +498,8 @@ async def _reconnector(
         )
 
 
-async def _sync_once(stream: trio.SocketStream, token: str, device: str) -> dict[str, int] | None:
-    """HELLO and SYNC on ``stream``: each conversation's head, or None if refused."""
+async def _sync_once(stream: trio.SocketStream, token: str, device: str) -> dict[str, int] | str:
+    """HELLO and SYNC on ``stream``: each conversation's head, or why HELLO was refused."""
     async with trio.open_nursery() as nursery:
         with trio.fail_after(CALL_TIMEOUT_S * 2):
             ws = await wrap_client_stream(
@@ -504,7 +511,7 @@ async def _sync_once(stream: trio.SocketStream, token: str, device: str) -> dict
                 )
                 hello = decode_server(bytes(await ws.get_message()))  # type: ignore[arg-type]
                 if not isinstance(hello, Ok):
-                    return None
+                    return f"hello refused: {hello!r}"[:200]
                 await ws.send_message(encode(Sync(rid=2)))
                 while True:
                     reply = decode_server(bytes(await ws.get_message()))  # type: ignore[arg-type]
@@ -579,7 +586,7 @@ def f14_mass_reconnect(cluster: Cluster, cast: Cast, clients: int) -> Fault:
         )
         assert len(done) == clients, (
             f"{clients - len(done)} clients never converged; last SYNC of some "
-            f"(cid: (seen, head)): {list(short.items())[:5]}"
+            f"(cid: (seen, head)) or why it failed: {list(short.items())[:9]}"
         )
         assert max(done) - restarted < 60 + 30  # 60 s, plus a loaded machine's margin
         # The pools (10 each) plus each instance's listener and outbox connections.
