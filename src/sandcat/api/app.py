@@ -85,28 +85,8 @@ def create_app(
     ``observe_request`` gets every request's route, method, status and duration.
     """
     registry = metrics or Registry()
-    app = QuartTrio("sandcat")
+    app = _bare_app(config, errors, observe_request)
     max_bytes = config.http.max_body_bytes
-    app.config.update(
-        # Bodies announced larger are refused before reading (read_body);
-        # this catches chunked ones as they arrive.
-        MAX_CONTENT_LENGTH=max_bytes,
-        BODY_TIMEOUT=config.http.request_timeout_s,
-        RESPONSE_TIMEOUT=config.http.request_timeout_s,
-        PROPAGATE_EXCEPTIONS=False,
-    )
-    install_error_handlers(app)
-    if errors is not None:
-        install_error_counter(app, errors)
-    # One access line per request, with the client address the proxy rule resolved.
-    app.asgi_app = AccessLog(  # type: ignore[method-assign]
-        app.asgi_app, app.url_map, enabled=config.log.access, observe=observe_request
-    )
-    # Behind trusted proxies the client is who they say (rate limits, sessions, logs).
-    app.asgi_app = ForwardedClient(  # type: ignore[method-assign,assignment]
-        app.asgi_app,  # type: ignore[arg-type]
-        TrustedProxies(config.server.trusted_proxies),
-    )
     app.register_blueprint(auth_blueprint(accounts, codes, sessions, config))
     app.register_blueprint(users_blueprint(accounts, profiles, sessions, max_body_bytes=max_bytes))
     app.register_blueprint(oauth_blueprint(github, config))
@@ -157,8 +137,20 @@ def create_probe_app(
 ) -> QuartTrio:
     """``GET /healthz`` and ``GET /metrics`` alone: the HTTP port of the gateway and
     worker roles (docs/roles.md). Every other path is a 404 (an API route too)."""
+    app = _bare_app(config, errors, observe_request)
+    _add_probes(app, ready, metrics)
+    return app
+
+
+def _bare_app(
+    config: Config, errors: Counter | None, observe_request: Observer | None
+) -> QuartTrio:
+    """The app every role's HTTP port starts from: body and time limits, error
+    handlers (and their counter), the access log and the trusted-proxy rule."""
     app = QuartTrio("sandcat")
     app.config.update(
+        # Bodies announced larger are refused before reading (read_body);
+        # this catches chunked ones as they arrive.
         MAX_CONTENT_LENGTH=config.http.max_body_bytes,
         BODY_TIMEOUT=config.http.request_timeout_s,
         RESPONSE_TIMEOUT=config.http.request_timeout_s,
@@ -167,14 +159,15 @@ def create_probe_app(
     install_error_handlers(app)
     if errors is not None:
         install_error_counter(app, errors)
+    # One access line per request, with the client address the proxy rule resolved.
     app.asgi_app = AccessLog(  # type: ignore[method-assign]
         app.asgi_app, app.url_map, enabled=config.log.access, observe=observe_request
     )
+    # Behind trusted proxies the client is who they say (rate limits, sessions, logs).
     app.asgi_app = ForwardedClient(  # type: ignore[method-assign,assignment]
         app.asgi_app,  # type: ignore[arg-type]
         TrustedProxies(config.server.trusted_proxies),
     )
-    _add_probes(app, ready, metrics)
     return app
 
 
