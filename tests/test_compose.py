@@ -318,7 +318,8 @@ def _families() -> set[str]:
     """Every family name a server exports (the registry of a real composition)."""
     import trio
 
-    from sandcat.metrics import WATCHED, ServerMetrics, watch_gc, watch_process
+    from sandcat.metrics import WATCHED, ServerMetrics
+    from sandcat.process_metrics import watch_gc, watch_process
 
     metrics = ServerMetrics.create()
     watch_process(metrics.registry)

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from sandcat.client import HttpApi, open_client
-from sandcat.metrics import Counter, Histogram, Registry, ServerMetrics, watch_gc, watch_process
+from sandcat.metrics import Counter, Histogram, Registry, ServerMetrics
+from sandcat.process_metrics import watch_gc, watch_process
 from sandcat.protocol import Op
 from tests.e2e.process import serve_process
 

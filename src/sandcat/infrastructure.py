@@ -20,9 +20,10 @@ from sandcat.bus import Bus
 from sandcat.clock import Clock
 from sandcat.config import Config
 from sandcat.domain.keyring import KeyRing, open_key_ring
-from sandcat.metrics import ServerMetrics, watch_gc
+from sandcat.metrics import ServerMetrics
 from sandcat.pipeline.relay import open_bus
 from sandcat.private_files import make_private_dir
+from sandcat.process_metrics import watch_gc
 from sandcat.services import open_blob_store
 from sandcat.store.backends import Stores, open_stores
 from sandcat.store.shared import SharedState, open_shared_state

@@ -25,7 +25,8 @@ from sandcat.housekeeping import Housekeeping
 from sandcat.infrastructure import Infrastructure
 from sandcat.leadership import Leadership
 from sandcat.mail import Postman, open_sender
-from sandcat.metrics import ServerMetrics, watch_process
+from sandcat.metrics import ServerMetrics
+from sandcat.process_metrics import watch_process
 from sandcat.protocol import CloseCode
 from sandcat.roles import Duties
 from sandcat.services import Services, build_services
